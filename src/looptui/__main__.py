@@ -1,0 +1,3 @@
+from looptui.cli import main
+
+main()

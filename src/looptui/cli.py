@@ -1,0 +1,244 @@
+"""The `looptui` command. Errors are one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from looptui import __version__
+from looptui.console import make_console, render_event, run_to_json, runs_table
+from looptui.engine import Engine, LooptuiError, RunStatus, load_config
+from looptui.engine.config import CONFIG_NAME, write_starter_config
+from looptui.engine.events import EventKind
+from looptui.engine.workspace import Repository
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+EXIT_FOR_STATUS = {RunStatus.SUCCEEDED: 0, RunStatus.CANCELLED: 130}
+EXIT_USAGE = 2
+
+
+def one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
+    """Turn a LooptuiError into `looptui: <message>` on stderr and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return command(*args, **kwargs)
+        except LooptuiError as exc:
+            click.echo(f"looptui: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+async def with_engine(body: Callable[[Engine], Awaitable[T]], with_config: bool = False) -> T:
+    repository = Repository(Path.cwd())
+    repository.require_commits()
+    config = load_config(repository.root / CONFIG_NAME) if with_config else None
+    engine = await Engine.open(repository.root, os.environ, config)
+    try:
+        return await body(engine)
+    finally:
+        await engine.close()
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="looptui")
+@click.pass_context
+def main(context: click.Context) -> None:
+    """Supervise loops of AI coding agents, each run in its own git worktree."""
+    if context.invoked_subcommand is None:
+        click.echo(context.get_help())
+
+
+@main.command()
+@one_line_errors
+def init() -> None:
+    """Write a starter looptui.toml at the repository root (never overwrites)."""
+    repository = Repository(Path.cwd())
+    path = repository.root / CONFIG_NAME
+    write_starter_config(path)
+    click.echo(f"wrote {path}")
+
+
+@main.command(name="run")
+@click.argument("loop")
+@click.option("--prompt", help="Use this prompt instead of the loop's own.")
+@one_line_errors
+def run_command(loop: str, prompt: str | None) -> None:
+    """Run LOOP headless until its goal holds or its budget runs out.
+
+    Exits 0 only when the goal was met; 1 when the run failed or stalled; 130 when cancelled.
+    """
+    status = run_async(with_engine(lambda engine: _run(engine, loop, prompt), with_config=True))
+    sys.exit(EXIT_FOR_STATUS.get(status, 1))
+
+
+async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
+    console = make_console()
+    run = await engine.start_run(loop, prompt)
+    console.print(
+        f"[bold]run {run.id}[/] of loop [bold]{run.loop}[/] on branch {run.branch}\n"
+        f"  worktree {run.worktree}",
+        highlight=False,
+    )
+    subscription = engine.subscribe(run.id)
+    printer = asyncio.create_task(_print_events(subscription, console))
+    stopped = asyncio.Event()
+    event_loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        event_loop.add_signal_handler(sig, stopped.set)
+    try:
+        finished = asyncio.create_task(engine.wait(run.id))
+        stop_requested = asyncio.create_task(stopped.wait())
+        await asyncio.wait({finished, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        if stopped.is_set() and not finished.done():
+            console.print("[magenta]stopping: the agent is stopped, the worktree is kept[/]")
+            await engine.stop(run.id)
+        stop_requested.cancel()
+        final = await finished
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            event_loop.remove_signal_handler(sig)
+    await engine.store.flush()
+    subscription.close()
+    await printer
+    console.print(
+        f"run {final.id}: [bold]{final.status.value}[/] after {final.iterations} iteration(s)"
+        + (f" — {final.error}" if final.error else "")
+    )
+    if final.status is RunStatus.SUCCEEDED:
+        console.print(
+            f"review it: looptui diff {final.id}; land it: looptui merge {final.id} [--squash]"
+        )
+    return final.status
+
+
+async def _print_events(subscription: Any, console: Any) -> None:
+    async for event in subscription:
+        if event.kind is EventKind.STATUS:
+            continue  # the summary line says how it ended
+        line = render_event(event)
+        if line is not None:
+            console.print(line)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@one_line_errors
+def status(as_json: bool) -> None:
+    """List the runs of this repository."""
+
+    async def body(engine: Engine) -> None:
+        runs = await engine.store.runs()
+        if as_json:
+            payload = []
+            for run in runs:
+                verdicts = await engine.store.verdicts(run.id)
+                payload.append(run_to_json(run, verdicts[-1] if verdicts else None))
+            click.echo(json.dumps(payload, indent=2))
+        elif not runs:
+            click.echo("no runs yet; start one with `looptui run LOOP`")
+        else:
+            make_console().print(runs_table(runs))
+
+    run_async(with_engine(body))
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@one_line_errors
+def log(run_id: str) -> None:
+    """Show everything RUN did: agent output, commits, checks, verdicts and notes."""
+
+    async def body(engine: Engine) -> None:
+        run = await engine.store.find_run(run_id)
+        console = make_console()
+        console.print(
+            f"[bold]run {run.id}[/] loop {run.loop} agent {run.agent}: [bold]{run.status}[/]"
+            f" after {run.iterations}/{run.max_iterations} iterations"
+            + (f" — {run.error}" if run.error else "")
+        )
+        console.print(f"  branch {run.branch} from {run.base_branch}@{run.base_commit[:10]}")
+        for event in await engine.store.events(run.id):
+            line = render_event(event, full_checks=True)
+            if line is not None:
+                console.print(line)
+
+    run_async(with_engine(body))
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--color/--no-color", default=None, help="Colour the diff (default: on a terminal).")
+@one_line_errors
+def diff(run_id: str, color: bool | None) -> None:
+    """Show RUN's changes against its base commit, uncommitted and untracked files included."""
+    use_color = sys.stdout.isatty() if color is None else color
+    text = run_async(with_engine(lambda engine: engine.diff(run_id, color=use_color)))
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--squash", is_flag=True, help="Land the work as one commit instead of a merge.")
+@one_line_errors
+def merge(run_id: str, squash: bool) -> None:
+    """Merge RUN into its base branch, after a conflict preview; removes its worktree."""
+
+    async def body(engine: Engine) -> str:
+        run = await engine.store.find_run(run_id)
+        commit = await engine.merge(run.id, squash=squash)
+        return f"merged run {run.id} into {run.base_branch} as {commit[:10]}" + (
+            " (squashed)" if squash else ""
+        )
+
+    click.echo(run_async(with_engine(body)))
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--force", is_flag=True, help="Discard even work that was never merged.")
+@one_line_errors
+def discard(run_id: str, force: bool) -> None:
+    """Remove RUN's worktree and branch."""
+
+    async def body(engine: Engine) -> str:
+        run = await engine.store.find_run(run_id)
+        await engine.discard(run.id, force=force)
+        return f"discarded run {run.id}"
+
+    click.echo(run_async(with_engine(body)))
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@one_line_errors
+def demo(directory: Path | None) -> None:
+    """Create a demo repository in DIRECTORY (default: a new temporary one) and run its loops.
+
+    Offline and without any API key: the agents are replays, the checks are real.
+    """
+    from looptui.demo import create_demo_repository, run_demo
+
+    path = create_demo_repository(directory)
+    click.echo(f"demo repository: {path}")
+    os.chdir(path)
+    run_async(with_engine(run_demo, with_config=True))
+    click.echo(f"\nexplore it: cd {path} && looptui status")
+

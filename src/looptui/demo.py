@@ -1,0 +1,210 @@
+"""`looptui demo`: a small repository with failing tests and loops of replay agents.
+
+Everything is offline: the agents replay scripts, while the worktrees, commits, checks,
+verdicts and the store are all real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from looptui.console import make_console, render_event, runs_table
+from looptui.engine import Engine, LooptuiError
+
+_FILES = {
+    ".gitignore": "__pycache__/\n*.pyc\n",
+    "README.md": "# calc\n\nA tiny calculator with a few bugs, for the looptui demo.\n",
+    "calc/__init__.py": '"""A tiny calculator."""\n',
+    "calc/arith.py": "def add(a, b):\n    return a - b\n",
+    "calc/stats.py": (
+        "def mean(values):\n"
+        "    return sum(values) / (len(values) + 1)\n"
+    ),
+    "tests/__init__.py": "",
+    "tests/test_add.py": (
+        "import unittest\n\nfrom calc.arith import add\n\n\n"
+        "class AddTest(unittest.TestCase):\n"
+        "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
+    ),
+    "tests/test_stats.py": (
+        "import unittest\n\nfrom calc.stats import mean\n\n\n"
+        "class MeanTest(unittest.TestCase):\n"
+        "    def test_mean(self):\n        self.assertEqual(mean([1, 2, 3]), 2)\n\n"
+        "    def test_mean_of_nothing(self):\n"
+        "        with self.assertRaises(ValueError):\n            mean([])\n"
+    ),
+    "tests/test_speed.py": (
+        "import unittest\n\n\n"
+        "class SpeedTest(unittest.TestCase):\n"
+        "    def test_impossible_budget(self):\n"
+        "        self.assertLess(1.0, 0.5, 'nothing runs in negative time')\n"
+    ),
+}
+
+
+def _step(at: float, **step: Any) -> dict[str, Any]:
+    return {"at": at, **step}
+
+
+_REPLAYS: dict[str, list[dict[str, Any]]] = {
+    "fix-add": [
+        _step(0.2, log="$ python -m unittest tests.test_add"),
+        _step(0.6, log="FAIL: test_add (tests.test_add.AddTest) -- AssertionError: -1 != 5"),
+        _step(1.0, text="add() subtracts; it should add."),
+        _step(1.6, edit={"path": "calc/arith.py", "old": "a - b", "new": "a + b"}),
+        _step(2.2, log="$ python -m unittest tests.test_add  ->  OK"),
+        _step(2.4, message="Fixed add(): it returned a - b."),
+    ],
+    "fix-mean": [
+        _step(0.3, log="reading calc/stats.py"),
+        _step(0.9, text="mean() divides by len + 1; dividing by len fixes the average."),
+        _step(
+            1.5,
+            iteration=1,
+            edit={"path": "calc/stats.py", "old": "(len(values) + 1)", "new": "len(values)"},
+        ),
+        _step(2.0, iteration=1, message="Fixed the off-by-one in mean()."),
+        _step(0.4, iteration=2, log="the check says mean([]) must raise ValueError"),
+        _step(
+            1.2,
+            iteration=2,
+            edit={
+                "path": "calc/stats.py",
+                "old": "def mean(values):\n",
+                "new": (
+                    "def mean(values):\n    if not values:\n"
+                    "        raise ValueError('mean of no values')\n"
+                ),
+            },
+        ),
+        _step(2.0, iteration=2, message="mean([]) now raises ValueError."),
+    ],
+    "docs": [
+        _step(0.3, log="collecting the public functions"),
+        _step(0.8, tool="search", input={"pattern": "def "}),
+        _step(
+            1.4,
+            write={
+                "path": "docs/usage.md",
+                "content": "# Usage\n\n```python\nfrom calc.arith import add\n"
+                "from calc.stats import mean\n\nadd(2, 3)      # 5\nmean([1, 2, 3])  # 2\n```\n",
+            },
+        ),
+        _step(1.8, message="Wrote docs/usage.md."),
+    ],
+    "speedup": [
+        _step(0.5, log="profiling the test suite"),
+        _step(1.2, text="The budget in test_speed cannot be met; nothing to change."),
+        _step(1.6, message="No change made."),
+    ],
+}
+
+
+def _loops(python: str) -> dict[str, Any]:
+    def unittest(module: str) -> str:
+        return f"{python} -m unittest -q {module}"
+
+    return {
+        "fix-add": {
+            "prompt": "Make tests/test_add.py pass.",
+            "agent": "fix-add",
+            "checks": [{"name": "tests", "run": unittest("tests.test_add"), "timeout": 60}],
+            "max_iterations": 3,
+        },
+        "fix-mean": {
+            "prompt": "Make tests/test_stats.py pass.",
+            "agent": "fix-mean",
+            "checks": [{"name": "tests", "run": unittest("tests.test_stats"), "timeout": 60}],
+            "max_iterations": 3,
+        },
+        "docs": {
+            "prompt": "Write docs/usage.md with an example for each public function.",
+            "agent": "docs",
+            "checks": [{"name": "usage-doc", "run": "grep -q '^# Usage' docs/usage.md"}],
+            "max_iterations": 2,
+        },
+        "speedup": {
+            "prompt": "Make tests/test_speed.py pass.",
+            "agent": "speedup",
+            "checks": [{"name": "tests", "run": unittest("tests.test_speed"), "timeout": 60}],
+            "max_iterations": 4,
+            "stall_after": 2,
+        },
+    }
+
+
+def create_demo_repository(directory: Path | None) -> Path:
+    """Create and commit the demo repository; refuse a directory that is not empty."""
+    if directory is None:
+        path = Path(tempfile.mkdtemp(prefix="looptui-demo-"))
+    else:
+        path = directory.resolve()
+        if path.exists() and any(path.iterdir()):
+            raise LooptuiError(f"{path} is not empty; give a new or empty directory for the demo")
+        path.mkdir(parents=True, exist_ok=True)
+    for relative, text in _FILES.items():
+        target = path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    replays = path / ".looptui" / "replays"
+    replays.mkdir(parents=True)
+    for name, steps in _REPLAYS.items():
+        lines = [json.dumps(step) for step in steps]
+        (replays / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = {
+        "settings": {"max_parallel": 4},
+        "agents": {
+            name: {"kind": "replay", "script": f".looptui/replays/{name}.jsonl", "speed": 1.0}
+            for name in _REPLAYS
+        },
+        "loops": _loops(shlex.quote(sys.executable)),
+    }
+    (path / "looptui.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+    identity = ["-c", "user.name=looptui demo", "-c", "user.email=demo@looptui.invalid"]
+    for command in (
+        ["git", "init", "--quiet", "--initial-branch=main"],
+        ["git", "add", "--all"],
+        ["git", *identity, "commit", "--quiet", "-m", "calc: a calculator with failing tests"],
+    ):
+        subprocess.run(command, cwd=path, check=True, capture_output=True)
+    return path
+
+
+async def run_demo(engine: Engine) -> None:
+    """Start every loop of the demo at once and show their events as they come."""
+    assert engine.config is not None
+    console = make_console()
+    subscription = engine.subscribe()
+    runs = [await engine.start_run(name) for name in engine.config.loops]
+    width = max(len(run.loop) for run in runs)
+    labels = {run.id: f"{run.loop:<{width}} " for run in runs}
+
+    async def show() -> None:
+        async for event in subscription:
+            line = render_event(event, prefix=labels.get(event.run_id, ""))
+            if line is not None:
+                console.print(line)
+
+    printer = asyncio.create_task(show())
+    for run in runs:
+        await engine.wait(run.id)
+    await engine.store.flush()
+    subscription.close()
+    await printer
+    console.print()
+    console.print(runs_table(await engine.store.runs()))
+    succeeded = [run for run in await engine.store.runs() if run.status == "succeeded"]
+    if succeeded:
+        console.print(
+            f"\nreview a run: looptui diff {succeeded[0].id}; "
+            f"land it: looptui merge {succeeded[0].id}"
+        )

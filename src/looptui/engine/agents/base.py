@@ -1,0 +1,95 @@
+"""The agent protocol: given a task, yield normalized events, and finish with `Finished`.
+
+Every backend (command, replay, and later Claude Code, Codex, the Anthropic and OpenAI APIs)
+speaks this, so the loop runner never knows which one it drives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class AgentTask:
+    """One turn of an agent: where to work, what to do, and what it may continue from."""
+
+    run_id: str
+    iteration: int
+    worktree: Path
+    prompt: str
+    scratch_dir: Path  # private to the run, outside the worktree: prompt files and the like
+    environ: Mapping[str, str] = field(default_factory=dict)
+    system: str = ""
+    resume_token: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    """A line an agent process printed."""
+
+    text: str
+    stream: str = "stdout"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message from the agent, in its own words."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    input: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    name: str
+    output: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class AgentError:
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last event of every turn. `ok` is the agent's own claim, never the verdict."""
+
+    ok: bool
+    message: str = ""
+    exit_code: int | None = None
+    resume_token: str | None = None
+
+
+AgentEvent = OutputLine | Text | ToolCall | ToolResult | Usage | AgentError | Finished
+
+
+class Agent(Protocol):
+    """A backend that performs one turn of work in a worktree."""
+
+    name: str
+
+    def preflight(self, environ: Mapping[str, str], cwd: Path) -> None:
+        """Raise AgentUnavailable when the agent cannot start at all (a missing binary...).
+
+        `cwd` is the repository root, against which relative program paths are found.
+        """
+
+    def run(self, task: AgentTask) -> AsyncIterator[AgentEvent]:
+        """Do one turn; the last event is `Finished`. Cancelling stops the turn for good."""
+        ...

@@ -1,0 +1,69 @@
+"""Verdicts: the judgement of an iteration, behind one interface that model evaluators join.
+
+This version's evaluator decides from the checks alone. It fails closed: a failing check, a
+check that timed out, or an agent turn that failed is never "done".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from looptui.engine.models import CheckResult, DiffStat, Verdict
+
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an evaluator may see: the goal and the results, never the executor's transcript."""
+
+    goal: str
+    iteration: int
+    agent_ok: bool
+    agent_message: str
+    checks: tuple[CheckResult, ...]
+    diff: DiffStat
+    diff_text: str = ""
+
+
+class Evaluator(Protocol):
+    name: str
+
+    async def evaluate(self, evidence: Evidence) -> Verdict: ...
+
+
+class ChecksEvaluator:
+    """Done when every check passes and the agent's turn did not fail."""
+
+    name = "checks"
+
+    async def evaluate(self, evidence: Evidence) -> Verdict:
+        reasons: list[str] = []
+        next_steps: list[str] = []
+        if not evidence.agent_ok:
+            reasons.append("the agent's turn failed")
+            last_words = tail(evidence.agent_message, 1) or "no message"
+            next_steps.append(f"Finish the turn without an error (last words: {last_words})")
+        for check in evidence.checks:
+            if check.passed:
+                reasons.append(f"check {check.name} passed")
+                continue
+            status = "timed out" if check.timed_out else f"failed with exit {check.exit_code}"
+            reasons.append(f"check {check.name} {status}")
+            last_line = tail(check.output, 1) or "no output"
+            next_steps.append(f"Make `{check.command}` pass (it {status}: {last_line})")
+        if not evidence.checks:
+            reasons.append("no checks are configured: judged by the agent's exit status alone")
+        done = evidence.agent_ok and all(check.passed for check in evidence.checks)
+        return Verdict(
+            done=done,
+            evaluator=self.name,
+            confidence=1.0 if evidence.checks else 0.5,
+            reasons=tuple(reasons),
+            next_steps=tuple(next_steps),
+        )
+
+
+def tail(text: str, lines: int) -> str:
+    """The last `lines` lines of `text`, trailing blank lines dropped."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])

@@ -1,0 +1,126 @@
+"""Saved records of the engine: runs, iterations, checks, verdicts, notes.
+
+These are plain frozen values read from and written to the store; live handles (tasks,
+processes) live in the runner and the supervisor, never here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life. Terminal states never change again except to merged/discarded."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # goal met; awaiting the human's review
+    FAILED = "failed"
+    STALLED = "stalled"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its process died (crash, kill -9, reboot)
+    MERGED = "merged"
+    DISCARDED = "discarded"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    @property
+    def has_workspace(self) -> bool:
+        return self not in (RunStatus.MERGED, RunStatus.DISCARDED)
+
+
+class NoteKind(enum.StrEnum):
+    PROGRESS = "progress"
+    ATTEMPT = "attempt"
+    PROBLEM = "problem"
+    NEXT_STEP = "next_step"
+    LESSON = "lesson"
+
+
+@dataclass(frozen=True)
+class DiffStat:
+    files: int = 0
+    added: int = 0
+    removed: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.files} files +{self.added} -{self.removed}"
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    loop: str
+    agent: str
+    status: RunStatus
+    prompt: str
+    base_branch: str
+    base_commit: str
+    branch: str
+    worktree: str
+    max_iterations: int
+    iterations: int = 0
+    head_commit: str | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    owner_pid: int | None = None
+    diff: DiffStat = field(default_factory=DiffStat)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    command: str
+    exit_code: int | None  # None when it timed out
+    duration: float
+    output: str
+    timed_out: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    @property
+    def not_found(self) -> bool:
+        return self.exit_code == 127
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The structured judgement of one iteration. `done` is only true when the goal holds."""
+
+    done: bool
+    evaluator: str
+    confidence: float = 1.0
+    reasons: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Iteration:
+    run_id: str
+    number: int
+    started_at: float
+    finished_at: float | None = None
+    agent_ok: bool | None = None
+    agent_message: str = ""
+    commit: str | None = None
+    tree: str | None = None
+    diff: DiffStat = field(default_factory=DiffStat)
+
+
+@dataclass(frozen=True)
+class Note:
+    run_id: str
+    iteration: int
+    kind: NoteKind
+    text: str
+    created_at: float = 0.0

@@ -1,0 +1,305 @@
+"""The loop runner: one run, iterating agent turn → commit → checks → verdict → note.
+
+It stops when the goal holds, the iterations or time run out, the diff stops changing
+(stall), or it is cancelled. Every step is stored before the next begins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from looptui.engine.agents import (
+    Agent,
+    AgentError,
+    AgentTask,
+    Finished,
+    OutputLine,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from looptui.engine.checks import NOT_FOUND, run_check
+from looptui.engine.config import LoopConfig
+from looptui.engine.errors import LooptuiError
+from looptui.engine.evaluation import Evaluator, Evidence, tail
+from looptui.engine.events import EventKind
+from looptui.engine.models import CheckResult, DiffStat, Note, NoteKind, Run, RunStatus, Verdict
+from looptui.engine.prompting import build_prompt
+from looptui.engine.store import Store
+from looptui.engine.workspace import Repository
+
+logger = logging.getLogger(__name__)
+
+CHECK_TAIL_LINES = 40  # of a check's output, carried in its event for logs and screens
+TOOL_OUTPUT_CAP = 4000
+
+
+@dataclass
+class _Turn:
+    """What one agent turn produced."""
+
+    ok: bool = False
+    message: str = ""
+    exit_code: int | None = None
+    resume_token: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: RunStatus | None  # None: go on iterating
+    error: str | None = None
+
+
+class LoopRunner:
+    """Drives one run from its first iteration to a final status."""
+
+    def __init__(
+        self,
+        *,
+        run: Run,
+        loop: LoopConfig,
+        agent: Agent,
+        evaluator: Evaluator,
+        repository: Repository,
+        store: Store,
+        environ: Mapping[str, str],
+        scratch_dir: Path,
+    ) -> None:
+        self.run_record = run
+        self.loop = loop
+        self.agent = agent
+        self.evaluator = evaluator
+        self.repository = repository
+        self.store = store
+        self.environ = environ
+        self.scratch_dir = scratch_dir
+        self.worktree = Path(run.worktree)
+        self._notes: list[Note] = []
+        self._failing: list[CheckResult] = []
+        self._verdict: Verdict | None = None
+        self._unchanged = 0
+        self._last_tree: str | None = None
+        self._usage = Usage()
+
+    @property
+    def run_id(self) -> str:
+        return self.run_record.id
+
+    async def drive(self) -> RunStatus:
+        """Run to a final status and record it; cancellation is recorded, then re-raised."""
+        status, error = RunStatus.FAILED, None
+        await self._set_status(RunStatus.RUNNING, started_at=time.time())
+        try:
+            async with asyncio.timeout(self.loop.run_timeout):
+                await asyncio.to_thread(
+                    self.repository.create_worktree,
+                    self.worktree,
+                    self.run_record.branch,
+                    self.run_record.base_commit,
+                )
+                self._last_tree = await asyncio.to_thread(
+                    self.repository.tree_of, self.run_record.base_commit
+                )
+                status, error = await self._iterate()
+        except TimeoutError:
+            status = RunStatus.FAILED
+            error = f"run timed out after {self.loop.run_timeout:g}s"
+        except asyncio.CancelledError:
+            await self._finish(RunStatus.CANCELLED, "cancelled")
+            raise
+        except LooptuiError as exc:
+            status, error = RunStatus.FAILED, str(exc)
+        except Exception as exc:  # a bug must end the run visibly, never leave it "running"
+            logger.exception("run %s failed inside looptui", self.run_id)
+            status, error = RunStatus.FAILED, f"internal error: {exc!r}"
+        await self._finish(status, error)
+        return status
+
+    async def _iterate(self) -> tuple[RunStatus, str | None]:
+        for number in range(1, self.loop.max_iterations + 1):
+            outcome = await self._iteration(number)
+            if outcome.status is not None:
+                return outcome.status, outcome.error
+        n = self.loop.max_iterations
+        return RunStatus.FAILED, f"goal not met after {n} iteration{'s' if n > 1 else ''}"
+
+    async def _iteration(self, number: int) -> _Outcome:
+        prompt = build_prompt(self.loop.prompt, number, self._notes, self._failing, self._verdict)
+        await self.store.start_iteration(self.run_id, number, prompt)
+        self._emit(EventKind.ITERATION, number, phase="started", max=self.loop.max_iterations)
+
+        turn = await self._agent_turn(number, prompt)
+
+        commit = await asyncio.to_thread(
+            self.repository.commit_all, self.worktree, f"{self.loop.name}: iteration {number}"
+        )
+        head = await asyncio.to_thread(self.repository.head_of, self.worktree)
+        tree = await asyncio.to_thread(self.repository.tree_of, head)
+        base = self.run_record.base_commit
+        diff = await asyncio.to_thread(self.repository.diff_stat, base, head)
+        if commit:
+            self._emit(
+                EventKind.COMMIT, number, sha=commit, files=diff.files, added=diff.added,
+                removed=diff.removed,
+            )
+
+        checks = []
+        for check in self.loop.checks:
+            result = await run_check(check, self.worktree, self.environ)
+            checks.append(result)
+            await self.store.add_check_result(self.run_id, number, result)
+            self._emit(
+                EventKind.CHECK, number, name=result.name, command=result.command,
+                exit_code=result.exit_code, passed=result.passed, timed_out=result.timed_out,
+                duration=round(result.duration, 3), tail=tail(result.output, CHECK_TAIL_LINES),
+            )
+
+        verdict = await self.evaluator.evaluate(
+            Evidence(self.loop.prompt, number, turn.ok, turn.message, tuple(checks), diff)
+        )
+        await self.store.add_verdict(self.run_id, number, verdict)
+        self._emit(
+            EventKind.VERDICT, number, done=verdict.done, evaluator=verdict.evaluator,
+            confidence=verdict.confidence, reasons=list(verdict.reasons),
+            next_steps=list(verdict.next_steps),
+        )
+
+        self._unchanged = self._unchanged + 1 if tree == self._last_tree else 0
+        self._last_tree = tree
+        self._failing = [check for check in checks if not check.passed]
+        self._verdict = verdict
+        await self._checkpoint(number, turn, checks, verdict, diff)
+
+        self._usage = Usage(
+            self._usage.input_tokens + turn.usage.input_tokens,
+            self._usage.output_tokens + turn.usage.output_tokens,
+            self._usage.cost_usd + turn.usage.cost_usd,
+        )
+        usage = (turn.usage.input_tokens, turn.usage.output_tokens, turn.usage.cost_usd)
+        await self.store.finish_iteration(
+            self.run_id, number, agent_ok=turn.ok, agent_message=turn.message,
+            exit_code=turn.exit_code, commit=commit, tree=tree, diff=diff,
+            resume_token=turn.resume_token, usage=usage,
+        )
+        await self.store.update_run(
+            self.run_id, head_commit=head, diff_files=diff.files, diff_added=diff.added,
+            diff_removed=diff.removed, resume_token=turn.resume_token,
+            input_tokens=self._usage.input_tokens, output_tokens=self._usage.output_tokens,
+            cost_usd=self._usage.cost_usd,
+        )
+        self._emit(EventKind.ITERATION, number, phase="finished", done=verdict.done)
+
+        if verdict.done:
+            return _Outcome(RunStatus.SUCCEEDED)
+        missing = [check for check in checks if check.exit_code == NOT_FOUND]
+        if missing:
+            names = ", ".join(f"{c.name} ({tail(c.output, 1) or c.command})" for c in missing)
+            return _Outcome(RunStatus.FAILED, f"check command not found: {names}")
+        if self._unchanged >= self.loop.stall_after:
+            return _Outcome(
+                RunStatus.STALLED, f"the diff did not change for {self._unchanged} iterations"
+            )
+        return _Outcome(None)
+
+    async def _agent_turn(self, number: int, prompt: str) -> _Turn:
+        task = AgentTask(
+            run_id=self.run_id,
+            iteration=number,
+            worktree=self.worktree,
+            prompt=prompt,
+            scratch_dir=self.scratch_dir,
+            environ=self.environ,
+            resume_token=self._resume_token(),
+        )
+        turn = _Turn()
+        try:
+            async with asyncio.timeout(self.loop.iteration_timeout):
+                async with contextlib.aclosing(self.agent.run(task)) as events:
+                    async for event in events:
+                        self._record_agent_event(number, event, turn)
+        except TimeoutError:
+            message = f"the agent's turn timed out after {self.loop.iteration_timeout:g}s"
+            self._emit(EventKind.ERROR, number, message=message)
+            turn.ok, turn.message = False, message
+        return turn
+
+    def _record_agent_event(self, number: int, event: object, turn: _Turn) -> None:
+        match event:
+            case OutputLine(text=text, stream=stream):
+                self._emit(EventKind.OUTPUT, number, line=text, stream=stream)
+            case Text(text=text):
+                self._emit(EventKind.TEXT, number, text=text)
+            case ToolCall(name=name, input=tool_input):
+                self._emit(EventKind.TOOL_CALL, number, name=name, input=dict(tool_input))
+            case ToolResult(name=name, output=output, is_error=is_error):
+                self._emit(
+                    EventKind.TOOL_RESULT, number, name=name, output=output[:TOOL_OUTPUT_CAP],
+                    is_error=is_error,
+                )
+            case Usage() as usage:
+                turn.usage = Usage(
+                    turn.usage.input_tokens + usage.input_tokens,
+                    turn.usage.output_tokens + usage.output_tokens,
+                    turn.usage.cost_usd + usage.cost_usd,
+                )
+                self._emit(
+                    EventKind.USAGE, number, input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens, cost_usd=usage.cost_usd,
+                )
+            case AgentError(message=message):
+                self._emit(EventKind.ERROR, number, message=message)
+            case Finished(ok=ok, message=message, exit_code=code, resume_token=token):
+                turn.ok, turn.message, turn.exit_code, turn.resume_token = ok, message, code, token
+                self._emit(EventKind.AGENT_FINISHED, number, ok=ok, message=message, exit_code=code)
+
+    def _resume_token(self) -> str | None:
+        return None  # agents that continue a session (Claude Code, Codex) fill this in
+
+    async def _checkpoint(
+        self,
+        number: int,
+        turn: _Turn,
+        checks: list[CheckResult],
+        verdict: Verdict,
+        diff: DiffStat,
+    ) -> None:
+        """Write the iteration's memory note: what was tried and where it stands."""
+        passed = sum(check.passed for check in checks)
+        summary = (
+            f"agent {'finished' if turn.ok else 'failed'}; "
+            f"checks {passed}/{len(checks)} passed; diff {diff}"
+        )
+        if verdict.done:
+            kind, text = NoteKind.PROGRESS, f"goal met: {summary}"
+        elif self._unchanged:
+            kind, text = NoteKind.PROBLEM, f"no change to the diff; {summary}"
+        else:
+            kind, text = NoteKind.ATTEMPT, summary
+        if turn.message.strip():
+            text += f". Agent said: {tail(turn.message, 3)}"
+        note = Note(self.run_id, number, kind, text, time.time())
+        await self.store.add_note(note)
+        self._notes.append(note)
+        self._emit(EventKind.NOTE, number, kind=kind.value, text=text)
+
+    async def _set_status(self, status: RunStatus, **fields: object) -> None:
+        await self.store.update_run(self.run_id, status=status, **fields)
+        self._emit(EventKind.STATUS, 0, status=status.value)
+
+    async def _finish(self, status: RunStatus, error: str | None) -> None:
+        await self.store.update_run(
+            self.run_id, status=status, error=error, finished_at=time.time()
+        )
+        self._emit(EventKind.STATUS, 0, status=status.value, error=error)
+        await self.store.flush()
+
+    def _emit(self, kind: EventKind, iteration: int, /, **data: object) -> None:
+        self.store.emit(self.run_id, kind, data, iteration)

@@ -1,0 +1,128 @@
+"""The store's schema, as numbered migrations applied in order and recorded in user_version.
+
+Later versions append to MIGRATIONS; a released migration is never edited.
+"""
+
+from __future__ import annotations
+
+# Events that carry text worth searching; the FTS index skips the rest.
+SEARCHABLE_KINDS = ("output", "text", "error", "tool_call", "tool_result", "agent_finished")
+
+_V1 = f"""
+CREATE TABLE loops (
+    name        TEXT PRIMARY KEY,
+    definition  TEXT NOT NULL,          -- the loop's config as JSON, as it was when last run
+    updated_at  REAL NOT NULL
+);
+
+CREATE TABLE runs (
+    id              TEXT PRIMARY KEY,
+    loop            TEXT NOT NULL,
+    agent           TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    prompt          TEXT NOT NULL,
+    base_branch     TEXT NOT NULL,
+    base_commit     TEXT NOT NULL,
+    branch          TEXT NOT NULL,
+    worktree        TEXT NOT NULL,
+    max_iterations  INTEGER NOT NULL,
+    iterations      INTEGER NOT NULL DEFAULT 0,
+    head_commit     TEXT,
+    error           TEXT,
+    created_at      REAL NOT NULL,
+    started_at      REAL,
+    finished_at     REAL,
+    owner_pid       INTEGER,            -- the process driving the run, to detect crashes
+    owner_host      TEXT,
+    resume_token    TEXT,               -- the agent's session id, to continue after a restart
+    diff_files      INTEGER NOT NULL DEFAULT 0,
+    diff_added      INTEGER NOT NULL DEFAULT 0,
+    diff_removed    INTEGER NOT NULL DEFAULT 0,
+    input_tokens    INTEGER NOT NULL DEFAULT 0,
+    output_tokens   INTEGER NOT NULL DEFAULT 0,
+    cost_usd        REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_status ON runs (status);
+CREATE INDEX runs_by_loop ON runs (loop, created_at);
+
+CREATE TABLE iterations (
+    run_id          TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    number          INTEGER NOT NULL,
+    started_at      REAL NOT NULL,
+    finished_at     REAL,
+    prompt          TEXT NOT NULL,
+    agent_ok        INTEGER,
+    agent_message   TEXT NOT NULL DEFAULT '',
+    exit_code       INTEGER,
+    commit_sha      TEXT,
+    tree            TEXT,               -- the worktree's tree after the turn: stall detection
+    diff_files      INTEGER NOT NULL DEFAULT 0,
+    diff_added      INTEGER NOT NULL DEFAULT 0,
+    diff_removed    INTEGER NOT NULL DEFAULT 0,
+    input_tokens    INTEGER NOT NULL DEFAULT 0,
+    output_tokens   INTEGER NOT NULL DEFAULT 0,
+    cost_usd        REAL NOT NULL DEFAULT 0,
+    resume_token    TEXT,
+    PRIMARY KEY (run_id, number)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL,
+    iteration   INTEGER NOT NULL,
+    ts          REAL NOT NULL,
+    kind        TEXT NOT NULL,
+    data        TEXT NOT NULL           -- JSON
+);
+CREATE INDEX events_by_run ON events (run_id, id);
+
+CREATE VIRTUAL TABLE events_fts USING fts5 (data, content='events', content_rowid='id');
+CREATE TRIGGER events_fts_insert AFTER INSERT ON events
+WHEN new.kind IN ({", ".join(f"'{kind}'" for kind in SEARCHABLE_KINDS)})
+BEGIN
+    INSERT INTO events_fts (rowid, data) VALUES (new.id, new.data);
+END;
+
+CREATE TABLE check_results (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    iteration   INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    command     TEXT NOT NULL,
+    exit_code   INTEGER,
+    timed_out   INTEGER NOT NULL DEFAULT 0,
+    duration    REAL NOT NULL,
+    output      TEXT NOT NULL
+);
+CREATE INDEX check_results_by_run ON check_results (run_id, iteration);
+
+CREATE TABLE verdicts (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    iteration   INTEGER NOT NULL,
+    done        INTEGER NOT NULL,
+    evaluator   TEXT NOT NULL,
+    confidence  REAL NOT NULL,
+    reasons     TEXT NOT NULL,          -- JSON list
+    next_steps  TEXT NOT NULL,          -- JSON list
+    created_at  REAL NOT NULL
+);
+CREATE INDEX verdicts_by_run ON verdicts (run_id, iteration);
+
+CREATE TABLE notes (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    iteration   INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX notes_by_run ON notes (run_id, id);
+CREATE VIRTUAL TABLE notes_fts USING fts5 (text, content='notes', content_rowid='id');
+CREATE TRIGGER notes_fts_insert AFTER INSERT ON notes BEGIN
+    INSERT INTO notes_fts (rowid, text) VALUES (new.id, new.text);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)

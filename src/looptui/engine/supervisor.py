@@ -1,0 +1,246 @@
+"""The engine's facade: the one object the CLI, the TUI and tests talk to.
+
+Commands go in as async method calls (start, stop, merge, discard, diff); everything that
+happens comes out as events from `subscribe()`. Runs go concurrently up to `max_parallel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from looptui.engine.agents import build_agent
+from looptui.engine.checks import preflight_check
+from looptui.engine.config import Config
+from looptui.engine.errors import LooptuiError, WorkspaceError
+from looptui.engine.evaluation import ChecksEvaluator
+from looptui.engine.events import EventKind
+from looptui.engine.models import Run, RunStatus
+from looptui.engine.runner import LoopRunner
+from looptui.engine.secrets import Redactor
+from looptui.engine.store import Store, Subscription
+from looptui.engine.workspace import Repository
+
+
+class Engine:
+    """One repository's runs: start them, watch them, and land or drop their work."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        store: Store,
+        environ: Mapping[str, str],
+        config: Config | None = None,
+    ) -> None:
+        self.repository = repository
+        self.store = store
+        self.environ = dict(environ)
+        self.config = config
+        self._slots = asyncio.Semaphore(config.max_parallel if config else 1)
+        self._tasks: dict[str, asyncio.Task[RunStatus]] = {}
+
+    @classmethod
+    async def open(
+        cls, start: Path, environ: Mapping[str, str], config: Config | None = None
+    ) -> Engine:
+        """Open the engine of the repository containing `start`; runs whose process died
+        are marked interrupted."""
+        repository = Repository(start)
+        store = await Store.open(repository.store_path, Redactor.from_environment(environ))
+        for run_id in await store.mark_interrupted():
+            store.emit(run_id, EventKind.STATUS, {"status": RunStatus.INTERRUPTED.value})
+        return cls(repository, store, environ, config)
+
+    async def close(self) -> None:
+        """Cancel runs still going (they are recorded as cancelled), then close the store."""
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.store.close()
+
+    def subscribe(self, run_id: str | None = None) -> Subscription:
+        return self.store.subscribe(run_id)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def start_run(self, loop_name: str, prompt: str | None = None) -> Run:
+        """Check that the run can start, record it as queued, and schedule it."""
+        if self.config is None:
+            raise LooptuiError("no configuration loaded")
+        loop = self.config.loop(loop_name)
+        agent_config = self.config.agents[loop.agent]
+        agent = build_agent(agent_config)
+        root = self.repository.root
+        agent.preflight(self.environ, root)
+        for check in loop.checks:
+            preflight_check(check, self.environ, root)
+        base_branch = loop.base or self.repository.current_branch()
+        base_commit = self.repository.branch_commit(base_branch)
+        run_id = await self._new_run_id()
+        run = Run(
+            id=run_id,
+            loop=loop.name,
+            agent=agent_config.name,
+            status=RunStatus.QUEUED,
+            prompt=prompt or loop.prompt,
+            base_branch=base_branch,
+            base_commit=base_commit,
+            branch=f"looptui/{loop.name}/{run_id}",
+            worktree=str(self.repository.worktrees_dir / run_id),
+            max_iterations=loop.max_iterations,
+            created_at=time.time(),
+        )
+        if self.repository.branch_exists(run.branch):
+            raise WorkspaceError(f"branch {run.branch} already exists")
+        await self.store.record_loop(loop.name, dataclasses.asdict(loop))
+        await self.store.insert_run(run)
+        self.store.emit(run.id, EventKind.STATUS, {"status": run.status.value})
+        if prompt:
+            loop = dataclasses.replace(loop, prompt=prompt)
+        runner = LoopRunner(
+            run=run,
+            loop=loop,
+            agent=agent,
+            evaluator=ChecksEvaluator(),
+            repository=self.repository,
+            store=self.store,
+            environ=self.environ,
+            scratch_dir=self.repository.data_dir / "runs" / run_id,
+        )
+        self._tasks[run.id] = asyncio.create_task(self._drive(runner), name=f"run-{run.id}")
+        return run
+
+    async def _drive(self, runner: LoopRunner) -> RunStatus:
+        try:
+            async with self._slots:
+                return await runner.drive()
+        except asyncio.CancelledError:
+            run = await self.store.run(runner.run_id)
+            if run.status is RunStatus.QUEUED:  # cancelled before it had a slot
+                await self.store.update_run(
+                    run.id, status=RunStatus.CANCELLED, finished_at=time.time(), error="cancelled"
+                )
+                self.store.emit(run.id, EventKind.STATUS, {"status": "cancelled"})
+                await self.store.flush()
+            raise
+
+    async def wait(self, run_id: str) -> Run:
+        """Wait for a run started by this engine to end; return its final record."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        return await self.store.run(run_id)
+
+    async def stop(self, run_id: str) -> None:
+        """Cancel a run of this engine; its worktree and everything it did are kept."""
+        task = self._tasks.get(run_id)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def active_run_ids(self) -> list[str]:
+        return [run_id for run_id, task in self._tasks.items() if not task.done()]
+
+    async def _new_run_id(self) -> str:
+        while True:
+            run_id = secrets.token_hex(4)
+            try:
+                await self.store.run(run_id)
+            except LooptuiError:
+                return run_id
+
+    # -- review ----------------------------------------------------------------------------
+
+    async def diff(self, prefix: str, color: bool = False) -> str:
+        """The run's diff against its base: committed, uncommitted and untracked changes."""
+        run = await self.store.find_run(prefix)
+        worktree = Path(run.worktree)
+        if run.status.has_workspace and worktree.is_dir():
+            target = await asyncio.to_thread(self.repository.snapshot, worktree)
+        elif run.head_commit:
+            target = run.head_commit
+        else:
+            return ""
+        return await asyncio.to_thread(self.repository.diff, run.base_commit, target, color)
+
+    async def merge(self, prefix: str, squash: bool = False) -> str:
+        """Land a run on its base branch (merge commit or squash); returns the new commit.
+
+        The merge is previewed first; a conflict, or uncommitted changes in the base checkout
+        among the files involved, refuses it with nothing changed.
+        """
+        run = await self._reviewable(prefix, "merge")
+        worktree = Path(run.worktree)
+        repository = self.repository
+        if worktree.is_dir():  # what the diff showed is what lands, uncommitted work included
+            await asyncio.to_thread(
+                repository.commit_all, worktree, f"{run.loop}: work left uncommitted at merge"
+            )
+        head = await asyncio.to_thread(repository.branch_commit, run.branch)
+        preview = await asyncio.to_thread(repository.preview_merge, run.base_branch, head)
+        if preview.is_noop:
+            raise LooptuiError(
+                f"run {run.id} has nothing to merge: {run.base_branch} already holds its changes"
+            )
+        summary = run.prompt.strip().splitlines()[0][:72] if run.prompt.strip() else run.loop
+        if squash:
+            message = (
+                f"{run.loop}: {summary}\n\nSquashed from looptui run {run.id} "
+                f"({run.iterations} iterations, branch {run.branch})."
+            )
+        else:
+            message = f"Merge looptui run {run.id} ({run.loop}): {summary}"
+        commit = await asyncio.to_thread(repository.merge, preview, message, squash)
+        await self._retire(run, RunStatus.MERGED, head)
+        return commit
+
+    async def discard(self, prefix: str, force: bool = False) -> None:
+        """Remove a run's worktree and branch; refuses without `force` if work would be lost."""
+        run = await self._reviewable(prefix, "discard")
+        if not force:
+            unmerged = await asyncio.to_thread(self._unmerged_work, run)
+            if unmerged:
+                raise LooptuiError(
+                    f"run {run.id} holds work not merged into {run.base_branch} ({unmerged}); "
+                    "use --force to discard it anyway"
+                )
+        head = run.head_commit
+        if self.repository.branch_exists(run.branch):
+            head = await asyncio.to_thread(self.repository.branch_commit, run.branch)
+        await self._retire(run, RunStatus.DISCARDED, head)
+
+    def _unmerged_work(self, run: Run) -> str | None:
+        """A description of the run's work that its base branch lacks, or None."""
+        repository = self.repository
+        worktree = Path(run.worktree)
+        head = repository.branch_commit(run.branch) if repository.branch_exists(run.branch) else None
+        if worktree.is_dir() and head is not None:
+            if repository.snapshot(worktree) != repository.tree_of(head):
+                return "uncommitted changes in its worktree"
+        if head is None or head == run.base_commit:
+            return None
+        if not repository.branch_exists(run.base_branch):
+            return f"{run.base_branch} no longer exists"
+        if repository.is_merged(run.base_branch, head):
+            return None
+        return str(repository.diff_stat(run.base_commit, head))
+
+    async def _reviewable(self, prefix: str, action: str) -> Run:
+        await self.store.mark_interrupted()
+        run = await self.store.find_run(prefix)
+        if run.status.is_active:
+            raise LooptuiError(f"run {run.id} is still {run.status}; stop it before you {action}")
+        if not run.status.has_workspace:
+            raise LooptuiError(f"run {run.id} is already {run.status}")
+        return run
+
+    async def _retire(self, run: Run, status: RunStatus, head: str | None) -> None:
+        await asyncio.to_thread(self.repository.remove_worktree, Path(run.worktree))
+        await asyncio.to_thread(self.repository.delete_branch, run.branch)
+        await self.store.update_run(run.id, status=status, head_commit=head)
+        self.store.emit(run.id, EventKind.STATUS, {"status": status.value})
+        await self.store.flush()

@@ -1,0 +1,283 @@
+"""Git for looptui, through GitPython: worktrees per run, snapshots, diffs, merge and discard.
+
+Everything here is synchronous (git is a subprocess either way); the async engine calls it
+through `asyncio.to_thread`. Nothing in this module touches the user's checkout except
+`merge`, and that only after its preview said the merge is clean and safe.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from looptui.engine.errors import MergeRefused, WorkspaceError
+from looptui.engine.models import DiffStat
+
+DATA_DIR_NAME = "looptui"  # inside the git common dir, where `git status` never looks
+AGENT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "looptui agent",
+    "GIT_AUTHOR_EMAIL": "agent@looptui.invalid",
+    "GIT_COMMITTER_NAME": "looptui agent",
+    "GIT_COMMITTER_EMAIL": "agent@looptui.invalid",
+}
+_FALLBACK_USER = {
+    "GIT_AUTHOR_NAME": "looptui",
+    "GIT_AUTHOR_EMAIL": "looptui@looptui.invalid",
+    "GIT_COMMITTER_NAME": "looptui",
+    "GIT_COMMITTER_EMAIL": "looptui@looptui.invalid",
+}
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    """What merging `head` into `base_branch` would do, computed without touching a checkout."""
+
+    base_branch: str
+    base_tip: str
+    head: str
+    tree: str
+    conflicts: tuple[str, ...]
+    changed_files: tuple[str, ...]  # files the merge changes on the base branch
+
+    @property
+    def clean(self) -> bool:
+        return not self.conflicts
+
+    @property
+    def is_noop(self) -> bool:
+        return self.clean and not self.changed_files
+
+
+class Repository:
+    """The user's repository, found from any directory inside it."""
+
+    def __init__(self, start: Path) -> None:
+        try:
+            self.repo = git.Repo(start, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise WorkspaceError(f"not a git repository: {start}") from None
+        if self.repo.bare or self.repo.working_tree_dir is None:
+            raise WorkspaceError(f"{start}: a bare repository has no checkout to run loops in")
+        self.root = Path(self.repo.working_tree_dir).resolve()
+        self.common_dir = Path(self.repo.common_dir).resolve()
+        self.data_dir = self.common_dir / DATA_DIR_NAME
+        self.worktrees_dir = self.data_dir / "worktrees"
+        self.store_path = self.data_dir / "store.db"
+
+    def _runner(self, cwd: Path | None) -> git.Git:
+        return git.Git(str(cwd or self.root))
+
+    def _git(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+        """Run git and return stdout; raise WorkspaceError with git's own message on failure."""
+        command = ["git", *args]
+        try:
+            output: str = self._runner(cwd).execute(
+                command, env=env, strip_newline_in_stdout=False
+            )
+        except git.GitCommandError as exc:
+            message = (exc.stderr or exc.stdout or str(exc)).strip().replace("\n", " ")
+            message = message.removeprefix("stderr: ").strip("'").strip()
+            raise WorkspaceError(f"git {args[0]} failed: {message}") from None
+        return output
+
+    def _git_status(self, *args: str, cwd: Path | None = None) -> tuple[int, str]:
+        """Run git and return (exit status, stdout) without raising."""
+        status, stdout, _ = self._runner(cwd).execute(
+            ["git", *args],
+            with_extended_output=True,
+            with_exceptions=False,
+            strip_newline_in_stdout=False,
+        )
+        return int(status), stdout
+
+    # -- the base --------------------------------------------------------------------------
+
+    def require_commits(self) -> str:
+        """The commit HEAD points at; a repository without commits cannot host runs."""
+        status, out = self._git_status("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        if status != 0:
+            raise WorkspaceError(
+                f"{self.root}: the repository has no commits yet; commit something first"
+            )
+        return out.strip()
+
+    def current_branch(self) -> str:
+        self.require_commits()
+        status, out = self._git_status("symbolic-ref", "--quiet", "--short", "HEAD")
+        if status != 0:
+            raise WorkspaceError(
+                f"{self.root}: HEAD is detached; check out a branch or set the loop's base"
+            )
+        return out.strip()
+
+    def branch_commit(self, branch: str) -> str:
+        status, out = self._git_status(
+            "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"
+        )
+        if status != 0:
+            raise WorkspaceError(f"no branch {branch!r} in {self.root}")
+        return out.strip()
+
+    def branch_exists(self, branch: str) -> bool:
+        status, _ = self._git_status("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
+        return status == 0
+
+    # -- worktrees -------------------------------------------------------------------------
+
+    def create_worktree(self, path: Path, branch: str, base_commit: str) -> None:
+        """Check out `base_commit` on a new `branch` in a new worktree at `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._git("worktree", "add", "--quiet", "-b", branch, "--", str(path), base_commit)
+
+    def remove_worktree(self, path: Path) -> None:
+        if path.exists():
+            self._git("worktree", "remove", "--force", "--force", "--", str(path))
+        if path.exists():  # git leaves a directory behind if it held ignored files it kept
+            shutil.rmtree(path, ignore_errors=True)
+        self._git("worktree", "prune")
+
+    def delete_branch(self, branch: str) -> None:
+        if self.branch_exists(branch):
+            self._git("branch", "--quiet", "-D", "--", branch)
+
+    def snapshot(self, worktree: Path) -> str:
+        """The tree of everything in `worktree`: committed, staged, modified and untracked.
+
+        Built in a private copy of the index, so the worktree's own index is left alone;
+        copying the index keeps its stat cache, so unchanged files are not hashed again.
+        """
+        index = Path(self._git("rev-parse", "--git-path", "index", cwd=worktree).strip())
+        if not index.is_absolute():
+            index = worktree / index
+        with tempfile.TemporaryDirectory(prefix="looptui-index-") as scratch:
+            private = Path(scratch) / "index"
+            if index.exists():
+                shutil.copyfile(index, private)
+            env = {"GIT_INDEX_FILE": str(private)}
+            self._git("add", "--all", "--", ".", cwd=worktree, env=env)
+            return self._git("write-tree", cwd=worktree, env=env).strip()
+
+    def commit_all(self, worktree: Path, message: str) -> str | None:
+        """Commit every change in `worktree` as the agent; None when there was nothing to commit."""
+        self._git("add", "--all", "--", ".", cwd=worktree)
+        status, _ = self._git_status("diff", "--cached", "--quiet", cwd=worktree)
+        if status == 0:
+            return None
+        env = {**AGENT_IDENTITY}
+        self._git("commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, env=env)
+        return self.head_of(worktree)
+
+    def head_of(self, worktree: Path) -> str:
+        return self._git("rev-parse", "HEAD", cwd=worktree).strip()
+
+    def tree_of(self, commitish: str) -> str:
+        return self._git("rev-parse", f"{commitish}^{{tree}}").strip()
+
+    # -- diffs -----------------------------------------------------------------------------
+
+    def diff(self, base: str, target: str, color: bool = False) -> str:
+        """Unified diff from commit `base` to tree or commit `target`."""
+        return self._git(
+            "diff", f"--color={'always' if color else 'never'}", "--no-ext-diff", base, target
+        )
+
+    def diff_stat(self, base: str, target: str) -> DiffStat:
+        out = self._git("diff", "--numstat", "--no-renames", base, target)
+        files = added = removed = 0
+        for line in out.splitlines():
+            plus, minus, _ = line.split("\t", 2)
+            files += 1
+            # binary files show "-"; they count as a changed file with no lines
+            added += int(plus) if plus.isdigit() else 0
+            removed += int(minus) if minus.isdigit() else 0
+        return DiffStat(files, added, removed)
+
+    # -- merge and discard -----------------------------------------------------------------
+
+    def preview_merge(self, base_branch: str, head: str) -> MergePreview:
+        """Compute the merge of `head` into `base_branch` with `git merge-tree`: no checkout moves."""
+        base_tip = self.branch_commit(base_branch)
+        status, out = self._git_status(
+            "merge-tree", "--write-tree", "--name-only", "--no-messages", base_tip, head
+        )
+        if status not in (0, 1):
+            raise WorkspaceError(f"git merge-tree failed for {head[:12]}: {out.strip()}")
+        lines = out.splitlines()
+        tree = lines[0].strip()
+        conflicts = tuple(dict.fromkeys(line for line in lines[1:] if line.strip()))
+        changed: tuple[str, ...] = ()
+        if status == 0:
+            names = self._git("diff", "--name-only", "--no-renames", base_tip, tree)
+            changed = tuple(names.split())
+        return MergePreview(base_branch, base_tip, head, tree, conflicts, changed)
+
+    def checkout_of(self, branch: str) -> Path | None:
+        """The worktree (the user's main checkout or another) where `branch` is checked out."""
+        out = self._git("worktree", "list", "--porcelain")
+        path: Path | None = None
+        for line in out.splitlines():
+            if line.startswith("worktree "):
+                path = Path(line.removeprefix("worktree "))
+            elif line == f"branch refs/heads/{branch}" and path is not None:
+                return path
+        return None
+
+    def dirty_files(self, checkout: Path) -> set[str]:
+        """Paths with uncommitted changes or untracked files in `checkout`."""
+        out = self._git(
+            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+            cwd=checkout,
+        )
+        return {entry[3:] for entry in out.split("\0") if len(entry) > 3}
+
+    def merge(self, preview: MergePreview, message: str, squash: bool) -> str:
+        """Land a clean preview on its base branch as a merge commit or a squash commit.
+
+        Refuses, changing nothing, when the preview conflicts or when the checkout of the base
+        branch has uncommitted changes in any file the merge would write.
+        """
+        if not preview.clean:
+            raise MergeRefused(
+                f"merging into {preview.base_branch} would conflict in "
+                f"{', '.join(preview.conflicts)}; nothing was changed"
+            )
+        checkout = self.checkout_of(preview.base_branch)
+        if checkout is not None:
+            touched = self.dirty_files(checkout) & set(preview.changed_files)
+            if touched:
+                raise MergeRefused(
+                    f"your checkout of {preview.base_branch} has uncommitted changes in "
+                    f"{', '.join(sorted(touched))}; commit or stash them first (nothing was changed)"
+                )
+        parents = ["-p", preview.base_tip] + ([] if squash else ["-p", preview.head])
+        commit = self._git(
+            "commit-tree", preview.tree, *parents, "-m", message, env=self._user_identity()
+        ).strip()
+        if checkout is not None:
+            # A fast-forward moves the branch and updates only the files the merge changed;
+            # git refuses it rather than overwrite a local change.
+            self._git("merge", "--quiet", "--ff-only", commit, cwd=checkout)
+        else:
+            self._git("update-ref", f"refs/heads/{preview.base_branch}", commit, preview.base_tip)
+        return commit
+
+    def is_merged(self, base_branch: str, head: str) -> bool:
+        """True when merging `head` would change nothing on `base_branch`.
+
+        This holds after a merge, after a squash merge (whose commit is no ancestor) and when
+        the same change arrived any other way: trees are compared, not ancestry.
+        """
+        preview = self.preview_merge(base_branch, head)
+        return preview.clean and preview.tree == self.tree_of(preview.base_tip)
+
+    def _user_identity(self) -> dict[str, str]:
+        """The user's git identity when configured, else a neutral one, for merge commits."""
+        reader = self.repo.config_reader()
+        if reader.has_option("user", "name") and reader.has_option("user", "email"):
+            return {}
+        return {k: v for k, v in _FALLBACK_USER.items() if k not in os.environ}
