@@ -119,11 +119,11 @@ def render_event(event: Event, prefix: str = "", full_checks: bool = False) -> T
         return head + Text(f"  ● commit {sha} ({diff})", style="dim")
     if kind is EventKind.CHECK:
         passed = bool(data.get("passed"))
-        status = "passed" if passed else (
+        outcome = "passed" if passed else (
             "timed out" if data.get("timed_out") else f"failed (exit {data.get('exit_code')})"
         )
         line = head + Text(
-            f"  {'✓' if passed else '✗'} check {data.get('name')}: {status}",
+            f"  {'✓' if passed else '✗'} check {data.get('name')}: {outcome}",
             style="green" if passed else "red",
         )
         output = str(data.get("tail", ""))

@@ -18,6 +18,7 @@ from pathlib import Path
 MAX_LINE = 64 * 1024  # a longer line is cut and marked, so one huge line cannot eat memory
 TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 PIPE_GRACE = 0.5  # seconds a finished process's children may keep its pipes open
+EXIT_POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,11 @@ async def _feed(process: asyncio.subprocess.Process, data: bytes) -> None:
 
 
 async def _close_pipes_after_exit(process: asyncio.subprocess.Process) -> None:
-    """A background grandchild may hold the pipes open; once the leader is gone, end it."""
-    await process.wait()
+    """A background grandchild may hold the pipes open; once the leader is gone, end it.
+
+    `process.wait()` itself waits for the pipes to close, so the leader's exit is polled.
+    """
+    while process.returncode is None:
+        await asyncio.sleep(EXIT_POLL)
     await asyncio.sleep(PIPE_GRACE)
     _signal_group(process.pid, signal.SIGKILL)

@@ -6,7 +6,7 @@ speaks this, so the loop runner never knows which one it drives.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -90,6 +90,6 @@ class Agent(Protocol):
         `cwd` is the repository root, against which relative program paths are found.
         """
 
-    def run(self, task: AgentTask) -> AsyncIterator[AgentEvent]:
+    def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
         """Do one turn; the last event is `Finished`. Cancelling stops the turn for good."""
         ...

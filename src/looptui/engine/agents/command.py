@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 
 from looptui.engine.agents.base import AgentError, AgentEvent, AgentTask, Finished, OutputLine
@@ -31,7 +31,7 @@ class CommandAgent:
         if find_executable(program, {**environ, **self.extra_env}, cwd) is None:
             raise AgentUnavailable(f"agent {self.name!r}: command not found: {program}")
 
-    async def run(self, task: AgentTask) -> AsyncIterator[AgentEvent]:
+    async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
         argv, stdin = self._command_for(task)
         environ = {
             **task.environ,

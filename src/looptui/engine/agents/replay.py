@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ class ReplayAgent:
     def preflight(self, environ: Mapping[str, str], cwd: Path) -> None:
         self._steps = load_script(self.script_path)
 
-    async def run(self, task: AgentTask) -> AsyncIterator[AgentEvent]:
+    async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
         steps = self._steps if self._steps is not None else load_script(self.script_path)
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -104,6 +104,7 @@ class Store:
         self._subscriptions: set[Subscription] = set()
         self._writer = asyncio.create_task(self._write_events(), name="looptui-store-writer")
         self.events_written = 0
+        self.batches_written = 0
 
     @classmethod
     async def open(cls, path: Path, redactor: Redactor | None = None) -> Store:
@@ -231,6 +232,7 @@ class Store:
                 await self._db.execute("ROLLBACK")
             raise
         self.events_written += len(batch)
+        self.batches_written += 1
         return [replace(event, id=first_id + index) for index, event in enumerate(written)]
 
     async def events(
