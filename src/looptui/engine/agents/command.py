@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
@@ -51,19 +52,28 @@ class CommandAgent:
             yield AgentError(f"cannot start {argv[0]}: {exc.strerror or exc}")
             yield Finished(ok=False, message=f"cannot start {argv[0]}")
             return
+        finally:
+            # The prompt may quote secrets or private code; it lives only as long as the turn.
+            self._prompt_file(task).unlink(missing_ok=True)
         code = exit_status.code
         message = "\n".join(tail)
         if code != 0:
             yield AgentError(f"{argv[0]} exited with status {code}")
         yield Finished(ok=code == 0, message=message, exit_code=code)
 
+    @staticmethod
+    def _prompt_file(task: AgentTask) -> Path:
+        return task.scratch_dir / f"prompt-{task.iteration}.md"
+
     def _command_for(self, task: AgentTask) -> tuple[list[str], bytes | None]:
         uses_file = any(PROMPT_FILE_PLACEHOLDER in part for part in self.argv)
         uses_arg = any(PROMPT_PLACEHOLDER in part for part in self.argv)
-        prompt_file = task.scratch_dir / f"prompt-{task.iteration}.md"
+        prompt_file = self._prompt_file(task)
         if uses_file:
-            task.scratch_dir.mkdir(parents=True, exist_ok=True)
-            prompt_file.write_text(task.prompt, encoding="utf-8")
+            task.scratch_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            descriptor = os.open(prompt_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(task.prompt)
         argv = [
             part.replace(PROMPT_FILE_PLACEHOLDER, str(prompt_file)).replace(
                 PROMPT_PLACEHOLDER, task.prompt
