@@ -23,7 +23,8 @@ PROMPT_PLACEHOLDER = "{prompt}"
 PROMPT_FILE_PLACEHOLDER = "{prompt_file}"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # safe in a git branch name
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,16 @@ def load_config(path: Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # Python 3.11's TOMLDecodeError carries the position only in its message.
+        line = getattr(exc, "lineno", None) or _line_of(str(exc))
         where = f"{path}:{line}" if line else str(path)
         raise ConfigError(f"{where}: invalid TOML: {exc}") from None
     return _Parser(path).config(data)
+
+
+def _line_of(message: str) -> int | None:
+    match = _TOML_POSITION.search(message)
+    return int(match.group(1)) if match else None
 
 
 def write_starter_config(path: Path) -> None:
@@ -173,7 +180,7 @@ class _Parser:
 
     def name(self, value: str, key: str) -> str:
         if not _NAME.match(value):
-            raise self.fail(key, "a name of letters, digits, '.', '_' or '-'", value)
+            raise self.fail(key, "a name of letters, digits, '_' or '-'", value)
         return value
 
     def config(self, data: dict[str, Any]) -> Config:

@@ -1,0 +1,101 @@
+"""`looptui.toml` parsing into typed objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from looptui.engine.config import (
+    CheckConfig,
+    ConfigError,
+    load_config,
+    parse_duration,
+    write_starter_config,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(90, 90.0), (1.5, 1.5), ("90s", 90.0), ("10m", 600.0), ("2h", 7200.0), ("500ms", 0.5)],
+)
+def test_durations(value: object, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "soon", "10 parsecs", "", None])
+def test_invalid_durations(value: object) -> None:
+    assert parse_duration(value) is None
+
+
+def test_a_full_config_becomes_typed_objects(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts/fix.md").write_text("Fix everything.\n")
+    path = tmp_path / "looptui.toml"
+    path.write_text(
+        """
+        [settings]
+        max_parallel = 2
+        [agents.a]
+        kind = "command"
+        command = ["agent", "{prompt}"]
+        env = { MODE = "fast" }
+        [agents.r]
+        kind = "replay"
+        script = "replays/r.jsonl"
+        speed = 0
+        [loops.fix]
+        prompt_file = "prompts/fix.md"
+        agent = "a"
+        checks = ["pytest -q", { name = "lint", run = "ruff check", timeout = "2m" }]
+        base = "develop"
+        max_iterations = 7
+        iteration_timeout = "5m"
+        run_timeout = "1h"
+        stall_after = 2
+        """.replace("\n        ", "\n")
+    )
+    config = load_config(path)
+    loop = config.loop("fix")
+    assert config.max_parallel == 2
+    assert loop.prompt == "Fix everything.\n"
+    assert loop.checks == (
+        CheckConfig("check1", "pytest -q", 600.0),
+        CheckConfig("lint", "ruff check", 120.0),
+    )
+    assert (loop.base, loop.max_iterations, loop.stall_after) == ("develop", 7, 2)
+    assert (loop.iteration_timeout, loop.run_timeout) == (300.0, 3600.0)
+    assert config.agents["a"].command == ("agent", "{prompt}")
+    assert config.agents["a"].env == {"MODE": "fast"}
+    assert config.agents["r"].script == tmp_path / "replays/r.jsonl"
+
+
+def test_the_starter_config_is_valid_and_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "looptui.toml"
+    write_starter_config(path)
+    assert "fix" in load_config(path).loops
+    path.write_text("# mine\n")
+    with pytest.raises(ConfigError, match="already exists"):
+        write_starter_config(path)
+    assert path.read_text() == "# mine\n"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[loops.fix]\nprompt = 'x'\nagent = 'a'\n", "loops.fix.agent: expected the name of"),
+        ("[agents.a]\nkind = 'telepathy'\n", "agents.a.kind: expected one of command, replay"),
+        ("[loops.x]\nevaluator = 'judge'\n", "loops.x.evaluator: not supported yet"),
+        ("[loops.'a b']\n", "loops.a b: expected a name"),
+        ("[agents.a]\nkind = 'command'\ncommand = []\n", "agents.a.command: expected a non-empty"),
+        ("x = = 1\n", ":1: invalid TOML"),
+    ],
+)
+def test_errors_name_the_key_path(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "looptui.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
