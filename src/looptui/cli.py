@@ -38,6 +38,9 @@ def one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
         except LooptuiError as exc:
             click.echo(f"looptui: {exc}", err=True)
             sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:  # Ctrl-C before a run's own handler was in place
+            click.echo("looptui: interrupted", err=True)
+            sys.exit(EXIT_FOR_STATUS[RunStatus.CANCELLED])
 
     return wrapper
 
@@ -91,19 +94,21 @@ def run_command(loop: str, prompt: str | None) -> None:
 
 async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
     console = make_console()
-    run = await engine.start_run(loop, prompt)
-    console.print(
-        f"[bold]run {run.id}[/] of loop [bold]{run.loop}[/] on branch {run.branch}\n"
-        f"  worktree {run.worktree}",
-        highlight=False,
-    )
-    subscription = engine.subscribe(run.id)
-    printer = asyncio.create_task(_print_events(subscription, console))
+    # Ctrl-C from here on stops the run (recorded as cancelled) instead of cancelling
+    # `start_run` half-way through.
     stopped = asyncio.Event()
     event_loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         event_loop.add_signal_handler(sig, stopped.set)
     try:
+        run = await engine.start_run(loop, prompt)
+        console.print(
+            f"[bold]run {run.id}[/] of loop [bold]{run.loop}[/] on branch {run.branch}\n"
+            f"  worktree {run.worktree}",
+            highlight=False,
+        )
+        subscription = engine.subscribe(run.id)
+        printer = asyncio.create_task(_print_events(subscription, console))
         finished = asyncio.create_task(engine.wait(run.id))
         stop_requested = asyncio.create_task(stopped.wait())
         await asyncio.wait({finished, stop_requested}, return_when=asyncio.FIRST_COMPLETED)

@@ -96,8 +96,8 @@ class LoopRunner:
     async def drive(self) -> RunStatus:
         """Run to a final status and record it; cancellation is recorded, then re-raised."""
         status, error = RunStatus.FAILED, None
-        await self._set_status(RunStatus.RUNNING, started_at=time.time())
         try:
+            await self._set_status(RunStatus.RUNNING, started_at=time.time())
             async with asyncio.timeout(self.loop.run_timeout):
                 await asyncio.to_thread(
                     self.repository.create_worktree,

@@ -51,8 +51,12 @@ class Engine:
         are marked interrupted."""
         repository = Repository(start)
         store = await Store.open(repository.store_path, Redactor.from_environment(environ))
-        for run_id in await store.mark_interrupted():
-            store.emit(run_id, EventKind.STATUS, {"status": RunStatus.INTERRUPTED.value})
+        try:
+            for run_id in await store.mark_interrupted():
+                store.emit(run_id, EventKind.STATUS, {"status": RunStatus.INTERRUPTED.value})
+        except BaseException:  # Ctrl-C too: close the store before the event loop ends
+            await store.close()
+            raise
         return cls(repository, store, environ, config)
 
     async def close(self) -> None:
@@ -60,6 +64,8 @@ class Engine:
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for run_id in self._tasks:
+            await self._cancel_if_queued(run_id)
         await self.store.close()
 
     def subscribe(self, run_id: str | None = None) -> Subscription:
@@ -119,14 +125,19 @@ class Engine:
             async with self._slots:
                 return await runner.drive()
         except asyncio.CancelledError:
-            run = await self.store.run(runner.run_id)
-            if run.status is RunStatus.QUEUED:  # cancelled before it had a slot
-                await self.store.update_run(
-                    run.id, status=RunStatus.CANCELLED, finished_at=time.time(), error="cancelled"
-                )
-                self.store.emit(run.id, EventKind.STATUS, {"status": "cancelled"})
-                await self.store.flush()
+            await self._cancel_if_queued(runner.run_id)  # cancelled before it had a slot
             raise
+
+    async def _cancel_if_queued(self, run_id: str) -> None:
+        """Record as cancelled a run cancelled while queued, or before its task ever ran
+        (a task cancelled before its first step never enters `_drive`)."""
+        run = await self.store.run(run_id)
+        if run.status is RunStatus.QUEUED:
+            await self.store.update_run(
+                run.id, status=RunStatus.CANCELLED, finished_at=time.time(), error="cancelled"
+            )
+            self.store.emit(run.id, EventKind.STATUS, {"status": "cancelled"})
+            await self.store.flush()
 
     async def wait(self, run_id: str) -> Run:
         """Wait for a run started by this engine to end; return its final record."""
@@ -141,6 +152,7 @@ class Engine:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            await self._cancel_if_queued(run_id)
 
     def active_run_ids(self) -> list[str]:
         return [run_id for run_id, task in self._tasks.items() if not task.done()]

@@ -112,13 +112,25 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(path, 0o600)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=10000")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await _migrate(db)
+        # A cancel (Ctrl-C) while opening waits for the connection and closes it, so that its
+        # thread ends now rather than call back into a closed event loop (or never end).
+        connecting = asyncio.ensure_future(aiosqlite.connect(path, isolation_level=None))
+        db: aiosqlite.Connection | None = None
+        try:
+            db = await asyncio.shield(connecting)
+            db.row_factory = sqlite3.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=10000")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await _migrate(db)
+        except BaseException:
+            if db is None:
+                with contextlib.suppress(Exception):
+                    db = await connecting
+            if db is not None:
+                await db.close()
+            raise
         return cls(db, path, redactor or Redactor())
 
     async def close(self) -> None:
