@@ -597,6 +597,63 @@ async def test_a_run_stopped_before_its_first_step_is_recorded_cancelled(repo: P
     assert run.finished_at
 
 
+CHATTY = textwrap.dedent(
+    """\
+    import os, sys, time
+    with open(sys.argv[1] + ".tmp", "w") as handle:
+        handle.write(str(os.getpid()))
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+    for number in range(1200):
+        print("still working", number, flush=True)
+        time.sleep(0.05)
+    """
+)
+
+
+def test_a_closed_stdout_stops_the_run_instead_of_hanging(tmp_path: Path) -> None:
+    """`looptui run fix | head -n 1`: the reader goes away while the agent is talking."""
+    pid_file = tmp_path / "chatty.pid"
+    config = fixer_config(max_iterations=1)
+    config["agents"]["fixer"]["command"] = ["python", "tools/chatty.py", str(pid_file)]
+    repo = make_repo(
+        tmp_path / "repo",
+        {**BUGGY_PACKAGE, "tools/fix.py": FIXER, "tools/chatty.py": CHATTY},
+        config,
+    )
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "looptui", "run", "fix"],
+        cwd=repo,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("run ")
+        wait_for(lambda: pid_file.exists() or process.poll() is not None, 30, "the agent")
+        process.stdout.close()  # like `head -n 1` exiting
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.stderr.close()
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    agent_pid = int(pid_file.read_text())
+    wait_for(lambda: not alive(agent_pid), 10, "the agent to be gone")
+    [run] = runs_of(repo)
+    assert run["status"] == "cancelled"
+    assert run["finished_at"]
+    assert Path(run["worktree"]).is_dir()
+
+
 # -- 11: discard -------------------------------------------------------------------------------
 
 

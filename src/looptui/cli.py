@@ -108,7 +108,7 @@ async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
             highlight=False,
         )
         subscription = engine.subscribe(run.id)
-        printer = asyncio.create_task(_print_events(subscription, console))
+        printer = asyncio.create_task(_print_events(subscription, console, stopped.set))
         finished = asyncio.create_task(engine.wait(run.id))
         stop_requested = asyncio.create_task(stopped.wait())
         await asyncio.wait({finished, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
@@ -134,13 +134,21 @@ async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
     return final.status
 
 
-async def _print_events(subscription: Any, console: Any) -> None:
-    async for event in subscription:
-        if event.kind is EventKind.STATUS:
-            continue  # the summary line says how it ended
-        line = render_event(event)
-        if line is not None:
-            console.print(line)
+async def _print_events(
+    subscription: Any, console: Any, on_closed_output: Callable[[], None]
+) -> None:
+    try:
+        async for event in subscription:
+            if event.kind is EventKind.STATUS:
+                continue  # the summary line says how it ended
+            line = render_event(event)
+            if line is not None:
+                console.print(line)
+    except SystemExit:
+        # rich's answer to a closed stdout (`looptui run | head`): stdout now goes to
+        # /dev/null. Raised out of this task it would tear the event loop down mid-run and
+        # hang; instead nobody is watching any more, so the run is stopped like on Ctrl-C.
+        on_closed_output()
 
 
 @main.command()
