@@ -52,7 +52,9 @@ class Result:
     stderr: str
 
 
-def run_cli(cwd: Path, *args: str, timeout: float = 120, env: Mapping[str, str] | None = None) -> Result:
+def run_cli(
+    cwd: Path, *args: str, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> Result:
     """Run the real `looptui` command as a user would."""
     completed = subprocess.run(
         [sys.executable, "-m", "looptui", *args],

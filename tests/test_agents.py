@@ -17,7 +17,9 @@ from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
 
 
-def task(tmp_path: Path, prompt: str = "fix it; rm -rf / `x` $(y)", iteration: int = 1) -> AgentTask:
+def task(
+    tmp_path: Path, prompt: str = "fix it; rm -rf / `x` $(y)", iteration: int = 1
+) -> AgentTask:
     worktree = tmp_path / "wt"
     worktree.mkdir(exist_ok=True)
     return AgentTask("r1", iteration, worktree, prompt, tmp_path / "scratch", dict(os.environ))
@@ -41,8 +43,12 @@ async def test_the_prompt_reaches_the_command_verbatim_and_never_through_a_shell
     the_task = task(tmp_path)
     argv = {
         "arg": (sys.executable, "-c", ECHO_ARGS, "--message={prompt}"),
-        "file": (sys.executable, "-c", "import sys; print(open(sys.argv[1]).read())",
-                 "{prompt_file}"),
+        "file": (
+            sys.executable,
+            "-c",
+            "import sys; print(open(sys.argv[1]).read())",
+            "{prompt_file}",
+        ),
         "stdin": (sys.executable, "-c", "import sys; print(sys.stdin.read())"),
     }[via]
     events = await collect(command(*argv), the_task)
@@ -122,13 +128,16 @@ def replay(tmp_path: Path, steps: list[object], speed: float = 0) -> AgentConfig
 
 
 async def test_replay_plays_its_steps_for_the_current_iteration(tmp_path: Path) -> None:
-    config = replay(tmp_path, [
-        {"log": "always"},
-        {"iteration": 2, "log": "only second"},
-        {"write": {"path": "pkg/new.py", "content": "x = 1\n"}},
-        {"edit": {"path": "pkg/new.py", "old": "x = 1", "new": "x = 2"}},
-        {"message": "done"},
-    ])
+    config = replay(
+        tmp_path,
+        [
+            {"log": "always"},
+            {"iteration": 2, "log": "only second"},
+            {"write": {"path": "pkg/new.py", "content": "x = 1\n"}},
+            {"edit": {"path": "pkg/new.py", "old": "x = 1", "new": "x = 2"}},
+            {"message": "done"},
+        ],
+    )
     events = await collect(config, task(tmp_path, iteration=1))
     assert [e.text for e in events if isinstance(e, OutputLine)] == ["always"]
     assert (tmp_path / "wt/pkg/new.py").read_text() == "x = 2\n"

@@ -37,7 +37,10 @@ def test_fix_loop_runs_merges_and_cleans_up(repo: Path) -> None:
     assert "width * height" in (repo / "shapes/area.py").read_text()
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=repo, capture_output=True, text=True, env=cli_env(),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
     )
     assert tests.returncode == 0, tests.stdout
     assert not worktree.exists()

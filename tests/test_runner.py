@@ -133,9 +133,7 @@ async def test_stop_cancels_the_run_and_keeps_its_worktree(tmp_path: Path) -> No
 @pytest.mark.parametrize("max_parallel", [1, 3])
 async def test_max_parallel_bounds_concurrent_runs(tmp_path: Path, max_parallel: int) -> None:
     script = "import pathlib, time; time.sleep(0.4); pathlib.Path('done.txt').write_text('ok')"
-    engine = await open_engine(
-        tmp_path, config([PY, "-c", script], max_parallel=max_parallel)
-    )
+    engine = await open_engine(tmp_path, config([PY, "-c", script], max_parallel=max_parallel))
     running, peak = 0, 0
     subscription = engine.subscribe()
     runs = [await engine.start_run("job") for _ in range(3)]

@@ -143,8 +143,12 @@ async def test_last_events_of_a_run_come_in_order(tmp_path: Path) -> None:
 
 
 async def test_runs_of_a_dead_process_are_marked_interrupted(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     store = await Store.open(tmp_path / "s.db")
     await store.insert_run(a_run("alive", status=RunStatus.RUNNING))
     await store.insert_run(a_run("dead", status=RunStatus.RUNNING))

@@ -136,7 +136,16 @@ def test_confine_refuses_every_way_out(tmp_path: Path) -> None:
 
     assert confine(root, "src/new.py") == (root / "src/new.py").resolve()
     assert confine(root, "alias.txt") == (root / "inner.txt").resolve()
-    for escape in ("../secret.txt", "src/../../secret.txt", str(outside), "/etc/passwd",
-                   "link.txt", "src/up/secret.txt", "~/x", ".git/config", ""):
+    for escape in (
+        "../secret.txt",
+        "src/../../secret.txt",
+        str(outside),
+        "/etc/passwd",
+        "link.txt",
+        "src/up/secret.txt",
+        "~/x",
+        ".git/config",
+        "",
+    ):
         with pytest.raises(PathEscape):
             confine(root, escape)

@@ -254,4 +254,3 @@ def demo(directory: Path | None) -> None:
     os.chdir(path)
     run_async(with_engine(run_demo, with_config=True))
     click.echo(f"\nexplore it: cd {path} && looptui status")
-

@@ -119,8 +119,12 @@ def render_event(event: Event, prefix: str = "", full_checks: bool = False) -> T
         return head + Text(f"  ● commit {sha} ({diff})", style="dim")
     if kind is EventKind.CHECK:
         passed = bool(data.get("passed"))
-        outcome = "passed" if passed else (
-            "timed out" if data.get("timed_out") else f"failed (exit {data.get('exit_code')})"
+        outcome = (
+            "passed"
+            if passed
+            else (
+                "timed out" if data.get("timed_out") else f"failed (exit {data.get('exit_code')})"
+            )
         )
         line = head + Text(
             f"  {'✓' if passed else '✗'} check {data.get('name')}: {outcome}",

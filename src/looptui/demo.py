@@ -25,10 +25,7 @@ _FILES = {
     "README.md": "# calc\n\nA tiny calculator with a few bugs, for the looptui demo.\n",
     "calc/__init__.py": '"""A tiny calculator."""\n',
     "calc/arith.py": "def add(a, b):\n    return a - b\n",
-    "calc/stats.py": (
-        "def mean(values):\n"
-        "    return sum(values) / (len(values) + 1)\n"
-    ),
+    "calc/stats.py": ("def mean(values):\n    return sum(values) / (len(values) + 1)\n"),
     "tests/__init__.py": "",
     "tests/test_add.py": (
         "import unittest\n\nfrom calc.arith import add\n\n\n"

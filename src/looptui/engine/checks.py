@@ -18,9 +18,11 @@ SHELL = "/bin/sh"
 KEPT_LINES = 2000  # the end of the output is what explains a failure; the start is dropped
 NOT_FOUND = 127  # the shell's status for a command it cannot find
 _SHELL_WORDS = frozenset(
-    "! . : [ [[ { ( alias break cd command continue echo eval exec exit export false for "
-    "if printf read return set shift source test times trap true type ulimit umask unset "
-    "wait while until case".split()
+    """
+    ! . : [ [[ { ( alias break case cd command continue echo eval exec exit export false for
+    if printf read return set shift source test times trap true type ulimit umask unset until
+    wait while
+    """.split()
 )
 
 
@@ -32,7 +34,9 @@ async def run_check(check: CheckConfig, worktree: Path, environ: Mapping[str, st
     timed_out = False
     try:
         async with asyncio.timeout(check.timeout):
-            async for line in stream_process([SHELL, "-c", check.run], worktree, environ, exit_status):
+            async for line in stream_process(
+                [SHELL, "-c", check.run], worktree, environ, exit_status
+            ):
                 lines.append(line.text)
     except TimeoutError:
         timed_out = True

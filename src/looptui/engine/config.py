@@ -73,7 +73,9 @@ class Config:
             return self.loops[name]
         except KeyError:
             known = ", ".join(sorted(self.loops)) or "none"
-            raise ConfigError(f"unknown loop {name!r} (loops in {self.path.name}: {known})") from None
+            raise ConfigError(
+                f"unknown loop {name!r} (loops in {self.path.name}: {known})"
+            ) from None
 
 
 def load_config(path: Path) -> Config:
@@ -295,7 +297,9 @@ class _Parser:
         for index, item in enumerate(value):
             item_key = f"{key}[{index}]"
             if isinstance(item, str):
-                checks.append(CheckConfig(name=f"check{index + 1}", run=self.string(item, item_key)))
+                checks.append(
+                    CheckConfig(name=f"check{index + 1}", run=self.string(item, item_key))
+                )
                 continue
             table = self.table(item, item_key)
             self.only(table, item_key, ("name", "run", "timeout"))

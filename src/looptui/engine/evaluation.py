@@ -12,7 +12,6 @@ from typing import Protocol
 from looptui.engine.models import CheckResult, DiffStat, Verdict
 
 
-
 @dataclass(frozen=True)
 class Evidence:
     """What an evaluator may see: the goal and the results, never the executor's transcript."""

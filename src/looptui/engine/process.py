@@ -90,10 +90,8 @@ async def stop_process_group(process: asyncio.subprocess.Process) -> None:
     """SIGTERM the child's group, SIGKILL whatever is left after a grace period, and reap."""
     if process.returncode is None:
         _signal_group(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(process.wait()), TERM_GRACE)
-        except TimeoutError:
-            pass
     # Children the leader left behind die too, even when the leader exited on its own.
     _signal_group(process.pid, signal.SIGKILL)
     await process.wait()
@@ -139,7 +137,7 @@ async def _close_pipes_after_exit(process: asyncio.subprocess.Process) -> None:
 
     `process.wait()` itself waits for the pipes to close, so the leader's exit is polled.
     """
-    while process.returncode is None:
+    while process.returncode is None:  # noqa: ASYNC110 - no event fires on exit alone
         await asyncio.sleep(EXIT_POLL)
     await asyncio.sleep(PIPE_GRACE)
     _signal_group(process.pid, signal.SIGKILL)

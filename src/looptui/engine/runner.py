@@ -147,7 +147,11 @@ class LoopRunner:
         diff = await asyncio.to_thread(self.repository.diff_stat, base, head)
         if commit:
             self._emit(
-                EventKind.COMMIT, number, sha=commit, files=diff.files, added=diff.added,
+                EventKind.COMMIT,
+                number,
+                sha=commit,
+                files=diff.files,
+                added=diff.added,
                 removed=diff.removed,
             )
 
@@ -157,9 +161,15 @@ class LoopRunner:
             checks.append(result)
             await self.store.add_check_result(self.run_id, number, result)
             self._emit(
-                EventKind.CHECK, number, name=result.name, command=result.command,
-                exit_code=result.exit_code, passed=result.passed, timed_out=result.timed_out,
-                duration=round(result.duration, 3), tail=tail(result.output, CHECK_TAIL_LINES),
+                EventKind.CHECK,
+                number,
+                name=result.name,
+                command=result.command,
+                exit_code=result.exit_code,
+                passed=result.passed,
+                timed_out=result.timed_out,
+                duration=round(result.duration, 3),
+                tail=tail(result.output, CHECK_TAIL_LINES),
             )
 
         verdict = await self.evaluator.evaluate(
@@ -167,8 +177,12 @@ class LoopRunner:
         )
         await self.store.add_verdict(self.run_id, number, verdict)
         self._emit(
-            EventKind.VERDICT, number, done=verdict.done, evaluator=verdict.evaluator,
-            confidence=verdict.confidence, reasons=list(verdict.reasons),
+            EventKind.VERDICT,
+            number,
+            done=verdict.done,
+            evaluator=verdict.evaluator,
+            confidence=verdict.confidence,
+            reasons=list(verdict.reasons),
             next_steps=list(verdict.next_steps),
         )
 
@@ -185,14 +199,26 @@ class LoopRunner:
         )
         usage = (turn.usage.input_tokens, turn.usage.output_tokens, turn.usage.cost_usd)
         await self.store.finish_iteration(
-            self.run_id, number, agent_ok=turn.ok, agent_message=turn.message,
-            exit_code=turn.exit_code, commit=commit, tree=tree, diff=diff,
-            resume_token=turn.resume_token, usage=usage,
+            self.run_id,
+            number,
+            agent_ok=turn.ok,
+            agent_message=turn.message,
+            exit_code=turn.exit_code,
+            commit=commit,
+            tree=tree,
+            diff=diff,
+            resume_token=turn.resume_token,
+            usage=usage,
         )
         await self.store.update_run(
-            self.run_id, head_commit=head, diff_files=diff.files, diff_added=diff.added,
-            diff_removed=diff.removed, resume_token=turn.resume_token,
-            input_tokens=self._usage.input_tokens, output_tokens=self._usage.output_tokens,
+            self.run_id,
+            head_commit=head,
+            diff_files=diff.files,
+            diff_added=diff.added,
+            diff_removed=diff.removed,
+            resume_token=turn.resume_token,
+            input_tokens=self._usage.input_tokens,
+            output_tokens=self._usage.output_tokens,
             cost_usd=self._usage.cost_usd,
         )
         self._emit(EventKind.ITERATION, number, phase="finished", done=verdict.done)
@@ -241,7 +267,10 @@ class LoopRunner:
                 self._emit(EventKind.TOOL_CALL, number, name=name, input=dict(tool_input))
             case ToolResult(name=name, output=output, is_error=is_error):
                 self._emit(
-                    EventKind.TOOL_RESULT, number, name=name, output=output[:TOOL_OUTPUT_CAP],
+                    EventKind.TOOL_RESULT,
+                    number,
+                    name=name,
+                    output=output[:TOOL_OUTPUT_CAP],
                     is_error=is_error,
                 )
             case Usage() as usage:
@@ -251,8 +280,11 @@ class LoopRunner:
                     turn.usage.cost_usd + usage.cost_usd,
                 )
                 self._emit(
-                    EventKind.USAGE, number, input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens, cost_usd=usage.cost_usd,
+                    EventKind.USAGE,
+                    number,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost_usd=usage.cost_usd,
                 )
             case AgentError(message=message):
                 self._emit(EventKind.ERROR, number, message=message)

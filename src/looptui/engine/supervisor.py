@@ -171,7 +171,7 @@ class Engine:
         """The run's diff against its base: committed, uncommitted and untracked changes."""
         run = await self.store.find_run(prefix)
         worktree = Path(run.worktree)
-        if run.status.has_workspace and worktree.is_dir():
+        if run.status.has_workspace and await asyncio.to_thread(worktree.is_dir):
             target = await asyncio.to_thread(self.repository.snapshot, worktree)
         elif run.head_commit:
             target = run.head_commit
@@ -188,7 +188,9 @@ class Engine:
         run = await self._reviewable(prefix, "merge")
         worktree = Path(run.worktree)
         repository = self.repository
-        if worktree.is_dir():  # what the diff showed is what lands, uncommitted work included
+        if await asyncio.to_thread(
+            worktree.is_dir
+        ):  # what the diff showed is what lands, uncommitted work included
             await asyncio.to_thread(
                 repository.commit_all, worktree, f"{run.loop}: work left uncommitted at merge"
             )
@@ -229,10 +231,15 @@ class Engine:
         """A description of the run's work that its base branch lacks, or None."""
         repository = self.repository
         worktree = Path(run.worktree)
-        head = repository.branch_commit(run.branch) if repository.branch_exists(run.branch) else None
-        if worktree.is_dir() and head is not None:
-            if repository.snapshot(worktree) != repository.tree_of(head):
-                return "uncommitted changes in its worktree"
+        head = (
+            repository.branch_commit(run.branch) if repository.branch_exists(run.branch) else None
+        )
+        if (
+            worktree.is_dir()
+            and head is not None
+            and repository.snapshot(worktree) != repository.tree_of(head)
+        ):
+            return "uncommitted changes in its worktree"
         if head is None or head == run.base_commit:
             return None
         if not repository.branch_exists(run.base_branch):

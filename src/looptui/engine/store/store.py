@@ -255,7 +255,9 @@ class Store:
         kinds: Iterable[EventKind] | None = None,
     ) -> list[Event]:
         """A run's stored events in order; `limit` keeps the last ones."""
-        query = "SELECT id, run_id, iteration, ts, kind, data FROM events WHERE run_id = ? AND id > ?"
+        query = (
+            "SELECT id, run_id, iteration, ts, kind, data FROM events WHERE run_id = ? AND id > ?"
+        )
         params: list[Any] = [run_id, after_id]
         if kinds is not None:
             wanted = [kind.value for kind in kinds]
@@ -289,8 +291,14 @@ class Store:
         ) as cursor:
             rows = await cursor.fetchall()
         return [
-            Event(row["run_id"], EventKind(row["kind"]), json.loads(row["data"]),
-                  row["iteration"], row["ts"], row["id"])
+            Event(
+                row["run_id"],
+                EventKind(row["kind"]),
+                json.loads(row["data"]),
+                row["iteration"],
+                row["ts"],
+                row["id"],
+            )
             for row in rows
         ]
 
@@ -340,7 +348,9 @@ class Store:
         )
 
     async def run(self, run_id: str) -> Run:
-        async with self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)) as c:
+        async with self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+        ) as c:
             row = await c.fetchone()
         if row is None:
             raise RunNotFound(f"no run {run_id!r}")
@@ -413,8 +423,9 @@ class Store:
         usage: tuple[int, int, float] = (0, 0, 0.0),
     ) -> None:
         await self._db.execute(
-            "UPDATE iterations SET finished_at = ?, agent_ok = ?, agent_message = ?, exit_code = ?, "
-            "commit_sha = ?, tree = ?, diff_files = ?, diff_added = ?, diff_removed = ?, "
+            "UPDATE iterations SET finished_at = ?, agent_ok = ?, agent_message = ?, "
+            "exit_code = ?, commit_sha = ?, tree = ?, "
+            "diff_files = ?, diff_added = ?, diff_removed = ?, "
             "resume_token = ?, input_tokens = ?, output_tokens = ?, cost_usd = ? "
             "WHERE run_id = ? AND number = ?",
             (
@@ -544,8 +555,13 @@ class Store:
         ) as cursor:
             rows = await cursor.fetchall()
         return [
-            Note(row["run_id"], row["iteration"], NoteKind(row["kind"]), row["text"],
-                 row["created_at"])
+            Note(
+                row["run_id"],
+                row["iteration"],
+                NoteKind(row["kind"]),
+                row["text"],
+                row["created_at"],
+            )
             for row in rows
         ]
 
@@ -560,7 +576,9 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         # executescript commits first; each migration and its version bump are one transaction.
-        await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        await db.executescript(
+            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+        )
 
 
 def _run_from_row(row: sqlite3.Row) -> Run:

@@ -76,9 +76,7 @@ class Repository:
         """Run git and return stdout; raise WorkspaceError with git's own message on failure."""
         command = ["git", *args]
         try:
-            output: str = self._runner(cwd).execute(
-                command, env=env, strip_newline_in_stdout=False
-            )
+            output: str = self._runner(cwd).execute(command, env=env, strip_newline_in_stdout=False)
         except git.GitCommandError as exc:
             message = (exc.stderr or exc.stdout or str(exc)).strip().replace("\n", " ")
             message = message.removeprefix("stderr: ").strip("'").strip()
@@ -200,7 +198,7 @@ class Repository:
     # -- merge and discard -----------------------------------------------------------------
 
     def preview_merge(self, base_branch: str, head: str) -> MergePreview:
-        """Compute the merge of `head` into `base_branch` with `git merge-tree`: no checkout moves."""
+        """Merge `head` into `base_branch` with `git merge-tree`: no checkout moves."""
         base_tip = self.branch_commit(base_branch)
         status, out = self._git_status(
             "merge-tree", "--write-tree", "--name-only", "--no-messages", base_tip, head
@@ -230,7 +228,11 @@ class Repository:
     def dirty_files(self, checkout: Path) -> set[str]:
         """Paths with uncommitted changes or untracked files in `checkout`."""
         out = self._git(
-            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
             cwd=checkout,
         )
         return {entry[3:] for entry in out.split("\0") if len(entry) > 3}
@@ -252,7 +254,8 @@ class Repository:
             if touched:
                 raise MergeRefused(
                     f"your checkout of {preview.base_branch} has uncommitted changes in "
-                    f"{', '.join(sorted(touched))}; commit or stash them first (nothing was changed)"
+                    f"{', '.join(sorted(touched))}; "
+                    "commit or stash them first (nothing was changed)"
                 )
         parents = ["-p", preview.base_tip] + ([] if squash else ["-p", preview.head])
         commit = self._git(
