@@ -324,6 +324,25 @@ def test_a_missing_agent_binary_is_refused_before_anything_starts(tmp_path: Path
     assert_no_run_left_anything(repo)
 
 
+def test_an_agent_missing_from_the_worktree_fails_the_run_at_once(tmp_path: Path) -> None:
+    """An untracked script passes the preflight in the checkout but is absent in the worktree."""
+    config = fixer_config(max_iterations=5)
+    config["agents"]["fixer"]["command"] = ["./agent.sh", "{prompt}"]
+    repo = repo_with(tmp_path, config)
+    script = repo / "agent.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+
+    result = run_cli(repo, "run", "fix")
+
+    assert result.code == 1, result.stdout + result.stderr
+    assert_no_traceback(result)
+    [run] = runs_of(repo)
+    assert run["status"] == "failed"
+    assert run["iterations"] == 1
+    assert "cannot start ./agent.sh" in run["error"]
+
+
 def test_a_missing_check_command_is_refused_before_anything_starts(tmp_path: Path) -> None:
     repo = repo_with(
         tmp_path, fixer_config(checks=[{"name": "lint", "run": "no-such-checker-xyz --flag"}])

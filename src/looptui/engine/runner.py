@@ -50,6 +50,7 @@ class _Turn:
     exit_code: int | None = None
     resume_token: str | None = None
     usage: Usage = field(default_factory=Usage)
+    cannot_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,8 @@ class LoopRunner:
 
         if verdict.done:
             return _Outcome(RunStatus.SUCCEEDED)
+        if turn.cannot_start:
+            return _Outcome(RunStatus.FAILED, f"agent {self.agent.name}: {turn.message}")
         missing = [check for check in checks if check.exit_code == NOT_FOUND]
         if missing:
             names = ", ".join(f"{c.name} ({tail(c.output, 1) or c.command})" for c in missing)
@@ -290,6 +293,7 @@ class LoopRunner:
                 self._emit(EventKind.ERROR, number, message=message)
             case Finished(ok=ok, message=message, exit_code=code, resume_token=token):
                 turn.ok, turn.message, turn.exit_code, turn.resume_token = ok, message, code, token
+                turn.cannot_start = event.cannot_start
                 self._emit(EventKind.AGENT_FINISHED, number, ok=ok, message=message, exit_code=code)
 
     def _resume_token(self) -> str | None:

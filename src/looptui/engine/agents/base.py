@@ -74,6 +74,7 @@ class Finished:
     message: str = ""
     exit_code: int | None = None
     resume_token: str | None = None
+    cannot_start: bool = False  # the agent could not run at all: another turn will not help
 
 
 AgentEvent = OutputLine | Text | ToolCall | ToolResult | Usage | AgentError | Finished

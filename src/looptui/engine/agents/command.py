@@ -50,7 +50,7 @@ class CommandAgent:
                 yield OutputLine(line.text, line.stream)
         except OSError as exc:  # the binary vanished or is not executable
             yield AgentError(f"cannot start {argv[0]}: {exc.strerror or exc}")
-            yield Finished(ok=False, message=f"cannot start {argv[0]}")
+            yield Finished(ok=False, message=f"cannot start {argv[0]}", cannot_start=True)
             return
         finally:
             # The prompt may quote secrets or private code; it lives only as long as the turn.
