@@ -1,6 +1,39 @@
 """Workspace isolation: a git worktree and branch per run."""
 
+from looptui.engine.workspace.patch import (
+    Decision,
+    FilePatch,
+    FileStatus,
+    Hunk,
+    HunkKey,
+    Line,
+    LineKind,
+    Patch,
+    PatchParseError,
+    Selection,
+    SelectionCounts,
+    build_patch,
+    parse_patch,
+)
 from looptui.engine.workspace.paths import PathEscape, confine
 from looptui.engine.workspace.repository import MergePreview, Repository
 
-__all__ = ["MergePreview", "PathEscape", "Repository", "confine"]
+__all__ = [
+    "Decision",
+    "FilePatch",
+    "FileStatus",
+    "Hunk",
+    "HunkKey",
+    "Line",
+    "LineKind",
+    "MergePreview",
+    "Patch",
+    "PatchParseError",
+    "PathEscape",
+    "Repository",
+    "Selection",
+    "SelectionCounts",
+    "build_patch",
+    "confine",
+    "parse_patch",
+]

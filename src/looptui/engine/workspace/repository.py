@@ -184,6 +184,27 @@ class Repository:
             "diff", f"--color={'always' if color else 'never'}", "--no-ext-diff", base, target
         )
 
+    def review_diff(self, base: str, target: str, context: int = 3) -> str:
+        """The diff from commit `base` to tree or commit `target`, for `parse_patch`.
+
+        Unlike `diff` it is made to be applied back with `git apply`: binary files carry
+        their data, renames are found, and the settings of the user's config that would
+        change the format (prefixes, external diff, textconv, zero context) are overridden.
+        """
+        return self._git(
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--binary",
+            "-M",
+            f"--unified={max(context, 1)}",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            base,
+            target,
+        )
+
     def diff_stat(self, base: str, target: str) -> DiffStat:
         out = self._git("diff", "--numstat", "--no-renames", base, target)
         files = added = removed = 0
@@ -268,6 +289,45 @@ class Repository:
         else:
             self._git("update-ref", f"refs/heads/{preview.base_branch}", commit, preview.base_tip)
         return commit
+
+    def revert_hunks(self, head: str, patch_text: str, message: str) -> str:
+        """A new commit on top of `head` whose tree is head's with `patch_text` taken out.
+
+        `patch_text` is a patch whose new side `head` holds (as `build_patch` makes with
+        `reverse=True` from a diff ending at `head`); it is applied with `git apply -R` to a
+        private index, so no checkout and no index of the user's is touched, and no branch
+        moves. Returns the new commit; raises WorkspaceError when the patch does not apply.
+        """
+        status, out = self._git_status("rev-parse", "--verify", "--quiet", f"{head}^{{commit}}")
+        if status != 0:
+            raise WorkspaceError(f"cannot revert changes on {head!r}: no such commit")
+        commit = out.strip()
+        if not patch_text.strip():
+            raise WorkspaceError(f"no changes to revert on {commit[:12]}: the patch is empty")
+        with tempfile.TemporaryDirectory(prefix="looptui-revert-") as scratch:
+            patch_file = Path(scratch) / "rejected.patch"
+            # git's output reached us decoded with surrogateescape; this gives back its bytes
+            patch_file.write_bytes(patch_text.encode("utf-8", "surrogateescape"))
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            self._git("read-tree", commit, env=env)
+            try:
+                self._git(
+                    "apply",
+                    "--cached",
+                    "--reverse",
+                    "--whitespace=nowarn",  # apply.whitespace=error must not refuse a revert
+                    str(patch_file),
+                    env=env,
+                )
+            except WorkspaceError as exc:
+                raise WorkspaceError(
+                    f"the changes to revert do not apply to {commit[:12]} ({exc}); "
+                    "nothing was changed"
+                ) from None
+            tree = self._git("write-tree", env=env).strip()
+        return self._git(
+            "commit-tree", tree, "-p", commit, "-m", message, env=self._user_identity()
+        ).strip()
 
     def is_merged(self, base_branch: str, head: str) -> bool:
         """True when merging `head` would change nothing on `base_branch`.
