@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -64,9 +64,24 @@ async def with_engine(body: Callable[[Engine], Awaitable[T]], with_config: bool 
 @click.version_option(__version__, prog_name="looptui")
 @click.pass_context
 def main(context: click.Context) -> None:
-    """Supervise loops of AI coding agents, each run in its own git worktree."""
+    """Supervise loops of AI coding agents, each run in its own git worktree.
+
+    Without a command, opens the app on the repository you are in.
+    """
     if context.invoked_subcommand is None:
-        click.echo(context.get_help())
+        open_app(Path.cwd())
+
+
+@one_line_errors
+def open_app(start: Path, loops: Sequence[str] = ()) -> None:
+    """Open the app on the repository containing `start`, first starting `loops`."""
+    from looptui.tui import run_app
+
+    repository = Repository(start)
+    repository.require_commits()
+    config_path = repository.root / CONFIG_NAME
+    config = load_config(config_path) if config_path.exists() else None
+    run_async(run_app(repository.root, os.environ, config, loops))
 
 
 @main.command()
@@ -241,9 +256,11 @@ def discard(run_id: str, force: bool) -> None:
 
 @main.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--headless", is_flag=True, help="Print the runs' progress instead of the app.")
 @one_line_errors
-def demo(directory: Path | None) -> None:
-    """Create a demo repository in DIRECTORY (default: a new temporary one) and run its loops.
+def demo(directory: Path | None, headless: bool) -> None:
+    """Create a demo repository in DIRECTORY (default: a new temporary one), start its loops
+    and open the app on it.
 
     Offline and without any API key: the agents are replays, the checks are real.
     """
@@ -252,5 +269,10 @@ def demo(directory: Path | None) -> None:
     path = create_demo_repository(directory)
     click.echo(f"demo repository: {path}")
     os.chdir(path)
-    run_async(with_engine(run_demo, with_config=True))
-    click.echo(f"\nexplore it: cd {path} && looptui status")
+    if headless:
+        run_async(with_engine(run_demo, with_config=True))
+        click.echo(f"\nexplore it: cd {path} && looptui")
+        return
+    config = load_config(path / CONFIG_NAME)
+    open_app(path, sorted(config.loops))
+    click.echo(f"the demo repository stays in {path}; open it again with: cd {path} && looptui")

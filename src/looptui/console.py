@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 
@@ -86,66 +88,113 @@ def runs_table(runs: Sequence[Run]) -> Table:
     return table
 
 
-def render_event(event: Event, prefix: str = "", full_checks: bool = False) -> Text | None:
-    """One event as a line (or a few) of terminal text; None for events not worth a line."""
+# Semantic roles of the event renderer; the CLI maps them to terminal colours, the TUI to its
+# theme's variables.
+CLI_PALETTE: dict[str, StyleType] = {
+    "muted": "dim",
+    "active": "cyan",
+    "pass": "green",
+    "fail": "red",
+    "warn": "yellow",
+    "tool": "blue",
+    "text": "italic",
+    "heading": "bold",
+}
+STATUS_ROLE = {
+    RunStatus.QUEUED: "muted",
+    RunStatus.RUNNING: "active",
+    RunStatus.SUCCEEDED: "pass",
+    RunStatus.FAILED: "fail",
+    RunStatus.STALLED: "warn",
+    RunStatus.CANCELLED: "warn",
+    RunStatus.INTERRUPTED: "warn",
+    RunStatus.MERGED: "pass",
+    RunStatus.DISCARDED: "muted",
+}
+TOOL_RESULT_PREVIEW = 200
+
+
+def render_event(
+    event: Event,
+    prefix: str = "",
+    full_checks: bool = False,
+    palette: Mapping[str, StyleType] = CLI_PALETTE,
+    expanded: bool = False,
+) -> Text | None:
+    """One event as a line (or a few) of terminal text; None for events not worth a line.
+
+    `expanded` shows tool calls' whole input and results instead of a one-line summary.
+    """
     data = event.data
-    head = Text(prefix, style="dim")
+    muted = palette["muted"]
+    head = Text(prefix, style=muted)
+    indent = "\n" + prefix + "      "
     kind = event.kind
     if kind is EventKind.STATUS:
         status = RunStatus(data["status"])
-        line = head + Text(f"■ {status.value}", style=STATUS_STYLE[status])
+        line = head + Text(f"■ {status.value}", style=palette[STATUS_ROLE[status]])
         if data.get("error"):
-            line += Text(f": {data['error']}", style="dim")
+            line += Text(f": {data['error']}", style=muted)
         return line
     if kind is EventKind.ITERATION:
         if data.get("phase") == "started":
-            return head + Text(f"▶ iteration {event.iteration}/{data.get('max', '?')}", "bold")
+            return head + Text(
+                f"▶ iteration {event.iteration}/{data.get('max', '?')}", palette["heading"]
+            )
         return None
     if kind is EventKind.OUTPUT:
-        style = "red" if data.get("stream") == "stderr" else ""
-        return head + Text("  │ ", style="dim") + Text(str(data.get("line", "")), style=style)
+        style = palette["fail"] if data.get("stream") == "stderr" else ""
+        return head + Text("  │ ", style=muted) + Text(str(data.get("line", "")), style=style)
     if kind is EventKind.TEXT:
-        return head + Text(f"  ✎ {data.get('text', '')}", style="italic")
+        return head + Text(f"  ✎ {data.get('text', '')}", style=palette["text"])
     if kind is EventKind.TOOL_CALL:
-        return head + Text(f"  ⚙ {data.get('name')} {_compact(data.get('input'))}", style="blue")
+        tool_input = data.get("input")
+        if expanded and tool_input:
+            body = json.dumps(tool_input, indent=2, ensure_ascii=False).replace("\n", indent)
+            return head + Text(f"  ⚙ {data.get('name')}{indent}{body}", style=palette["tool"])
+        return head + Text(f"  ⚙ {data.get('name')} {_compact(tool_input)}", style=palette["tool"])
     if kind is EventKind.TOOL_RESULT:
-        style = "red" if data.get("is_error") else "dim"
-        return head + Text(f"    → {str(data.get('output', ''))[:200]}", style=style)
+        style = palette["fail"] if data.get("is_error") else muted
+        output = str(data.get("output", ""))
+        if expanded:
+            return head + Text("    → " + output.replace("\n", indent), style=style)
+        first, _, rest = output.partition("\n")
+        more = f"  (+{rest.count(chr(10)) + 1} lines)" if rest else ""
+        return head + Text(f"    → {first[:TOOL_RESULT_PREVIEW]}{more}", style=style)
     if kind is EventKind.ERROR:
-        return head + Text(f"  ✗ {data.get('message')}", style="red")
+        return head + Text(f"  ✗ {data.get('message')}", style=palette["fail"])
     if kind is EventKind.COMMIT:
         sha = str(data.get("sha", ""))[:10]
         diff = f"+{data.get('added')} -{data.get('removed')} in {data.get('files')} files"
-        return head + Text(f"  ● commit {sha} ({diff})", style="dim")
+        return head + Text(f"  ● commit {sha} ({diff})", style=muted)
     if kind is EventKind.CHECK:
         passed = bool(data.get("passed"))
-        outcome = (
-            "passed"
-            if passed
-            else (
-                "timed out" if data.get("timed_out") else f"failed (exit {data.get('exit_code')})"
-            )
-        )
+        if passed:
+            outcome = "passed"
+        elif data.get("timed_out"):
+            outcome = "timed out"
+        else:
+            outcome = f"failed (exit {data.get('exit_code')})"
         line = head + Text(
             f"  {'✓' if passed else '✗'} check {data.get('name')}: {outcome}",
-            style="green" if passed else "red",
+            style=palette["pass" if passed else "fail"],
         )
         output = str(data.get("tail", ""))
         if output and (full_checks or not passed):
             for output_line in output.splitlines():
-                line += Text("\n" + prefix + "      " + output_line, style="dim")
+                line += Text(indent + output_line, style=muted)
         return line
     if kind is EventKind.VERDICT:
         done = bool(data.get("done"))
         line = head + Text(
             f"  ⚖ verdict ({data.get('evaluator')}): {'done' if done else 'not done'}",
-            style="bold green" if done else "yellow",
+            style=palette["pass" if done else "warn"],
         )
         for step in data.get("next_steps", []):
-            line += Text("\n" + prefix + f"      next: {step}", style="dim")
+            line += Text(f"{indent}next: {step}", style=muted)
         return line
     if kind is EventKind.NOTE:
-        return head + Text(f"  ✍ note ({data.get('kind')}): {data.get('text')}", style="dim")
+        return head + Text(f"  ✍ note ({data.get('kind')}): {data.get('text')}", style=muted)
     return None
 
 

@@ -24,7 +24,13 @@ _FILES = {
     ".gitignore": "__pycache__/\n*.pyc\n",
     "README.md": "# calc\n\nA tiny calculator with a few bugs, for the looptui demo.\n",
     "calc/__init__.py": '"""A tiny calculator."""\n',
-    "calc/arith.py": "def add(a, b):\n    return a - b\n",
+    "calc/arith.py": (
+        '"""Arithmetic on two numbers."""\n\n\n'
+        "def add(a, b):\n    return a - b\n\n\n"
+        "def subtract(a, b):\n    return a - b\n\n\n"
+        "def multiply(a, b):\n    return a * b\n\n\n"
+        "def divide(a, b):\n    return a / b\n"
+    ),
     "calc/stats.py": ("def mean(values):\n    return sum(values) / (len(values) + 1)\n"),
     "tests/__init__.py": "",
     "tests/test_add.py": (
@@ -57,7 +63,23 @@ _REPLAYS: dict[str, list[dict[str, Any]]] = {
         _step(0.2, log="$ python -m unittest tests.test_add"),
         _step(0.6, log="FAIL: test_add (tests.test_add.AddTest) -- AssertionError: -1 != 5"),
         _step(1.0, text="add() subtracts; it should add."),
-        _step(1.6, edit={"path": "calc/arith.py", "old": "a - b", "new": "a + b"}),
+        _step(
+            1.6,
+            edit={
+                "path": "calc/arith.py",
+                "old": "def add(a, b):\n    return a - b\n",
+                "new": "def add(a, b):\n    return a + b\n",
+            },
+        ),
+        # A stray debugging line the reviewer should reject, in a hunk of its own.
+        _step(
+            1.9,
+            edit={
+                "path": "calc/arith.py",
+                "old": "def divide(a, b):\n",
+                "new": "def divide(a, b):\n    print('debug: divide', a, b)\n",
+            },
+        ),
         _step(2.2, log="$ python -m unittest tests.test_add  ->  OK"),
         _step(2.4, message="Fixed add(): it returned a - b."),
     ],

@@ -38,6 +38,7 @@ class NoteKind(enum.StrEnum):
     PROBLEM = "problem"
     NEXT_STEP = "next_step"
     LESSON = "lesson"
+    FEEDBACK = "feedback"  # from the human reviewing the run
 
 
 @dataclass(frozen=True)

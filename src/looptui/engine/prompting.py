@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from looptui.engine.evaluation import tail
-from looptui.engine.models import CheckResult, Note, Verdict
+from looptui.engine.models import CheckResult, Note, NoteKind, Verdict
 
 _FAILING_OUTPUT_LINES = 40
 
@@ -21,9 +21,17 @@ def build_prompt(
     parts = [goal.strip()]
     if iteration > 1:
         parts.append(f"This is iteration {iteration}. Earlier iterations did not reach the goal.")
-    if notes:
-        lines = [f"- iteration {note.iteration} ({note.kind}): {note.text}" for note in notes]
+    latest = max((note.iteration for note in notes), default=0)
+    feedback = [n for n in notes if n.kind is NoteKind.FEEDBACK and n.iteration == latest]
+    history = [note for note in notes if note not in feedback]
+    if history:
+        lines = [f"- iteration {note.iteration} ({note.kind}): {note.text}" for note in history]
         parts.append("## Notes from earlier iterations\n" + "\n".join(lines))
+    if feedback:
+        lines = [f"- {note.text}" for note in feedback]
+        parts.append(
+            "## Feedback from the human reviewing your work (address it first)\n" + "\n".join(lines)
+        )
     if failing_checks:
         blocks = []
         for check in failing_checks:

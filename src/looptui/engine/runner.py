@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from looptui.engine.agents import (
 )
 from looptui.engine.checks import NOT_FOUND, run_check
 from looptui.engine.config import LoopConfig
-from looptui.engine.errors import LooptuiError
+from looptui.engine.errors import LooptuiError, WorkspaceError
 from looptui.engine.evaluation import Evaluator, Evidence, tail
 from looptui.engine.events import EventKind
 from looptui.engine.models import CheckResult, DiffStat, Note, NoteKind, Run, RunStatus, Verdict
@@ -73,7 +73,10 @@ class LoopRunner:
         store: Store,
         environ: Mapping[str, str],
         scratch_dir: Path,
+        notes: Sequence[Note] = (),
     ) -> None:
+        """A run with `notes` already stored is continued: it keeps its worktree and goes on
+        from its last iteration, for up to `loop.max_iterations` more."""
         self.run_record = run
         self.loop = loop
         self.agent = agent
@@ -83,7 +86,8 @@ class LoopRunner:
         self.environ = environ
         self.scratch_dir = scratch_dir
         self.worktree = Path(run.worktree)
-        self._notes: list[Note] = []
+        self._notes: list[Note] = list(notes)
+        self._first = run.iterations + 1
         self._failing: list[CheckResult] = []
         self._verdict: Verdict | None = None
         self._unchanged = 0
@@ -98,17 +102,15 @@ class LoopRunner:
         """Run to a final status and record it; cancellation is recorded, then re-raised."""
         status, error = RunStatus.FAILED, None
         try:
-            await self._set_status(RunStatus.RUNNING, started_at=time.time())
+            await self._set_status(
+                RunStatus.RUNNING,
+                started_at=self.run_record.started_at or time.time(),
+                finished_at=None,
+                error=None,
+            )
             async with asyncio.timeout(self.loop.run_timeout):
-                await asyncio.to_thread(
-                    self.repository.create_worktree,
-                    self.worktree,
-                    self.run_record.branch,
-                    self.run_record.base_commit,
-                )
-                self._last_tree = await asyncio.to_thread(
-                    self.repository.tree_of, self.run_record.base_commit
-                )
+                start = await self._prepare_worktree()
+                self._last_tree = await asyncio.to_thread(self.repository.tree_of, start)
                 status, error = await self._iterate()
         except TimeoutError:
             status = RunStatus.FAILED
@@ -124,8 +126,22 @@ class LoopRunner:
         await self._finish(status, error)
         return status
 
+    async def _prepare_worktree(self) -> str:
+        """Create the run's worktree, or find it again when the run continues; returns the
+        commit the next iteration starts from."""
+        record = self.run_record
+        if self._first == 1:
+            await asyncio.to_thread(
+                self.repository.create_worktree, self.worktree, record.branch, record.base_commit
+            )
+            return record.base_commit
+        if not await asyncio.to_thread(self.worktree.is_dir):
+            raise WorkspaceError(f"cannot continue: the worktree {self.worktree} is gone")
+        self._usage = Usage(record.input_tokens, record.output_tokens, record.cost_usd)
+        return await asyncio.to_thread(self.repository.head_of, self.worktree)
+
     async def _iterate(self) -> tuple[RunStatus, str | None]:
-        for number in range(1, self.loop.max_iterations + 1):
+        for number in range(self._first, self._first + self.loop.max_iterations):
             outcome = await self._iteration(number)
             if outcome.status is not None:
                 return outcome.status, outcome.error

@@ -10,20 +10,23 @@ import asyncio
 import dataclasses
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
-from looptui.engine.agents import build_agent
+from looptui.engine.agents import Agent, build_agent
 from looptui.engine.checks import preflight_check
-from looptui.engine.config import Config
-from looptui.engine.errors import LooptuiError, WorkspaceError
+from looptui.engine.config import Config, LoopConfig
+from looptui.engine.errors import ConfigError, LooptuiError, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator
 from looptui.engine.events import EventKind
-from looptui.engine.models import Run, RunStatus
+from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
 from looptui.engine.store import Store, Subscription
-from looptui.engine.workspace import Repository
+from looptui.engine.workspace import MergePreview, Patch, Repository, parse_patch
+
+DiffScope = Literal["run", "last"]  # the whole run, or its last iteration
 
 
 class Engine:
@@ -73,15 +76,25 @@ class Engine:
 
     # -- runs ------------------------------------------------------------------------------
 
-    async def start_run(self, loop_name: str, prompt: str | None = None) -> Run:
-        """Check that the run can start, record it as queued, and schedule it."""
+    async def start_run(
+        self, loop_name: str, prompt: str | None = None, agent: str | None = None
+    ) -> Run:
+        """Check that the run can start, record it as queued, and schedule it.
+
+        `prompt` and `agent` (the name of a configured agent) override the loop's own.
+        """
         if self.config is None:
             raise LooptuiError("no configuration loaded")
-        loop = self.config.loop(loop_name)
+        defined = loop = self.config.loop(loop_name)
+        if agent is not None and agent not in self.config.agents:
+            known = ", ".join(sorted(self.config.agents)) or "none"
+            raise ConfigError(f"unknown agent {agent!r} (configured: {known})")
+        if agent is not None:
+            loop = dataclasses.replace(loop, agent=agent)
         agent_config = self.config.agents[loop.agent]
-        agent = build_agent(agent_config)
+        backend = build_agent(agent_config)
         root = self.repository.root
-        agent.preflight(self.environ, root)
+        backend.preflight(self.environ, root)
         for check in loop.checks:
             preflight_check(check, self.environ, root)
         base_branch = loop.base or self.repository.current_branch()
@@ -102,23 +115,54 @@ class Engine:
         )
         if self.repository.branch_exists(run.branch):
             raise WorkspaceError(f"branch {run.branch} already exists")
-        await self.store.record_loop(loop.name, dataclasses.asdict(loop))
+        await self.store.record_loop(defined.name, dataclasses.asdict(defined))
         await self.store.insert_run(run)
         self.store.emit(run.id, EventKind.STATUS, {"status": run.status.value})
         if prompt:
             loop = dataclasses.replace(loop, prompt=prompt)
+        self._schedule(run, loop, backend, notes=())
+        return run
+
+    async def feedback(self, prefix: str, text: str) -> Run:
+        """Give a finished run the human's feedback and start its next iteration on it.
+
+        The run keeps its worktree and branch and goes on for up to its loop's
+        max_iterations more; the feedback is stored as a note and leads the next prompt.
+        """
+        if not text.strip():
+            raise LooptuiError("feedback is empty")
+        if self.config is None:
+            raise LooptuiError("no configuration loaded")
+        run = await self._reviewable(prefix, "give feedback")
+        loop = dataclasses.replace(self.config.loop(run.loop), prompt=run.prompt)
+        if run.agent not in self.config.agents:
+            raise ConfigError(f"agent {run.agent!r} of run {run.id} is no longer configured")
+        loop = dataclasses.replace(loop, agent=run.agent)
+        backend = build_agent(self.config.agents[run.agent])
+        backend.preflight(self.environ, self.repository.root)
+        note = Note(run.id, run.iterations, NoteKind.FEEDBACK, text.strip(), time.time())
+        await self.store.add_note(note)
+        await self.store.update_run(run.id, status=RunStatus.QUEUED, error=None)
+        self.store.emit(run.id, EventKind.NOTE, {"kind": note.kind.value, "text": note.text})
+        self.store.emit(run.id, EventKind.STATUS, {"status": RunStatus.QUEUED.value})
+        notes = await self.store.notes(run.id)
+        run = await self.store.run(run.id)
+        self._schedule(run, loop, backend, notes)
+        return run
+
+    def _schedule(self, run: Run, loop: LoopConfig, backend: Agent, notes: Sequence[Note]) -> None:
         runner = LoopRunner(
             run=run,
             loop=loop,
-            agent=agent,
+            agent=backend,
             evaluator=ChecksEvaluator(),
             repository=self.repository,
             store=self.store,
             environ=self.environ,
-            scratch_dir=self.repository.data_dir / "runs" / run_id,
+            scratch_dir=self.repository.data_dir / "runs" / run.id,
+            notes=notes,
         )
         self._tasks[run.id] = asyncio.create_task(self._drive(runner), name=f"run-{run.id}")
-        return run
 
     async def _drive(self, runner: LoopRunner) -> RunStatus:
         try:
@@ -179,22 +223,45 @@ class Engine:
             return ""
         return await asyncio.to_thread(self.repository.diff, run.base_commit, target, color)
 
-    async def merge(self, prefix: str, squash: bool = False) -> str:
+    async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch:
+        """The run's diff as a Patch for review: of the whole run, or of its last iteration.
+
+        A live worktree's uncommitted and untracked changes are part of either scope.
+        """
+        run = await self.store.find_run(prefix)
+        base: str | None = run.base_commit
+        if scope == "last":
+            commits = [i.commit for i in await self.store.iterations(run.id) if i.commit]
+            base = f"{commits[-1]}^" if commits else run.head_commit
+        worktree = Path(run.worktree)
+        if run.status.has_workspace and await asyncio.to_thread(worktree.is_dir):
+            target: str | None = await asyncio.to_thread(self.repository.snapshot, worktree)
+        else:
+            target = run.head_commit
+        if base is None or target is None:
+            return Patch()
+        text = await asyncio.to_thread(self.repository.review_diff, base, target)
+        return parse_patch(text)
+
+    async def preview(self, prefix: str, reject: str | None = None) -> MergePreview:
+        """What merging the run would do (conflicts, files), with `reject` left out; no
+        checkout moves and no branch changes."""
+        run = await self._reviewable(prefix, "merge")
+        head = await self._landing_commit(run, reject)
+        return await asyncio.to_thread(self.repository.preview_merge, run.base_branch, head)
+
+    async def merge(self, prefix: str, squash: bool = False, reject: str | None = None) -> str:
         """Land a run on its base branch (merge commit or squash); returns the new commit.
 
-        The merge is previewed first; a conflict, or uncommitted changes in the base checkout
-        among the files involved, refuses it with nothing changed.
+        `reject` is a patch of the changes the reviewer turned down (as `build_patch` makes
+        with `reverse=True` from the run's diff): they are reverted in a commit of their own on
+        top of the run, so that only the accepted changes land. The merge is previewed first; a
+        conflict, or uncommitted changes in the base checkout among the files involved, refuses
+        it with nothing changed.
         """
         run = await self._reviewable(prefix, "merge")
-        worktree = Path(run.worktree)
         repository = self.repository
-        if await asyncio.to_thread(
-            worktree.is_dir
-        ):  # what the diff showed is what lands, uncommitted work included
-            await asyncio.to_thread(
-                repository.commit_all, worktree, f"{run.loop}: work left uncommitted at merge"
-            )
-        head = await asyncio.to_thread(repository.branch_commit, run.branch)
+        head = await self._landing_commit(run, reject)
         preview = await asyncio.to_thread(repository.preview_merge, run.base_branch, head)
         if preview.is_noop:
             raise LooptuiError(
@@ -211,6 +278,21 @@ class Engine:
         commit = await asyncio.to_thread(repository.merge, preview, message, squash)
         await self._retire(run, RunStatus.MERGED, head)
         return commit
+
+    async def _landing_commit(self, run: Run, reject: str | None) -> str:
+        """The commit that a merge of the run lands: its branch with leftovers committed,
+        then the rejected changes reverted."""
+        worktree = Path(run.worktree)
+        repository = self.repository
+        if await asyncio.to_thread(worktree.is_dir):  # what the diff showed is what lands
+            await asyncio.to_thread(
+                repository.commit_all, worktree, f"{run.loop}: work left uncommitted at merge"
+            )
+        head = await asyncio.to_thread(repository.branch_commit, run.branch)
+        if reject and reject.strip():
+            message = f"{run.loop}: leave out the changes rejected in review"
+            head = await asyncio.to_thread(repository.revert_hunks, head, reject, message)
+        return head
 
     async def discard(self, prefix: str, force: bool = False) -> None:
         """Remove a run's worktree and branch; refuses without `force` if work would be lost."""

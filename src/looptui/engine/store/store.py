@@ -523,19 +523,40 @@ class Store:
             "SELECT * FROM verdicts WHERE run_id = ? ORDER BY iteration, id", (run_id,)
         ) as cursor:
             rows = await cursor.fetchall()
-        return [
-            (
+        return [(row["iteration"], _verdict_from_row(row)) for row in rows]
+
+    async def latest_lines(self, kinds: Iterable[EventKind]) -> dict[str, Event]:
+        """Each run's newest event among `kinds` (the grid's "last line"), in one query."""
+        wanted = [kind.value for kind in kinds]
+        marks = ", ".join("?" for _ in wanted)
+        async with self._db.execute(
+            "SELECT e.id, e.run_id, e.iteration, e.ts, e.kind, e.data FROM runs r "
+            f"JOIN events e ON e.id = (SELECT id FROM events WHERE run_id = r.id "
+            f"AND kind IN ({marks}) ORDER BY id DESC LIMIT 1)",
+            wanted,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {
+            row["run_id"]: Event(
+                row["run_id"],
+                EventKind(row["kind"]),
+                json.loads(row["data"]),
                 row["iteration"],
-                Verdict(
-                    done=bool(row["done"]),
-                    evaluator=row["evaluator"],
-                    confidence=row["confidence"],
-                    reasons=tuple(json.loads(row["reasons"])),
-                    next_steps=tuple(json.loads(row["next_steps"])),
-                ),
+                row["ts"],
+                row["id"],
             )
             for row in rows
-        ]
+        }
+
+    async def latest_verdicts(self) -> dict[str, tuple[int, Verdict]]:
+        """Each run's verdict of its newest judged iteration, in one query."""
+        async with self._db.execute(
+            "SELECT * FROM verdicts v WHERE id = "
+            "(SELECT id FROM verdicts WHERE run_id = v.run_id ORDER BY iteration DESC, id DESC "
+            "LIMIT 1)"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {row["run_id"]: (row["iteration"], _verdict_from_row(row)) for row in rows}
 
     async def add_note(self, note: Note) -> None:
         await self._db.execute(
@@ -579,6 +600,16 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         await db.executescript(
             f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
         )
+
+
+def _verdict_from_row(row: sqlite3.Row) -> Verdict:
+    return Verdict(
+        done=bool(row["done"]),
+        evaluator=row["evaluator"],
+        confidence=row["confidence"],
+        reasons=tuple(json.loads(row["reasons"])),
+        next_steps=tuple(json.loads(row["next_steps"])),
+    )
 
 
 def _run_from_row(row: sqlite3.Row) -> Run:

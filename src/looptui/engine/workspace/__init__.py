@@ -1,7 +1,6 @@
 """Workspace isolation: a git worktree and branch per run."""
 
 from looptui.engine.workspace.patch import (
-    Decision,
     FilePatch,
     FileStatus,
     Hunk,
@@ -10,13 +9,12 @@ from looptui.engine.workspace.patch import (
     LineKind,
     Patch,
     PatchParseError,
-    Selection,
-    SelectionCounts,
     build_patch,
     parse_patch,
 )
 from looptui.engine.workspace.paths import PathEscape, confine
 from looptui.engine.workspace.repository import MergePreview, Repository
+from looptui.engine.workspace.selection import Decision, Selection, SelectionCounts
 
 __all__ = [
     "Decision",

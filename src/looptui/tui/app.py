@@ -1,0 +1,228 @@
+"""The looptui app: the engine's runs on screen, the human's decisions sent back.
+
+The app holds the engine's facade and one bridge worker that folds the engine's event stream
+into the board; screens read the board and call the facade. Nothing here runs a git or agent
+command itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from looptui.engine import Engine, LooptuiError
+from looptui.engine.events import Event, EventKind
+from looptui.engine.models import RunStatus
+from looptui.engine.store import Subscription
+from looptui.tui.board import LINE_KINDS, Board, RunSummary, summaries_from
+from looptui.tui.settings import Settings
+from looptui.tui.themes import load_themes, semantic_defaults
+
+DEFAULT_THEME = "looptui-dusk"
+ANNOUNCED = {
+    RunStatus.SUCCEEDED: ("goal met: ready for your review (press r)", "information"),
+    RunStatus.FAILED: ("failed", "error"),
+    RunStatus.STALLED: ("stalled", "warning"),
+    RunStatus.INTERRUPTED: ("interrupted", "warning"),
+}
+
+
+class LooptuiApp(App[None]):
+    """Supervise a repository's runs: a grid of them, each one's evidence, review and merge."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "looptui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "needs_you", "Needs you", tooltip="Runs waiting for your review"),
+        Binding("question_mark", "help", "Keys", tooltip="Every key of this screen"),
+        Binding("q", "quit", "Quit", tooltip="Quit (running runs are stopped, work is kept)"),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        theme_dirs: Iterable[Path] = (),
+        clock: Callable[[], float] = time.time,
+        bell: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.board = Board()
+        self._bell = bell
+        self._theme_dirs = list(theme_dirs)
+        self._themes_ready = False
+        self.repository_name = engine.repository.root.name
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        self._register_themes()
+        subscription = self.engine.subscribe()  # before loading: no event falls in between
+        store = self.engine.store
+        runs = await store.runs()
+        lines = await store.latest_lines(LINE_KINDS)
+        verdicts = await store.latest_verdicts()
+        for summary in summaries_from(runs, lines, verdicts):
+            self.board.add(summary)
+        self.board.take_dirty()
+        from looptui.tui.screens.grid import GridScreen
+
+        await self.push_screen(GridScreen(self.clock))
+        self.bridge(subscription)
+
+    def _register_themes(self) -> None:
+        try:
+            themes = load_themes(self._theme_dirs)
+        except LooptuiError as exc:
+            self.notify(str(exc), title="theme not loaded", severity="warning")
+            themes = []
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = self.settings.theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        self._themes_ready = True
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        return {**semantic_defaults(variables), **variables}
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember a theme the user picks (the one set at start-up is already remembered)."""
+        if self.settings.theme == theme or not self._themes_ready:
+            return
+        self.settings.theme = theme
+        try:
+            self.settings.save()
+        except OSError as exc:
+            self.notify(f"cannot remember the theme: {exc}", severity="warning")
+
+    # -- the bridge: engine events in, board updates out -----------------------------------
+
+    @work(group="engine-bridge", exit_on_error=False)
+    async def bridge(self, subscription: Subscription) -> None:
+        async for event in subscription:
+            await self.take(event)
+
+    async def take(self, event: Event) -> None:
+        """Fold one engine event into the board (screens repaint from it on their timers)."""
+        board = self.board
+        if event.run_id not in board.summaries:
+            run = await self.engine.store.run(event.run_id)
+            board.add(RunSummary(run=run, iteration=run.iterations))
+        board.apply(event)
+        if event.kind is EventKind.STATUS or (
+            event.kind is EventKind.ITERATION and event.data.get("phase") == "finished"
+        ):
+            summary = board.summaries[event.run_id]
+            summary.run = await self.engine.store.run(event.run_id)  # the record is the truth
+        if event.kind is EventKind.STATUS:
+            self.announce(board.summaries[event.run_id])
+
+    def announce(self, summary: RunSummary) -> None:
+        if summary.status not in ANNOUNCED:
+            return
+        text, severity = ANNOUNCED[summary.status]
+        detail = f": {summary.run.error}" if summary.run.error else ""
+        self.notify(
+            f"{summary.run.loop} {summary.id} {text}{detail if severity != 'information' else ''}",
+            severity=severity,  # type: ignore[arg-type]
+            timeout=6,
+        )
+        if self._bell:
+            self.bell()
+
+    # -- commands up to the engine -------------------------------------------------------------
+
+    async def start_run(self, loop: str, prompt: str | None, agent: str | None = None) -> None:
+        try:
+            run = await self.engine.start_run(loop, prompt, agent=agent)
+        except LooptuiError as exc:
+            self.notify(str(exc), title="run not started", severity="error")
+            return
+        if run.id not in self.board.summaries:
+            self.board.add(RunSummary(run=run))
+
+    async def stop_run(self, run_id: str) -> None:
+        await self.engine.stop(run_id)
+
+    def open_run(self, run_id: str) -> None:
+        from looptui.tui.screens.run import RunScreen
+
+        self.push_screen(RunScreen(run_id))
+
+    def review_run(self, run_id: str) -> None:
+        from looptui.tui.screens.review import ReviewScreen
+
+        self.push_screen(ReviewScreen(run_id))
+
+    # -- app-wide actions ----------------------------------------------------------------------
+
+    def action_new_run(self) -> None:
+        from looptui.tui.screens.new_run import NewRunScreen
+
+        config = self.engine.config
+        if config is None or not config.loops:
+            self.notify("no loops: write them in looptui.toml (looptui init)", severity="error")
+            return
+        self.push_screen(NewRunScreen(config), self._start_from_dialog)
+
+    async def _start_from_dialog(self, choice: tuple[str, str | None, str | None] | None) -> None:
+        if choice is not None:
+            await self.start_run(*choice)
+
+    def action_needs_you(self) -> None:
+        from looptui.tui.screens.needs_you import NeedsYouScreen
+
+        if not isinstance(self.screen, NeedsYouScreen):
+            self.push_screen(NeedsYouScreen())
+
+    def action_help(self) -> None:
+        from looptui.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        active = [s for s in self.board.summaries.values() if s.status.is_active]
+        if not active:
+            self.exit()
+            return
+        from looptui.tui.screens.confirm import ConfirmScreen
+
+        question = (
+            f"{len(active)} run{'s are' if len(active) > 1 else ' is'} still going. Quit and "
+            "stop them? Their worktrees and everything they did are kept."
+        )
+        self.push_screen(ConfirmScreen(question, "Quit"), self._quit_if_confirmed)
+
+    def _quit_if_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.exit()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette offers every action of the current screen, by its description."""
+        yield from super().get_system_commands(screen)
+        seen = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or binding.action in seen or not active.enabled:
+                continue
+            seen.add(binding.action)
+            node = active.node
+            yield SystemCommand(
+                binding.description,
+                binding.tooltip or f"key: {self.get_key_display(binding) or key}",
+                functools.partial(self.call_later, self.run_action, binding.action, node),
+            )

@@ -1,0 +1,150 @@
+"""What the grid knows of each run: its record, kept current from the engine's events.
+
+Plain Python, no widgets: the bridge feeds events in, cards read summaries out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from looptui.engine.events import Event, EventKind
+from looptui.engine.models import DiffStat, Run, RunStatus, Verdict
+
+LINE_KINDS = (EventKind.OUTPUT, EventKind.TEXT, EventKind.TOOL_CALL, EventKind.ERROR)
+NEEDS_REVIEW = (RunStatus.SUCCEEDED,)
+NEEDS_ATTENTION = (RunStatus.FAILED, RunStatus.STALLED, RunStatus.INTERRUPTED)
+
+
+@dataclass
+class RunSummary:
+    """One card's worth of a run."""
+
+    run: Run
+    iteration: int = 0
+    last_line: str = ""
+    verdict: Verdict | None = None
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+    @property
+    def status(self) -> RunStatus:
+        return self.run.status
+
+    @property
+    def needs_you(self) -> bool:
+        """Finished work that waits for a human: review it, or decide what to do with it."""
+        return self.status in NEEDS_REVIEW or self.status in NEEDS_ATTENTION
+
+    def elapsed(self, now: float) -> float:
+        start = self.run.started_at or self.run.created_at
+        end = self.run.finished_at or now
+        return max(0.0, end - start)
+
+    def matches(self, text: str) -> bool:
+        """Whether a filter's words all occur in the run's loop, agent, status, id or prompt."""
+        haystack = " ".join(
+            (self.run.id, self.run.loop, self.run.agent, self.status.value, self.run.prompt)
+        ).lower()
+        return all(word in haystack for word in text.lower().split())
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the summary."""
+        data = event.data
+        match event.kind:
+            case EventKind.STATUS:
+                status = RunStatus(data["status"])
+                changes: dict[str, object] = {"status": status, "error": data.get("error")}
+                if status is RunStatus.RUNNING and self.run.started_at is None:
+                    changes["started_at"] = event.ts or time.time()
+                if not status.is_active and self.run.finished_at is None:
+                    changes["finished_at"] = event.ts or time.time()
+                self.run = dataclasses.replace(self.run, **changes)  # type: ignore[arg-type]
+            case EventKind.ITERATION if data.get("phase") == "started":
+                self.iteration = event.iteration
+                self.run = dataclasses.replace(self.run, iterations=event.iteration)
+            case EventKind.OUTPUT:
+                self.last_line = str(data.get("line", ""))
+            case EventKind.TEXT:
+                lines = str(data.get("text", "")).strip().splitlines()
+                self.last_line = lines[-1] if lines else self.last_line
+            case EventKind.TOOL_CALL:
+                self.last_line = f"▸ {data.get('name', 'tool')}"
+            case EventKind.ERROR:
+                self.last_line = f"error: {data.get('message', '')}"
+            case EventKind.COMMIT:
+                diff = DiffStat(data["files"], data["added"], data["removed"])
+                self.run = dataclasses.replace(self.run, diff=diff, head_commit=data["sha"])
+            case EventKind.USAGE:
+                self.run = dataclasses.replace(
+                    self.run,
+                    input_tokens=self.run.input_tokens + int(data.get("input_tokens", 0)),
+                    output_tokens=self.run.output_tokens + int(data.get("output_tokens", 0)),
+                    cost_usd=self.run.cost_usd + float(data.get("cost_usd", 0.0)),
+                )
+            case EventKind.VERDICT:
+                self.verdict = Verdict(
+                    done=bool(data["done"]),
+                    evaluator=str(data.get("evaluator", "")),
+                    confidence=float(data.get("confidence", 1.0)),
+                    reasons=tuple(data.get("reasons", ())),
+                    next_steps=tuple(data.get("next_steps", ())),
+                )
+            case _:
+                pass
+
+
+@dataclass
+class Board:
+    """Every run's summary, and which of them changed since the screen last looked."""
+
+    summaries: dict[str, RunSummary] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+
+    def add(self, summary: RunSummary) -> None:
+        self.summaries[summary.id] = summary
+        self.dirty.add(summary.id)
+
+    def apply(self, event: Event) -> bool:
+        """Fold an event in; False when its run is not on the board yet."""
+        summary = self.summaries.get(event.run_id)
+        if summary is None:
+            return False
+        summary.apply(event)
+        self.dirty.add(event.run_id)
+        return True
+
+    def take_dirty(self) -> set[str]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def ordered(self) -> list[RunSummary]:
+        """Newest first."""
+        return sorted(self.summaries.values(), key=lambda s: s.run.created_at, reverse=True)
+
+    def needing_you(self) -> list[RunSummary]:
+        """Runs awaiting review first, then the ones that stopped short; oldest first in each."""
+        waiting = [s for s in self.summaries.values() if s.needs_you]
+        return sorted(
+            waiting,
+            key=lambda s: (s.status not in NEEDS_REVIEW, s.run.finished_at or s.run.created_at),
+        )
+
+
+def summaries_from(
+    runs: Iterable[Run], lines: dict[str, Event], verdicts: dict[str, tuple[int, Verdict]]
+) -> list[RunSummary]:
+    """Summaries rebuilt from the store (what the app shows at start-up)."""
+    result = []
+    for run in runs:
+        summary = RunSummary(run=run, iteration=run.iterations)
+        if run.id in lines:
+            summary.apply(lines[run.id])
+        if run.id in verdicts:
+            summary.verdict = verdicts[run.id][1]
+        result.append(summary)
+    return result

@@ -1,0 +1,62 @@
+"""`?`: every key of the screen underneath, with what it does."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of a screen (its own, its widgets' and the app's), read from its bindings."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; background: $background 60%; }
+    HelpScreen > VerticalScroll {
+        width: 80;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "Close"),
+    ]
+
+    def __init__(self, screen: Screen[object]) -> None:
+        super().__init__()
+        self.described = screen
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, description in self.keys():
+            table.add_row(key, description)
+        with VerticalScroll() as scroll:
+            scroll.border_title = (
+                f"Keys · {self.described.__class__.__name__.removesuffix('Screen')}"
+            )
+            yield Static(table)
+
+    def keys(self) -> list[tuple[str, str]]:
+        """(keys, description) for every described binding, keys of one action together."""
+        by_action: dict[tuple[str, str], list[str]] = {}
+        for active in self.described.active_bindings.values():
+            binding = active.binding
+            if not binding.description:
+                continue
+            entry = (binding.action, binding.tooltip or binding.description)
+            display = self.app.get_key_display(binding)
+            keys = by_action.setdefault(entry, [])
+            if display not in keys:
+                keys.append(display)
+        return [(" ".join(keys), description) for (_, description), keys in by_action.items()]

@@ -1,0 +1,92 @@
+"""The new-run dialog: pick a loop, optionally its agent, optionally a different prompt."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Select, TextArea
+
+from looptui.engine.config import Config
+
+NewRun = tuple[str, str | None, str | None]  # loop, prompt override, agent override
+
+
+class NewRunScreen(ModalScreen[NewRun | None]):
+    """Dismisses with (loop, prompt or None, agent or None), or None when cancelled."""
+
+    DEFAULT_CSS = """
+    NewRunScreen { align: center middle; background: $background 60%; }
+    NewRunScreen > Vertical {
+        width: 90;
+        max-width: 95%;
+        height: auto;
+        max-height: 95%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    NewRunScreen Label { margin-top: 1; color: $text-muted; }
+    NewRunScreen TextArea { height: 8; }
+    NewRunScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    NewRunScreen Button { margin-left: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "start", "Start run", priority=True),
+    ]
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+
+    def compose(self) -> ComposeResult:
+        loops = sorted(self.config.loops)
+        with Vertical() as box:
+            box.border_title = "New run"
+            yield Label("Loop")
+            yield Select(
+                [(name, name) for name in loops], value=loops[0], allow_blank=False, id="loop"
+            )
+            yield Label("Agent")
+            yield Select(
+                [(name, name) for name in sorted(self.config.agents)],
+                id="agent",
+                prompt="the loop's own",
+            )
+            yield Label("Prompt (leave as is to use the loop's own)")
+            yield TextArea(self.config.loops[loops[0]].prompt, id="prompt")
+            with Horizontal():
+                yield Button("Start (ctrl+s)", variant="primary", id="start")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#loop", Select).focus()
+
+    @on(Select.Changed, "#loop")
+    def loop_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#prompt", TextArea).text = self.config.loops[event.value].prompt
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        loop = self.query_one("#loop", Select).value
+        assert isinstance(loop, str)
+        agent = self.query_one("#agent", Select).value
+        prompt = self.query_one("#prompt", TextArea).text.strip()
+        own = self.config.loops[loop].prompt.strip()
+        self.dismiss(
+            (
+                loop,
+                prompt if prompt and prompt != own else None,
+                agent if isinstance(agent, str) else None,
+            )
+        )
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,240 @@
+"""Review a run by keyboard: move by hunk and file, accept or reject, comment, merge.
+
+What is decided lives in an engine `Selection`; merging sends the rejected units to the
+engine as a patch to leave out, so the base branch gets exactly what was accepted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from looptui.engine import LooptuiError
+from looptui.engine.supervisor import DiffScope
+from looptui.engine.workspace import (
+    Decision,
+    FilePatch,
+    HunkKey,
+    Patch,
+    Selection,
+    build_patch,
+)
+from looptui.tui.screens.comment import CommentScreen
+from looptui.tui.screens.confirm import ConfirmScreen
+from looptui.tui.screens.merge import MergeScreen
+from looptui.tui.widgets.diff_view import DiffView
+
+if TYPE_CHECKING:
+    from looptui.tui.app import LooptuiApp
+
+SCOPE_NAMES = {"run": "whole run", "last": "last iteration"}
+
+
+class ReviewScreen(Screen[None]):
+    """One run's diff, unit by unit (a hunk, or a file taken whole)."""
+
+    CSS_PATH = "review.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("j,down", "move(1)", "Next hunk"),
+        Binding("k,up", "move(-1)", "Previous hunk"),
+        Binding("J,right_square_bracket", "move_file(1)", "Next file"),
+        Binding("K,left_square_bracket", "move_file(-1)", "Previous file"),
+        Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
+        Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
+        Binding("A", "decide_file('accepted')", "Accept file", tooltip="Accept the whole file"),
+        Binding("X", "decide_file('rejected')", "Reject file", tooltip="Reject the whole file"),
+        Binding("backspace", "decide('undecided')", "Undo", tooltip="Take back the decision"),
+        Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
+        Binding("C", "comment('file')", "Comment file", tooltip="Feedback on this file"),
+        Binding("t", "scope", "Scope", tooltip="Review the whole run or its last iteration"),
+        Binding("u", "split", "Split/unified", tooltip="Side by side or unified"),
+        Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
+        Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
+        Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch"),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.scope: DiffScope = "run"
+        self.patch = Patch()
+        self.selection = Selection(self.patch)
+
+    @property
+    def looptui(self) -> LooptuiApp:
+        from looptui.tui.app import LooptuiApp
+
+        assert isinstance(self.app, LooptuiApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="review-title")
+        yield DiffView(id="review-diff")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        await self.load()
+
+    async def load(self) -> None:
+        view = self.query_one(DiffView)
+        try:
+            self.patch = await self.looptui.engine.patch(self.run_id, self.scope)
+        except LooptuiError as exc:
+            self.notify(str(exc), severity="error")
+            self.patch = Patch()
+        self.selection = Selection(self.patch)
+        await view.show(self.patch, self.selection)
+        keys = self.patch.keys
+        view.move_cursor(keys[0] if keys else None)
+        view.focus()
+        self.update_title()
+
+    def update_title(self) -> None:
+        summary = self.looptui.board.summaries.get(self.run_id)
+        counts = self.selection.counts()
+        cursor = self.query_one(DiffView).cursor
+        keys = self.patch.keys
+        where = f"{keys.index(cursor) + 1}/{len(keys)}" if cursor in keys else "0/0"
+        loop = summary.run.loop if summary else ""
+        self.query_one("#review-title", Static).update(
+            f"[b]Review[/] {loop} {self.run_id}  ·  {SCOPE_NAMES[self.scope]}  ·  unit {where}"
+            f"  ·  [$verdict-pass]{counts.accepted} accepted[/]  "
+            f"[$verdict-fail]{counts.rejected} rejected[/]  {counts.undecided} undecided"
+        )
+        self.refresh_bindings()
+
+    # -- moving ------------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> HunkKey | None:
+        return self.query_one(DiffView).cursor
+
+    def current_file(self) -> FilePatch | None:
+        cursor = self.cursor
+        return self.patch.files_of(cursor)[0] if cursor is not None else None
+
+    def action_move(self, step: int) -> None:
+        keys = self.patch.keys
+        if not keys:
+            return
+        index = keys.index(self.cursor) if self.cursor in keys else 0
+        self.query_one(DiffView).move_cursor(keys[max(0, min(len(keys) - 1, index + step))])
+        self.update_title()
+
+    def action_move_file(self, step: int) -> None:
+        files = list(self.patch.files)
+        current = self.current_file()
+        if current is None:
+            return
+        index = max(0, min(len(files) - 1, files.index(current) + step))
+        self.query_one(DiffView).move_cursor(files[index].keys[0])
+        self.update_title()
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def action_decide(self, decision: str) -> None:
+        cursor = self.cursor
+        if cursor is None:
+            return
+        self.selection.decide(cursor, Decision(decision))
+        self.query_one(DiffView).mark({cursor})
+        if decision != "undecided":
+            self.action_move(1)  # on to the next one, as in lazygit
+        self.update_title()
+
+    def action_decide_file(self, decision: str) -> None:
+        file = self.current_file()
+        if file is None:
+            return
+        self.selection.decide_file(file, Decision(decision))
+        self.query_one(DiffView).mark(set(file.keys))
+        self.action_move_file(1)
+        self.update_title()
+
+    async def action_scope(self) -> None:
+        decided = self.selection.counts()
+        if decided.accepted or decided.rejected:
+            self.notify("decisions are per scope: they were reset", severity="warning")
+        self.scope = "last" if self.scope == "run" else "run"
+        await self.load()
+
+    def action_split(self) -> None:
+        view = self.query_one(DiffView)
+        view.split = not view.split
+
+    # -- feedback, merge, discard --------------------------------------------------------------
+
+    def action_comment(self, target: str) -> None:
+        cursor, file = self.cursor, self.current_file()
+        if cursor is None or file is None:
+            return
+        if target == "file":
+            about = f"On {file.path}:"
+        else:
+            hunk = next((h for h in file.hunks if h.key == cursor), None)
+            about = f"On {file.path}, {hunk.header}:" if hunk else f"On {file.path}:"
+
+        def send(text: str | None) -> None:
+            if text:
+                self.send_feedback(f"{about} {text}")
+
+        self.app.push_screen(CommentScreen(about), send)
+
+    @work(group="review-command", exclusive=True, exit_on_error=False)
+    async def send_feedback(self, text: str) -> None:
+        try:
+            run = await self.looptui.engine.feedback(self.run_id, text)
+        except LooptuiError as exc:
+            self.notify(str(exc), title="feedback not sent", severity="error")
+            return
+        self.notify(f"feedback sent: run {run.id} goes on with iteration {run.iterations + 1}")
+        self.dismiss()
+
+    def rejected_patch(self) -> str | None:
+        rejected = self.selection.rejected()
+        return build_patch(self.patch, rejected, reverse=True) if rejected else None
+
+    @work(group="review-command", exclusive=True, exit_on_error=False)
+    async def action_merge(self, squash: bool) -> None:
+        engine = self.looptui.engine
+        reject = self.rejected_patch()
+        if reject is not None and not self.selection.accepted() and not self.selection.undecided():
+            self.notify("every change is rejected: discard the run instead (d)", severity="warning")
+            return
+        try:
+            preview = await engine.preview(self.run_id, reject)
+        except LooptuiError as exc:
+            self.notify(str(exc), title="cannot merge", severity="error")
+            return
+        counts = self.selection.counts()
+        if not await self.app.push_screen_wait(MergeScreen(self.run_id, preview, counts, squash)):
+            return
+        try:
+            commit = await engine.merge(self.run_id, squash=squash, reject=reject)
+        except LooptuiError as exc:
+            self.notify(str(exc), title="not merged", severity="error")
+            return
+        self.notify(f"merged into {preview.base_branch} as {commit[:10]}")
+        self.dismiss()
+
+    @work(group="review-command", exclusive=True, exit_on_error=False)
+    async def action_discard(self) -> None:
+        question = (
+            f"Discard run {self.run_id}? Its worktree and branch are deleted, "
+            "with any work that was not merged."
+        )
+        if not await self.app.push_screen_wait(ConfirmScreen(question, "Discard")):
+            return
+        try:
+            await self.looptui.engine.discard(self.run_id, force=True)
+        except LooptuiError as exc:
+            self.notify(str(exc), title="not discarded", severity="error")
+            return
+        self.notify(f"run {self.run_id} discarded")
+        self.dismiss()

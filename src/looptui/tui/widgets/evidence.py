@@ -1,0 +1,109 @@
+"""A run's evidence per iteration (checks with their output, the verdict) and its notes."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Collapsible, Static
+
+from looptui.engine.models import CheckResult, Iteration, Note, Verdict
+
+CHECK_OUTPUT_LINES = 200
+
+
+class VerdictsView(VerticalScroll):
+    """Per iteration: each check, its output folded, and the verdict's reasons and next steps."""
+
+    DEFAULT_CSS = """
+    VerdictsView {
+        padding: 0 1;
+        .iteration-title { text-style: bold; margin-top: 1; }
+        .-pass { color: $verdict-pass; }
+        .-fail { color: $verdict-fail; }
+        .-unknown { color: $verdict-unknown; }
+        .detail { color: $text-muted; padding-left: 2; }
+        Collapsible { padding-left: 1; border: none; }
+        .check-output { color: $text-muted; }
+    }
+    """
+
+    async def show(
+        self,
+        iterations: list[Iteration],
+        checks: list[tuple[int, CheckResult]],
+        verdicts: list[tuple[int, Verdict]],
+    ) -> None:
+        await self.remove_children()
+        if not iterations:
+            await self.mount(Static("No iteration yet.", classes="detail"))
+            return
+        by_iteration: dict[int, list[CheckResult]] = {}
+        for number, check in checks:
+            by_iteration.setdefault(number, []).append(check)
+        verdict_of = dict(verdicts)
+        widgets: list[Static | Collapsible] = []
+        for iteration in reversed(iterations):  # the newest is what the user came for
+            verdict = verdict_of.get(iteration.number)
+            if verdict is None:
+                state, look = "in progress", "-unknown"
+            else:
+                state, look = ("done", "-pass") if verdict.done else ("not done", "-fail")
+            agent = {None: "", True: "agent finished", False: "agent failed"}[iteration.agent_ok]
+            title = f"Iteration {iteration.number} · verdict: {state}"
+            if verdict is not None:
+                title += f" ({verdict.evaluator}, confidence {verdict.confidence:.0%})"
+            widgets.append(Static(title, classes=f"iteration-title {look}"))
+            if agent:
+                widgets.append(Static(f"{agent} · diff {iteration.diff}", classes="detail"))
+            for check in by_iteration.get(iteration.number, []):
+                widgets.append(_check_widget(check))
+            if verdict is not None:
+                for reason in verdict.reasons:
+                    widgets.append(Static(Text(f"reason: {reason}"), classes="detail"))
+                for step in verdict.next_steps:
+                    widgets.append(Static(Text(f"next: {step}"), classes="detail"))
+        await self.mount_all(widgets)
+
+
+def _check_widget(check: CheckResult) -> Collapsible:
+    if check.passed:
+        outcome = "passed"
+    elif check.timed_out:
+        outcome = "timed out"
+    else:
+        outcome = f"failed (exit {check.exit_code})"
+    mark = "✔" if check.passed else "✘"
+    title = f"{mark} {check.name}: {outcome} in {check.duration:.1f}s  · {check.command}"
+    lines = check.output.splitlines()[-CHECK_OUTPUT_LINES:]
+    output = Static(Text("\n".join(lines) or "(no output)"), classes="check-output")
+    return Collapsible(
+        output,
+        title=title,
+        collapsed=check.passed,
+        classes="-pass" if check.passed else "-fail",
+    )
+
+
+class MemoryView(VerticalScroll):
+    """The run's notes, oldest first: what was tried, what went wrong, where it stands."""
+
+    DEFAULT_CSS = """
+    MemoryView {
+        padding: 0 1;
+        .note { margin-top: 1; }
+        .note-kind { color: $secondary; text-style: bold; }
+    }
+    """
+
+    async def show(self, notes: list[Note]) -> None:
+        await self.remove_children()
+        if not notes:
+            await self.mount(Static("No notes yet.", classes="note"))
+            return
+        await self.mount_all(
+            Static(
+                Text.assemble((f"#{note.iteration} {note.kind.value}: ", "bold"), note.text),
+                classes="note",
+            )
+            for note in notes
+        )
