@@ -60,11 +60,12 @@ def _step(at: float, **step: Any) -> dict[str, Any]:
 
 _REPLAYS: dict[str, list[dict[str, Any]]] = {
     "fix-add": [
-        _step(0.2, log="$ python -m unittest tests.test_add"),
-        _step(0.6, log="FAIL: test_add (tests.test_add.AddTest) -- AssertionError: -1 != 5"),
-        _step(1.0, text="add() subtracts; it should add."),
+        _step(0.2, iteration=1, log="$ python -m unittest tests.test_add"),
+        _step(0.6, iteration=1, log="FAIL: test_add -- AssertionError: -1 != 5"),
+        _step(1.0, iteration=1, text="add() subtracts; it should add."),
         _step(
             1.6,
+            iteration=1,
             edit={
                 "path": "calc/arith.py",
                 "old": "def add(a, b):\n    return a - b\n",
@@ -74,14 +75,27 @@ _REPLAYS: dict[str, list[dict[str, Any]]] = {
         # A stray debugging line the reviewer should reject, in a hunk of its own.
         _step(
             1.9,
+            iteration=1,
             edit={
                 "path": "calc/arith.py",
                 "old": "def divide(a, b):\n",
                 "new": "def divide(a, b):\n    print('debug: divide', a, b)\n",
             },
         ),
-        _step(2.2, log="$ python -m unittest tests.test_add  ->  OK"),
-        _step(2.4, message="Fixed add(): it returned a - b."),
+        _step(2.2, iteration=1, log="$ python -m unittest tests.test_add  ->  OK"),
+        _step(2.4, iteration=1, message="Fixed add(): it returned a - b."),
+        # What it does with a reviewer's comment (the demo's answer to any feedback).
+        _step(0.5, iteration=2, text="The reviewer is right: the debug print must go."),
+        _step(
+            1.0,
+            iteration=2,
+            edit={
+                "path": "calc/arith.py",
+                "old": "    print('debug: divide', a, b)\n",
+                "new": "",
+            },
+        ),
+        _step(1.4, iteration=2, message="Removed the debug print from divide()."),
     ],
     "fix-mean": [
         _step(0.3, log="reading calc/stats.py"),

@@ -88,6 +88,7 @@ class LoopRunner:
         self.worktree = Path(run.worktree)
         self._notes: list[Note] = list(notes)
         self._first = run.iterations + 1
+        self._last = run.iterations + loop.max_iterations
         self._failing: list[CheckResult] = []
         self._verdict: Verdict | None = None
         self._unchanged = 0
@@ -141,7 +142,7 @@ class LoopRunner:
         return await asyncio.to_thread(self.repository.head_of, self.worktree)
 
     async def _iterate(self) -> tuple[RunStatus, str | None]:
-        for number in range(self._first, self._first + self.loop.max_iterations):
+        for number in range(self._first, self._last + 1):
             outcome = await self._iteration(number)
             if outcome.status is not None:
                 return outcome.status, outcome.error
@@ -151,7 +152,7 @@ class LoopRunner:
     async def _iteration(self, number: int) -> _Outcome:
         prompt = build_prompt(self.loop.prompt, number, self._notes, self._failing, self._verdict)
         await self.store.start_iteration(self.run_id, number, prompt)
-        self._emit(EventKind.ITERATION, number, phase="started", max=self.loop.max_iterations)
+        self._emit(EventKind.ITERATION, number, phase="started", max=self._last)
 
         turn = await self._agent_turn(number, prompt)
 

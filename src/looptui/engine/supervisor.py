@@ -142,7 +142,12 @@ class Engine:
         backend.preflight(self.environ, self.repository.root)
         note = Note(run.id, run.iterations, NoteKind.FEEDBACK, text.strip(), time.time())
         await self.store.add_note(note)
-        await self.store.update_run(run.id, status=RunStatus.QUEUED, error=None)
+        await self.store.update_run(
+            run.id,
+            status=RunStatus.QUEUED,
+            error=None,
+            max_iterations=run.iterations + loop.max_iterations,
+        )
         self.store.emit(run.id, EventKind.NOTE, {"kind": note.kind.value, "text": note.text})
         self.store.emit(run.id, EventKind.STATUS, {"status": RunStatus.QUEUED.value})
         notes = await self.store.notes(run.id)

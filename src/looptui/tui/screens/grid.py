@@ -36,6 +36,7 @@ class GridScreen(Screen[None]):
     """Every run of the repository at a glance."""
 
     CSS_PATH = "grid.tcss"
+    AUTO_FOCUS = "RunCard"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", tooltip="Open the run: log, diff, verdicts, memory"),
         Binding("n", "new_run", "New run", tooltip="Start a run of a loop"),
@@ -69,7 +70,9 @@ class GridScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="title")
         yield Input(
-            placeholder="filter: words of the loop, agent, status, id or prompt", id="filter"
+            placeholder="filter: words of the loop, agent, status, id or prompt",
+            id="filter",
+            disabled=True,  # out of the focus chain until `/` shows it
         )
         yield VerticalScroll(id="cards")
         yield Static("No runs yet. Press [b]n[/] to start one.", id="empty")
@@ -211,14 +214,20 @@ class GridScreen(Screen[None]):
 
     def action_filter(self) -> None:
         search = self.query_one("#filter", Input)
+        search.disabled = False
         search.add_class("-shown")
         search.focus()
 
     def action_clear_filter(self) -> None:
         search = self.query_one("#filter", Input)
         search.value = ""
-        search.remove_class("-shown")
+        self._hide_filter()
         self.filter_text = ""
+
+    def _hide_filter(self) -> None:
+        search = self.query_one("#filter", Input)
+        search.remove_class("-shown")
+        search.disabled = True
 
     def action_group(self) -> None:
         self.grouping = GROUPINGS[(GROUPINGS.index(self.grouping) + 1) % len(GROUPINGS)]
@@ -239,11 +248,12 @@ class GridScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
+        """Enter: back to the cards; the filter stays shown while it holds words."""
+        if not self.filter_text.strip():
+            self._hide_filter()
         cards = self.ordered_cards()
         if cards:
             cards[0].focus()
-        else:
-            self.query_one("#filter").remove_class("-shown")
 
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()

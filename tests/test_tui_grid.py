@@ -1,0 +1,174 @@
+"""The grid: cards from the store and from live runs, navigation, filter, grouping, actions."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from textual.widgets import Input
+
+from looptui.engine import RunStatus
+from looptui.tui.board import RunSummary
+from looptui.tui.screens.grid import GridScreen
+from looptui.tui.screens.new_run import NewRunScreen
+from looptui.tui.widgets.run_card import RunCard
+from tui_support import demo_repository, open_app, statuses, wait_for_runs
+
+
+async def start_all(app, loops=("fix-add", "fix-mean", "docs", "speedup")) -> list[str]:  # type: ignore[no-untyped-def]
+    return [(await app.engine.start_run(loop)).id for loop in loops]
+
+
+def snapshot_of(summary: RunSummary) -> tuple[object, ...]:
+    return (summary.status, summary.iteration, summary.run.diff, summary.verdict)
+
+
+async def test_live_runs_appear_as_cards_and_end_with_their_status(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        assert isinstance(app.screen, GridScreen)
+        run_ids = await start_all(app)
+        await wait_for_runs(app, pilot, run_ids)
+        cards = {card.summary.run.loop: card for card in app.screen.query(RunCard)}
+        assert set(cards) == {"fix-add", "fix-mean", "docs", "speedup"}
+        assert statuses(app) == {
+            "fix-add": RunStatus.SUCCEEDED,
+            "fix-mean": RunStatus.SUCCEEDED,
+            "docs": RunStatus.SUCCEEDED,
+            "speedup": RunStatus.STALLED,
+        }
+        assert cards["fix-mean"].summary.iteration == 2
+        assert cards["fix-mean"].summary.verdict is not None
+        assert cards["fix-mean"].summary.verdict.done
+        assert cards["fix-add"].summary.run.diff.added == 2
+        assert cards["fix-add"].has_class("-succeeded")
+        assert cards["speedup"].has_class("-stalled")
+        title = str(app.screen.query_one("#title").render())
+        assert "4 runs" in title and "4 need you" in title
+
+
+async def test_past_runs_are_rebuilt_from_the_store(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run_ids = await start_all(app)
+        await wait_for_runs(app, pilot, run_ids)
+        before = {
+            s.id: (s.status, s.iteration, s.run.diff, s.verdict)
+            for s in app.board.summaries.values()
+        }
+        last_lines = {s.id: s.last_line for s in app.board.summaries.values()}
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        after = {
+            s.id: (s.status, s.iteration, s.run.diff, s.verdict)
+            for s in app.board.summaries.values()
+        }
+        assert after == before
+        assert {s.id: s.last_line for s in app.board.summaries.values()} == last_lines
+        assert len(app.screen.query(RunCard)) == 4
+
+
+async def test_arrows_and_hjkl_move_between_cards(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(160, 50)) as (app, pilot):
+        await wait_for_runs(app, pilot, await start_all(app))
+        cards = list(app.screen.query(RunCard))
+        assert app.focused is cards[0]
+        await pilot.press("l")
+        assert app.focused is cards[1]
+        await pilot.press("right")
+        assert app.focused is cards[2]
+        await pilot.press("j")  # three columns at 160 wide: the fourth card is below the first
+        assert app.focused is cards[3]
+        await pilot.press("k")
+        assert app.focused is cards[0]
+        await pilot.press("h")
+        assert app.focused is cards[0]
+
+
+async def test_filter_shows_matching_cards_and_escape_clears_it(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        await wait_for_runs(app, pilot, await start_all(app))
+        await pilot.press("slash", *"fix", "enter")
+        await pilot.pause()
+        loops = sorted(card.summary.run.loop for card in app.screen.query(RunCard))
+        assert loops == ["fix-add", "fix-mean"]
+        assert isinstance(app.focused, RunCard)
+        await pilot.press("slash", *"fix stalled", "enter")  # every word must match
+        await pilot.pause()
+        assert len(app.screen.query(RunCard)) == 0
+        assert isinstance(app.focused, Input)  # nothing to go back to: the words stay editable
+        await pilot.press("escape", "slash", *"stalled", "enter")
+        await pilot.pause()
+        assert [card.summary.run.loop for card in app.screen.query(RunCard)] == ["speedup"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(app.screen.query(RunCard)) == 4
+
+
+async def test_grouping_cycles_by_loop_and_by_status(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        await wait_for_runs(app, pilot, await start_all(app))
+        await pilot.press("g")
+        await pilot.pause()
+        titles = [str(t.render()) for t in app.screen.query(".group-title")]
+        assert titles == ["docs (1)", "fix-add (1)", "fix-mean (1)", "speedup (1)"]
+        await pilot.press("g")
+        await pilot.pause()
+        titles = [str(t.render()) for t in app.screen.query(".group-title")]
+        assert titles == ["stalled (1)", "succeeded (3)"]
+        await pilot.press("g")
+        await pilot.pause()
+        assert not app.screen.query(".group-title")
+
+
+async def test_new_run_dialog_starts_a_run_with_another_prompt(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, NewRunScreen)
+        dialog = app.screen
+        from textual.widgets import Select, TextArea
+
+        dialog.query_one("#loop", Select).value = "docs"
+        await pilot.pause()
+        dialog.query_one("#prompt", TextArea).text = "Document add() only."
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, GridScreen)
+        [run] = await app.engine.store.runs()
+        assert run.loop == "docs" and run.prompt == "Document add() only."
+        await wait_for_runs(app, pilot, [run.id])
+        assert len(app.screen.query(RunCard)) == 1
+
+
+async def test_stop_and_retry_from_the_grid(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    slow = {name: dataclasses.replace(a, speed=0.05) for name, a in config.agents.items()}
+    config = dataclasses.replace(config, agents=slow)
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        [run_id] = await start_all(app, ["fix-add"])
+        await pilot.pause(0.5)
+        card = app.screen.query_one(RunCard)
+        card.focus()
+        await pilot.press("s")
+        final = await app.engine.wait(run_id)
+        assert final.status is RunStatus.CANCELLED
+        await pilot.pause(0.4)
+        await pilot.press("R")
+        await pilot.pause(0.4)
+        runs = await app.engine.store.runs()
+        assert len(runs) == 2 and {r.loop for r in runs} == {"fix-add"}
+        assert len(app.screen.query(RunCard)) == 2
+
+
+async def test_without_loops_new_run_explains_what_to_do(tmp_path: Path) -> None:
+    repo, _ = demo_repository(tmp_path / "demo")
+    async with open_app(repo, None, tmp_path) as (app, pilot):
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, GridScreen)
+        assert any("looptui init" in n.message for n in app._notifications)
+        assert "No runs yet" in str(app.screen.query_one("#empty").render())

@@ -1,0 +1,195 @@
+"""Review and merge by keyboard: the needs-you queue, hunk decisions, feedback, merge, discard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import OptionList
+
+from conftest import git
+from looptui.engine import RunStatus
+from looptui.tui.screens.comment import CommentScreen
+from looptui.tui.screens.confirm import ConfirmScreen
+from looptui.tui.screens.merge import MergeScreen
+from looptui.tui.screens.needs_you import NeedsYouScreen
+from looptui.tui.screens.review import ReviewScreen
+from looptui.tui.screens.run import RunScreen
+from looptui.tui.widgets.diff_view import DiffView
+from tui_support import demo_repository, open_app, plain, until, wait_for_runs
+
+ARITH_FIXED = (
+    '"""Arithmetic on two numbers."""\n\n\n'
+    "def add(a, b):\n    return a + b\n\n\n"
+    "def subtract(a, b):\n    return a - b\n\n\n"
+    "def multiply(a, b):\n    return a * b\n\n\n"
+    "def divide(a, b):\n    return a / b\n"
+)
+
+
+async def review_from_queue(app, pilot, loop: str) -> ReviewScreen:  # type: ignore[no-untyped-def]
+    """Press r, pick the run of `loop` in the queue, press enter."""
+    await pilot.press("r")
+    await pilot.pause()
+    assert isinstance(app.screen, NeedsYouScreen)
+    options = app.screen.query_one(OptionList)
+    ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+    target = next(i for i, run_id in enumerate(ids) if app.board.summaries[run_id].run.loop == loop)
+    for _ in range(target):
+        await pilot.press("down")
+    await pilot.press("enter")
+    await pilot.pause(0.5)
+    assert isinstance(app.screen, ReviewScreen)
+    return app.screen
+
+
+async def test_reject_one_hunk_and_merge_the_rest(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        runs = [await app.engine.start_run(loop) for loop in ("fix-add", "docs", "speedup")]
+        await wait_for_runs(app, pilot, [run.id for run in runs])
+        fix_add = runs[0]
+        screen = await review_from_queue(app, pilot, "fix-add")
+        view = screen.query_one(DiffView)
+        assert len(screen.patch.keys) == 2
+        assert view.cursor == screen.patch.keys[0]
+        await pilot.press("a")  # accept the fix; the cursor moves on to the debug line
+        assert view.cursor == screen.patch.keys[1]
+        assert "print('debug" in plain(view.units[view.cursor].content)
+        await pilot.press("x")
+        counts = screen.selection.counts()
+        assert (counts.accepted, counts.rejected, counts.undecided) == (1, 1, 0)
+        assert view.units[screen.patch.keys[1]].has_class("-rejected")
+        await pilot.press("m")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, MergeScreen)
+        assert app.screen.preview.clean
+        assert "calc/arith.py" in app.screen.preview.changed_files
+        await pilot.press("y")
+        await until(pilot, lambda: app.board.summaries[fix_add.id].status is RunStatus.MERGED)
+        await until(pilot, lambda: not isinstance(app.screen, ReviewScreen | MergeScreen))
+    assert (repo / "calc/arith.py").read_text() == ARITH_FIXED
+    assert git(repo, "status", "--porcelain") == ""
+    assert not Path(fix_add.worktree).exists()
+    assert fix_add.branch not in git(repo, "branch", "--list")
+    # the base branch holds exactly the accepted change
+    assert git(repo, "diff", "--stat", "HEAD~1", "HEAD").strip().startswith("calc/arith.py")
+    # reopening shows the same runs, with their history
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        assert {s.id: s.status for s in app.board.summaries.values()} == {
+            runs[0].id: RunStatus.MERGED,
+            runs[1].id: RunStatus.SUCCEEDED,
+            runs[2].id: RunStatus.STALLED,
+        }
+
+
+async def test_files_move_and_decide_whole_and_squash(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("fix-add")
+        await wait_for_runs(app, pilot, [run.id])
+        app.review_run(run.id)
+        await pilot.pause(0.5)
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen)
+        await pilot.press("A")  # the whole file
+        assert screen.selection.counts().accepted == 2
+        await pilot.press("backspace")
+        assert screen.selection.counts().accepted == 1
+        await pilot.press("k", "j", "J", "K")
+        await pilot.press("M")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, MergeScreen) and app.screen.squash
+        await pilot.press("y")
+        await until(pilot, lambda: app.board.summaries[run.id].status is RunStatus.MERGED)
+    assert "print('debug" in (repo / "calc/arith.py").read_text()  # undecided lands
+    assert len(git(repo, "rev-list", "--parents", "-n1", "HEAD").split()) == 2  # squash
+
+
+async def test_a_conflict_is_previewed_and_nothing_merges(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("fix-add")
+        await wait_for_runs(app, pilot, [run.id])
+        (repo / "calc/arith.py").write_text("def add(a, b):\n    return b + a\n")
+        git(repo, "commit", "-qam", "a different fix on main")
+        head = git(repo, "rev-parse", "HEAD")
+        app.review_run(run.id)
+        await pilot.pause(0.5)
+        await pilot.press("m")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, MergeScreen)
+        assert not app.screen.preview.clean
+        assert app.screen.has_class("-conflict")
+        await pilot.press("y")  # refused: nothing to confirm
+        assert isinstance(app.screen, MergeScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_a_comment_on_a_hunk_starts_a_new_iteration(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("fix-add")
+        await wait_for_runs(app, pilot, [run.id])
+        app.review_run(run.id)
+        await pilot.pause(0.5)
+        await pilot.press("j", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, CommentScreen)
+        await pilot.press(*"Remove the debug print.")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.board.summaries[run.id].run.iterations == 2)
+        final = await app.engine.wait(run.id)
+        assert final.iterations == 2 and final.status is RunStatus.SUCCEEDED
+        notes = await app.engine.store.notes(run.id)
+        feedback = [note for note in notes if note.kind.value == "feedback"]
+        assert len(feedback) == 1
+        assert "calc/arith.py" in feedback[0].text and "@@ -14" in feedback[0].text
+        assert feedback[0].text.endswith("Remove the debug print.")
+        assert final.max_iterations == 1 + 3  # the loop's budget again, from where it was
+        worktree_file = Path(run.worktree) / "calc/arith.py"
+        assert "print('debug" not in worktree_file.read_text()  # the agent acted on it
+
+
+async def test_discard_asks_first(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("speedup")
+        await wait_for_runs(app, pilot, [run.id])
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, RunScreen)
+        await pilot.press("v")
+        await pilot.pause(0.5)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert (await app.engine.store.run(run.id)).status is RunStatus.STALLED
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(pilot, lambda: app.board.summaries[run.id].status is RunStatus.DISCARDED)
+    assert not Path(run.worktree).exists()
+
+
+async def test_scope_switches_to_the_last_iteration(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("fix-mean")
+        await wait_for_runs(app, pilot, [run.id])
+        app.review_run(run.id)
+        await pilot.pause(0.5)
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen)
+        whole = plain(next(iter(screen.query_one(DiffView).units.values())).content)
+        assert "(len(values) + 1)" in whole  # against the base
+        await pilot.press("t")
+        await pilot.pause(0.5)
+        assert screen.scope == "last"
+        last = plain(next(iter(screen.query_one(DiffView).units.values())).content)
+        assert "(len(values) + 1)" not in last and "raise ValueError" in last

@@ -1,0 +1,100 @@
+"""The agent screen: log (tool calls compact and expandable), diff, verdicts, memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Collapsible, TabbedContent
+
+from looptui.tui.screens.grid import GridScreen
+from looptui.tui.screens.run import RunScreen
+from looptui.tui.widgets.diff_view import DiffUnit, DiffView
+from looptui.tui.widgets.evidence import MemoryView, VerdictsView
+from looptui.tui.widgets.run_log import RunLog
+from tui_support import demo_repository, open_app, plain, wait_for_runs
+
+
+def log_text(log: RunLog) -> str:
+    return "\n".join(strip.text for strip in log.lines)
+
+
+async def open_run_of(app, pilot, loop: str) -> RunScreen:  # type: ignore[no-untyped-def]
+    run = await app.engine.start_run(loop)
+    await wait_for_runs(app, pilot, [run.id])
+    await pilot.press("enter")
+    await pilot.pause(0.3)
+    assert isinstance(app.screen, RunScreen) and app.screen.run_id == run.id
+    return app.screen
+
+
+async def test_the_log_shows_the_run_and_expands_tool_calls(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        screen = await open_run_of(app, pilot, "docs")
+        log = screen.query_one(RunLog)
+        text = log_text(log)
+        assert "collecting the public functions" in text
+        assert "▶ iteration 1/2" in text and "check usage-doc: passed" in text
+        compact = [line for line in text.splitlines() if "⚙ search" in line]
+        assert len(compact) == 1 and "pattern" in compact[0]
+        await pilot.press("e")
+        await pilot.pause()
+        expanded = log_text(log)
+        assert '"pattern": "def "' in expanded  # the input, whole and pretty
+        await pilot.press("e")
+        await pilot.pause()
+        assert log_text(log) == text
+
+
+async def test_the_log_follows_a_live_run(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        screen = await open_run_of(app, pilot, "docs")
+        log = screen.query_one(RunLog)
+        before = log_text(log)
+        run = await app.engine.feedback(screen.run_id, "Mention mean() of an empty list.")
+        await app.engine.wait(run.id)
+        await pilot.pause(0.5)
+        after = log_text(log)
+        assert after.startswith(before)
+        assert "▶ iteration 2/3" in after[len(before) :]  # feedback grants the budget again
+        assert "Mention mean() of an empty list." in after
+
+
+async def test_diff_tab_unified_and_split(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        screen = await open_run_of(app, pilot, "fix-add")
+        await pilot.press("2")
+        await pilot.pause(0.5)
+        assert screen.query_one(TabbedContent).active == "diff"
+        view = screen.query_one(DiffView)
+        units = list(view.query(DiffUnit))
+        assert len(units) == 2  # the fix, and a stray debug line
+        first = plain(units[0].content)
+        assert "calc/arith.py" in first and "return a + b" in first and "return a - b" in first
+        await pilot.press("u")
+        await pilot.pause()
+        assert view.split
+        assert "return a + b" in plain(units[0].content)
+
+
+async def test_verdicts_and_memory_tabs(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        screen = await open_run_of(app, pilot, "fix-mean")
+        await pilot.press("3")
+        await pilot.pause(0.5)
+        verdicts = screen.query_one(VerdictsView)
+        titles = [str(w.render()) for w in verdicts.query(".iteration-title")]
+        assert titles[0].startswith("Iteration 2 · verdict: done")
+        assert titles[1].startswith("Iteration 1 · verdict: not done")
+        checks = list(verdicts.query(Collapsible))
+        assert [c.collapsed for c in checks] == [True, False]  # failures open, passes folded
+        assert "ZeroDivisionError" in str(checks[1].query_one(".check-output").render())
+        await pilot.press("4")
+        await pilot.pause(0.5)
+        notes = [str(n.render()) for n in screen.query_one(MemoryView).query(".note")]
+        assert len(notes) == 2 and "goal met" in notes[1]
+        await pilot.press("escape")
+        assert isinstance(app.screen, GridScreen)

@@ -1,0 +1,112 @@
+"""Opening the real app on a real demo repository, for Pilot and snapshot tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from conftest import cli_env
+from looptui.demo import create_demo_repository
+from looptui.engine import Config, Engine, RunStatus, load_config
+from looptui.engine.config import CONFIG_NAME
+from looptui.tui.app import LooptuiApp
+from looptui.tui.settings import Settings
+from looptui.tui.themes import SHIPPED_THEMES
+
+FIXED_NOW = 1_790_000_000.0
+
+
+def demo_repository(directory: Path) -> tuple[Path, Config]:
+    """The demo repository, its replay agents set to play instantly."""
+    path = create_demo_repository(directory)
+    config = load_config(path / CONFIG_NAME)
+    agents = {name: dataclasses.replace(agent, speed=0) for name, agent in config.agents.items()}
+    return path, dataclasses.replace(config, agents=agents)
+
+
+@asynccontextmanager
+async def open_app(
+    repo: Path,
+    config: Config | None,
+    tmp_path: Path,
+    size: tuple[int, int] = (160, 50),
+    clock: float | None = None,
+) -> AsyncIterator[tuple[LooptuiApp, Pilot[None]]]:
+    """The app on `repo`'s engine; the engine closes after the app."""
+    environ = {**cli_env(), "HOME": str(tmp_path / "home")}
+    engine = await Engine.open(repo, environ, config)
+    try:
+        app = LooptuiApp(
+            engine,
+            Settings.load(tmp_path / "settings.toml"),
+            theme_dirs=(SHIPPED_THEMES,),
+            clock=(lambda: clock) if clock is not None else _now,
+            bell=False,
+        )
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            yield app, pilot
+    finally:
+        await engine.close()
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+async def wait_for_runs(
+    app: LooptuiApp, pilot: Pilot[None], run_ids: Iterable[str], limit: float = 60
+) -> None:
+    """Until each run has ended and the board shows it."""
+    for run_id in run_ids:
+        await app.engine.wait(run_id)
+    for _ in range(int(limit * 20)):
+        summaries = app.board.summaries
+        if all(
+            run_id in summaries and not summaries[run_id].status.is_active for run_id in run_ids
+        ):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)  # one card refresh
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], object], limit: float = 30) -> None:
+    """Let the app run until `condition()` holds (an event to wait for, not a fixed sleep)."""
+    for _ in range(int(limit / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"still false after {limit}s: {condition}")
+
+
+def plain(renderable: object, width: int = 150) -> str:
+    """What a Rich renderable (a widget's content) reads as, without styles."""
+    from rich.console import Console
+
+    console = Console(width=width, no_color=True, color_system=None)
+    with console.capture() as capture:
+        console.print(renderable)
+    return capture.get()
+
+
+def statuses(app: LooptuiApp) -> dict[str, RunStatus]:
+    return {s.run.loop: s.status for s in app.board.summaries.values()}
+
+
+__all__ = [
+    "FIXED_NOW",
+    "demo_repository",
+    "open_app",
+    "os",
+    "plain",
+    "statuses",
+    "until",
+    "wait_for_runs",
+]
