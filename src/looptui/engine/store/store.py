@@ -48,6 +48,7 @@ _RUN_FIELDS = frozenset(
     {
         "status",
         "iterations",
+        "max_iterations",  # grows when feedback continues a run
         "head_commit",
         "error",
         "started_at",
