@@ -42,16 +42,32 @@ class ReviewScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("j,down", "move(1)", "Next hunk"),
-        Binding("k,up", "move(-1)", "Previous hunk"),
+        Binding("k,up", "move(-1)", "Previous hunk", show=False),
         Binding("J,right_square_bracket", "move_file(1)", "Next file"),
-        Binding("K,left_square_bracket", "move_file(-1)", "Previous file"),
+        Binding("K,left_square_bracket", "move_file(-1)", "Previous file", show=False),
         Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
         Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
-        Binding("A", "decide_file('accepted')", "Accept file", tooltip="Accept the whole file"),
-        Binding("X", "decide_file('rejected')", "Reject file", tooltip="Reject the whole file"),
-        Binding("backspace", "decide('undecided')", "Undo", tooltip="Take back the decision"),
+        Binding(
+            "A",
+            "decide_file('accepted')",
+            "Accept file",
+            tooltip="Accept the whole file",
+            show=False,
+        ),
+        Binding(
+            "X",
+            "decide_file('rejected')",
+            "Reject file",
+            tooltip="Reject the whole file",
+            show=False,
+        ),
+        Binding(
+            "backspace", "decide('undecided')", "Undo", tooltip="Take back the decision", show=False
+        ),
         Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
-        Binding("C", "comment('file')", "Comment file", tooltip="Feedback on this file"),
+        Binding(
+            "C", "comment('file')", "Comment file", tooltip="Feedback on this file", show=False
+        ),
         Binding("t", "scope", "Scope", tooltip="Review the whole run or its last iteration"),
         Binding("u", "split", "Split/unified", tooltip="Side by side or unified"),
         Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),

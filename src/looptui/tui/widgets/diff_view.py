@@ -177,7 +177,7 @@ class DiffView(VerticalScroll, can_focus=True):
         body = (
             self._split_body(hunk, highlighted)
             if self.split
-            else self._unified_body(hunk, highlighted)
+            else self._unified_body(file, hunk, highlighted)
         )
         return Group(header, body)
 
@@ -195,9 +195,10 @@ class DiffView(VerticalScroll, can_focus=True):
         rendered += [Text("")] * (len(lines) - len(rendered))
         return list(rendered[: len(lines)])
 
-    def _unified_body(self, hunk: Hunk, highlighted: list[Text]) -> RenderableType:
+    def _unified_body(self, file: FilePatch, hunk: Hunk, highlighted: list[Text]) -> RenderableType:
         style = self.get_component_rich_style
-        width = len(str(max(hunk.old_start + hunk.old_count, hunk.new_start + hunk.new_count)))
+        last = max((h.old_start + h.old_count, h.new_start + h.new_count) for h in file.hunks)
+        width = len(str(max(last)))
         rows = []
         for line, code in zip(hunk.lines, highlighted, strict=True):
             old = "" if line.old_number is None else str(line.old_number)

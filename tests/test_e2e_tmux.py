@@ -1,0 +1,118 @@
+"""The real `looptui demo` in a real terminal (tmux): keys in, screen text out.
+
+A new user's first minute: the demo's runs work, one is reviewed hunk by hunk, one hunk is
+rejected, the rest merged; the app is quit and reopened on the same history.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import cli_env, git
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)"
+)
+
+
+class Terminal:
+    """A tmux session running one command."""
+
+    def __init__(self, command: str, cwd: Path, width: int, height: int) -> None:
+        self.name = f"looptui-{uuid.uuid4().hex[:8]}"
+        env = cli_env()
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in ("PATH", "HOME"))
+        self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            self.name,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "-c",
+            str(cwd),
+            f"env {exports} TERM=xterm-256color {command}; sleep 600",
+        )
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", self.name)
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            self._tmux("send-keys", "-t", self.name, key)
+            time.sleep(0.15)
+
+    def wait_for(self, condition: Callable[[str], bool], timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if condition(text):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"the screen never showed it; it shows:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    opened: list[Terminal] = []
+    yield opened
+    for terminal in opened:
+        terminal.close()
+
+
+def looptui(*args: str) -> str:
+    return " ".join(shlex.quote(part) for part in (sys.executable, "-m", "looptui", *args))
+
+
+def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[Terminal]) -> None:
+    demo = tmp_path / "demo"
+    term = Terminal(looptui("demo", str(demo)), tmp_path, 160, 50)
+    terminals.append(term)
+    # at least three runs at work, then the demo's runs done
+    term.wait_for(lambda s: s.count("● running") + s.count("◌ queued") >= 3, timeout=30)
+    screen = term.wait_for(lambda s: "0 active" in s and "need you" in s)
+    assert screen.count("succeeded") >= 3 and "stalled" in screen, screen
+
+    term.press("r")
+    queue = term.wait_for(lambda s: "Needs you" in s)
+    rows = [line for line in queue.splitlines() if "review" in line or "decide" in line]
+    position = next(i for i, line in enumerate(rows) if "fix-add" in line)
+    term.press(*["Down"] * position, "Enter")
+    term.wait_for(lambda s: "Review fix-add" in s and "unit 1/2" in s)
+    term.press("a")  # the fix
+    term.wait_for(lambda s: "unit 2/2" in s and "print('debug" in s)
+    term.press("x")  # the stray debug line
+    term.wait_for(lambda s: "1 accepted" in s and "1 rejected" in s)
+    term.press("m")
+    term.wait_for(lambda s: "merges cleanly" in s)
+    term.press("y")
+    term.wait_for(lambda s: "merged into main" in s)
+
+    arith = (demo / "calc/arith.py").read_text()
+    assert "return a + b" in arith and "debug" not in arith
+    assert git(demo, "status", "--porcelain") == ""
+
+    term.press("q")
+    term.wait_for(lambda s: "the demo repository stays in" in s)
+
+    again = Terminal(looptui(), demo, 80, 24)
+    terminals.append(again)
+    screen = again.wait_for(lambda s: "4 runs" in s)
+    assert "merged" in screen

@@ -1,0 +1,174 @@
+"""Snapshots of every screen, made deterministic: fixed run ids, commit dates, times, paths.
+
+The runs are real (the demo's replay agents, real checks, real git); only what would differ
+from one test run to the next is pinned. Update with `pytest --snapshot-update` and look at
+the report before committing the new SVGs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import shutil
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from pytest_textual_snapshot import SVGImageExtension, normalize_svg
+from syrupy.assertion import SnapshotAssertion
+from textual.pilot import Pilot
+from tui_support import demo_repository, open_app, until
+
+from looptui.engine import Config, Engine
+from looptui.engine.config import CheckConfig
+from looptui.engine.workspace import Repository
+from looptui.tui.app import LooptuiApp
+from tests_paths import SNAPSHOT_ROOT
+
+CHECKS = {
+    # Shell checks whose output never varies (unittest prints its own timing).
+    "fix-add": "grep -q 'return a + b' calc/arith.py || { echo 'add() still subtracts'; exit 1; }",
+    "fix-mean": (
+        "grep -q 'raise ValueError' calc/stats.py "
+        "|| { echo 'mean([]) must raise ValueError'; exit 1; }"
+    ),
+    "docs": "grep -q '^# Usage' docs/usage.md",
+    "speedup": "echo 'budget 0.5s, measured 1.0s'; exit 1",
+}
+NOW = 1_790_000_000.0
+Action = Callable[[LooptuiApp, Pilot[None]], Awaitable[None]]
+
+
+def pinned(config: Config) -> Config:
+    loops = {
+        name: dataclasses.replace(loop, checks=(CheckConfig("tests", CHECKS[name], 60.0),))
+        for name, loop in config.loops.items()
+    }
+    return dataclasses.replace(config, loops=loops)
+
+
+@pytest.fixture(scope="module")
+def snapshot_repo() -> tuple[Path, Config]:
+    """The demo repository after one run of each loop, with everything variable pinned."""
+    root = SNAPSHOT_ROOT
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+            patch.setenv(name, "2026-11-01T12:00:00+00:00")
+        counter = itertools.count(1)
+        patch.setattr(
+            "looptui.engine.supervisor.secrets.token_hex", lambda _: f"{next(counter):08x}"
+        )
+        repo, config = demo_repository(root / "demo")
+        config = pinned(config)
+        import asyncio
+
+        asyncio.run(_run_each_loop(repo, config))
+    with sqlite3.connect(Repository(repo).store_path) as db:
+        for index, (run_id,) in enumerate(db.execute("SELECT id FROM runs ORDER BY id")):
+            start = NOW - 600 + index * 60
+            db.execute(
+                "UPDATE runs SET created_at = ?, started_at = ?, finished_at = ? WHERE id = ?",
+                (start, start + 1, start + 42, run_id),
+            )
+        db.execute("UPDATE check_results SET duration = 0.25")
+    return repo, config
+
+
+async def _run_each_loop(repo: Path, config: Config) -> None:
+    engine = await Engine.open(repo, {"PATH": "/usr/bin:/bin"}, config)
+    try:
+        for loop in ("speedup", "docs", "fix-mean", "fix-add"):
+            run = await engine.start_run(loop)
+            await engine.wait(run.id)
+    finally:
+        await engine.close()
+
+
+async def screenshot(
+    repo_and_config: tuple[Path, Config],
+    tmp_path: Path,
+    action: Action | None = None,
+    size: tuple[int, int] = (160, 50),
+) -> str:
+    repo, config = repo_and_config
+    async with open_app(repo, config, tmp_path, size=size, clock=NOW) as (app, pilot):
+        await pilot.pause()
+        if action is not None:
+            await action(app, pilot)
+        for widget in app.screen.query("Input, TextArea"):
+            widget.cursor_blink = False  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        await pilot.wait_for_scheduled_animations()
+        return normalize_svg(app.export_screenshot())
+
+
+def first_card(loop: str) -> Action:
+    async def go(app: LooptuiApp, pilot: Pilot[None]) -> None:
+        for card in app.screen.query("RunCard"):
+            if card.summary.run.loop == loop:  # type: ignore[attr-defined]
+                card.focus()
+        await pilot.pause()
+
+    return go
+
+
+def keys(*pressed: str, loop: str = "fix-add") -> Action:
+    async def go(app: LooptuiApp, pilot: Pilot[None]) -> None:
+        await first_card(loop)(app, pilot)
+        for key in pressed:
+            await pilot.press(key)
+            await pilot.pause(0.3)
+        await until(pilot, lambda: not app.screen.workers or True)
+
+    return go
+
+
+SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
+    "grid": (None, (160, 50)),
+    "grid-80x24": (None, (80, 24)),
+    "grid-grouped-by-status": (keys("g", "g"), (160, 50)),
+    "grid-filter": (keys("slash", "f", "i", "x"), (160, 50)),
+    "needs-you": (keys("r"), (160, 50)),
+    "new-run": (keys("n"), (160, 50)),
+    "help-grid": (keys("question_mark"), (160, 50)),
+    "run-log": (keys("enter"), (160, 50)),
+    "run-log-expanded": (keys("enter", "e", loop="docs"), (160, 50)),
+    "run-diff": (keys("enter", "2"), (160, 50)),
+    "run-diff-split": (keys("enter", "2", "u"), (160, 50)),
+    "run-verdicts": (keys("enter", "3", loop="fix-mean"), (160, 50)),
+    "run-memory": (keys("enter", "4", loop="fix-mean"), (160, 50)),
+    "run-80x24": (keys("enter"), (80, 24)),
+    "review": (keys("enter", "v", "a", "x"), (160, 50)),
+    "review-80x24": (keys("enter", "v", "a"), (80, 24)),
+    "merge-preview": (keys("enter", "v", "a", "x", "m"), (160, 50)),
+    "comment": (keys("enter", "v", "c"), (160, 50)),
+    "discard-confirm": (keys("enter", "v", "d", loop="speedup"), (160, 50)),
+    "help-review": (keys("enter", "v", "question_mark"), (160, 50)),
+}
+
+
+@pytest.mark.parametrize("name", list(SCREENS))
+async def test_screen(
+    name: str,
+    snapshot_repo: tuple[Path, Config],
+    tmp_path: Path,
+    snapshot: SnapshotAssertion,
+) -> None:
+    action, size = SCREENS[name]
+    svg = await screenshot(snapshot_repo, tmp_path, action, size)
+    assert svg == snapshot(extension_class=SVGImageExtension)
+
+
+async def test_light_theme_is_remembered(
+    snapshot_repo: tuple[Path, Config], tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    repo, config = snapshot_repo
+    async with open_app(repo, config, tmp_path, clock=NOW) as (app, pilot):
+        app.theme = "looptui-paper"
+        await pilot.pause()
+    assert 'theme = "looptui-paper"' in (tmp_path / "settings.toml").read_text()
+    svg = await screenshot(snapshot_repo, tmp_path)  # a new app reads the choice back
+    assert svg == snapshot(extension_class=SVGImageExtension)
