@@ -38,7 +38,7 @@ ANNOUNCED = {
 class LooptuiApp(App[None]):
     """Supervise a repository's runs: a grid of them, each one's evidence, review and merge."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses live elsewhere
     TITLE = "looptui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "needs_you", "Needs you", tooltip="Runs waiting for your review"),
