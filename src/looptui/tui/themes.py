@@ -21,6 +21,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
+from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from looptui.engine.errors import ConfigError
@@ -78,8 +79,8 @@ def load_theme(path: Path) -> Theme:
     if "primary" not in colors:
         raise ConfigError(f"{path}: colors.primary: expected a colour")
     for key, value in {**colors, **variables}.items():
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: {key}: expected a colour as a string")
+        if not isinstance(value, str) or not _is_colour(value):
+            raise ConfigError(f"{path}: {key}: expected a colour, such as \"#7aa2f7\"")
     try:
         return Theme(
             name=name,
@@ -98,6 +99,16 @@ def load_theme(path: Path) -> Theme:
         )
     except Exception as exc:  # Textual validates colours as it builds the theme
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _is_colour(value: str) -> bool:
+    """A colour, optionally followed by an alpha percentage ("#9ece6a 16%")."""
+    colour, _, alpha = value.strip().partition(" ")
+    try:
+        Color.parse(colour)
+    except ColorParseError:
+        return False
+    return not alpha or (alpha.endswith("%") and alpha[:-1].isdigit())
 
 
 def load_themes(directories: Iterable[Path]) -> list[Theme]:

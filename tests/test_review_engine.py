@@ -1,0 +1,102 @@
+"""The engine's review facade without any UI: diff scopes, preview, partial merge, feedback."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from conftest import cli_env, git
+from looptui.demo import create_demo_repository
+from looptui.engine import Config, Engine, LooptuiError, RunStatus, load_config
+from looptui.engine.config import CONFIG_NAME
+from looptui.engine.models import NoteKind
+from looptui.engine.prompting import build_prompt
+from looptui.engine.workspace import Selection, build_patch
+
+
+def instant(path: Path) -> Config:
+    config = load_config(path / CONFIG_NAME)
+    agents = {name: dataclasses.replace(a, speed=0) for name, a in config.agents.items()}
+    return dataclasses.replace(config, agents=agents)
+
+
+async def finished(engine: Engine, loop: str) -> str:
+    run = await engine.start_run(loop)
+    final = await engine.wait(run.id)
+    assert not final.status.is_active
+    return run.id
+
+
+async def test_merge_leaves_out_rejected_hunks(tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path / "demo")
+    engine = await Engine.open(repo, cli_env(), instant(repo))
+    try:
+        run_id = await finished(engine, "fix-add")
+        patch = await engine.patch(run_id)
+        selection = Selection(patch)
+        fix, debug = patch.keys
+        selection.accept(fix)
+        selection.reject(debug)
+        reject = build_patch(patch, selection.rejected(), reverse=True)
+        preview = await engine.preview(run_id, reject)
+        assert preview.clean and preview.changed_files == ("calc/arith.py",)
+        assert git(repo, "log", "--oneline").count("\n") == 1  # the preview changed nothing
+        await engine.merge(run_id, squash=True, reject=reject)
+        assert (await engine.store.run(run_id)).status is RunStatus.MERGED
+    finally:
+        await engine.close()
+    arith = (repo / "calc/arith.py").read_text()
+    assert "return a + b" in arith and "debug" not in arith
+    assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_last_iteration_scope_shows_only_its_change(tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path / "demo")
+    engine = await Engine.open(repo, cli_env(), instant(repo))
+    try:
+        run_id = await finished(engine, "fix-mean")
+        whole = await engine.patch(run_id)
+        last = await engine.patch(run_id, "last")
+        assert "(len(values) + 1)" in "".join(line for f in whole for line in f.render())
+        text = "".join(line for f in last for line in f.render())
+        assert "raise ValueError" in text and "(len(values) + 1)" not in text
+    finally:
+        await engine.close()
+
+
+async def test_feedback_continues_the_run_and_leads_the_prompt(tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path / "demo")
+    engine = await Engine.open(repo, cli_env(), instant(repo))
+    try:
+        run_id = await finished(engine, "fix-add")
+        before = await engine.store.run(run_id)
+        with pytest.raises(LooptuiError, match="empty"):
+            await engine.feedback(run_id, "  ")
+        run = await engine.feedback(run_id, "Remove the debug print in divide().")
+        assert run.status is RunStatus.QUEUED and run.max_iterations == 1 + 3
+        final = await engine.wait(run_id)
+        assert final.status is RunStatus.SUCCEEDED and final.iterations == 2
+        assert final.branch == before.branch and final.worktree == before.worktree
+        notes = await engine.store.notes(run_id)
+        assert [n.kind for n in notes][:2] == [NoteKind.PROGRESS, NoteKind.FEEDBACK]
+        assert "debug" not in (Path(final.worktree) / "calc/arith.py").read_text()
+    finally:
+        await engine.close()
+    prompt = build_prompt("Goal.", 2, notes, [], None)
+    assert "## Feedback from the human reviewing your work" in prompt
+    assert prompt.index("Remove the debug print") > prompt.index("## Feedback")
+
+
+async def test_feedback_is_refused_while_the_run_goes(tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path / "demo")
+    config = load_config(repo / CONFIG_NAME)  # the replays at their real, human pace
+    engine = await Engine.open(repo, cli_env(), config)
+    try:
+        run = await engine.start_run("fix-add")
+        with pytest.raises(LooptuiError, match="stop it before"):
+            await engine.feedback(run.id, "Faster, please.")
+        await engine.stop(run.id)
+    finally:
+        await engine.close()
