@@ -84,7 +84,7 @@ async def test_feedback_continues_the_run_and_leads_the_prompt(tmp_path: Path) -
         assert "debug" not in (Path(final.worktree) / "calc/arith.py").read_text()
     finally:
         await engine.close()
-    prompt = build_prompt("Goal.", 2, notes, [], None)
+    prompt = build_prompt("Goal.", 2, notes[:2], [], None)  # as the second iteration saw them
     assert "## Feedback from the human reviewing your work" in prompt
     assert prompt.index("Remove the debug print") > prompt.index("## Feedback")
 
