@@ -9,6 +9,7 @@ from textual.widgets import Input
 
 from looptui.engine import RunStatus
 from looptui.tui.board import RunSummary
+from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.new_run import NewRunScreen
 from looptui.tui.widgets.run_card import RunCard
@@ -172,3 +173,54 @@ async def test_without_loops_new_run_explains_what_to_do(tmp_path: Path) -> None
         assert isinstance(app.screen, GridScreen)
         assert any("looptui init" in n.message for n in app._notifications)
         assert "No runs yet" in str(app.screen.query_one("#empty").render())
+
+
+async def test_finished_runs_are_announced(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run_ids = await start_all(app, ["fix-add", "speedup"])
+        await wait_for_runs(app, pilot, run_ids)
+        messages = [(n.message, n.severity) for n in app._notifications]
+        assert any("ready for your review" in m and s == "information" for m, s in messages)
+        assert any("speedup" in m and "stalled" in m and s == "warning" for m, s in messages)
+
+
+async def test_quitting_with_runs_going_asks_first(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    slow = {name: dataclasses.replace(a, speed=0.05) for name, a in config.agents.items()}
+    config = dataclasses.replace(config, agents=slow)
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        [run_id] = await start_all(app, ["fix-add"])
+        await pilot.pause(0.3)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "1 run is still going" in (
+            app.screen.question
+        )
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, GridScreen) and app.is_running
+        await pilot.press("q", "y")
+        await pilot.pause()
+        assert not app.is_running
+    assert (await _status_after_close(repo, run_id)) is RunStatus.CANCELLED
+
+
+async def _status_after_close(repo: Path, run_id: str) -> RunStatus:
+    from conftest import cli_env
+    from looptui.engine import Engine
+
+    engine = await Engine.open(repo, cli_env(), None)
+    try:
+        return (await engine.store.run(run_id)).status
+    finally:
+        await engine.close()
+
+
+def test_outside_a_repository_the_app_does_not_open(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    result = run_cli(tmp_path)
+    assert result.code == 2
+    assert result.stderr.startswith("looptui: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "git repository" in result.stderr
