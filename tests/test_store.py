@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from looptui.engine.errors import LooptuiError
 from looptui.engine.events import EventKind
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.secrets import REDACTED, Redactor
@@ -164,7 +165,7 @@ async def test_a_store_from_a_newer_looptui_is_refused(tmp_path: Path) -> None:
     await (await Store.open(path)).close()
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(LooptuiError, match="newer"):
         await Store.open(path)
 
 

@@ -97,6 +97,19 @@ async def stop_process_group(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
+def process_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists (someone else's counts)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+NOTE_STREAM = "looptui"  # the stream of looptui's own lines about an agent's output
+
 
 @dataclass(frozen=True)
 class AgentTask:
@@ -28,7 +30,8 @@ class AgentTask:
 
 @dataclass(frozen=True)
 class OutputLine:
-    """A line an agent process printed."""
+    """A line an agent process printed (stream "stdout" or "stderr"), or looptui's own line
+    about that output, such as how many lines were dropped (stream NOTE_STREAM)."""
 
     text: str
     stream: str = "stdout"

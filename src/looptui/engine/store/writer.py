@@ -1,0 +1,308 @@
+"""The event writer: events are serialised when emitted, written in batches by one task on a
+connection of its own, then published to subscribers with their row ids.
+
+Batches go by size, by time and on shutdown, one transaction each. The queue is bounded:
+when output lines arrive faster than they can be written, the newest are counted and dropped,
+and a note says how many. A batch that cannot be written fails the store: pending and later
+flushes raise StoreError rather than wait forever, and later emits raise it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from looptui.engine.agents.base import NOTE_STREAM
+from looptui.engine.events import Event, EventKind
+from looptui.engine.store.database import StoreError
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+FLUSH_INTERVAL = 0.05  # seconds an event may wait for companions before it is written
+MAX_PENDING = 20_000  # events waiting to be written; past it output lines are dropped
+WRITE_ATTEMPTS = 3  # of a batch, a moment apart, before the store is given up as failed
+
+
+@dataclass(frozen=True)
+class _Pending:
+    event: Event
+    text: str  # event.data as JSON
+
+
+@dataclass
+class _Dropped:
+    """Where in the queue output lines of a run's turn started to be dropped, and how many."""
+
+    run_id: str
+    iteration: int
+    ts: float
+    count: int = 0
+
+
+@dataclass
+class _Flush:
+    done: asyncio.Future[None]
+
+
+_STOP = object()
+
+
+def encode_data(data: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """`data` as JSON, and the data subscribers get (as a reader of the store would).
+
+    Values JSON has no type for are stored as their `str()`. Raises TypeError, naming the
+    problem, for data that cannot be stored at all (keys that are not strings, cycles).
+    """
+    converted = False
+
+    def as_text(value: object) -> str:
+        nonlocal converted
+        converted = True
+        return str(value)
+
+    try:
+        text = json.dumps(data, ensure_ascii=False, default=as_text)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates (undecodable bytes) are escaped
+                text = json.dumps(data, default=as_text)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"event data cannot be stored as JSON: {exc}") from None
+    return text, (json.loads(text) if converted else data)
+
+
+class Subscription:
+    """An async iterator over events published after it was opened."""
+
+    def __init__(self, writer: EventWriter, run_id: str | None) -> None:
+        self._writer = writer
+        self.run_id = run_id
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while (event := await self.queue.get()) is not None:
+            yield event
+
+    async def next_batch(self, limit: int = 10_000) -> list[Event] | None:
+        """Wait for an event, then take every one already waiting (up to `limit`); None once
+        the subscription is closed and drained."""
+        event = await self.queue.get()
+        if event is None:
+            return None
+        batch = [event]
+        while len(batch) < limit and not self.queue.empty():
+            event = self.queue.get_nowait()
+            if event is None:
+                self.queue.put_nowait(None)  # the next call ends the iteration
+                break
+            batch.append(event)
+        return batch
+
+    @property
+    def backlog(self) -> int:
+        """Events published but not taken yet."""
+        return self.queue.qsize()
+
+    def close(self) -> None:
+        self._writer.subscriptions.discard(self)
+        self.queue.put_nowait(None)
+
+
+class EventWriter:
+    """Owns the event queue, the writer task and its connection, and the subscriptions."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._pending = 0  # events in the queue
+        self._dropping: dict[tuple[str, int], _Dropped] = {}  # markers still in the queue
+        self.subscriptions: set[Subscription] = set()
+        self.failure: StoreError | None = None
+        self.events_written = 0
+        self.batches_written = 0
+        self.events_dropped = 0
+        self._task = asyncio.create_task(self._run(), name="looptui-store-writer")
+
+    def add(self, event: Event, text: str) -> None:
+        """Queue an event whose data is already serialised as `text`."""
+        if self.failure is not None:
+            raise StoreError(str(self.failure))
+        if event.kind is EventKind.OUTPUT and self._pending >= MAX_PENDING:
+            key = (event.run_id, event.iteration)
+            marker = self._dropping.get(key)
+            if marker is None:  # the note takes the place of the first line dropped
+                marker = self._dropping[key] = _Dropped(event.run_id, event.iteration, event.ts)
+                self._queue.put_nowait(marker)
+            marker.count += 1
+            self.events_dropped += 1
+            return
+        self._pending += 1
+        self._queue.put_nowait(_Pending(event, text))
+
+    async def flush(self) -> None:
+        """Return once every event added before is written; StoreError if it never will be."""
+        if self.failure is not None:
+            raise StoreError(str(self.failure))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Flush(done))
+        await done
+
+    def subscribe(self, run_id: str | None) -> Subscription:
+        subscription = Subscription(self, run_id)
+        self.subscriptions.add(subscription)
+        return subscription
+
+    async def close(self) -> None:
+        """Write what is queued, stop the task and end every subscription."""
+        self._queue.put_nowait(_STOP)
+        await self._task
+        for subscription in list(self.subscriptions):
+            subscription.close()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            batch, flushes, stopping = await self._next_batch(loop)
+            try:
+                if batch:
+                    await self._write(batch)
+            except Exception as exc:  # a bug here must not leave flushes waiting forever
+                logger.exception("the store's writer failed")
+                self._fail(exc, len(batch))
+            for flush in flushes:
+                if flush.done.done():
+                    continue
+                if self.failure is not None:
+                    flush.done.set_exception(StoreError(str(self.failure)))
+                else:
+                    flush.done.set_result(None)
+
+    async def _next_batch(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[list[_Pending], list[_Flush], bool]:
+        batch: list[_Pending] = []
+        flushes: list[_Flush] = []
+        stopping = False
+        item = await self._queue.get()
+        deadline = loop.time() + FLUSH_INTERVAL
+        while True:
+            if item is _STOP:
+                stopping = True
+            elif isinstance(item, _Flush):
+                flushes.append(item)
+            elif isinstance(item, _Pending):
+                self._pending -= 1
+                batch.append(item)
+            elif isinstance(item, _Dropped):
+                batch.append(self._dropped_note(item))
+            if stopping or flushes or len(batch) >= BATCH_SIZE:
+                break
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+        if stopping:  # drain what was queued before the stop
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if isinstance(item, _Flush):
+                    flushes.append(item)
+                elif isinstance(item, _Pending):
+                    self._pending -= 1
+                    batch.append(item)
+                elif isinstance(item, _Dropped):
+                    batch.append(self._dropped_note(item))
+        return batch, flushes, stopping
+
+    def _dropped_note(self, marker: _Dropped) -> _Pending:
+        """The note a drop marker becomes; lines dropped after this get a marker of their own."""
+        key = (marker.run_id, marker.iteration)
+        if self._dropping.get(key) is marker:
+            del self._dropping[key]
+        data = {
+            "line": f"[looptui: {marker.count} lines of output dropped: they came faster than "
+            "they could be stored]",
+            "stream": NOTE_STREAM,
+        }
+        event = Event(marker.run_id, EventKind.OUTPUT, data, marker.iteration, marker.ts)
+        return _Pending(event, json.dumps(data))
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        if self.failure is not None:  # nothing can be written any more; say so once
+            return
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                written = await self._insert(batch)
+                break
+            except sqlite3.Error as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    self._fail(exc, len(batch))
+                    return
+                await asyncio.sleep(0.2 * attempt)
+        for subscription in list(self.subscriptions):
+            for event in written:
+                if subscription.run_id in (None, event.run_id):
+                    subscription.queue.put_nowait(event)
+
+    def _fail(self, exc: BaseException, lost: int) -> None:
+        if self.failure is not None:
+            return
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        self.failure = StoreError(
+            f"{self.path}: cannot write events ({reason}); {lost} events were lost and "
+            "no more will be stored"
+        )
+        logger.error("%s", self.failure)
+
+    async def _insert(self, batch: list[_Pending]) -> list[Event]:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            # Ids are chosen inside the write transaction so that subscribers get them without a
+            # round trip per row; BEGIN IMMEDIATE keeps other processes from taking the same ids.
+            async with self._db.execute("SELECT coalesce(max(id), 0) FROM events") as cursor:
+                row = await cursor.fetchone()
+            first_id = int(row[0]) + 1 if row else 1
+            await self._db.executemany(
+                "INSERT INTO events (id, run_id, iteration, ts, kind, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        first_id + index,
+                        item.event.run_id,
+                        item.event.iteration,
+                        item.event.ts,
+                        item.event.kind.value,
+                        item.text,
+                    )
+                    for index, item in enumerate(batch)
+                ],
+            )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute("ROLLBACK")
+            raise
+        self.events_written += len(batch)
+        self.batches_written += 1
+        return [replace(item.event, id=first_id + index) for index, item in enumerate(batch)]

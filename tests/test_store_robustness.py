@@ -1,0 +1,168 @@
+"""The store under stress: concurrent opening, floods, bad data, failed writes, damage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from looptui.engine.errors import LooptuiError
+from looptui.engine.events import EventKind
+from looptui.engine.secrets import REDACTED, Redactor
+from looptui.engine.store import Store
+from looptui.engine.store.schema import SCHEMA_VERSION
+from looptui.engine.store.writer import MAX_PENDING
+from test_store import a_run, count_rows
+
+OPENER = textwrap.dedent(
+    """\
+    import asyncio, sys, time
+    from pathlib import Path
+    from looptui.engine.store import Store
+
+    go = Path(sys.argv[2])
+    print("ready", flush=True)
+    while not go.exists():
+        time.sleep(0.001)
+
+    async def main():
+        store = await Store.open(Path(sys.argv[1]))
+        await store.close()
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_several_processes_can_open_a_new_store_at_once(tmp_path: Path, round_: int) -> None:
+    path, go = tmp_path / "data" / "store.db", tmp_path / "go"
+    script = tmp_path / "open_store.py"
+    script.write_text(OPENER)
+    openers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(path), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(10)
+    ]
+    for opener in openers:  # every process imported looptui and waits at the start line
+        assert opener.stdout is not None and opener.stdout.readline() == "ready\n"
+    go.touch()
+    results = [opener.communicate(timeout=60) for opener in openers]
+    errors = [stderr for _, stderr in results if stderr.strip()]
+    assert errors == [] and all(opener.returncode == 0 for opener in openers)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_a_flood_of_output_is_bounded_and_the_drop_is_told(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    flood = MAX_PENDING * 3
+    for index in range(flood):  # all at once: the writer gets no turn in between
+        store.emit("r1", EventKind.OUTPUT, {"line": f"spam {index}"}, 1)
+    store.emit("r1", EventKind.STATUS, {"status": "failed"})  # never dropped
+    await store.flush()
+    stored = count_rows(store.path)
+    assert store.events_dropped == flood - MAX_PENDING
+    assert stored == MAX_PENDING + 2  # what fitted, the status and the note
+    events = await store.events("r1")
+    assert events[MAX_PENDING - 1].data["line"] == f"spam {MAX_PENDING - 1}"
+    note = events[MAX_PENDING]  # where the lines went missing
+    assert note.data["stream"] == "looptui" and note.iteration == 1
+    assert f"{flood - MAX_PENDING} lines of output dropped" in note.data["line"]
+    assert events[-1].kind is EventKind.STATUS
+    await store.close()
+
+
+async def test_data_json_cannot_hold_becomes_text_and_what_cannot_be_stored_fails_the_emit(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    subscription = store.subscribe("r1")
+    store.emit("r1", EventKind.TOOL_CALL, {"name": "edit", "input": {"path": Path("a b.py")}})
+    with pytest.raises(TypeError, match="JSON"):
+        store.emit("r1", EventKind.TOOL_CALL, {"input": {(1, 2): "tuple keys"}})
+    store.emit("r1", EventKind.OUTPUT, {"line": "bad bytes \udcff survive"})
+    await asyncio.wait_for(store.flush(), timeout=10)
+    published = [await subscription.queue.get() for _ in range(2)]
+    stored = await store.events("r1")
+    assert [e.data for e in stored] == [e.data for e in published if e is not None]
+    assert stored[0].data["input"] == {"path": "a b.py"}
+    assert stored[1].data["line"] == "bad bytes \udcff survive"
+    await store.close()
+
+
+async def test_a_batch_that_cannot_be_written_fails_flush_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    with sqlite3.connect(path) as db:  # a write error of the disk-full kind, for every batch
+        db.execute(
+            "CREATE TRIGGER no_room BEFORE INSERT ON events "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    store.emit("r1", EventKind.OUTPUT, {"line": "lost"})
+    with pytest.raises(LooptuiError, match="cannot write events") as failure:
+        await asyncio.wait_for(store.flush(), timeout=20)
+    assert str(path) in str(failure.value) and "\n" not in str(failure.value)
+    with pytest.raises(LooptuiError, match="cannot write events"):
+        store.emit("r1", EventKind.OUTPUT, {"line": "later"})
+    with pytest.raises(LooptuiError, match="cannot write events"):
+        await asyncio.wait_for(store.flush(), timeout=5)
+    await asyncio.wait_for(store.close(), timeout=5)
+
+
+async def test_a_direct_write_is_committed_when_it_returns_even_while_events_are_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    await store.insert_run(a_run())
+    reader = sqlite3.connect(path)
+
+    async def flood() -> None:
+        for index in range(20_000):
+            store.emit("r1", EventKind.OUTPUT, {"line": str(index)})
+            if index % 50 == 0:
+                await asyncio.sleep(0)
+
+    flooding = asyncio.create_task(flood())
+    for number in range(1, 200):
+        await store.update_run("r1", iterations=number)
+        # Another connection sees it at once: it was not left inside the writer's transaction.
+        seen = reader.execute("SELECT iterations FROM runs WHERE id = 'r1'").fetchone()[0]
+        assert seen == number
+    await flooding
+    await store.close()
+    reader.close()
+
+
+async def test_a_damaged_store_is_a_one_line_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.write_bytes(b"this is not an SQLite database, whatever its name says" * 100)
+    with pytest.raises(LooptuiError) as failure:
+        await Store.open(path)
+    message = str(failure.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert "not a database" in message
+
+
+async def test_loop_definitions_are_stored_redacted(tmp_path: Path) -> None:
+    secret = "loop-secret-0123456789"
+    store = await Store.open(tmp_path / "s.db", Redactor([secret]))
+    await store.record_loop("fix", {"prompt": f"log in with {secret}", "checks": [{"run": "x"}]})
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        (definition,) = db.execute("SELECT definition FROM loops").fetchone()
+    assert secret not in definition
+    assert json.loads(definition)["prompt"] == f"log in with {REDACTED}"
