@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
+from rich.console import Console
+from rich.text import Text
 
 from looptui import __version__
 from looptui.console import make_console, render_event, run_to_json, runs_table
 from looptui.engine import Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME, write_starter_config
 from looptui.engine.events import EventKind
+from looptui.engine.models import Run
+from looptui.engine.process import kill_process_groups
+from looptui.engine.store import Subscription
 from looptui.engine.workspace import Repository
 
 P = ParamSpec("P")
@@ -26,6 +33,8 @@ T = TypeVar("T")
 
 EXIT_FOR_STATUS = {RunStatus.SUCCEEDED: 0, RunStatus.CANCELLED: 130}
 EXIT_USAGE = 2
+PRINT_BACKLOG = 2000  # events the terminal may fall behind by before output lines are skipped
+QUICK_FLUSH = 1.0  # seconds a second Ctrl-C gives the store before looptui exits
 
 
 def one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
@@ -110,17 +119,29 @@ def run_command(loop: str, prompt: str | None) -> None:
 async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
     console = make_console()
     # Ctrl-C from here on stops the run (recorded as cancelled) instead of cancelling
-    # `start_run` half-way through.
+    # `start_run` half-way through; a second one exits at once.
     stopped = asyncio.Event()
+    started: list[Run] = []
     event_loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stopped.is_set():
+            _exit_now(engine, started[0] if started else None, console)
+        stopped.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        event_loop.add_signal_handler(sig, stopped.set)
+        event_loop.add_signal_handler(sig, on_signal)
     try:
         run = await engine.start_run(loop, prompt)
+        started.append(run)
         console.print(
-            f"[bold]run {run.id}[/] of loop [bold]{run.loop}[/] on branch {run.branch}\n"
-            f"  worktree {run.worktree}",
-            highlight=False,
+            Text.assemble(
+                ("run ", "bold"),
+                (run.id, "bold"),
+                " of loop ",
+                (run.loop, "bold"),
+                f" on branch {run.branch}\n  worktree {run.worktree}",
+            )
         )
         subscription = engine.subscribe(run.id)
         printer = asyncio.create_task(_print_events(subscription, console, stopped.set))
@@ -128,7 +149,10 @@ async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
         stop_requested = asyncio.create_task(stopped.wait())
         await asyncio.wait({finished, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
         if stopped.is_set() and not finished.done():
-            console.print("[magenta]stopping: the agent is stopped, the worktree is kept[/]")
+            console.print(
+                "[magenta]stopping: the agent is stopped, the worktree is kept "
+                "(Ctrl-C again to quit at once)[/]"
+            )
             await engine.stop(run.id)
         stop_requested.cancel()
         final = await finished
@@ -139,8 +163,12 @@ async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
     subscription.close()
     await printer
     console.print(
-        f"run {final.id}: [bold]{final.status.value}[/] after {final.iterations} iteration(s)"
-        + (f" — {final.error}" if final.error else "")
+        Text.assemble(
+            f"run {final.id}: ",
+            (final.status.value, "bold"),
+            f" after {final.iterations} iteration(s)",
+            f" — {final.error}" if final.error else "",
+        )
     )
     if final.status is RunStatus.SUCCEEDED:
         console.print(
@@ -149,21 +177,83 @@ async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
     return final.status
 
 
+def _exit_now(engine: Engine, run: Run | None, console: Any) -> None:
+    """The second Ctrl-C: kill the agent and checks, record what can be recorded within a
+    moment, and exit; the worktree is kept."""
+    kill_process_groups()
+    with contextlib.suppress(Exception, SystemExit):
+        console.print("[magenta]quitting now: the agent was killed, the worktree is kept[/]")
+
+    async def last_words() -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(QUICK_FLUSH):
+                if run is not None:
+                    await engine.store.update_run(
+                        run.id,
+                        status=RunStatus.CANCELLED,
+                        finished_at=time.time(),
+                        error="cancelled: looptui quit at once on a second Ctrl-C",
+                    )
+                    engine.store.emit(run.id, EventKind.STATUS, {"status": "cancelled"})
+                await engine.store.flush()
+        _hard_exit()
+
+    event_loop = asyncio.get_running_loop()
+    _pending_exit.add(event_loop.create_task(last_words()))
+    event_loop.call_later(QUICK_FLUSH + 0.5, _hard_exit)  # whatever the flush is stuck on
+
+
+_pending_exit: set[asyncio.Task[None]] = set()
+
+
+def _hard_exit() -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(EXIT_FOR_STATUS[RunStatus.CANCELLED])
+
+
 async def _print_events(
-    subscription: Any, console: Any, on_closed_output: Callable[[], None]
+    subscription: Subscription, console: Console, on_closed_output: Callable[[], None]
 ) -> None:
+    """Print a run's events as they come, a batch at a time; when the terminal falls behind
+    by more than PRINT_BACKLOG events, output lines are counted instead of printed."""
+    skipped = 0
     try:
-        async for event in subscription:
-            if event.kind is EventKind.STATUS:
-                continue  # the summary line says how it ended
-            line = render_event(event)
-            if line is not None:
-                console.print(line)
+        while (batch := await subscription.next_batch()) is not None:
+            behind = len(batch) + subscription.backlog > PRINT_BACKLOG
+            lines: list[Text] = []
+            for event in batch:
+                if event.kind is EventKind.STATUS:
+                    continue  # the summary line says how it ended
+                if behind and event.kind is EventKind.OUTPUT:
+                    skipped += 1
+                    continue
+                if skipped:
+                    lines.append(_skipped_line(skipped, event.run_id))
+                    skipped = 0
+                line = render_event(event)
+                if line is not None:
+                    lines.append(line)
+            if skipped and not behind:
+                lines.append(_skipped_line(skipped, batch[-1].run_id))
+                skipped = 0
+            with console:  # one write for the whole batch
+                for line in lines:
+                    console.print(line)
     except SystemExit:
         # rich's answer to a closed stdout (`looptui run | head`): stdout now goes to
         # /dev/null. Raised out of this task it would tear the event loop down mid-run and
         # hang; instead nobody is watching any more, so the run is stopped like on Ctrl-C.
         on_closed_output()
+
+
+def _skipped_line(count: int, run_id: str) -> Text:
+    return Text(
+        f"  … {count} lines of output not shown: the terminal fell behind "
+        f"(`looptui log {run_id}` has them)",
+        style="dim",
+    )
 
 
 @main.command()

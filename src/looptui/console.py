@@ -12,6 +12,7 @@ from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 
+from looptui.engine.agents.base import NOTE_STREAM
 from looptui.engine.events import Event, EventKind
 from looptui.engine.models import Run, RunStatus, Verdict
 
@@ -143,7 +144,8 @@ def render_event(
             )
         return None
     if kind is EventKind.OUTPUT:
-        style = palette["fail"] if data.get("stream") == "stderr" else ""
+        stream = data.get("stream")
+        style = palette["fail"] if stream == "stderr" else muted if stream == NOTE_STREAM else ""
         return head + Text("  │ ", style=muted) + Text(str(data.get("line", "")), style=style)
     if kind is EventKind.TEXT:
         return head + Text(f"  ✎ {data.get('text', '')}", style=palette["text"])

@@ -2,6 +2,11 @@
 
 Agents and checks both run here. Each child leads a new session, so that stopping it (on
 cancel, timeout or exit) kills everything it started, and every child is reaped.
+
+Output is read no faster than it is consumed: a bounded queue sits between the pipes and the
+consumer, so a child that floods its output waits on a full pipe instead of filling memory.
+Past an optional line budget, lines are counted and dropped (cheaply, without decoding them),
+with a note every few seconds and the last lines of each stream kept for the end.
 """
 
 from __future__ import annotations
@@ -11,25 +16,62 @@ import contextlib
 import os
 import shutil
 import signal
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_LINE = 64 * 1024  # a longer line is cut and marked, so one huge line cannot eat memory
 TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 PIPE_GRACE = 0.5  # seconds a finished process's children may keep its pipes open
 EXIT_POLL = 0.1
+READ_SIZE = 64 * 1024
+LINE_QUEUE = 1024  # lines read ahead of the consumer; past that the child waits on its pipe
+DROP_REPORT_INTERVAL = 2.0  # seconds between notes while lines are being dropped
+DROP_PAUSE = 0.001  # seconds per chunk read while dropping: a flood is slowed, not spun on
+KEPT_AT_END = 20  # lines of each stream shown at its end after lines were dropped
+_TAIL_BYTES = KEPT_AT_END * 512  # enough of a dropped stream to find its last lines
+
+
+_live_groups: set[int] = set()  # process groups started here and not yet reaped
 
 
 @dataclass(frozen=True)
 class Line:
     text: str
     stream: str  # "stdout" or "stderr"
+    note: bool = False  # looptui's own line about the output (lines dropped), not the child's
 
 
 @dataclass
 class Exit:
     code: int | None = None  # negative for a signal, as asyncio reports it
+
+
+@dataclass
+class _Budget:
+    """Lines the consumer may still get; past it lines are counted instead of queued."""
+
+    limit: int | None  # None: no limit
+    remaining: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # by stream
+    reported_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.remaining = self.limit or 0
+
+    @property
+    def spent(self) -> bool:
+        return self.limit is not None and self.remaining <= 0
+
+    def take(self) -> bool:
+        """Count one line kept; False when the budget was already spent."""
+        if self.limit is None:
+            return True
+        if self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
 
 
 def find_executable(program: str, environ: Mapping[str, str], cwd: Path) -> str | None:
@@ -46,11 +88,14 @@ async def stream_process(
     environ: Mapping[str, str],
     exit_status: Exit,
     stdin: bytes | None = None,
+    max_lines: int | None = None,
 ) -> AsyncIterator[Line]:
     """Run `argv` and yield its output lines; set `exit_status.code` when it has ended.
 
+    After `max_lines` lines (of both streams together), further lines are dropped: notes
+    (`Line.note`) count them as it happens, and each stream's last lines come at its end.
     Closing or cancelling the iterator stops the process group (SIGTERM, then SIGKILL).
-    Raises FileNotFoundError or PermissionError when `argv[0]` cannot be executed.
+    Raises OSError (FileNotFoundError, PermissionError, E2BIG...) when `argv` cannot be run.
     """
     process = await asyncio.create_subprocess_exec(
         *argv,
@@ -61,11 +106,13 @@ async def stream_process(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
-    queue: asyncio.Queue[Line | None] = asyncio.Queue()
+    _live_groups.add(process.pid)
+    queue: asyncio.Queue[Line | None] = asyncio.Queue(maxsize=LINE_QUEUE)
+    budget = _Budget(max_lines)
     assert process.stdout is not None and process.stderr is not None
     helpers = [
-        asyncio.create_task(_pump(process.stdout, "stdout", queue)),
-        asyncio.create_task(_pump(process.stderr, "stderr", queue)),
+        asyncio.create_task(_pump(process.stdout, "stdout", queue, budget)),
+        asyncio.create_task(_pump(process.stderr, "stderr", queue, budget)),
         asyncio.create_task(_close_pipes_after_exit(process)),
     ]
     if stdin is not None:
@@ -95,6 +142,16 @@ async def stop_process_group(process: asyncio.subprocess.Process) -> None:
     # Children the leader left behind die too, even when the leader exited on its own.
     _signal_group(process.pid, signal.SIGKILL)
     await process.wait()
+    _live_groups.discard(process.pid)
+
+
+def kill_process_groups() -> int:
+    """SIGKILL every process group started here that is still going, at once (for an exit
+    that cannot wait for a graceful stop); returns how many there were."""
+    groups = list(_live_groups)
+    for group in groups:
+        _signal_group(group, signal.SIGKILL)
+    return len(groups)
 
 
 def process_alive(pid: int | None) -> bool:
@@ -115,22 +172,77 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-async def _pump(stream: asyncio.StreamReader, name: str, queue: asyncio.Queue[Line | None]) -> None:
-    """Split a stream into lines without StreamReader's line-length limit."""
+async def _pump(
+    stream: asyncio.StreamReader, name: str, queue: asyncio.Queue[Line | None], budget: _Budget
+) -> None:
+    """Split a stream into lines without StreamReader's line-length limit; `None` ends it."""
     pending = b""
+    tail = b""  # the end of what was dropped, for its last lines
     try:
-        while chunk := await stream.read(65536):
+        while chunk := await stream.read(READ_SIZE):
+            if budget.spent:
+                # Counting newlines is cheap; decoding and queueing a flood is not.
+                tail = (tail + pending + chunk)[-_TAIL_BYTES:]
+                pending = b""
+                budget.dropped[name] = budget.dropped.get(name, 0) + chunk.count(b"\n")
+                await _report_dropped(budget, name, queue)
+                await asyncio.sleep(DROP_PAUSE)
+                continue
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                queue.put_nowait(Line(_decode(raw), name))
-            if len(pending) > MAX_LINE:
-                queue.put_nowait(Line(_decode(pending[:MAX_LINE]) + " …[line cut]", name))
+            for index, raw in enumerate(lines):
+                if not budget.take():
+                    rest = lines[index:]
+                    budget.dropped[name] = budget.dropped.get(name, 0) + len(rest)
+                    tail = b"\n".join(rest)[-_TAIL_BYTES:] + b"\n"
+                    await _report_dropped(budget, name, queue)
+                    break
+                await queue.put(Line(_decode(raw), name))
+            if len(pending) > MAX_LINE and budget.take():
+                await queue.put(Line(_decode(pending[:MAX_LINE]) + " …[line cut]", name))
                 pending = b""
-        if pending:
-            queue.put_nowait(Line(_decode(pending), name))
-    finally:
-        queue.put_nowait(None)
+    except OSError:  # a broken pipe ends the stream like its end of file
+        pass
+    if name in budget.dropped:
+        await _put_dropped_end(budget, name, tail + pending, queue)
+    elif pending:
+        await queue.put(Line(_decode(pending), name))
+    await queue.put(None)
+
+
+async def _report_dropped(budget: _Budget, name: str, queue: asyncio.Queue[Line | None]) -> None:
+    """A note when dropping starts, then one every few seconds while it goes on."""
+    now = time.monotonic()
+    if not budget.reported_at:
+        text = (
+            f"[looptui: more than {budget.limit} lines of output; further lines are counted "
+            f"but not kept, and the last {KEPT_AT_END} of each stream are shown at its end]"
+        )
+    elif now - budget.reported_at >= DROP_REPORT_INTERVAL:
+        text = f"[looptui: {budget.dropped[name]} {name} lines dropped so far]"
+    else:
+        return
+    budget.reported_at = now
+    await queue.put(Line(text, name, note=True))
+
+
+async def _put_dropped_end(
+    budget: _Budget, name: str, tail: bytes, queue: asyncio.Queue[Line | None]
+) -> None:
+    """The count of a stream's dropped lines, then its last lines."""
+    lines = tail.split(b"\n")
+    if lines[-1]:
+        budget.dropped[name] += 1  # an unterminated last line
+    else:
+        lines.pop()  # the text ended with a newline
+    if len(tail) >= _TAIL_BYTES:
+        lines = lines[1:]  # the first one is cut
+    last = lines[-KEPT_AT_END:]
+    count = budget.dropped[name]
+    text = f"[looptui: {count} {name} lines dropped in all; the last {len(last)} follow]"
+    await queue.put(Line(text, name, note=True))
+    for raw in last:
+        await queue.put(Line(_decode(raw[:MAX_LINE]), name))
 
 
 def _decode(raw: bytes) -> str:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 
-from looptui.engine.agents.base import AgentError, AgentEvent, AgentTask, Finished, OutputLine
+from looptui.engine.agents.base import (
+    NOTE_STREAM,
+    AgentError,
+    AgentEvent,
+    AgentTask,
+    Finished,
+    OutputLine,
+)
 from looptui.engine.config import PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, AgentConfig
 from looptui.engine.errors import AgentUnavailable
 from looptui.engine.process import Exit, find_executable, stream_process
 
 FINAL_MESSAGE_LINES = 20
+MAX_OUTPUT_LINES = 10_000  # of one turn; past it lines are counted, not kept (see process)
 
 
 class CommandAgent:
@@ -44,11 +53,27 @@ class CommandAgent:
         exit_status = Exit()
         tail: deque[str] = deque(maxlen=FINAL_MESSAGE_LINES)
         try:
-            async for line in stream_process(argv, task.worktree, environ, exit_status, stdin):
+            lines = stream_process(
+                argv, task.worktree, environ, exit_status, stdin, max_lines=MAX_OUTPUT_LINES
+            )
+            async for line in lines:
+                if line.note:
+                    yield OutputLine(line.text, NOTE_STREAM)
+                    continue
                 if line.stream == "stdout" and line.text.strip():
                     tail.append(line.text)
                 yield OutputLine(line.text, line.stream)
-        except OSError as exc:  # the binary vanished or is not executable
+        except OSError as exc:
+            if exc.errno == errno.E2BIG:  # the kernel's limit on arguments, not a missing binary
+                size = len(task.prompt.encode())
+                message = (
+                    f"the prompt ({size} bytes) is too long to pass to {argv[0]} as an argument; "
+                    "use {prompt_file} or stdin in the agent's command instead of {prompt}"
+                )
+                yield AgentError(message)
+                yield Finished(ok=False, message=message, cannot_start=True)
+                return
+            # the binary vanished or is not executable
             yield AgentError(f"cannot start {argv[0]}: {exc.strerror or exc}")
             yield Finished(ok=False, message=f"cannot start {argv[0]}", cannot_start=True)
             return
