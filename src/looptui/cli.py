@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from looptui import __version__
-from looptui.console import make_console, render_event, run_to_json, runs_table
+from looptui.console import clean, make_console, render_event, run_to_json, runs_table
 from looptui.engine import Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME, write_starter_config
 from looptui.engine.events import EventKind
@@ -265,10 +265,8 @@ def status(as_json: bool) -> None:
     async def body(engine: Engine) -> None:
         runs = await engine.store.runs()
         if as_json:
-            payload = []
-            for run in runs:
-                verdicts = await engine.store.verdicts(run.id)
-                payload.append(run_to_json(run, verdicts[-1] if verdicts else None))
+            verdicts = await engine.store.latest_verdicts()
+            payload = [run_to_json(run, verdicts.get(run.id)) for run in runs]
             click.echo(json.dumps(payload, indent=2))
         elif not runs:
             click.echo("no runs yet; start one with `looptui run LOOP`")
@@ -288,11 +286,16 @@ def log(run_id: str) -> None:
         run = await engine.store.find_run(run_id)
         console = make_console()
         console.print(
-            f"[bold]run {run.id}[/] loop {run.loop} agent {run.agent}: [bold]{run.status}[/]"
-            f" after {run.iterations}/{run.max_iterations} iterations"
-            + (f" — {run.error}" if run.error else "")
+            Text.assemble(
+                ("run ", "bold"),
+                (run.id, "bold"),
+                f" loop {run.loop} agent {run.agent}: ",
+                (run.status.value, "bold"),
+                f" after {run.iterations}/{run.max_iterations} iterations",
+                f" — {clean(run.error)}" if run.error else "",
+            )
         )
-        console.print(f"  branch {run.branch} from {run.base_branch}@{run.base_commit[:10]}")
+        console.print(Text(f"  branch {run.branch} from {run.base_branch}@{run.base_commit[:10]}"))
         for event in await engine.store.events(run.id):
             line = render_event(event, full_checks=True)
             if line is not None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.style import StyleType
-from rich.table import Table
 from rich.text import Text
 
 from looptui.engine.agents.base import NOTE_STREAM
@@ -71,22 +71,71 @@ def run_to_json(run: Run, verdict: tuple[int, Verdict] | None = None) -> dict[st
     }
 
 
-def runs_table(runs: Sequence[Run]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("id", "loop", "status", "iter", "diff", "branch", "started"):
-        table.add_column(column, no_wrap=column != "branch")
+def runs_table(runs: Sequence[Run]) -> Group:
+    """Every run as a block: a headline (id, loop, status, iterations, diff) and then, one per
+    line and never cut short, its branch, base, worktree, times and error. Reads at 80
+    columns; long paths run on rather than being truncated."""
+    blocks: list[Text] = []
     for run in runs:
-        started = run.started_at or run.created_at
-        table.add_row(
-            run.id,
+        block = Text.assemble(
+            (run.id, "bold"),
+            "  ",
             run.loop,
-            Text(run.status.value, style=STATUS_STYLE[run.status]),
-            f"{run.iterations}/{run.max_iterations}",
-            f"+{run.diff.added} -{run.diff.removed} ({run.diff.files})",
-            run.branch,
-            dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M"),
+            "  ",
+            (run.status.value, STATUS_STYLE[run.status]),
+            f"  {run.iterations}/{run.max_iterations} iterations",
+            f"  +{run.diff.added} -{run.diff.removed} in {run.diff.files} files",
         )
-    return table
+        details = [
+            ("branch", run.branch),
+            ("base", f"{run.base_branch} at {run.base_commit}"),
+            ("worktree", run.worktree),
+            ("started", _local_time(run.started_at) if run.started_at else "not yet"),
+            ("finished", _local_time(run.finished_at) if run.finished_at else "not yet"),
+        ]
+        if run.error:
+            details.append(("error", clean(run.error)))
+        for label, value in details:
+            block.append(f"\n  {label:<9} ", style="dim")
+            block.append(value)
+        blocks.append(block)
+    spaced: list[Text] = []
+    for block in blocks:
+        spaced += [Text(), block] if spaced else [block]
+    return Group(*spaced)
+
+
+def _local_time(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# Terminal control: escape sequences (CSI, OSC, DCS and the rest) and control characters
+# other than tab and newline. Agents' output may hold them; only Rich may drive the terminal.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def clean(text: str) -> str:
+    """`text` without terminal escape sequences and control characters (tab and newline
+    stay), so that what an agent printed cannot move the cursor, retitle or clear a
+    terminal."""
+    return _CONTROL.sub("", text)
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, Mapping):
+        return {key: _clean_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_value(item) for item in value]
+    return value
 
 
 # Semantic roles of the event renderer; the CLI maps them to terminal colours, the TUI to its
@@ -126,7 +175,7 @@ def render_event(
 
     `expanded` shows tool calls' whole input and results instead of a one-line summary.
     """
-    data = event.data
+    data: Mapping[str, Any] = _clean_value(event.data)
     muted = palette["muted"]
     head = Text(prefix, style=muted)
     indent = "\n" + prefix + "      "
