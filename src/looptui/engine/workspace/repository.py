@@ -7,9 +7,12 @@ through `asyncio.to_thread`. Nothing in this module touches the user's checkout 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,13 @@ AGENT_IDENTITY = {
     "GIT_COMMITTER_NAME": "looptui agent",
     "GIT_COMMITTER_EMAIL": "agent@looptui.invalid",
 }
+# Commits looptui makes on a run's branch (checkpoints, reverts of rejected hunks) are never
+# signed, so that a signing setup that needs a passphrase or a card cannot stop a run, and run
+# none of the user's hooks: a post-commit hook (a push, a notification) is meant for the
+# user's own commits, not for every iteration of an agent. The commit that lands a run on the
+# user's branch is the user's, and follows their configuration.
+RUN_COMMIT_CONFIG = ("-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null")
+_PATHSPEC_CHUNK = 200  # paths per git command, well inside any argument limit
 _FALLBACK_USER = {
     "GIT_AUTHOR_NAME": "looptui",
     "GIT_AUTHOR_EMAIL": "looptui@looptui.invalid",
@@ -80,7 +90,7 @@ class Repository:
         except git.GitCommandError as exc:
             message = (exc.stderr or exc.stdout or str(exc)).strip().replace("\n", " ")
             message = message.removeprefix("stderr: ").strip("'").strip()
-            raise WorkspaceError(f"git {args[0]} failed: {message}") from None
+            raise WorkspaceError(f"git {_subcommand(args)} failed: {message}") from None
         return output
 
     def _git_status(self, *args: str, cwd: Path | None = None) -> tuple[int, str]:
@@ -127,17 +137,29 @@ class Repository:
 
     # -- worktrees -------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _worktrees_locked(self) -> Iterator[None]:
+        """Hold the repository's worktree lock: git reads every worktree's metadata while it
+        adds or prunes one, and fails on another's half-written entry, so worktree commands
+        of all looptui processes and threads go one at a time."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.data_dir / "worktrees.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
     def create_worktree(self, path: Path, branch: str, base_commit: str) -> None:
         """Check out `base_commit` on a new `branch` in a new worktree at `path`."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._git("worktree", "add", "--quiet", "-b", branch, "--", str(path), base_commit)
+        with self._worktrees_locked():
+            self._git("worktree", "add", "--quiet", "-b", branch, "--", str(path), base_commit)
 
     def remove_worktree(self, path: Path) -> None:
-        if path.exists():
-            self._git("worktree", "remove", "--force", "--force", "--", str(path))
-        if path.exists():  # git leaves a directory behind if it held ignored files it kept
-            shutil.rmtree(path, ignore_errors=True)
-        self._git("worktree", "prune")
+        with self._worktrees_locked():
+            if path.exists():
+                self._git("worktree", "remove", "--force", "--force", "--", str(path))
+            if path.exists():  # git leaves a directory behind if it held ignored files it kept
+                shutil.rmtree(path, ignore_errors=True)
+            self._git("worktree", "prune")
 
     def delete_branch(self, branch: str) -> None:
         if self.branch_exists(branch):
@@ -161,13 +183,23 @@ class Repository:
             return self._git("write-tree", cwd=worktree, env=env).strip()
 
     def commit_all(self, worktree: Path, message: str) -> str | None:
-        """Commit every change in `worktree` as the agent; None when there was nothing to commit."""
+        """Commit every change in `worktree` as the agent, unsigned and without the user's
+        hooks (RUN_COMMIT_CONFIG); None when there was nothing to commit."""
         self._git("add", "--all", "--", ".", cwd=worktree)
         status, _ = self._git_status("diff", "--cached", "--quiet", cwd=worktree)
         if status == 0:
             return None
         env = {**AGENT_IDENTITY}
-        self._git("commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, env=env)
+        self._git(
+            *RUN_COMMIT_CONFIG,
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            message,
+            cwd=worktree,
+            env=env,
+        )
         return self.head_of(worktree)
 
     def head_of(self, worktree: Path) -> str:
@@ -221,23 +253,26 @@ class Repository:
     def preview_merge(self, base_branch: str, head: str) -> MergePreview:
         """Merge `head` into `base_branch` with `git merge-tree`: no checkout moves."""
         base_tip = self.branch_commit(base_branch)
+        # -z everywhere: names come whole and unquoted (spaces, newlines, non-ASCII), as
+        # `dirty_files` has them.
         status, out = self._git_status(
-            "merge-tree", "--write-tree", "--name-only", "--no-messages", base_tip, head
+            "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", base_tip, head
         )
         if status not in (0, 1):
             raise WorkspaceError(f"git merge-tree failed for {head[:12]}: {out.strip()}")
-        lines = out.splitlines()
-        tree = lines[0].strip()
-        conflicts = tuple(dict.fromkeys(line for line in lines[1:] if line.strip()))
+        tree, *names = out.split("\0")
+        tree = tree.strip()
+        conflicts = tuple(dict.fromkeys(name for name in names if name))
         changed: tuple[str, ...] = ()
         if status == 0:
-            names = self._git("diff", "--name-only", "--no-renames", base_tip, tree)
-            changed = tuple(names.split())
+            out = self._git("diff", "--name-only", "-z", "--no-renames", base_tip, tree)
+            changed = tuple(name for name in out.split("\0") if name)
         return MergePreview(base_branch, base_tip, head, tree, conflicts, changed)
 
     def checkout_of(self, branch: str) -> Path | None:
         """The worktree (the user's main checkout or another) where `branch` is checked out."""
-        out = self._git("worktree", "list", "--porcelain")
+        with self._worktrees_locked():
+            out = self._git("worktree", "list", "--porcelain")
         path: Path | None = None
         for line in out.splitlines():
             if line.startswith("worktree "):
@@ -246,17 +281,22 @@ class Repository:
                 return path
         return None
 
-    def dirty_files(self, checkout: Path) -> set[str]:
-        """Paths with uncommitted changes or untracked files in `checkout`."""
-        out = self._git(
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=all",
-            "--no-renames",
-            cwd=checkout,
-        )
-        return {entry[3:] for entry in out.split("\0") if len(entry) > 3}
+    def dirty_files(self, checkout: Path, paths: Iterable[str] | None = None) -> set[str]:
+        """Paths with uncommitted changes or untracked files in `checkout`.
+
+        With `paths`, only those among them, and ignored files among them count too: a merge
+        that writes a path would overwrite an ignored file there as well.
+        """
+        status = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
+        if paths is None:
+            return _status_paths(self._git(*status, cwd=checkout))
+        wanted = sorted(set(paths))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _PATHSPEC_CHUNK):
+            pathspecs = [f":(literal){path}" for path in wanted[start : start + _PATHSPEC_CHUNK]]
+            out = self._git(*status, "--ignored=matching", "--", *pathspecs, cwd=checkout)
+            found |= _status_paths(out)
+        return found
 
     def merge(self, preview: MergePreview, message: str, squash: bool) -> str:
         """Land a clean preview on its base branch as a merge commit or a squash commit.
@@ -271,12 +311,12 @@ class Repository:
             )
         checkout = self.checkout_of(preview.base_branch)
         if checkout is not None:
-            touched = self.dirty_files(checkout) & set(preview.changed_files)
+            touched = self.dirty_files(checkout, preview.changed_files)
             if touched:
                 raise MergeRefused(
-                    f"your checkout of {preview.base_branch} has uncommitted changes in "
-                    f"{', '.join(sorted(touched))}; "
-                    "commit or stash them first (nothing was changed)"
+                    f"your checkout of {preview.base_branch} has uncommitted changes or "
+                    f"ignored files the merge would overwrite: {', '.join(sorted(touched))}; "
+                    "commit, stash or move them first (nothing was changed)"
                 )
         parents = ["-p", preview.base_tip] + ([] if squash else ["-p", preview.head])
         commit = self._git(
@@ -326,7 +366,14 @@ class Repository:
                 ) from None
             tree = self._git("write-tree", env=env).strip()
         return self._git(
-            "commit-tree", tree, "-p", commit, "-m", message, env=self._user_identity()
+            *RUN_COMMIT_CONFIG,
+            "commit-tree",
+            tree,
+            "-p",
+            commit,
+            "-m",
+            message,
+            env=self._user_identity(),
         ).strip()
 
     def is_merged(self, base_branch: str, head: str) -> bool:
@@ -344,3 +391,19 @@ class Repository:
         if reader.has_option("user", "name") and reader.has_option("user", "email"):
             return {}
         return {k: v for k, v in _FALLBACK_USER.items() if k not in os.environ}
+
+
+def _subcommand(args: tuple[str, ...]) -> str:
+    """The git command among `args`, past global options such as `-c name=value`."""
+    words = iter(args)
+    for word in words:
+        if word == "-c":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return args[0] if args else "git"
+
+
+def _status_paths(porcelain_z: str) -> set[str]:
+    """The paths of `git status --porcelain=v1 -z --no-renames` entries ("XY path")."""
+    return {entry[3:] for entry in porcelain_z.split("\0") if len(entry) > 3}
