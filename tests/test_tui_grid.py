@@ -12,7 +12,6 @@ from looptui.tui.board import RunSummary
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.new_run import NewRunScreen
-from looptui.tui.widgets.run_card import RunCard
 from tui_support import demo_repository, open_app, statuses, wait_for_runs
 
 
@@ -30,7 +29,7 @@ async def test_live_runs_appear_as_cards_and_end_with_their_status(tmp_path: Pat
         assert isinstance(app.screen, GridScreen)
         run_ids = await start_all(app)
         await wait_for_runs(app, pilot, run_ids)
-        cards = {card.summary.run.loop: card for card in app.screen.query(RunCard)}
+        cards = {summary.run.loop: summary for summary in app.screen.cards.runs}
         assert set(cards) == {"fix-add", "fix-mean", "docs", "speedup"}
         assert statuses(app) == {
             "fix-add": RunStatus.SUCCEEDED,
@@ -38,12 +37,13 @@ async def test_live_runs_appear_as_cards_and_end_with_their_status(tmp_path: Pat
             "docs": RunStatus.SUCCEEDED,
             "speedup": RunStatus.STALLED,
         }
-        assert cards["fix-mean"].summary.iteration == 2
-        assert cards["fix-mean"].summary.verdict is not None
-        assert cards["fix-mean"].summary.verdict.done
-        assert cards["fix-add"].summary.run.diff.added == 2
-        assert cards["fix-add"].has_class("-succeeded")
-        assert cards["speedup"].has_class("-stalled")
+        assert cards["fix-mean"].iteration == 2
+        assert cards["fix-mean"].verdict is not None
+        assert cards["fix-mean"].verdict.done
+        assert cards["fix-add"].run.diff.added == 2
+        index = app.screen.cards.runs.index(cards["fix-add"])
+        drawn = "\n".join(strip.text for strip in app.screen.cards._card_lines(index))
+        assert cards["fix-add"].id in drawn and "iteration" in drawn
         title = str(app.screen.query_one("#title").render())
         assert "4 runs" in title and "4 need you" in title
 
@@ -65,25 +65,25 @@ async def test_past_runs_are_rebuilt_from_the_store(tmp_path: Path) -> None:
         }
         assert after == before
         assert {s.id: s.last_line for s in app.board.summaries.values()} == last_lines
-        assert len(app.screen.query(RunCard)) == 4
+        assert len(app.screen.cards.runs) == 4
 
 
 async def test_arrows_and_hjkl_move_between_cards(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path, size=(160, 50)) as (app, pilot):
         await wait_for_runs(app, pilot, await start_all(app))
-        cards = list(app.screen.query(RunCard))
-        assert app.focused is cards[0]
+        grid = app.screen.cards
+        assert app.focused is grid and grid.cursor == 0
         await pilot.press("l")
-        assert app.focused is cards[1]
+        assert grid.cursor == 1
         await pilot.press("right")
-        assert app.focused is cards[2]
+        assert grid.cursor == 2
         await pilot.press("j")  # three columns at 160 wide: the fourth card is below the first
-        assert app.focused is cards[3]
+        assert grid.cursor == 3
         await pilot.press("k")
-        assert app.focused is cards[0]
+        assert grid.cursor == 0
         await pilot.press("h")
-        assert app.focused is cards[0]
+        assert grid.cursor == 0
 
 
 async def test_filter_shows_matching_cards_and_escape_clears_it(tmp_path: Path) -> None:
@@ -92,19 +92,19 @@ async def test_filter_shows_matching_cards_and_escape_clears_it(tmp_path: Path) 
         await wait_for_runs(app, pilot, await start_all(app))
         await pilot.press("slash", *"fix", "enter")
         await pilot.pause()
-        loops = sorted(card.summary.run.loop for card in app.screen.query(RunCard))
+        loops = sorted(summary.run.loop for summary in app.screen.cards.runs)
         assert loops == ["fix-add", "fix-mean"]
-        assert isinstance(app.focused, RunCard)
+        assert app.focused is app.screen.cards
         await pilot.press("slash", *"fix stalled", "enter")  # every word must match
         await pilot.pause()
-        assert len(app.screen.query(RunCard)) == 0
+        assert len(app.screen.cards.runs) == 0
         assert isinstance(app.focused, Input)  # nothing to go back to: the words stay editable
         await pilot.press("escape", "slash", *"stalled", "enter")
         await pilot.pause()
-        assert [card.summary.run.loop for card in app.screen.query(RunCard)] == ["speedup"]
+        assert [summary.run.loop for summary in app.screen.cards.runs] == ["speedup"]
         await pilot.press("escape")
         await pilot.pause()
-        assert len(app.screen.query(RunCard)) == 4
+        assert len(app.screen.cards.runs) == 4
 
 
 async def test_grouping_cycles_by_loop_and_by_status(tmp_path: Path) -> None:
@@ -113,15 +113,15 @@ async def test_grouping_cycles_by_loop_and_by_status(tmp_path: Path) -> None:
         await wait_for_runs(app, pilot, await start_all(app))
         await pilot.press("g")
         await pilot.pause()
-        titles = [str(t.render()) for t in app.screen.query(".group-title")]
-        assert titles == ["docs (1)", "fix-add (1)", "fix-mean (1)", "speedup (1)"]
+        titles = [(title, len(members)) for title, members in app.screen.cards.groups]
+        assert titles == [("docs", 1), ("fix-add", 1), ("fix-mean", 1), ("speedup", 1)]
         await pilot.press("g")
         await pilot.pause()
-        titles = [str(t.render()) for t in app.screen.query(".group-title")]
-        assert titles == ["stalled (1)", "succeeded (3)"]
+        titles = [(title, len(members)) for title, members in app.screen.cards.groups]
+        assert titles == [("stalled", 1), ("succeeded", 3)]
         await pilot.press("g")
         await pilot.pause()
-        assert not app.screen.query(".group-title")
+        assert [title for title, _ in app.screen.cards.groups] == [""]
 
 
 async def test_new_run_dialog_starts_a_run_with_another_prompt(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ async def test_new_run_dialog_starts_a_run_with_another_prompt(tmp_path: Path) -
         [run] = await app.engine.store.runs()
         assert run.loop == "docs" and run.prompt == "Document add() only."
         await wait_for_runs(app, pilot, [run.id])
-        assert len(app.screen.query(RunCard)) == 1
+        assert len(app.screen.cards.runs) == 1
 
 
 async def test_stop_and_retry_from_the_grid(tmp_path: Path) -> None:
@@ -152,8 +152,7 @@ async def test_stop_and_retry_from_the_grid(tmp_path: Path) -> None:
     async with open_app(repo, config, tmp_path) as (app, pilot):
         [run_id] = await start_all(app, ["fix-add"])
         await pilot.pause(0.5)
-        card = app.screen.query_one(RunCard)
-        card.focus()
+        app.screen.cards.select(run_id)
         await pilot.press("s")
         final = await app.engine.wait(run_id)
         assert final.status is RunStatus.CANCELLED
@@ -162,7 +161,7 @@ async def test_stop_and_retry_from_the_grid(tmp_path: Path) -> None:
         await pilot.pause(0.4)
         runs = await app.engine.store.runs()
         assert len(runs) == 2 and {r.loop for r in runs} == {"fix-add"}
-        assert len(app.screen.query(RunCard)) == 2
+        assert len(app.screen.cards.runs) == 2
 
 
 async def test_without_loops_new_run_explains_what_to_do(tmp_path: Path) -> None:

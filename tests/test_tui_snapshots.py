@@ -18,13 +18,14 @@ import pytest
 from pytest_textual_snapshot import SVGImageExtension, normalize_svg
 from syrupy.assertion import SnapshotAssertion
 from textual.pilot import Pilot
-from tui_support import demo_repository, open_app, until
 
 from looptui.engine import Config, Engine
 from looptui.engine.config import CheckConfig
 from looptui.engine.workspace import Repository
 from looptui.tui.app import LooptuiApp
+from looptui.tui.widgets.card_grid import CardGrid
 from tests_paths import SNAPSHOT_ROOT
+from tui_support import demo_repository, open_app, until
 
 CHECKS = {
     # Shell checks whose output never varies (unittest prints its own timing).
@@ -107,9 +108,8 @@ async def screenshot(
 
 def first_card(loop: str) -> Action:
     async def go(app: LooptuiApp, pilot: Pilot[None]) -> None:
-        for card in app.screen.query("RunCard"):
-            if card.summary.run.loop == loop:  # type: ignore[attr-defined]
-                card.focus()
+        grid = app.screen.query_one(CardGrid)
+        grid.select(next(s.id for s in grid.runs if s.run.loop == loop))
         await pilot.pause()
 
     return go

@@ -80,7 +80,7 @@ def load_theme(path: Path) -> Theme:
         raise ConfigError(f"{path}: colors.primary: expected a colour")
     for key, value in {**colors, **variables}.items():
         if not isinstance(value, str) or not _is_colour(value):
-            raise ConfigError(f"{path}: {key}: expected a colour, such as \"#7aa2f7\"")
+            raise ConfigError(f'{path}: {key}: expected a colour, such as "#7aa2f7"')
     try:
         return Theme(
             name=name,

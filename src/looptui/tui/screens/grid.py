@@ -8,20 +8,18 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import ItemGrid, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from looptui.tui.board import RunSummary
-from looptui.tui.widgets.run_card import RunCard
+from looptui.tui.widgets.card_grid import CardGrid
 
 if TYPE_CHECKING:
     from looptui.tui.app import LooptuiApp
 
 REFRESH_INTERVAL = 0.25  # cards repaint at most 4 times a second, however fast runs stream
 GROUPINGS = ("none", "loop", "status")
-CARD_MIN_WIDTH = 40
 
 
 def group_key(summary: RunSummary, grouping: str) -> str:
@@ -36,7 +34,7 @@ class GridScreen(Screen[None]):
     """Every run of the repository at a glance."""
 
     CSS_PATH = "grid.tcss"
-    AUTO_FOCUS = "RunCard"
+    AUTO_FOCUS = "#cards"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", tooltip="Open the run: log, diff, verdicts, memory"),
         Binding("n", "new_run", "New run", tooltip="Start a run of a loop"),
@@ -57,8 +55,8 @@ class GridScreen(Screen[None]):
     def __init__(self, clock: Callable[[], float]) -> None:
         super().__init__(id="grid")
         self.clock = clock
-        self.cards: dict[str, RunCard] = {}
         self._placed: dict[str, tuple[str, bool]] = {}  # run id: (group, shown)
+        self._enabled: tuple[bool, ...] = ()
 
     @property
     def looptui(self) -> LooptuiApp:
@@ -67,6 +65,10 @@ class GridScreen(Screen[None]):
         assert isinstance(self.app, LooptuiApp)
         return self.app
 
+    @property
+    def cards(self) -> CardGrid:
+        return self.query_one("#cards", CardGrid)
+
     def compose(self) -> ComposeResult:
         yield Static(id="title")
         yield Input(
@@ -74,12 +76,12 @@ class GridScreen(Screen[None]):
             id="filter",
             disabled=True,  # out of the focus chain until `/` shows it
         )
-        yield VerticalScroll(id="cards")
+        yield CardGrid(self.clock, id="cards")
         yield Static("No runs yet. Press [b]n[/] to start one.", id="empty")
         yield Footer()
 
-    async def on_mount(self) -> None:
-        await self.rebuild()
+    def on_mount(self) -> None:
+        self.rebuild()
         self.set_interval(REFRESH_INTERVAL, self.refresh_cards, name="card refresh")
         self.set_interval(1.0, self.tick_clocks, name="elapsed clocks")
 
@@ -88,11 +90,8 @@ class GridScreen(Screen[None]):
     def shown_runs(self) -> list[RunSummary]:
         return [s for s in self.looptui.board.ordered() if s.matches(self.filter_text)]
 
-    async def rebuild(self) -> None:
+    def rebuild(self) -> None:
         """Lay the cards out again (filter, grouping or the set of runs changed)."""
-        focused = self.focused.summary.id if isinstance(self.focused, RunCard) else None
-        container = self.query_one("#cards", VerticalScroll)
-        await container.remove_children()
         board = self.looptui.board
         self._placed = {
             s.id: (group_key(s, self.grouping), s.matches(self.filter_text))
@@ -101,23 +100,12 @@ class GridScreen(Screen[None]):
         groups: dict[str, list[RunSummary]] = {}
         for summary in self.shown_runs():
             groups.setdefault(group_key(summary, self.grouping), []).append(summary)
-        self.cards = {}
-        widgets: list[Static | ItemGrid] = []
-        for title, members in sorted(groups.items()):
-            cards = [RunCard(summary, self.clock) for summary in members]
-            self.cards.update((card.summary.id, card) for card in cards)
-            if title:
-                widgets.append(Static(f"{title} ({len(members)})", classes="group-title"))
-            widgets.append(ItemGrid(*cards, min_column_width=CARD_MIN_WIDTH, classes="cards"))
-        await container.mount_all(widgets)
-        self.query_one("#empty").display = not self.cards
+        self.cards.show(sorted(groups.items()))
+        self.query_one("#empty").display = not self.cards.runs
+        self.cards.display = bool(self.cards.runs)
         self.update_title()
-        if focused in self.cards:
-            self.cards[focused].focus(scroll_visible=False)
-        elif self.cards and not isinstance(self.focused, Input):
-            next(iter(self.ordered_cards())).focus()
 
-    async def refresh_cards(self) -> None:
+    def refresh_cards(self) -> None:
         """Repaint the cards whose runs changed since the last refresh; re-lay out if needed."""
         board = self.looptui.board
         dirty = board.take_dirty()
@@ -131,68 +119,50 @@ class GridScreen(Screen[None]):
             for run_id in dirty
         }
         if any(self._placed.get(run_id) != place for run_id, place in placement.items()):
-            await self.rebuild()
-            return
-        for run_id in dirty:
-            card = self.cards.get(run_id)
-            if card is not None:
-                card.update_summary(board.summaries[run_id])
-        self.update_title()
+            self.rebuild()
+        else:
+            self.cards.refresh_runs(dirty)
+            self.update_title()
+        self._refresh_bindings_if_changed()
 
     def tick_clocks(self) -> None:
-        for card in self.cards.values():
-            if card.summary.status.is_active:
-                card.refresh()
+        self.cards.refresh_runs({s.id for s in self.cards.runs if s.status.is_active})
 
     def update_title(self) -> None:
         board = self.looptui.board
         total, waiting = len(board.summaries), len(board.needing_you())
         active = sum(s.status.is_active for s in board.summaries.values())
-        shown = f"{len(self.cards)} of {total} runs" if self.filter_text else f"{total} runs"
-        parts = [f"[b]looptui[/]  {self.looptui.repository_name}", shown, f"{active} active"]
+        shown = len(self.cards.runs)
+        count = f"{shown} of {total} runs" if self.filter_text else f"{total} runs"
+        parts = [f"[b]looptui[/]  {self.looptui.repository_name}", count, f"{active} active"]
         if waiting:
             parts.append(f"[b $needs-review]{waiting} need you[/] (press [b]r[/])")
         if self.grouping != "none":
             parts.append(f"grouped by {self.grouping}")
         self.query_one("#title", Static).update("  ·  ".join(parts))
 
-    async def watch_grouping(self) -> None:
-        await self.rebuild()
+    def watch_grouping(self) -> None:
+        self.rebuild()
 
-    async def watch_filter_text(self) -> None:
-        await self.rebuild()
+    def watch_filter_text(self) -> None:
+        self.rebuild()
+
+    @on(CardGrid.CursorMoved)
+    def _refresh_bindings_if_changed(self) -> None:
+        """The footer shows the keys that apply to the selected run; recompute it only when
+        that set changes (redrawing the footer on every move is expensive)."""
+        enabled = tuple(bool(self.check_action(a, ())) for a in ("stop", "open", "retry"))
+        if enabled != self._enabled:
+            self._enabled = enabled
+            self.refresh_bindings()
 
     # -- actions -------------------------------------------------------------------------------
 
-    def ordered_cards(self) -> list[RunCard]:
-        return list(self.query(RunCard))
-
     def selected(self) -> RunSummary | None:
-        return self.focused.summary if isinstance(self.focused, RunCard) else None
+        return self.cards.selected
 
     def action_move(self, direction: str) -> None:
-        cards = self.ordered_cards()
-        if not cards:
-            return
-        current = self.focused if isinstance(self.focused, RunCard) else None
-        if current is None:
-            cards[0].focus()
-            return
-        index = cards.index(current)
-        if direction in ("left", "right"):
-            step = -1 if direction == "left" else 1
-            cards[max(0, min(len(cards) - 1, index + step))].focus()
-            return
-        here = _position(current)
-        if direction == "up":
-            candidates = [card for card in cards if _position(card)[1] < here[1]]
-            row = max((_position(card)[1] for card in candidates), default=None)
-        else:
-            candidates = [card for card in cards if _position(card)[1] > here[1]]
-            row = min((_position(card)[1] for card in candidates), default=None)
-        in_row = [card for card in candidates if _position(card)[1] == row]
-        if in_row:
-            min(in_row, key=lambda card: abs(_position(card)[0] - here[0])).focus()
+        self.cards.move(direction)
 
     def action_open(self) -> None:
         summary = self.selected()
@@ -223,6 +193,7 @@ class GridScreen(Screen[None]):
         search.value = ""
         self._hide_filter()
         self.filter_text = ""
+        self.cards.focus()
 
     def _hide_filter(self) -> None:
         search = self.query_one("#filter", Input)
@@ -251,16 +222,5 @@ class GridScreen(Screen[None]):
         """Enter: back to the cards; the filter stays shown while it holds words."""
         if not self.filter_text.strip():
             self._hide_filter()
-        cards = self.ordered_cards()
-        if cards:
-            cards[0].focus()
-
-    def on_descendant_focus(self) -> None:
-        self.refresh_bindings()
-
-
-def _position(card: RunCard) -> tuple[int, int]:
-    """The card's place in the scrolled content (its grid's offset plus its own)."""
-    grid = card.parent
-    assert isinstance(grid, ItemGrid)
-    return (card.virtual_region.x, grid.virtual_region.y + card.virtual_region.y)
+        if self.cards.runs:
+            self.cards.focus()

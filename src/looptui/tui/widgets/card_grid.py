@@ -1,0 +1,357 @@
+"""The grid of run cards as one widget that draws only the cards on screen.
+
+Hundreds of runs would be hundreds of widgets to mount, style and lay out; here a card is a
+few cached lines of text, drawn again only when its run changed, its clock ticked, the
+cursor moved onto or off it, or the theme changed. The cursor is an index, moved with the
+arrow keys by the screen; the grid scrolls to keep it in view.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich import box
+from rich.console import RenderableType
+from rich.panel import Panel
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from looptui.engine.models import RunStatus
+from looptui.tui import format
+from looptui.tui.board import RunSummary
+
+CARD_HEIGHT = 6  # four lines inside a border
+GUTTER = 1
+MIN_CARD_WIDTH = 40
+STATUS_MARK = {
+    RunStatus.QUEUED: "◌",
+    RunStatus.RUNNING: "●",
+    RunStatus.SUCCEEDED: "✔",
+    RunStatus.FAILED: "✘",
+    RunStatus.STALLED: "◆",
+    RunStatus.CANCELLED: "■",
+    RunStatus.INTERRUPTED: "!",
+    RunStatus.MERGED: "⇥",
+    RunStatus.DISCARDED: "⌫",
+}
+STATUS_LOOK = {
+    RunStatus.QUEUED: "muted",
+    RunStatus.RUNNING: "active",
+    RunStatus.SUCCEEDED: "review",
+    RunStatus.FAILED: "fail",
+    RunStatus.STALLED: "fail",
+    RunStatus.CANCELLED: "muted",
+    RunStatus.INTERRUPTED: "fail",
+    RunStatus.MERGED: "pass",
+    RunStatus.DISCARDED: "muted",
+}
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A band of the grid: a group's title, or a row of cards (indexes into the runs)."""
+
+    y: int
+    height: int
+    title: str = ""
+    cards: tuple[int, ...] = ()
+
+
+class CardGrid(ScrollView, can_focus=True):
+    """Cards of runs in rows, optionally under group titles; `cursor` is the selected card."""
+
+    DEFAULT_CSS = """
+    CardGrid {
+        padding: 0 1;
+        background: $background;
+        .card-grid--card { background: $surface; color: $text; }
+        .card-grid--cursor { background: $boost; }
+        .card-grid--border { color: $panel-lighten-2; }
+        .card-grid--border-cursor { color: $primary; }
+        .card-grid--muted { color: $text-muted; }
+        .card-grid--active { color: $run-active; }
+        .card-grid--review { color: $needs-review; }
+        .card-grid--pass { color: $verdict-pass; }
+        .card-grid--fail { color: $verdict-fail; }
+        .card-grid--add { color: $diff-add-text; }
+        .card-grid--remove { color: $diff-remove-text; }
+        .card-grid--group { color: $text-muted; text-style: bold; }
+    }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "card-grid--card",
+        "card-grid--cursor",
+        "card-grid--border",
+        "card-grid--border-cursor",
+        "card-grid--muted",
+        "card-grid--active",
+        "card-grid--review",
+        "card-grid--pass",
+        "card-grid--fail",
+        "card-grid--add",
+        "card-grid--remove",
+        "card-grid--group",
+    }
+
+    class CursorMoved(Message):
+        """The selected run changed (None: nothing to select)."""
+
+        def __init__(self, run_id: str | None) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    def __init__(self, clock: Callable[[], float], id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.runs: list[RunSummary] = []
+        self.groups: list[tuple[str, list[int]]] = []
+        self.cursor = 0
+        self._rows: list[_Row] = []
+        self._row_starts: list[int] = []
+        self._columns = 1
+        self._card_width = MIN_CARD_WIDTH
+        self._cards: dict[tuple[str, int, bool], list[Strip]] = {}  # (run, width, cursor)
+        self._versions: dict[str, tuple[object, ...]] = {}
+
+    # -- what is shown -------------------------------------------------------------------------
+
+    @property
+    def selected(self) -> RunSummary | None:
+        return self.runs[self.cursor] if self.runs else None
+
+    def show(self, groups: Sequence[tuple[str, list[RunSummary]]]) -> None:
+        """Show these runs, grouped (a group titled "" has no title); the cursor stays on its
+        run if that run is still shown."""
+        previous = self.selected.id if self.selected else None
+        self.runs = []
+        self.groups = []
+        for title, members in groups:
+            first = len(self.runs)
+            self.runs += members
+            self.groups.append((title, list(range(first, len(self.runs)))))
+        ids = [summary.id for summary in self.runs]
+        self.cursor = ids.index(previous) if previous in ids else 0
+        self._cards.clear()
+        self._lay_out()
+        self.post_message(self.CursorMoved(self.selected.id if self.selected else None))
+
+    def refresh_runs(self, run_ids: set[str] | None = None) -> None:
+        """Draw again the cards of these runs (all, by default) on the next frame."""
+        if run_ids is None:
+            self._cards.clear()
+        else:
+            for key in [key for key in self._cards if key[0] in run_ids]:
+                del self._cards[key]
+        self.refresh()
+
+    def select(self, run_id: str) -> None:
+        for index, summary in enumerate(self.runs):
+            if summary.id == run_id:
+                self._move_to(index)
+                return
+
+    def move(self, direction: str) -> None:
+        """Move the cursor left, right, up or down, across group boundaries too."""
+        if not self.runs:
+            return
+        if direction in ("left", "right"):
+            step = -1 if direction == "left" else 1
+            self._move_to(max(0, min(len(self.runs) - 1, self.cursor + step)))
+            return
+        row_index, column = self._place(self.cursor)
+        rows = [i for i, row in enumerate(self._rows) if row.cards]
+        position = rows.index(row_index) + (-1 if direction == "up" else 1)
+        if 0 <= position < len(rows):
+            cards = self._rows[rows[position]].cards
+            self._move_to(cards[min(column, len(cards) - 1)])
+
+    def _move_to(self, index: int) -> None:
+        if index == self.cursor:
+            return
+        old = self.runs[self.cursor].id if self.runs else None
+        self.cursor = index
+        self.refresh_runs({self.runs[index].id, *([old] if old else [])})
+        self.scroll_to_region(self._card_region(index), animate=False, force=True)
+        self.post_message(self.CursorMoved(self.runs[index].id))
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        width = max(1, self.scrollable_content_region.width)
+        self._columns = max(1, (width + GUTTER) // (MIN_CARD_WIDTH + GUTTER))
+        self._card_width = max(10, (width - GUTTER * (self._columns - 1)) // self._columns)
+        rows: list[_Row] = []
+        y = 0
+        for title, members in self.groups:
+            if title:
+                rows.append(_Row(y, 2, title=f"{title} ({len(members)})"))
+                y += 2
+            for start in range(0, len(members), self._columns):
+                rows.append(
+                    _Row(y, CARD_HEIGHT, cards=tuple(members[start : start + self._columns]))
+                )
+                y += CARD_HEIGHT
+        self._rows = rows
+        self._row_starts = [row.y for row in rows]
+        self._cards.clear()
+        self.virtual_size = Size(width, y)
+        self.refresh()
+
+    def _place(self, index: int) -> tuple[int, int]:
+        for row_index, row in enumerate(self._rows):
+            if index in row.cards:
+                return row_index, row.cards.index(index)
+        return 0, 0
+
+    def _card_region(self, index: int) -> Region:
+        row_index, column = self._place(index)
+        row = self._rows[row_index]
+        top = row.y - (2 if row_index and self._rows[row_index - 1].title else 0)
+        x = column * (self._card_width + GUTTER)
+        return Region(x, top, self._card_width, row.y + CARD_HEIGHT - top)
+
+    def card_at(self, x: int, y: int) -> int | None:
+        """The card under a point of the content (for the mouse)."""
+        position = bisect.bisect_right(self._row_starts, y) - 1
+        if position < 0:
+            return None
+        row = self._rows[position]
+        column = x // (self._card_width + GUTTER)
+        return row.cards[column] if column < len(row.cards) else None
+
+    def on_click(self, event: object) -> None:
+        from textual.events import Click
+
+        assert isinstance(event, Click)
+        scroll_x, scroll_y = self.scroll_offset
+        index = self.card_at(event.x - 1 + scroll_x, event.y + scroll_y)
+        if index is not None:
+            self._move_to(index)
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cards.clear()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_y = self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        line = y + scroll_y
+        position = bisect.bisect_right(self._row_starts, line) - 1
+        base = self.rich_style
+        if position < 0 or not self._rows:
+            return Strip.blank(width, base)
+        row = self._rows[position]
+        offset = line - row.y
+        if offset >= row.height:
+            return Strip.blank(width, base)
+        if row.title:
+            if not offset:  # a blank line above each group's title
+                return Strip.blank(width, base)
+            style = self.get_component_rich_style("card-grid--group")
+            return Strip([Segment(row.title, base + style)]).adjust_cell_length(width, base)
+        segments: list[Segment] = []
+        gutter = Segment(" " * GUTTER, base)
+        for column, index in enumerate(row.cards):
+            if column:
+                segments.append(gutter)
+            segments += list(self._card_lines(index)[offset])
+        return Strip(segments).adjust_cell_length(width, base)
+
+    def _card_lines(self, index: int) -> list[Strip]:
+        summary = self.runs[index]
+        cursor = index == self.cursor and self.has_focus
+        key = (summary.id, self._card_width, cursor)
+        version = self._version(summary)
+        if self._versions.get(summary.id) != version:
+            self._versions[summary.id] = version
+            for stale in [k for k in self._cards if k[0] == summary.id]:
+                del self._cards[stale]
+        lines = self._cards.get(key)
+        if lines is None:
+            lines = self._draw(summary, cursor)
+            self._cards[key] = lines
+        return lines
+
+    def _version(self, summary: RunSummary) -> tuple[object, ...]:
+        elapsed = int(summary.elapsed(self.clock())) if summary.status.is_active else 0
+        return (summary.run, summary.iteration, summary.last_line, summary.verdict, elapsed)
+
+    def on_focus(self) -> None:
+        self.refresh_runs({self.selected.id} if self.selected else set())
+
+    def on_blur(self) -> None:
+        self.on_focus()
+
+    def _draw(self, summary: RunSummary, cursor: bool) -> list[Strip]:
+        style = self.get_component_rich_style
+        card = style("card-grid--card") + (style("card-grid--cursor") if cursor else Style())
+        border = style("card-grid--border-cursor" if cursor else "card-grid--border")
+        if summary.status is RunStatus.SUCCEEDED and not cursor:
+            border = style("card-grid--review")
+        panel = Panel(
+            self._body(summary),
+            title=Text(f"{summary.run.loop} · {summary.run.agent}", style=card),
+            title_align="left",
+            subtitle=Text(summary.id, style=card + style("card-grid--muted")),
+            subtitle_align="right",
+            box=box.HEAVY if cursor else box.ROUNDED,
+            border_style=border,
+            style=card,
+            width=self._card_width,
+            height=CARD_HEIGHT,
+            padding=(0, 1),
+        )
+        console = self.app.console
+        options = console.options.update_dimensions(self._card_width, CARD_HEIGHT)
+        lines = console.render_lines(panel, options, style=card, pad=True)
+        return [Strip(line, self._card_width) for line in lines]
+
+    def _body(self, summary: RunSummary) -> RenderableType:
+        style = self.get_component_rich_style
+        muted = style("card-grid--muted")
+        run = summary.run
+        look = style(f"card-grid--{STATUS_LOOK[run.status]}") + Style(bold=True)
+        line1 = Text.assemble(
+            (f"{STATUS_MARK[run.status]} {run.status.value}", look),
+            (f"  iteration {summary.iteration}/{run.max_iterations}", muted),
+            (f"  {format.duration(summary.elapsed(self.clock()))}", muted),
+        )
+        tokens = run.input_tokens + run.output_tokens
+        if tokens or run.cost_usd:
+            line1.append(f"  {format.tokens(tokens)} tok {format.money(run.cost_usd)}", muted)
+        verdict = summary.verdict
+        if verdict is None:
+            line2 = Text("no verdict yet", muted)
+        else:
+            mark, name = ("✔ done", "pass") if verdict.done else ("✘ not done", "fail")
+            reason = f"  {verdict.reasons[0]}" if verdict.reasons else ""
+            line2 = Text.assemble((mark, style(f"card-grid--{name}")), (reason, muted))
+        diff = run.diff
+        line3 = Text.assemble(
+            (f"+{diff.added}", style("card-grid--add")),
+            " ",
+            (f"−{diff.removed}", style("card-grid--remove")),
+            (f"  in {diff.files} file{'s' if diff.files != 1 else ''}", muted),
+        )
+        if run.error and not run.status.is_active:
+            line4 = Text(run.error, style("card-grid--fail"))
+        else:
+            line4 = Text(summary.last_line or " ", muted)
+        lines = [line1, line2, line3, line4]
+        for line in lines:
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+        return Text("\n").join(lines)
