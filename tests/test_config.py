@@ -99,3 +99,39 @@ def test_errors_name_the_key_path(tmp_path: Path, toml: str, message: str) -> No
     assert message in str(caught.value)
     assert str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [1e400, float("nan"), "31000000s", 30 * 24 * 3600 + 1])
+def test_durations_past_30_days_or_not_finite_are_refused(value: object) -> None:
+    assert parse_duration(value) is None
+
+
+def test_an_overflowing_timeout_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "looptui.toml"
+    path.write_text(
+        '[agents.a]\nkind = "command"\ncommand = ["x"]\n'
+        '[loops.l]\nprompt = "p"\nagent = "a"\niteration_timeout = 1e400\n'
+    )
+    with pytest.raises(ConfigError, match=r"loops\.l\.iteration_timeout: expected a positive"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("where", ["../outside.md", "{outside}", "link.md", "sub/../../outside.md"])
+def test_a_prompt_file_outside_the_repository_is_refused(tmp_path: Path, where: str) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    outside = tmp_path / "outside.md"
+    outside.write_text("not for the agent's eyes\n")
+    (root / "link.md").symlink_to(outside)
+    (root / "sub").mkdir()
+    path = root / "looptui.toml"
+    prompt_file = where.format(outside=outside)
+    path.write_text(
+        '[agents.a]\nkind = "command"\ncommand = ["x"]\n'
+        f'[loops.l]\nprompt_file = "{prompt_file}"\nagent = "a"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert "loops.l.prompt_file: expected a file inside the repository" in message
+    assert "\n" not in message

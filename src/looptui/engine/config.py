@@ -6,6 +6,7 @@ so that a user can fix a typo without reading a traceback.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from looptui.engine.errors import ConfigError
+from looptui.engine.secrets import secret_values
 
 CONFIG_NAME = "looptui.toml"
 AGENT_KINDS = ("command", "replay")
@@ -25,6 +27,7 @@ PROMPT_FILE_PLACEHOLDER = "{prompt_file}"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # safe in a git branch name
+MAX_DURATION = 30 * 24 * 3600.0  # 30 days: past it a timeout is a typo, or an overflow
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class Config:
     agents: Mapping[str, AgentConfig]
     loops: Mapping[str, LoopConfig]
     max_parallel: int = 4
+
+    def secret_values(self) -> list[str]:
+        """Values of the agents' `env` tables whose names look secret, for the Redactor."""
+        return [value for agent in self.agents.values() for value in secret_values(agent.env)]
 
     def loop(self, name: str) -> LoopConfig:
         try:
@@ -128,16 +135,19 @@ def write_starter_config(path: Path) -> None:
 
 
 def parse_duration(value: object) -> float | None:
-    """Seconds from `90`, `1.5`, `"90s"`, `"10m"`, `"2h"` or `"500ms"`; None when invalid."""
+    """Seconds from `90`, `1.5`, `"90s"`, `"10m"`, `"2h"` or `"500ms"`; None when invalid,
+    not positive, or longer than MAX_DURATION."""
     if isinstance(value, bool):
         return None
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return float(value) if value > 0 else None
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        number = float(match.group(1))
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
         scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
-        return number * scale if number > 0 else None
-    return None
+        seconds = float(match.group(1)) * scale
+    if seconds is None or not math.isfinite(seconds) or not 0 < seconds <= MAX_DURATION:
+        return None
+    return seconds
 
 
 class _Parser:
@@ -177,7 +187,9 @@ class _Parser:
     def duration(self, value: object, key: str) -> float:
         seconds = parse_duration(value)
         if seconds is None:
-            raise self.fail(key, 'a positive duration such as 90, "90s", "10m" or "2h"', value)
+            raise self.fail(
+                key, 'a positive duration up to 30 days, such as 90, "90s", "10m" or "2h"', value
+            )
         return seconds
 
     def name(self, value: str, key: str) -> str:
@@ -285,8 +297,13 @@ class _Parser:
         if has_prompt:
             return self.string(table["prompt"], f"{key}.prompt")
         relative = self.string(table["prompt_file"], f"{key}.prompt_file")
+        # The prompt is sent to an agent and stored: it must not be a way to read any file.
+        root = self.root.resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise self.fail(f"{key}.prompt_file", "a file inside the repository", relative)
         try:
-            return (self.root / relative).read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise self.fail(f"{key}.prompt_file", "a readable text file", relative) from exc
 
