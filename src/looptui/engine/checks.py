@@ -12,7 +12,7 @@ from pathlib import Path
 from looptui.engine.config import CheckConfig
 from looptui.engine.errors import LooptuiError
 from looptui.engine.models import CheckResult
-from looptui.engine.process import Exit, find_executable, stream_process
+from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
 
 SHELL = "/bin/sh"
 KEPT_LINES = 2000  # the end of the output is what explains a failure; the start is dropped
@@ -32,6 +32,8 @@ async def run_check(check: CheckConfig, worktree: Path, environ: Mapping[str, st
     lines: deque[str] = deque(maxlen=KEPT_LINES)
     started = time.monotonic()
     timed_out = False
+    # Tagged like an agent, so that a check left running by a crash can be found and stopped.
+    environ = {**environ, WORKTREE_VARIABLE: str(worktree)}
     try:
         async with asyncio.timeout(check.timeout):
             async for line in stream_process(

@@ -33,6 +33,7 @@ KEPT_AT_END = 20  # lines of each stream shown at its end after lines were dropp
 _TAIL_BYTES = KEPT_AT_END * 512  # enough of a dropped stream to find its last lines
 
 
+WORKTREE_VARIABLE = "LOOPTUI_WORKTREE"  # set for agents and checks: finds them after a crash
 _live_groups: set[int] = set()  # process groups started here and not yet reaped
 
 
@@ -165,6 +166,43 @@ def process_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def kill_orphans(worktree: str) -> int:
+    """Kill what is left of a run whose looptui process died (kill -9, a crash): every process
+    of this user whose environment says it works in `worktree` (WORKTREE_VARIABLE, which
+    agents and checks inherit), with its process group. Returns how many processes were found.
+
+    Linux only (it reads /proc); elsewhere nothing is found. The variable's value names the
+    run's own worktree, so unrelated processes are never touched.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0
+    tag = f"{WORKTREE_VARIABLE}={worktree}".encode()
+    uid, me = os.getuid(), os.getpid()
+    found: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if tag in environ.split(b"\0"):
+            found.append(int(entry.name))
+    groups: set[int] = set()
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            groups.add(os.getpgid(pid))
+    for group in groups - {os.getpgrp()}:
+        _signal_group(group, signal.SIGKILL)
+    for pid in found:  # any that left its group, or shares ours
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(found)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -18,7 +18,7 @@ from looptui.engine.agents.base import (
 )
 from looptui.engine.config import PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, AgentConfig
 from looptui.engine.errors import AgentUnavailable
-from looptui.engine.process import Exit, find_executable, stream_process
+from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
 
 FINAL_MESSAGE_LINES = 20
 MAX_OUTPUT_LINES = 10_000  # of one turn; past it lines are counted, not kept (see process)
@@ -48,7 +48,7 @@ class CommandAgent:
             **self.extra_env,
             "LOOPTUI_RUN_ID": task.run_id,
             "LOOPTUI_ITERATION": str(task.iteration),
-            "LOOPTUI_WORKTREE": str(task.worktree),
+            WORKTREE_VARIABLE: str(task.worktree),
         }
         exit_status = Exit()
         tail: deque[str] = deque(maxlen=FINAL_MESSAGE_LINES)

@@ -8,6 +8,7 @@ reaches the caller as a one-line StoreError naming the file.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -31,7 +32,7 @@ from looptui.engine.models import (
     RunStatus,
     Verdict,
 )
-from looptui.engine.process import process_alive
+from looptui.engine.process import kill_orphans, process_alive
 from looptui.engine.secrets import Redactor
 from looptui.engine.store.database import (
     connect,
@@ -281,21 +282,25 @@ class Store:
         ]
 
     async def mark_interrupted(self) -> list[str]:
-        """Mark active runs of this host whose owning process is gone as interrupted."""
+        """Mark active runs of this host whose owning process is gone as interrupted, and kill
+        the agents and checks such a run left running (see `process.kill_orphans`)."""
         host = socket.gethostname()
         rows = await self._fetchall(
-            "SELECT id, owner_pid FROM runs WHERE status IN (?, ?) AND owner_host = ?",
+            "SELECT id, status, worktree, owner_pid FROM runs "
+            "WHERE status IN (?, ?) AND owner_host = ?",
             (RunStatus.QUEUED.value, RunStatus.RUNNING.value, host),
         )
-        lost = [row["id"] for row in rows if not process_alive(row["owner_pid"])]
-        for run_id in lost:
+        lost = [row for row in rows if not process_alive(row["owner_pid"])]
+        for row in lost:
             await self.update_run(
-                run_id,
+                row["id"],
                 status=RunStatus.INTERRUPTED,
                 finished_at=time.time(),
                 error="its looptui process ended before the run finished",
             )
-        return lost
+            if row["status"] == RunStatus.RUNNING.value:
+                await asyncio.to_thread(kill_orphans, row["worktree"])
+        return [row["id"] for row in lost]
 
     # -- iterations, checks, verdicts, notes -------------------------------------------------
 
