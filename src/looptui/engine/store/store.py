@@ -9,6 +9,7 @@ reaches the caller as a one-line StoreError naming the file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -90,6 +91,7 @@ class Store:
         self.path = path
         self.redactor = redactor
         self._writer = EventWriter(writer_db or db, path)
+        self._write_lock = asyncio.Lock()  # one transaction at a time on this connection
 
     @classmethod
     async def open(cls, path: Path, redactor: Redactor | None = None) -> Store:
@@ -132,8 +134,22 @@ class Store:
                 return list(await cursor.fetchall())
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """One statement in its own write transaction.
+
+        BEGIN IMMEDIATE takes the write lock before the statement reads anything: a plain
+        autocommit write would read first, wait for the events writer's transaction, and then
+        fail at once ("database is locked") because what it read is no longer the latest.
+        """
         with database_errors(self.path, "write to the looptui store"):
-            await self._db.execute(sql, tuple(params))
+            async with self._write_lock:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    await self._db.execute(sql, tuple(params))
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._db.execute("ROLLBACK")
+                    raise
 
     # -- events ------------------------------------------------------------------------------
 

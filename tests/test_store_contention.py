@@ -1,0 +1,40 @@
+"""Writes on the store's connection while its events writer commits, batch after batch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from looptui.engine.events import EventKind
+from looptui.engine.models import Run, RunStatus
+from looptui.engine.store import Store
+
+
+async def test_record_writes_never_lose_the_race_with_the_events_writer(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    run = Run("r1", "loop", "agent", RunStatus.RUNNING, "p", "main", "c0", "b", "w", 3)
+    await store.insert_run(run)
+    streaming = True
+
+    async def stream() -> None:
+        count = 0
+        while streaming:
+            for _ in range(200):
+                store.emit(run.id, EventKind.OUTPUT, {"line": f"line {count}"})
+                count += 1
+            await asyncio.sleep(0.001)
+
+    flood = asyncio.create_task(stream())
+    try:
+        deadline = time.monotonic() + 3
+        writes = 0
+        while time.monotonic() < deadline:  # each of these read-then-wrote before the fix
+            await store.update_run(run.id, iterations=writes % 5)
+            await store.record_loop("loop", {"prompt": f"p{writes}"})
+            writes += 1
+    finally:
+        streaming = False
+        await flood
+        await store.close()
+    assert writes > 50
