@@ -22,7 +22,6 @@ class Evidence:
     agent_message: str
     checks: tuple[CheckResult, ...]
     diff: DiffStat
-    diff_text: str = ""
 
 
 class Evaluator(Protocol):

@@ -89,10 +89,6 @@ class CheckResult:
     def passed(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
 
-    @property
-    def not_found(self) -> bool:
-        return self.exit_code == 127
-
 
 @dataclass(frozen=True)
 class Verdict:
