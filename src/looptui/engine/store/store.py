@@ -82,15 +82,16 @@ class Store:
         db: aiosqlite.Connection,
         path: Path,
         redactor: Redactor,
-        writer_db: aiosqlite.Connection | None = None,
+        *,
+        writer_db: aiosqlite.Connection,
     ) -> None:
-        """`writer_db` is the events writer's own connection (`open` makes one); without it
-        the writer shares `db`."""
+        """`writer_db` is the events writer's own connection, apart from `db`, so that its
+        transactions and those of the direct writes never mix (`open` makes both)."""
         self._db = db
         self._writer_db = writer_db
         self.path = path
         self.redactor = redactor
-        self._writer = EventWriter(writer_db or db, path)
+        self._writer = EventWriter(writer_db, path)
         self._write_lock = asyncio.Lock()  # one transaction at a time on this connection
 
     @classmethod
@@ -105,15 +106,14 @@ class Store:
             except BaseException:  # Ctrl-C too: no connection thread may outlive the loop
                 await db.close()
                 raise
-        return cls(db, path, redactor or Redactor(), writer_db)
+        return cls(db, path, redactor or Redactor(), writer_db=writer_db)
 
     async def close(self) -> None:
         """Write every pending event, stop the writer and close the database."""
         await self._writer.close()
         with database_errors(self.path, "close the looptui store"):
             await self._db.close()
-            if self._writer_db is not None:
-                await self._writer_db.close()
+            await self._writer_db.close()
 
     @property
     def events_written(self) -> int:
