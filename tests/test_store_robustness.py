@@ -166,3 +166,23 @@ async def test_loop_definitions_are_stored_redacted(tmp_path: Path) -> None:
         (definition,) = db.execute("SELECT definition FROM loops").fetchone()
     assert secret not in definition
     assert json.loads(definition)["prompt"] == f"log in with {REDACTED}"
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transaction_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    await store.insert_run(a_run())
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    waiting = asyncio.create_task(store.update_run("r1", iterations=1))
+    await asyncio.sleep(0)  # the write has sent its BEGIN and waits for the lock
+    waiting.cancel()  # Ctrl-C
+    other.execute("COMMIT")
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await store.update_run("r1", iterations=2)  # the connection is not stuck in a transaction
+    assert other.execute("SELECT iterations FROM runs").fetchone() == (2,)
+    other.close()
+    await store.close()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiosqlite
@@ -29,6 +29,24 @@ def database_errors(path: Path, doing: str) -> Iterator[None]:
     except sqlite3.Error as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise StoreError(f"{path}: cannot {doing}: {reason}") from exc
+
+
+@contextlib.asynccontextmanager
+async def immediate_transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error and on cancellation.
+
+    BEGIN is inside the try: a cancel that interrupts the wait for it does not stop aiosqlite
+    from running it, and only the ROLLBACK queued after it keeps the connection from staying
+    in a transaction (every later BEGIN would fail "within a transaction").
+    """
+    try:
+        await db.execute("BEGIN IMMEDIATE")
+        yield
+        await db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error, ValueError):  # none active; connection closed
+            await db.execute("ROLLBACK")
+        raise
 
 
 def create_private_file(path: Path) -> None:
@@ -69,8 +87,7 @@ async def migrate(db: aiosqlite.Connection, path: Path) -> None:
     _refuse_newer(path, version)
     if version == len(MIGRATIONS):
         return
-    await db.execute("BEGIN IMMEDIATE")
-    try:
+    async with immediate_transaction(db):
         # Another process may have migrated between the read above and taking the lock.
         version = await _user_version(db)
         _refuse_newer(path, version)
@@ -80,11 +97,6 @@ async def migrate(db: aiosqlite.Connection, path: Path) -> None:
             for statement in split_statements(script):
                 await db.execute(statement)
             await db.execute(f"PRAGMA user_version = {number}")
-        await db.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            await db.execute("ROLLBACK")
-        raise
 
 
 def split_statements(script: str) -> list[str]:

@@ -9,7 +9,6 @@ reaches the caller as a one-line StoreError naming the file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -39,6 +38,7 @@ from looptui.engine.store.database import (
     connect,
     create_private_file,
     database_errors,
+    immediate_transaction,
     migrate,
 )
 from looptui.engine.store.rows import event_from_row, run_from_row, verdict_from_row
@@ -141,15 +141,8 @@ class Store:
         fail at once ("database is locked") because what it read is no longer the latest.
         """
         with database_errors(self.path, "write to the looptui store"):
-            async with self._write_lock:
-                await self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    await self._db.execute(sql, tuple(params))
-                    await self._db.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        await self._db.execute("ROLLBACK")
-                    raise
+            async with self._write_lock, immediate_transaction(self._db):
+                await self._db.execute(sql, tuple(params))
 
     # -- events ------------------------------------------------------------------------------
 

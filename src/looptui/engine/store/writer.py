@@ -10,7 +10,6 @@ flushes raise StoreError rather than wait forever, and later emits raise it too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
@@ -23,7 +22,7 @@ import aiosqlite
 
 from looptui.engine.agents.base import NOTE_STREAM
 from looptui.engine.events import Event, EventKind
-from looptui.engine.store.database import StoreError
+from looptui.engine.store.database import StoreError, immediate_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +124,14 @@ class Subscription:
 class EventWriter:
     """Owns the event queue, the writer task and its connection, and the subscriptions."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, path: Path, turn: asyncio.Lock | None = None
+    ) -> None:
+        """`turn` is shared with the store's other writes in this process: taking turns in
+        order keeps a busy writer from starving them (SQLite's own busy wait is not fair)."""
         self._db = db
         self.path = path
+        self._turn = turn or asyncio.Lock()
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._pending = 0  # events in the queue
         self._dropping: dict[tuple[str, int], _Dropped] = {}  # markers still in the queue
@@ -276,8 +280,7 @@ class EventWriter:
         logger.error("%s", self.failure)
 
     async def _insert(self, batch: list[_Pending]) -> list[Event]:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
+        async with immediate_transaction(self._db):
             # Ids are chosen inside the write transaction so that subscribers get them without a
             # round trip per row; BEGIN IMMEDIATE keeps other processes from taking the same ids.
             async with self._db.execute("SELECT coalesce(max(id), 0) FROM events") as cursor:
@@ -298,11 +301,6 @@ class EventWriter:
                     for index, item in enumerate(batch)
                 ],
             )
-            await self._db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await self._db.execute("ROLLBACK")
-            raise
         self.events_written += len(batch)
         self.batches_written += 1
         return [replace(item.event, id=first_id + index) for index, item in enumerate(batch)]
