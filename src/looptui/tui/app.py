@@ -112,8 +112,9 @@ class LooptuiApp(App[None]):
 
     @work(group="engine-bridge", exit_on_error=False)
     async def bridge(self, subscription: Subscription) -> None:
-        async for event in subscription:
-            await self.take(event)
+        while (batch := await subscription.next_batch()) is not None:
+            for event in batch:
+                await self.take(event)
 
     async def take(self, event: Event) -> None:
         """Fold one engine event into the board (screens repaint from it on their timers)."""

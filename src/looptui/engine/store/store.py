@@ -91,8 +91,11 @@ class Store:
         self._writer_db = writer_db
         self.path = path
         self.redactor = redactor
-        self._writer = EventWriter(writer_db, path)
-        self._write_lock = asyncio.Lock()  # one transaction at a time on this connection
+        # One write transaction at a time in this process, taken in turn (FIFO) by the events
+        # writer and the record writes: SQLite's busy wait is not fair, and a writer that
+        # commits batch after batch would starve the other connection into "database is locked".
+        self._write_lock = asyncio.Lock()
+        self._writer = EventWriter(writer_db, path, self._write_lock)
 
     @classmethod
     async def open(cls, path: Path, redactor: Redactor | None = None) -> Store:

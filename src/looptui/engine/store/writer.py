@@ -26,8 +26,9 @@ from looptui.engine.store.database import StoreError, immediate_transaction
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
-FLUSH_INTERVAL = 0.05  # seconds an event may wait for companions before it is written
+# A batch is what is queued when the writer gets to it: a lone event is written at once, and
+# events that arrive during a write make the next batch (one transaction, one statement).
+BATCH_SIZE = 2000
 MAX_PENDING = 20_000  # events waiting to be written; past it output lines are dropped
 WRITE_ATTEMPTS = 3  # of a batch, a moment apart, before the store is given up as failed
 
@@ -179,10 +180,9 @@ class EventWriter:
             subscription.close()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         stopping = False
         while not stopping:
-            batch, flushes, stopping = await self._next_batch(loop)
+            batch, flushes, stopping = await self._next_batch()
             try:
                 if batch:
                     await self._write(batch)
@@ -197,14 +197,11 @@ class EventWriter:
                 else:
                     flush.done.set_result(None)
 
-    async def _next_batch(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> tuple[list[_Pending], list[_Flush], bool]:
+    async def _next_batch(self) -> tuple[list[_Pending], list[_Flush], bool]:
         batch: list[_Pending] = []
         flushes: list[_Flush] = []
         stopping = False
         item = await self._queue.get()
-        deadline = loop.time() + FLUSH_INTERVAL
         while True:
             if item is _STOP:
                 stopping = True
@@ -220,13 +217,7 @@ class EventWriter:
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+                break
         if stopping:  # drain what was queued before the stop
             while not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -280,26 +271,33 @@ class EventWriter:
         logger.error("%s", self.failure)
 
     async def _insert(self, batch: list[_Pending]) -> list[Event]:
-        async with immediate_transaction(self._db):
+        async with self._turn, immediate_transaction(self._db):
             # Ids are chosen inside the write transaction so that subscribers get them without a
             # round trip per row; BEGIN IMMEDIATE keeps other processes from taking the same ids.
             async with self._db.execute("SELECT coalesce(max(id), 0) FROM events") as cursor:
                 row = await cursor.fetchone()
             first_id = int(row[0]) + 1 if row else 1
-            await self._db.executemany(
-                "INSERT INTO events (id, run_id, iteration, ts, kind, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+            # One statement for the whole batch: executemany hands the GIL to and from the
+            # event loop's thread on every row, which crawls when the loop is busy (a TUI
+            # drawing while runs stream).
+            rows = json.dumps(
                 [
-                    (
+                    [
                         first_id + index,
                         item.event.run_id,
                         item.event.iteration,
                         item.event.ts,
                         item.event.kind.value,
                         item.text,
-                    )
+                    ]
                     for index, item in enumerate(batch)
-                ],
+                ]
+            )
+            await self._db.execute(
+                "INSERT INTO events (id, run_id, iteration, ts, kind, data) "
+                "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, "
+                "value ->> 5 FROM json_each(?)",
+                (rows,),
             )
         self.events_written += len(batch)
         self.batches_written += 1

@@ -120,6 +120,7 @@ class CardGrid(ScrollView, can_focus=True):
         self._card_width = MIN_CARD_WIDTH
         self._cards: dict[tuple[str, int, bool], list[Strip]] = {}  # (run, width, cursor)
         self._versions: dict[str, tuple[object, ...]] = {}
+        self._colours: tuple[Style, ...] = ()
 
     # -- what is shown -------------------------------------------------------------------------
 
@@ -242,8 +243,19 @@ class CardGrid(ScrollView, can_focus=True):
     # -- drawing -------------------------------------------------------------------------------
 
     def notify_style_update(self) -> None:
+        """Styles are updated often (a toast coming or going restyles the screen); drawn
+        cards are thrown away only when the colours they were drawn with changed."""
         super().notify_style_update()
-        self._cards.clear()
+        try:
+            colours = tuple(
+                self.get_component_rich_style(name, partial=True)
+                for name in sorted(self.COMPONENT_CLASSES)
+            )
+        except KeyError:  # not styled yet
+            colours = ()
+        if colours != self._colours:
+            self._colours = colours
+            self._cards.clear()
 
     def render_line(self, y: int) -> Strip:
         scroll_y = self.scroll_offset.y
