@@ -170,3 +170,18 @@ async def test_environment_secrets_do_not_reach_the_store(tmp_path: Path) -> Non
     store_bytes = b"".join(p.read_bytes() for p in engine.repository.data_dir.glob("store.db*"))
     assert secret.encode() not in store_bytes
     assert os.environ.get("DEPLOY_TOKEN") is None
+
+
+def test_a_huge_prompt_is_cut_to_fit_keeping_the_goal_and_the_feedback() -> None:
+    from looptui.engine.models import CheckResult, Note, NoteKind
+    from looptui.engine.prompting import MAX_PROMPT_CHARS, build_prompt
+
+    notes = [Note("r", i, NoteKind.ATTEMPT, f"attempt {i} " + "x" * 3000) for i in range(1, 60)]
+    notes.append(Note("r", 59, NoteKind.FEEDBACK, "Keep the public API."))
+    noisy = CheckResult("tests", "pytest", 1, 1.0, ("E" * 60_000 + "\n") * 40 + "the real error")
+    prompt = build_prompt("Make the tests pass.", 60, notes, [noisy], None)
+    assert len(prompt) <= MAX_PROMPT_CHARS
+    assert prompt.startswith("Make the tests pass.")
+    assert "Keep the public API." in prompt
+    assert "attempt 58" in prompt and "attempt 1 " not in prompt  # the newest notes stay
+    assert "the real error" in prompt  # the end of the output, where failures are explained

@@ -63,8 +63,6 @@ async def with_engine(body: Callable[[Engine], Awaitable[T]], with_config: bool 
     repository.require_commits()
     config = load_config(repository.root / CONFIG_NAME) if with_config else None
     engine = await Engine.open(repository.root, os.environ, config)
-    if config is not None:  # secrets given to agents in looptui.toml are kept out too
-        engine.store.redactor = engine.store.redactor.with_values(config.secret_values())
     try:
         return await body(engine)
     finally:

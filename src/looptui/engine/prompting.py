@@ -8,6 +8,8 @@ from looptui.engine.evaluation import tail
 from looptui.engine.models import CheckResult, Note, NoteKind, Verdict
 
 _FAILING_OUTPUT_LINES = 40
+# Well under Linux's 128 KiB limit on one argument, for agents given the prompt as {prompt}.
+MAX_PROMPT_CHARS = 100_000
 
 
 def build_prompt(
@@ -16,14 +18,50 @@ def build_prompt(
     notes: Sequence[Note],
     failing_checks: Sequence[CheckResult],
     last_verdict: Verdict | None,
+    limit: int = MAX_PROMPT_CHARS,
 ) -> str:
-    """The loop's prompt, then earlier notes, failing checks and the last verdict's next steps."""
+    """The loop's prompt, then earlier notes, failing checks and the last verdict's next steps.
+
+    Past `limit` characters, the checks' output is cut to its end (where failures are
+    explained), then the oldest notes go, so that the goal and the feedback always fit.
+    """
+    history, feedback = _split_notes(notes)
+    output_chars = limit
+    while True:
+        prompt = _assemble(
+            goal, iteration, history, feedback, failing_checks, last_verdict, output_chars
+        )
+        if len(prompt) <= limit:
+            return prompt
+        if output_chars > limit // 5:
+            output_chars //= 2
+        elif len(history) > 1:
+            history = history[len(history) // 2 :]  # the newer half
+        elif output_chars > 200:
+            output_chars //= 2
+        else:
+            return prompt[: limit - 40] + "\n[looptui: the prompt was cut here]\n"
+
+
+def _split_notes(notes: Sequence[Note]) -> tuple[list[Note], list[Note]]:
+    """(history, the feedback given since the last iteration)."""
+    latest = max((note.iteration for note in notes), default=0)
+    feedback = [n for n in notes if n.kind is NoteKind.FEEDBACK and n.iteration == latest]
+    return [note for note in notes if note not in feedback], feedback
+
+
+def _assemble(
+    goal: str,
+    iteration: int,
+    history: Sequence[Note],
+    feedback: Sequence[Note],
+    failing_checks: Sequence[CheckResult],
+    last_verdict: Verdict | None,
+    output_chars: int,
+) -> str:
     parts = [goal.strip()]
     if iteration > 1:
         parts.append(f"This is iteration {iteration}. Earlier iterations did not reach the goal.")
-    latest = max((note.iteration for note in notes), default=0)
-    feedback = [n for n in notes if n.kind is NoteKind.FEEDBACK and n.iteration == latest]
-    history = [note for note in notes if note not in feedback]
     if history:
         lines = [f"- iteration {note.iteration} ({note.kind}): {note.text}" for note in history]
         parts.append("## Notes from earlier iterations\n" + "\n".join(lines))
@@ -34,14 +72,13 @@ def build_prompt(
         )
     if failing_checks:
         blocks = []
+        share = max(100, output_chars // len(failing_checks))
         for check in failing_checks:
             status = "timed out" if check.timed_out else f"exit {check.exit_code}"
-            blocks.append(
-                f"### {check.name}: `{check.command}` ({status})\n"
-                f"```\n{tail(check.output, _FAILING_OUTPUT_LINES)}\n```"
-            )
+            output = tail(check.output, _FAILING_OUTPUT_LINES)[-share:]
+            blocks.append(f"### {check.name}: `{check.command}` ({status})\n```\n{output}\n```")
         parts.append("## Failing checks\n" + "\n\n".join(blocks))
     if last_verdict and last_verdict.next_steps:
-        steps = "\n".join(f"- {step}" for step in last_verdict.next_steps)
+        steps = "\n".join(f"- {step[:2000]}" for step in last_verdict.next_steps)
         parts.append("## Next steps from the last verdict\n" + steps)
     return "\n\n".join(parts) + "\n"

@@ -348,11 +348,16 @@ class LoopRunner:
         self._emit(EventKind.STATUS, 0, status=status.value)
 
     async def _finish(self, status: RunStatus, error: str | None) -> None:
-        await self.store.update_run(
-            self.run_id, status=status, error=error, finished_at=time.time()
-        )
-        self._emit(EventKind.STATUS, 0, status=status.value, error=error)
-        await self.store.flush()
+        try:
+            await self.store.update_run(
+                self.run_id, status=status, error=error, finished_at=time.time()
+            )
+            self._emit(EventKind.STATUS, 0, status=status.value, error=error)
+            await self.store.flush()
+        except LooptuiError:  # the store itself failed: it said so once, the run just ends
+            logger.exception(
+                "run %s ended %s but the store could not record it", self.run_id, status
+            )
 
     def _emit(self, kind: EventKind, iteration: int, /, **data: object) -> None:
         self.store.emit(self.run_id, kind, data, iteration)

@@ -53,7 +53,10 @@ class Engine:
         """Open the engine of the repository containing `start`; runs whose process died
         are marked interrupted."""
         repository = Repository(start)
-        store = await Store.open(repository.store_path, Redactor.from_environment(environ))
+        redactor = Redactor.from_environment(environ)
+        if config is not None:  # secrets set in looptui.toml for the agents
+            redactor = redactor.with_values(config.secret_values())
+        store = await Store.open(repository.store_path, redactor)
         try:
             for run_id in await store.mark_interrupted():
                 store.emit(run_id, EventKind.STATUS, {"status": RunStatus.INTERRUPTED.value})
@@ -226,7 +229,8 @@ class Engine:
             target = run.head_commit
         else:
             return ""
-        return await asyncio.to_thread(self.repository.diff, run.base_commit, target, color)
+        text = await asyncio.to_thread(self.repository.diff, run.base_commit, target, color)
+        return self.store.redactor.text(text)  # shown, never applied: secrets stay out
 
     async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch:
         """The run's diff as a Patch for review: of the whole run, or of its last iteration.
