@@ -75,23 +75,35 @@ def make_repository(directory: Path, rate: int, seconds: float, runs: int) -> Pa
 
 
 async def key_latencies(app: TimedApp, presses: int, interval: float) -> list[float]:
-    """Press l and h alternately; each latency ends at the first frame after the cursor moved."""
+    """Press l and h alternately; each latency ends at the first frame written after the
+    cursor moved (the moment of the move is taken inside the grid, not by polling it)."""
     driver = app._driver
     assert driver is not None
+    grid = app.screen.query_one(CardGrid)
+    moves: list[float] = []
+    move_to = grid._move_to
+
+    def timed_move_to(index: int) -> None:
+        move_to(index)
+        moves.append(time.perf_counter())
+
+    grid._move_to = timed_move_to  # type: ignore[method-assign]
     latencies = []
-    for index in range(presses):
-        await asyncio.sleep(interval)
-        grid = app.screen.query_one(CardGrid)
-        before = grid.cursor
-        key = "l" if index % 2 == 0 else "h"
-        sent = time.perf_counter()
-        driver.send_message(events.Key(key, key))
-        while grid.cursor == before:
-            await asyncio.sleep(0.0005)
-        moved = time.perf_counter()
-        while not app.frames or app.frames[-1] < moved:
-            await asyncio.sleep(0.0005)
-        latencies.append(next(f for f in app.frames if f >= moved) - sent)
+    try:
+        for index in range(presses):
+            await asyncio.sleep(interval)
+            seen = len(moves)
+            key = "l" if index % 2 == 0 else "h"
+            sent = time.perf_counter()
+            driver.send_message(events.Key(key, key))
+            while len(moves) == seen:
+                await asyncio.sleep(0.0005)
+            moved = moves[-1]
+            while not app.frames or app.frames[-1] < moved:
+                await asyncio.sleep(0.0005)
+            latencies.append(next(f for f in app.frames if f >= moved) - sent)
+    finally:
+        grid._move_to = move_to  # type: ignore[method-assign]
     return latencies
 
 
