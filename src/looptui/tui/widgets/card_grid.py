@@ -313,9 +313,7 @@ class CardGrid(ScrollView, can_focus=True):
         border = card + style("card-grid--border-cursor" if cursor else "card-grid--border")
         if summary.status is RunStatus.SUCCEEDED and not cursor:
             border = card + style("card-grid--review")
-        corner_tl, corner_tr, corner_bl, corner_br, across, down = (
-            "┏┓┗┛━┃" if cursor else "╭╮╰╯─│"
-        )
+        corner_tl, corner_tr, corner_bl, corner_br, across, down = "┏┓┗┛━┃" if cursor else "╭╮╰╯─│"
         width = self._card_width
         inner = width - 4
         title = Text(f" {summary.run.loop} · {summary.run.agent} ", style=card)
