@@ -225,3 +225,23 @@ def test_outside_a_repository_the_app_does_not_open(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.stderr.startswith("looptui: ") and len(result.stderr.strip().splitlines()) == 1
     assert "git repository" in result.stderr
+
+
+async def test_arrows_move_the_cursor_in_a_small_terminal_and_keep_it_in_view(
+    tmp_path: Path,
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        run_ids = await start_all(app, ["docs"] * 6)
+        await wait_for_runs(app, pilot, run_ids)
+        grid = app.screen.cards
+        grid.select(grid.runs[0].id)
+        for expected in range(1, 6):  # one column at 80 wide: down is the next card
+            await pilot.press("down")
+            assert grid.cursor == expected
+        top = grid.scroll_offset.y
+        assert top > 0  # scrolled to keep the cursor's card in view
+        await pilot.press("up", "up")
+        assert grid.cursor == 3
+        await pilot.press("slash", "j", "k")  # j and k are letters in the filter
+        assert app.screen.query_one("#filter", Input).value == "jk"

@@ -53,7 +53,8 @@ async def test_the_palette_offers_the_screens_actions(tmp_path: Path) -> None:
 
 
 def test_shipped_themes_define_every_semantic_colour() -> None:
-    themes = load_themes([SHIPPED_THEMES])
+    themes, errors = load_themes([SHIPPED_THEMES])
+    assert errors == []
     assert {theme.name for theme in themes} >= {"looptui-dusk", "looptui-paper"}
     for theme in themes:
         assert set(SEMANTIC_VARIABLES) <= set(theme.variables), theme.name

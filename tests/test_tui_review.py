@@ -193,3 +193,19 @@ async def test_scope_switches_to_the_last_iteration(tmp_path: Path) -> None:
         assert screen.scope == "last"
         last = plain(next(iter(screen.query_one(DiffView).units.values())).content)
         assert "(len(values) + 1)" not in last and "raise ValueError" in last
+
+
+async def test_arrow_keys_move_between_hunks_in_a_small_terminal(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        run = await app.engine.start_run("fix-add")
+        await wait_for_runs(app, pilot, [run.id])
+        app.review_run(run.id)
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.patch.keys)
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen)
+        view = screen.query_one(DiffView)
+        await pilot.press("down")
+        assert view.cursor == screen.patch.keys[1]
+        await pilot.press("up")
+        assert view.cursor == screen.patch.keys[0]

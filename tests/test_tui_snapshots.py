@@ -121,7 +121,17 @@ def keys(*pressed: str, loop: str = "fix-add") -> Action:
         for key in pressed:
             await pilot.press(key)
             await pilot.pause(0.3)
-        await until(pilot, lambda: not app.screen.workers or True)
+        # until the screen shown has no worker of its own still going (a diff loading, a
+        # merge being previewed: those end by showing something), the log's follower aside
+        await until(
+            pilot,
+            lambda: (
+                not any(
+                    w.is_running and w.node is app.screen and w.group != "follow"
+                    for w in app.workers
+                )
+            ),
+        )
 
     return go
 

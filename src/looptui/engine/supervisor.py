@@ -253,8 +253,12 @@ class Engine:
         return parse_patch(text)
 
     async def preview(self, prefix: str, reject: str | None = None) -> MergePreview:
-        """What merging the run would do (conflicts, files), with `reject` left out; no
-        checkout moves and no branch changes."""
+        """What merging the run would do (conflicts, files), with `reject` left out.
+
+        No checkout of the user's moves and the base branch does not change; work the agent
+        left uncommitted in the run's worktree is committed on the run's branch first, as a
+        merge would.
+        """
         run = await self._reviewable(prefix, "merge")
         head = await self._landing_commit(run, reject)
         return await asyncio.to_thread(self.repository.preview_merge, run.base_branch, head)

@@ -82,11 +82,9 @@ class LooptuiApp(App[None]):
         self.bridge(subscription)
 
     def _register_themes(self) -> None:
-        try:
-            themes = load_themes(self._theme_dirs)
-        except LooptuiError as exc:
-            self.notify(str(exc), title="theme not loaded", severity="warning")
-            themes = []
+        themes, errors = load_themes(self._theme_dirs)
+        for error in errors:
+            self.notify(error, title="theme not loaded", severity="warning")
         for theme in themes:
             self.register_theme(theme)
         wanted = self.settings.theme or DEFAULT_THEME
@@ -114,7 +112,10 @@ class LooptuiApp(App[None]):
     async def bridge(self, subscription: Subscription) -> None:
         while (batch := await subscription.next_batch()) is not None:
             for event in batch:
-                await self.take(event)
+                try:
+                    await self.take(event)
+                except LooptuiError as exc:  # one bad read must not stop the live updates
+                    self.notify(str(exc), title="live update failed", severity="error")
 
     async def take(self, event: Event) -> None:
         """Fold one engine event into the board (screens repaint from it on their timers)."""

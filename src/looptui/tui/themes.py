@@ -111,10 +111,15 @@ def _is_colour(value: str) -> bool:
     return not alpha or (alpha.endswith("%") and alpha[:-1].isdigit())
 
 
-def load_themes(directories: Iterable[Path]) -> list[Theme]:
-    """Every `*.toml` theme of the given directories, in name order; missing folders are skipped."""
-    themes = []
+def load_themes(directories: Iterable[Path]) -> tuple[list[Theme], list[str]]:
+    """Every `*.toml` theme of the given directories, in name order, and a one-line error for
+    each file that could not be loaded (the others load all the same)."""
+    themes, errors = [], []
     for directory in directories:
         if directory.is_dir():
-            themes += [load_theme(path) for path in sorted(directory.glob("*.toml"))]
-    return themes
+            for path in sorted(directory.glob("*.toml")):
+                try:
+                    themes.append(load_theme(path))
+                except ConfigError as exc:
+                    errors.append(str(exc))
+    return themes, errors

@@ -45,8 +45,12 @@ class GridScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("left,h", "move('left')", "Left", show=False),
         Binding("right,l", "move('right')", "Right", show=False),
-        Binding("up,k", "move('up')", "Up", show=False),
-        Binding("down,j", "move('down')", "Down", show=False),
+        Binding("k", "move('up')", "Up", show=False),
+        Binding("j", "move('down')", "Down", show=False),
+        # priority: the grid would scroll on up/down by itself (moving the cursor scrolls it);
+        # not j/k, which the filter's input must still receive
+        Binding("up", "move('up')", "Up", show=False, priority=True),
+        Binding("down", "move('down')", "Down", show=False, priority=True),
     ]
 
     grouping: reactive[str] = reactive("none", init=False)
@@ -101,7 +105,12 @@ class GridScreen(Screen[None]):
         for summary in self.shown_runs():
             groups.setdefault(group_key(summary, self.grouping), []).append(summary)
         self.cards.show(sorted(groups.items()))
-        self.query_one("#empty").display = not self.cards.runs
+        empty = self.query_one("#empty", Static)
+        empty.display = not self.cards.runs
+        if self.filter_text and board.summaries:
+            empty.update("No run matches the filter. Press [b]esc[/] to clear it.")
+        else:
+            empty.update("No runs yet. Press [b]n[/] to start one.")
         self.cards.display = bool(self.cards.runs)
         self.update_title()
 

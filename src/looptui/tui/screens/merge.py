@@ -67,7 +67,8 @@ class MergeScreen(ModalScreen[bool]):
             label = "conflicting files" if not preview.clean else "files"
             with VerticalScroll():
                 yield Static(Text("\n".join(f"  {name}" for name in files) or "  (none)"))
-            yield Static(f"{len(files)} {label}", classes="muted")
+            noun = label if len(files) != 1 else label.removesuffix("s")
+            yield Static(f"{len(files)} {noun}", classes="muted")
             action = "y/enter merge · n/esc back" if preview.clean else "n/esc back"
             yield Static(action, classes="muted")
 

@@ -41,8 +41,9 @@ class ReviewScreen(Screen[None]):
     CSS_PATH = "review.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("j,down", "move(1)", "Next hunk"),
-        Binding("k,up", "move(-1)", "Previous hunk", show=False),
+        # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
+        Binding("j,down", "move(1)", "Next hunk", priority=True),
+        Binding("k,up", "move(-1)", "Previous hunk", show=False, priority=True),
         Binding("J,right_square_bracket", "move_file(1)", "Next file"),
         Binding("K,left_square_bracket", "move_file(-1)", "Previous file", show=False),
         Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),

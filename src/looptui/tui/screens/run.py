@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
+from looptui.engine import LooptuiError
 from looptui.engine.events import EventKind
 from looptui.engine.models import RunStatus
 from looptui.engine.store import Subscription
@@ -110,8 +111,12 @@ class RunScreen(Screen[None]):
     # -- tabs, loaded when shown -----------------------------------------------------------
 
     @on(TabbedContent.TabActivated)
-    def tab_shown(self) -> None:
+    def tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self.reload_current()
+        pane = event.pane
+        content = pane.children[0] if pane.children else None
+        if content is not None and content.focusable:
+            content.focus()  # so that the arrows and page keys scroll what is shown
 
     def reload_current(self) -> None:
         tab = self.query_one(TabbedContent).active
@@ -121,6 +126,13 @@ class RunScreen(Screen[None]):
 
     @work(group="load", exit_on_error=False)
     async def load(self, tab: str) -> None:
+        try:
+            await self._load(tab)
+        except LooptuiError as exc:
+            self._stale.add(tab)
+            self.notify(str(exc), title=f"cannot show the {tab}", severity="error")
+
+    async def _load(self, tab: str) -> None:
         engine = self.looptui.engine
         store = engine.store
         if tab == "diff":

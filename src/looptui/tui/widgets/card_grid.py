@@ -139,6 +139,10 @@ class CardGrid(ScrollView, can_focus=True):
         self.cursor = ids.index(previous) if previous in ids else 0
         self._cards.clear()
         self._lay_out()
+        if self.runs:  # newer runs come first: keep the selected card in view
+            self.call_after_refresh(
+                self.scroll_to_region, self._card_region(self.cursor), animate=False
+            )
         self.post_message(self.CursorMoved(self.selected.id if self.selected else None))
 
     def refresh_runs(self, run_ids: set[str] | None = None) -> None:
