@@ -12,7 +12,7 @@ from looptui.tui.board import RunSummary
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.new_run import NewRunScreen
-from tui_support import demo_repository, open_app, statuses, wait_for_runs
+from tui_support import demo_repository, open_app, statuses, until, wait_for_runs
 
 
 async def start_all(app, loops=("fix-add", "fix-mean", "docs", "speedup")) -> list[str]:  # type: ignore[no-untyped-def]
@@ -245,3 +245,27 @@ async def test_arrows_move_the_cursor_in_a_small_terminal_and_keep_it_in_view(
         assert grid.cursor == 3
         await pilot.press("slash", "j", "k")  # j and k are letters in the filter
         assert app.screen.query_one("#filter", Input).value == "jk"
+
+
+async def test_runs_of_another_looptui_process_show_up(tmp_path: Path) -> None:
+    from conftest import cli_env
+    from looptui.engine import Engine
+
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        other = await Engine.open(repo, cli_env(), config)  # its own store connections
+        try:
+            run = await other.start_run("docs")
+            await other.wait(run.id)
+            await other.merge(run.id)
+        finally:
+            await other.close()
+        await until(
+            pilot,
+            lambda: (
+                run.id in app.board.summaries
+                and app.board.summaries[run.id].status is RunStatus.MERGED
+            ),
+            limit=10,
+        )
+        await until(pilot, lambda: run.id in {s.id for s in app.screen.cards.runs}, limit=5)

@@ -20,13 +20,14 @@ from textual.screen import Screen
 
 from looptui.engine import Engine, LooptuiError
 from looptui.engine.events import Event, EventKind
-from looptui.engine.models import RunStatus
+from looptui.engine.models import Run, RunStatus
 from looptui.engine.store import Subscription
 from looptui.tui.board import LINE_KINDS, Board, RunSummary, summaries_from
 from looptui.tui.settings import Settings
 from looptui.tui.themes import load_themes, semantic_defaults
 
 DEFAULT_THEME = "looptui-dusk"
+RESYNC_INTERVAL = 2.0  # how often runs changed by another looptui process are picked up
 ANNOUNCED = {
     RunStatus.SUCCEEDED: ("goal met: ready for your review (press r)", "information"),
     RunStatus.FAILED: ("failed", "error"),
@@ -80,6 +81,7 @@ class LooptuiApp(App[None]):
 
         await self.push_screen(GridScreen(self.clock))
         self.bridge(subscription)
+        self.set_interval(RESYNC_INTERVAL, self.resync, name="store resync")
 
     def _register_themes(self) -> None:
         themes, errors = load_themes(self._theme_dirs)
@@ -131,6 +133,24 @@ class LooptuiApp(App[None]):
             summary.run = await self.engine.store.run(event.run_id)  # the record is the truth
         if event.kind is EventKind.STATUS:
             self.announce(board.summaries[event.run_id])
+
+    @work(group="resync", exclusive=True, exit_on_error=False)
+    async def resync(self) -> None:
+        """Pick up what another looptui process did: runs it started, merged or discarded.
+        This engine's own runs are already live through the bridge."""
+        try:
+            runs = await self.engine.store.runs()
+        except LooptuiError:
+            return
+        own = set(self.engine.active_run_ids())
+        board = self.board
+        for run in runs:
+            summary = board.summaries.get(run.id)
+            if summary is None:
+                board.add(RunSummary(run=run, iteration=run.iterations))
+            elif run.id not in own and _changed(summary.run, run):
+                summary.run, summary.iteration = run, run.iterations
+                board.dirty.add(run.id)
 
     def announce(self, summary: RunSummary) -> None:
         if summary.status not in ANNOUNCED:
@@ -228,3 +248,12 @@ class LooptuiApp(App[None]):
                 binding.tooltip or f"key: {self.get_key_display(binding) or key}",
                 functools.partial(self.call_later, self.run_action, binding.action, node),
             )
+
+
+def _changed(shown: Run, stored: Run) -> bool:
+    return (shown.status, shown.head_commit, shown.finished_at, shown.iterations) != (
+        stored.status,
+        stored.head_commit,
+        stored.finished_at,
+        stored.iterations,
+    )

@@ -39,15 +39,21 @@ class ReviewScreen(Screen[None]):
     """One run's diff, unit by unit (a hunk, or a file taken whole)."""
 
     CSS_PATH = "review.tcss"
+    # In the order of the footer, which a narrow terminal cuts from the right: the keys of a
+    # review first; `?` lists them all.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
-        Binding("j,down", "move(1)", "Next hunk", priority=True),
+        Binding("j,down", "move(1)", "Next", tooltip="Next hunk", priority=True),
         Binding("k,up", "move(-1)", "Previous hunk", show=False, priority=True),
-        Binding("J,right_square_bracket", "move_file(1)", "Next file"),
-        Binding("K,left_square_bracket", "move_file(-1)", "Previous file", show=False),
         Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
         Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
+        Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
+        Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
+        Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
+        Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch"),
+        Binding("J,right_square_bracket", "move_file(1)", "Next file"),
+        Binding("K,left_square_bracket", "move_file(-1)", "Previous file", show=False),
         Binding(
             "A",
             "decide_file('accepted')",
@@ -65,15 +71,11 @@ class ReviewScreen(Screen[None]):
         Binding(
             "backspace", "decide('undecided')", "Undo", tooltip="Take back the decision", show=False
         ),
-        Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
         Binding(
             "C", "comment('file')", "Comment file", tooltip="Feedback on this file", show=False
         ),
         Binding("t", "scope", "Scope", tooltip="Review the whole run or its last iteration"),
         Binding("u", "split", "Split/unified", tooltip="Side by side or unified"),
-        Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
-        Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
-        Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch"),
     ]
 
     def __init__(self, run_id: str) -> None:
