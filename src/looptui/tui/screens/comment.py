@@ -7,23 +7,15 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
+from looptui.tui.screens.dialog import Dialog
 
-class CommentScreen(ModalScreen[str | None]):
+
+class CommentScreen(Dialog[str | None]):
     """Dismisses with the comment's text, or None."""
 
     DEFAULT_CSS = """
-    CommentScreen { align: center middle; background: $background 60%; }
-    CommentScreen > Vertical {
-        width: 90;
-        max-width: 95%;
-        height: auto;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
     CommentScreen #about { color: $text-muted; margin-bottom: 1; }
     CommentScreen TextArea { height: 8; }
     CommentScreen #hint { color: $text-muted; }
@@ -38,7 +30,7 @@ class CommentScreen(ModalScreen[str | None]):
         self.about = about
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with Vertical(classes="dialog-box") as box:
             box.border_title = "Feedback for the agent"
             yield Static(self.about, id="about")
             yield TextArea(id="comment")

@@ -7,26 +7,16 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from looptui.tui.screens.dialog import Dialog
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(Dialog[bool]):
     """Ask before something that cannot be undone; dismisses with True or False."""
 
     DEFAULT_CSS = """
-    ConfirmScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-    ConfirmScreen > Vertical {
-        width: 64;
-        max-width: 90%;
-        height: auto;
-        padding: 1 2;
-        border: thick $warning;
-        background: $surface;
-    }
+    ConfirmScreen > .dialog-box { width: 64; max-width: 90%; padding: 1 2; border: thick $warning; }
     ConfirmScreen #question { margin-bottom: 1; }
     ConfirmScreen Horizontal { height: auto; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 1; }
@@ -42,7 +32,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.verb = verb
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical(classes="dialog-box"):
             yield Static(self.question, id="question")
             with Horizontal():
                 yield Button(f"{self.verb} (y)", variant="warning", id="yes")

@@ -8,24 +8,17 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
 
+from looptui.tui.screens.dialog import Dialog
 
-class HelpScreen(ModalScreen[None]):
+
+class HelpScreen(Dialog[None]):
     """The keys of a screen (its own, its widgets' and the app's), read from its bindings."""
 
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; background: $background 60%; }
-    HelpScreen > VerticalScroll {
-        width: 80;
-        max-width: 95%;
-        height: auto;
-        max-height: 90%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
+    HelpScreen > .dialog-box { width: 80; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "dismiss", "Close"),
@@ -41,7 +34,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, description in self.keys():
             table.add_row(key, description)
-        with VerticalScroll() as scroll:
+        with VerticalScroll(classes="dialog-box") as scroll:
             scroll.border_title = (
                 f"Keys · {self.described.__class__.__name__.removesuffix('Screen')}"
             )

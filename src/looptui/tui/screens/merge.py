@@ -8,27 +8,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from looptui.engine.workspace import MergePreview, SelectionCounts
+from looptui.tui.screens.dialog import Dialog
 
 
-class MergeScreen(ModalScreen[bool]):
+class MergeScreen(Dialog[bool]):
     """Shows what the merge would do; dismisses True to merge, False to go back."""
 
     DEFAULT_CSS = """
-    MergeScreen { align: center middle; background: $background 60%; }
-    MergeScreen > Vertical {
-        width: 90;
-        max-width: 95%;
-        height: auto;
-        max-height: 90%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    MergeScreen.-conflict > Vertical { border: thick $verdict-fail; }
+    MergeScreen.-conflict > .dialog-box { border: thick $verdict-fail; }
     MergeScreen .ok { color: $verdict-pass; text-style: bold; }
     MergeScreen .conflict { color: $verdict-fail; text-style: bold; }
     MergeScreen .muted { color: $text-muted; }
@@ -52,7 +42,7 @@ class MergeScreen(ModalScreen[bool]):
         preview, counts = self.preview, self.counts
         how = "squash" if self.squash else "merge commit"
         self.set_class(not preview.clean, "-conflict")
-        with Vertical() as box:
+        with Vertical(classes="dialog-box") as box:
             box.border_title = f"Merge run {self.run_id} into {preview.base_branch} ({how})"
             if preview.clean:
                 yield Static("✔ merges cleanly (previewed; nothing has changed yet)", classes="ok")

@@ -8,29 +8,26 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from looptui.tui import format
 from looptui.tui.board import NEEDS_REVIEW
+from looptui.tui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from looptui.tui.app import LooptuiApp
 
 
-class NeedsYouScreen(ModalScreen[None]):
+class NeedsYouScreen(Dialog[None]):
     """Runs awaiting review first, then runs that stopped short; enter opens the right screen."""
 
     DEFAULT_CSS = """
-    NeedsYouScreen { align: center middle; background: $background 60%; }
-    NeedsYouScreen > Vertical {
+    NeedsYouScreen > .dialog-box {
         width: 100;
-        max-width: 95%;
-        height: auto;
         max-height: 80%;
         border: thick $needs-review;
-        background: $surface;
+        padding: 0;
     }
     NeedsYouScreen OptionList { height: auto; max-height: 30; border: none; }
     NeedsYouScreen #nothing { padding: 1 2; color: $text-muted; }
@@ -50,7 +47,7 @@ class NeedsYouScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         waiting = self.looptui.board.needing_you()
-        with Vertical() as box:
+        with Vertical(classes="dialog-box") as box:
             box.border_title = f"Needs you ({len(waiting)})"
             if not waiting:
                 yield Static("Nothing waits for you. Runs that finish appear here.", id="nothing")

@@ -8,28 +8,19 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select, TextArea
 
 from looptui.engine.config import Config
+from looptui.tui.screens.dialog import Dialog
 
 NewRun = tuple[str, str | None, str | None]  # loop, prompt override, agent override
 
 
-class NewRunScreen(ModalScreen[NewRun | None]):
+class NewRunScreen(Dialog[NewRun | None]):
     """Dismisses with (loop, prompt or None, agent or None), or None when cancelled."""
 
     DEFAULT_CSS = """
-    NewRunScreen { align: center middle; background: $background 60%; }
-    NewRunScreen > Vertical {
-        width: 90;
-        max-width: 95%;
-        height: auto;
-        max-height: 95%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
+    NewRunScreen > .dialog-box { max-height: 95%; }
     NewRunScreen Label { margin-top: 1; color: $text-muted; }
     NewRunScreen TextArea { height: 8; }
     NewRunScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
@@ -46,7 +37,7 @@ class NewRunScreen(ModalScreen[NewRun | None]):
 
     def compose(self) -> ComposeResult:
         loops = sorted(self.config.loops)
-        with Vertical() as box:
+        with Vertical(classes="dialog-box") as box:
             box.border_title = "New run"
             yield Label("Loop")
             yield Select(
