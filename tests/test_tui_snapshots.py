@@ -62,7 +62,11 @@ def snapshot_repo() -> tuple[Path, Config]:
         patch.setattr(
             "looptui.engine.supervisor.secrets.token_hex", lambda _: f"{next(counter):08x}"
         )
-        repo, config = demo_repository(root / "demo")
+        with pytest.MonkeyPatch.context() as python:
+            # the demo's looptui.toml names this interpreter: pin it, or every checkout of the
+            # project (another path) would make other commits
+            python.setattr("looptui.demo.sys.executable", "/usr/bin/python3")
+            repo, config = demo_repository(root / "demo")
         config = pinned(config)
         import asyncio
 
