@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from textual import events, on
 from textual.screen import ModalScreen
+from textual.widgets import Footer
 
 Result = TypeVar("Result")
 
 
 class Dialog(ModalScreen[Result]):
-    """A modal screen whose box is its child with the class `dialog-box`."""
+    """A modal screen whose box is its child with the class `dialog-box`, with a footer of
+    the keys that apply in it."""
 
     DEFAULT_CSS = """
     Dialog {
@@ -27,3 +30,7 @@ class Dialog(ModalScreen[Result]):
         padding: 0 1;
     }
     """
+
+    @on(events.Mount)
+    async def _add_footer(self) -> None:
+        await self.mount(Footer())
