@@ -100,3 +100,20 @@ async def test_feedback_is_refused_while_the_run_goes(tmp_path: Path) -> None:
         await engine.stop(run.id)
     finally:
         await engine.close()
+
+
+async def test_last_iteration_scope_of_an_iteration_that_changed_nothing_is_empty(
+    tmp_path: Path,
+) -> None:
+    repo = create_demo_repository(tmp_path / "demo")
+    engine = await Engine.open(repo, cli_env(), instant(repo))
+    try:
+        run_id = await finished(engine, "docs")
+        await engine.feedback(run_id, "Check it once more.")  # writes the same file again
+        final = await engine.wait(run_id)
+        assert final.iterations == 2
+        assert [i.commit is None for i in await engine.store.iterations(run_id)] == [False, True]
+        assert len(await engine.patch(run_id, "last")) == 0
+        assert [f.path for f in await engine.patch(run_id)] == ["docs/usage.md"]
+    finally:
+        await engine.close()

@@ -240,8 +240,11 @@ class Engine:
         run = await self.store.find_run(prefix)
         base: str | None = run.base_commit
         if scope == "last":
-            commits = [i.commit for i in await self.store.iterations(run.id) if i.commit]
-            base = f"{commits[-1]}^" if commits else run.head_commit
+            iterations = await self.store.iterations(run.id)
+            last = iterations[-1].commit if iterations else None
+            # an iteration that changed nothing has no commit: its diff is empty (but for
+            # what is left uncommitted in a live worktree)
+            base = f"{last}^" if last else run.head_commit
         worktree = Path(run.worktree)
         if run.status.has_workspace and await asyncio.to_thread(worktree.is_dir):
             target: str | None = await asyncio.to_thread(self.repository.snapshot, worktree)
