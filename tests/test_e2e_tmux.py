@@ -91,8 +91,11 @@ def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[
     assert screen.count("succeeded") >= 3 and "stalled" in screen, screen
 
     term.press("r")
-    queue = term.wait_for(lambda s: "Needs you" in s)
-    rows = [line for line in queue.splitlines() if "review" in line or "decide" in line]
+
+    def queue_rows(screen: str) -> list[str]:
+        return [line for line in screen.splitlines() if {"review", "decide"} & set(line.split())]
+
+    rows = queue_rows(term.wait_for(lambda s: "Needs you (" in s and len(queue_rows(s)) >= 4))
     position = next(i for i, line in enumerate(rows) if "fix-add" in line)
     term.press(*["Down"] * position, "Enter")
     term.wait_for(lambda s: "Review fix-add" in s and "unit 1/2" in s)
