@@ -212,22 +212,13 @@ class EventWriter:
                 batch.append(item)
             elif isinstance(item, _Dropped):
                 batch.append(self._dropped_note(item))
-            if stopping or flushes or len(batch) >= BATCH_SIZE:
+            # after a stop, everything queued before it goes into this last batch
+            if not stopping and (flushes or len(batch) >= BATCH_SIZE):
                 break
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 break
-        if stopping:  # drain what was queued before the stop
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if isinstance(item, _Flush):
-                    flushes.append(item)
-                elif isinstance(item, _Pending):
-                    self._pending -= 1
-                    batch.append(item)
-                elif isinstance(item, _Dropped):
-                    batch.append(self._dropped_note(item))
         return batch, flushes, stopping
 
     def _dropped_note(self, marker: _Dropped) -> _Pending:
