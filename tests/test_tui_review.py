@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import OptionList
 
 from conftest import git
-from looptui.engine import RunStatus
+from looptui.engine import Run, RunStatus
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
@@ -24,6 +24,15 @@ ARITH_FIXED = (
     "def multiply(a, b):\n    return a * b\n\n\n"
     "def divide(a, b):\n    return a / b\n"
 )
+
+
+async def review_finished_run(app, pilot, loop: str) -> tuple[Run, ReviewScreen]:  # type: ignore[no-untyped-def]
+    """Run `loop` to its end, then open its review and wait until its diff is shown."""
+    run = await app.engine.start_run(loop)
+    await wait_for_runs(app, pilot, [run.id])
+    app.review_run(run.id)
+    await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.patch.keys)
+    return run, app.screen
 
 
 async def review_from_queue(app, pilot, loop: str) -> ReviewScreen:  # type: ignore[no-untyped-def]
@@ -85,12 +94,7 @@ async def test_reject_one_hunk_and_merge_the_rest(tmp_path: Path) -> None:
 async def test_files_move_and_decide_whole_and_squash(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
-        run = await app.engine.start_run("fix-add")
-        await wait_for_runs(app, pilot, [run.id])
-        app.review_run(run.id)
-        await pilot.pause(0.5)
-        screen = app.screen
-        assert isinstance(screen, ReviewScreen)
+        run, screen = await review_finished_run(app, pilot, "fix-add")
         await pilot.press("A")  # the whole file
         assert screen.selection.counts().accepted == 2
         await pilot.press("backspace")
@@ -108,13 +112,10 @@ async def test_files_move_and_decide_whole_and_squash(tmp_path: Path) -> None:
 async def test_a_conflict_is_previewed_and_nothing_merges(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
-        run = await app.engine.start_run("fix-add")
-        await wait_for_runs(app, pilot, [run.id])
+        _run, _screen = await review_finished_run(app, pilot, "fix-add")
         (repo / "calc/arith.py").write_text("def add(a, b):\n    return b + a\n")
         git(repo, "commit", "-qam", "a different fix on main")
         head = git(repo, "rev-parse", "HEAD")
-        app.review_run(run.id)
-        await pilot.pause(0.5)
         await pilot.press("m")
         await pilot.pause(0.5)
         assert isinstance(app.screen, MergeScreen)
@@ -132,10 +133,7 @@ async def test_a_conflict_is_previewed_and_nothing_merges(tmp_path: Path) -> Non
 async def test_a_comment_on_a_hunk_starts_a_new_iteration(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
-        run = await app.engine.start_run("fix-add")
-        await wait_for_runs(app, pilot, [run.id])
-        app.review_run(run.id)
-        await pilot.pause(0.5)
+        run, _screen = await review_finished_run(app, pilot, "fix-add")
         await pilot.press("j", "c")
         await pilot.pause()
         assert isinstance(app.screen, CommentScreen)
@@ -180,12 +178,7 @@ async def test_discard_asks_first(tmp_path: Path) -> None:
 async def test_scope_switches_to_the_last_iteration(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
-        run = await app.engine.start_run("fix-mean")
-        await wait_for_runs(app, pilot, [run.id])
-        app.review_run(run.id)
-        await pilot.pause(0.5)
-        screen = app.screen
-        assert isinstance(screen, ReviewScreen)
+        _run, screen = await review_finished_run(app, pilot, "fix-mean")
         whole = plain(next(iter(screen.query_one(DiffView).units.values())).content)
         assert "(len(values) + 1)" in whole  # against the base
         await pilot.press("t")
@@ -198,12 +191,7 @@ async def test_scope_switches_to_the_last_iteration(tmp_path: Path) -> None:
 async def test_arrow_keys_move_between_hunks_in_a_small_terminal(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
-        run = await app.engine.start_run("fix-add")
-        await wait_for_runs(app, pilot, [run.id])
-        app.review_run(run.id)
-        await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.patch.keys)
-        screen = app.screen
-        assert isinstance(screen, ReviewScreen)
+        _run, screen = await review_finished_run(app, pilot, "fix-add")
         view = screen.query_one(DiffView)
         await pilot.press("down")
         assert view.cursor == screen.patch.keys[1]
