@@ -13,6 +13,7 @@ import pytest
 
 from looptui.engine.agents import AgentTask, Finished, OutputLine, ToolResult, build_agent
 from looptui.engine.agents.base import AgentEvent
+from looptui.engine.agents.replay import load_script
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
 
@@ -160,6 +161,15 @@ async def test_replay_cannot_write_outside_its_worktree(tmp_path: Path, path: st
     assert any(isinstance(e, ToolResult) and e.is_error for e in events)
     assert isinstance(events[-1], Finished) and not events[-1].ok
     assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "x.txt").exists()
+
+
+async def test_replay_runs_share_a_parsed_script_until_it_changes(tmp_path: Path) -> None:
+    config = replay(tmp_path, [{"log": "first"}, {"message": "done"}])
+    assert config.script is not None
+    assert load_script(config.script) is load_script(config.script)  # one copy for many runs
+    config.script.write_text(json.dumps({"log": "edited between runs"}) + "\n")
+    events = await collect(config, task(tmp_path))
+    assert [e.text for e in events if isinstance(e, OutputLine)] == ["edited between runs"]
 
 
 def test_a_broken_replay_script_names_its_line(tmp_path: Path) -> None:

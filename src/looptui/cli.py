@@ -263,9 +263,9 @@ def status(as_json: bool) -> None:
     """List the runs of this repository."""
 
     async def body(engine: Engine) -> None:
-        runs = await engine.store.runs()
+        runs = await engine.history.runs()
         if as_json:
-            verdicts = await engine.store.latest_verdicts()
+            verdicts = await engine.history.latest_verdicts()
             payload = [run_to_json(run, verdicts.get(run.id)) for run in runs]
             click.echo(json.dumps(payload, indent=2))
         elif not runs:
@@ -283,7 +283,7 @@ def log(run_id: str) -> None:
     """Show everything RUN did: agent output, commits, checks, verdicts and notes."""
 
     async def body(engine: Engine) -> None:
-        run = await engine.store.find_run(run_id)
+        run = await engine.history.find_run(run_id)
         console = make_console()
         console.print(
             Text.assemble(
@@ -296,7 +296,7 @@ def log(run_id: str) -> None:
             )
         )
         console.print(Text(f"  branch {run.branch} from {run.base_branch}@{run.base_commit[:10]}"))
-        for event in await engine.store.events(run.id):
+        for event in await engine.history.events(run.id):
             line = render_event(event, full_checks=True)
             if line is not None:
                 console.print(line)
@@ -323,7 +323,7 @@ def merge(run_id: str, squash: bool) -> None:
     """Merge RUN into its base branch, after a conflict preview; removes its worktree."""
 
     async def body(engine: Engine) -> str:
-        run = await engine.store.find_run(run_id)
+        run = await engine.history.find_run(run_id)
         commit = await engine.merge(run.id, squash=squash)
         return f"merged run {run.id} into {run.base_branch} as {commit[:10]}" + (
             " (squashed)" if squash else ""
@@ -340,7 +340,7 @@ def discard(run_id: str, force: bool) -> None:
     """Remove RUN's worktree and branch."""
 
     async def body(engine: Engine) -> str:
-        run = await engine.store.find_run(run_id)
+        run = await engine.history.find_run(run_id)
         await engine.discard(run.id, force=force)
         return f"discarded run {run.id}"
 

@@ -234,8 +234,8 @@ async def run_demo(engine: Engine) -> None:
     subscription.close()
     await printer
     console.print()
-    console.print(runs_table(await engine.store.runs()))
-    succeeded = [run for run in await engine.store.runs() if run.status == "succeeded"]
+    console.print(runs_table(await engine.history.runs()))
+    succeeded = [run for run in await engine.history.runs() if run.status == "succeeded"]
     if succeeded:
         console.print(
             f"\nreview a run: looptui diff {succeeded[0].id}; "

@@ -23,7 +23,7 @@ from looptui.engine.events import EventKind
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
-from looptui.engine.store import Store, Subscription
+from looptui.engine.store import History, Store, Subscription
 from looptui.engine.workspace import MergePreview, Patch, Repository, parse_patch
 
 DiffScope = Literal["run", "last"]  # the whole run, or its last iteration
@@ -76,6 +76,16 @@ class Engine:
 
     def subscribe(self, run_id: str | None = None) -> Subscription:
         return self.store.subscribe(run_id)
+
+    @property
+    def history(self) -> History:
+        """The store, read-only: runs, events, verdicts and notes for screens and reports."""
+        return self.store
+
+    @property
+    def name(self) -> str:
+        """The repository's name, for titles."""
+        return self.repository.root.name
 
     # -- runs ------------------------------------------------------------------------------
 

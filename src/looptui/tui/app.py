@@ -8,6 +8,7 @@ command itself.
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -63,17 +64,17 @@ class LooptuiApp(App[None]):
         self._bell = bell
         self._theme_dirs = list(theme_dirs)
         self._themes_ready = False
-        self.repository_name = engine.repository.root.name
+        self.repository_name = engine.name
 
     # -- start-up ------------------------------------------------------------------------------
 
     async def on_mount(self) -> None:
         self._register_themes()
         subscription = self.engine.subscribe()  # before loading: no event falls in between
-        store = self.engine.store
-        runs = await store.runs()
-        lines = await store.latest_lines(LINE_KINDS)
-        verdicts = await store.latest_verdicts()
+        history = self.engine.history
+        runs = await history.runs()
+        lines = await history.latest_lines(LINE_KINDS)
+        verdicts = await history.latest_verdicts()
         for summary in summaries_from(runs, lines, verdicts):
             self.board.add(summary)
         self.board.take_dirty()
@@ -82,6 +83,9 @@ class LooptuiApp(App[None]):
         await self.push_screen(GridScreen(self.clock))
         self.bridge(subscription)
         self.set_interval(RESYNC_INTERVAL, self.resync, name="store resync")
+        # What start-up built lives as long as the app: out of the collector's full passes,
+        # which otherwise grow with it and stall key presses under load (bench/RESULTS.md).
+        self.call_after_refresh(gc.freeze)
 
     def _register_themes(self) -> None:
         themes, errors = load_themes(self._theme_dirs)
@@ -123,14 +127,14 @@ class LooptuiApp(App[None]):
         """Fold one engine event into the board (screens repaint from it on their timers)."""
         board = self.board
         if event.run_id not in board.summaries:
-            run = await self.engine.store.run(event.run_id)
+            run = await self.engine.history.run(event.run_id)
             board.add(RunSummary(run=run, iteration=run.iterations))
         board.apply(event)
         if event.kind is EventKind.STATUS or (
             event.kind is EventKind.ITERATION and event.data.get("phase") == "finished"
         ):
             summary = board.summaries[event.run_id]
-            summary.run = await self.engine.store.run(event.run_id)  # the record is the truth
+            summary.run = await self.engine.history.run(event.run_id)  # the record is the truth
         if event.kind is EventKind.STATUS:
             self.announce(board.summaries[event.run_id])
 
@@ -139,7 +143,7 @@ class LooptuiApp(App[None]):
         """Pick up what another looptui process did: runs it started, merged or discarded.
         This engine's own runs are already live through the bridge."""
         try:
-            runs = await self.engine.store.runs()
+            runs = await self.engine.history.runs()
         except LooptuiError:
             return
         own = set(self.engine.active_run_ids())

@@ -41,7 +41,7 @@ from looptui.engine.workspace.paths import PathEscape, confine
 ACTIONS = ("log", "text", "tool", "write", "edit", "message", "fail")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReplayStep:
     action: str
     value: Any
@@ -53,9 +53,18 @@ class ReplayStep:
         return self.iterations is None or iteration in self.iterations
 
 
+# Parsed scripts by (path, mtime, size): a hundred runs of one script share one copy of its
+# steps, which keeps the heap (and so the garbage collector's full passes) small.
+_parsed: dict[tuple[Path, int, int], tuple[ReplayStep, ...]] = {}
+
+
 def load_script(path: Path) -> tuple[ReplayStep, ...]:
     """Parse a replay script; AgentUnavailable names the file and line of any problem."""
     try:
+        stat = path.stat()
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        if key in _parsed:
+            return _parsed[key]
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise AgentUnavailable(f"replay script {path}: cannot read it ({exc})") from None
@@ -67,7 +76,10 @@ def load_script(path: Path) -> tuple[ReplayStep, ...]:
             steps.append(_parse_step(json.loads(line)))
         except (json.JSONDecodeError, ValueError, TypeError) as exc:
             raise AgentUnavailable(f"replay script {path}:{number}: {exc}") from None
-    return tuple(steps)
+    for stale in [cached for cached in _parsed if cached[0] == path]:
+        del _parsed[stale]  # an older version of this script
+    _parsed[key] = tuple(steps)
+    return _parsed[key]
 
 
 def _parse_step(raw: object) -> ReplayStep:

@@ -1,5 +1,6 @@
 """Workspace isolation: a git worktree and branch per run."""
 
+from looptui.engine.workspace.git_diff import PatchParseError, build_patch, parse_patch
 from looptui.engine.workspace.patch import (
     FilePatch,
     FileStatus,
@@ -8,9 +9,6 @@ from looptui.engine.workspace.patch import (
     Line,
     LineKind,
     Patch,
-    PatchParseError,
-    build_patch,
-    parse_patch,
 )
 from looptui.engine.workspace.paths import PathEscape, confine
 from looptui.engine.workspace.repository import MergePreview, Repository

@@ -69,7 +69,7 @@ class RunScreen(Screen[None]):
     async def on_mount(self) -> None:
         self.update_title()
         subscription = self.looptui.engine.subscribe(self.run_id)
-        history = await self.looptui.engine.store.events(self.run_id, limit=KEPT_EVENTS)
+        history = await self.looptui.engine.history.events(self.run_id, limit=KEPT_EVENTS)
         log = self.query_one(RunLog)
         log.add(history)
         log.flush()
@@ -134,18 +134,18 @@ class RunScreen(Screen[None]):
 
     async def _load(self, tab: str) -> None:
         engine = self.looptui.engine
-        store = engine.store
+        history = engine.history
         if tab == "diff":
             view = self.query_one(DiffView)
             await view.show(await engine.patch(self.run_id))
         elif tab == "verdicts":
             await self.query_one(VerdictsView).show(
-                await store.iterations(self.run_id),
-                await store.check_results(self.run_id),
-                await store.verdicts(self.run_id),
+                await history.iterations(self.run_id),
+                await history.check_results(self.run_id),
+                await history.verdicts(self.run_id),
             )
         elif tab == "memory":
-            await self.query_one(MemoryView).show(await store.notes(self.run_id))
+            await self.query_one(MemoryView).show(await history.notes(self.run_id))
 
     # -- actions -------------------------------------------------------------------------------
 
