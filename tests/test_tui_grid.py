@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from textual import events
 from textual.widgets import Input
 
 from looptui.engine import RunStatus
@@ -107,6 +108,23 @@ async def test_filter_shows_matching_cards_and_escape_clears_it(tmp_path: Path) 
         await pilot.press("escape")
         await pilot.pause()
         assert len(app.screen.cards.runs) == 4
+
+
+async def test_letters_typed_in_the_same_instant_as_slash_go_to_the_filter(
+    tmp_path: Path,
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        await wait_for_runs(app, pilot, await start_all(app))
+        grid = app.screen.cards
+        assert app._driver is not None
+        for key, character in (("slash", "/"), ("l", "l"), ("o", "o")):  # one burst, as a
+            app._driver.send_message(events.Key(key, character))  # fast typist sends it
+        await pilot.pause()
+        assert app.screen.query_one("#filter", Input).value == "lo"
+        assert grid.cursor == 0  # `l` did not move the cursor on its way
+        await pilot.press("slash")  # in the filter, `/` is a character
+        assert app.screen.query_one("#filter", Input).value == "lo/"
 
 
 async def test_grouping_cycles_by_loop_and_by_status(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
+from rich.segment import Segment
 from textual.widgets import Collapsible, TabbedContent
 
 from looptui.tui.screens.grid import GridScreen
@@ -11,7 +13,7 @@ from looptui.tui.screens.run import RunScreen
 from looptui.tui.widgets.diff_view import DiffUnit, DiffView
 from looptui.tui.widgets.evidence import MemoryView, VerdictsView
 from looptui.tui.widgets.run_log import RunLog
-from tui_support import demo_repository, open_app, plain, wait_for_runs
+from tui_support import demo_repository, open_app, plain, until, wait_for_runs
 
 
 def log_text(log: RunLog) -> str:
@@ -77,6 +79,42 @@ async def test_diff_tab_unified_and_split(tmp_path: Path) -> None:
         await pilot.pause()
         assert view.split
         assert "return a + b" in plain(units[0].content)
+
+
+def drawn(content: object, width: int) -> list[list[Segment]]:
+    console = Console(width=width, color_system="truecolor")
+    return console.render_lines(content, console.options)  # type: ignore[arg-type]
+
+
+async def test_diff_colours_come_from_the_theme_and_tints_reach_the_edge(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        screen = await open_run_of(app, pilot, "fix-add")
+        await pilot.press("2")
+        await pilot.pause(0.5)
+        unit = screen.query_one(DiffView).query(DiffUnit).first()
+
+        def keyword_colour() -> str:
+            return next(
+                segment.style.color.triplet.hex
+                for line in drawn(unit.content, 100)
+                for segment in line
+                if segment.text == "def" and segment.style and segment.style.color
+            )
+
+        assert keyword_colour() == "#bb9af7"  # looptui-dusk's syntax-keyword
+        app.theme = "looptui-paper"
+        await until(pilot, lambda: keyword_colour() == "#7a3e9d")  # and now looptui-paper's
+        for width in (100, 60):  # an added line's tint runs to the edge at any width
+            line = next(
+                line
+                for line in drawn(unit.content, width)
+                if line[1].text == "+" and "return a + b" in "".join(s.text for s in line)
+            )
+            colours = {segment.style.color for segment in line if segment.style}
+            assert len(colours) > 2  # the tint keeps the sign's and the syntax's colours
+            assert sum(len(segment.text) for segment in line) == width
+            assert line[-1].style is not None and line[-1].style.bgcolor is not None
 
 
 async def test_verdicts_and_memory_tabs(tmp_path: Path) -> None:

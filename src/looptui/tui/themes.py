@@ -37,6 +37,13 @@ SEMANTIC_VARIABLES = {
     "diff-remove": "{error} 18%",
     "diff-add-text": "{success}",
     "diff-remove-text": "{error}",
+    # the diff's syntax highlighting
+    "syntax-keyword": "{text-secondary}",
+    "syntax-name": "{text-primary}",
+    "syntax-string": "{text-success}",
+    "syntax-number": "{text-warning}",
+    "syntax-comment": "{foreground-darken-3}",
+    "syntax-operator": "{text-accent}",
 }
 COLOR_FIELDS = (
     "primary",

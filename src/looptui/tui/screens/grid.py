@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -40,7 +41,11 @@ class GridScreen(Screen[None]):
         Binding("n", "new_run", "New run", tooltip="Start a run of a loop"),
         Binding("s", "stop", "Stop", tooltip="Stop the run (its worktree is kept)"),
         Binding("R", "retry", "Retry", tooltip="Start a fresh run of the same loop and prompt"),
-        Binding("slash", "filter", "Filter", tooltip="Show only runs matching some words"),
+        # priority, and focus moved at once: keys typed in the same instant as `/` (a fast
+        # typist, a paste) are already queued behind it and must land in the filter
+        Binding(
+            "slash", "filter", "Filter", tooltip="Show only runs matching some words", priority=True
+        ),
         Binding("g", "group", "Group", tooltip="Group cards by loop, by status, or not"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("left,h", "move('left')", "Left", show=False),
@@ -193,9 +198,11 @@ class GridScreen(Screen[None]):
 
     def action_filter(self) -> None:
         search = self.query_one("#filter", Input)
+        if search.has_focus:
+            raise SkipAction()  # a `/` typed into the filter
         search.disabled = False
         search.add_class("-shown")
-        search.focus()
+        self.set_focus(search)
 
     def action_clear_filter(self) -> None:
         search = self.query_one("#filter", Input)

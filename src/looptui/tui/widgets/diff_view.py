@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
-from rich.syntax import Syntax
+from pygments.token import Comment, Keyword, Name, Number, Operator, String, Token
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.style import Style
+from rich.syntax import ANSISyntaxTheme, Syntax
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -29,6 +31,19 @@ from looptui.engine.workspace import (
 )
 
 DECISION_MARK = {Decision.ACCEPTED: "✔ accepted", Decision.REJECTED: "✘ rejected"}
+# Pygments token families and the component class (so the theme's variable) that colours each
+SYNTAX_LOOKS = {
+    Keyword: "keyword",
+    Name.Function: "name",
+    Name.Class: "name",
+    Name.Decorator: "name",
+    Name.Builtin: "name",
+    String: "string",
+    Number: "number-literal",
+    Comment: "comment",
+    Operator: "operator",
+    Operator.Word: "keyword",
+}
 
 
 class DiffUnit(Static):
@@ -72,6 +87,12 @@ class DiffView(VerticalScroll, can_focus=True):
         .diff-view--pass { color: $verdict-pass; text-style: bold; }
         .diff-view--fail { color: $verdict-fail; text-style: bold; }
         .diff-view--muted { color: $text-muted; }
+        .diff-view--keyword { color: $syntax-keyword; }
+        .diff-view--name { color: $syntax-name; }
+        .diff-view--string { color: $syntax-string; }
+        .diff-view--number-literal { color: $syntax-number; }
+        .diff-view--comment { color: $syntax-comment; text-style: italic; }
+        .diff-view--operator { color: $syntax-operator; }
     }
     DiffView > .diff-empty { color: $text-muted; padding: 1 2; }
     """
@@ -86,6 +107,7 @@ class DiffView(VerticalScroll, can_focus=True):
         "diff-view--pass",
         "diff-view--fail",
         "diff-view--muted",
+        *(f"diff-view--{look}" for look in SYNTAX_LOOKS.values()),
     }
 
     split: reactive[bool] = reactive(False, init=False)
@@ -96,6 +118,13 @@ class DiffView(VerticalScroll, can_focus=True):
         self.selection: Selection | None = None
         self.units: dict[HunkKey, DiffUnit] = {}
         self.cursor: HunkKey | None = None
+        self._syntax_theme: ANSISyntaxTheme | None = None
+
+    def on_mount(self) -> None:
+        # The drawn lines hold the theme's colours: draw them again once the new styles apply.
+        self.app.theme_changed_signal.subscribe(
+            self, lambda _: self.call_after_refresh(self.repaint)
+        )
 
     async def show(self, patch: Patch, selection: Selection | None = None) -> None:
         """Replace the diff shown (and the decisions to show with it)."""
@@ -115,6 +144,7 @@ class DiffView(VerticalScroll, can_focus=True):
         self.repaint()
 
     def repaint(self) -> None:
+        self._syntax_theme = None  # the theme may have changed
         for unit in self.units.values():
             self._paint(unit)
 
@@ -183,10 +213,13 @@ class DiffView(VerticalScroll, can_focus=True):
 
     def _highlight(self, path: str, lines: tuple[Line, ...]) -> list[Text]:
         code = "\n".join(line.text for line in lines)
-        dark = self.app.current_theme.dark
+        if self._syntax_theme is None:
+            style = self.get_component_rich_style
+            looks = {token: style(f"diff-view--{look}") for token, look in SYNTAX_LOOKS.items()}
+            self._syntax_theme = ANSISyntaxTheme({Token: Style(), **looks})
         try:
             lexer = Syntax.guess_lexer(path, code)
-            syntax = Syntax(code, lexer, theme="ansi_dark" if dark else "ansi_light")
+            syntax = Syntax(code, lexer, theme=self._syntax_theme)
             text = syntax.highlight(code)
         except Exception:  # an odd file name or content: show it plain rather than fail
             text = Text(code)
@@ -209,12 +242,12 @@ class DiffView(VerticalScroll, can_focus=True):
             row.append_text(code)
             if line.missing_newline:
                 row.append(" ⏎̸", style("diff-view--muted"))
-            if look:
-                row.stylize(style(f"diff-view--{look}"), len(numbers))
-                row.pad_right(max(0, self.size.width - row.cell_len - 4))
-                row.stylize(style(f"diff-view--{look}"), len(numbers))
-            rows.append(row)
-        return Text("\n").join(rows)
+            rows.append(
+                _Tinted(row, _background(style(f"diff-view--{look}")), len(numbers))
+                if look
+                else row
+            )
+        return Group(*rows)
 
     def _split_body(self, hunk: Hunk, highlighted: list[Text]) -> RenderableType:
         style = self.get_component_rich_style
@@ -232,9 +265,9 @@ class DiffView(VerticalScroll, can_focus=True):
                 right = added[index] if index < len(added) else None
                 table.add_row(
                     str(left[0].old_number) if left else "",
-                    _styled(left[1], style("diff-view--remove")) if left else "",
+                    _styled(left[1], _background(style("diff-view--remove"))) if left else "",
                     str(right[0].new_number) if right else "",
-                    _styled(right[1], style("diff-view--add")) if right else "",
+                    _styled(right[1], _background(style("diff-view--add"))) if right else "",
                 )
             removed.clear()
             added.clear()
@@ -249,6 +282,20 @@ class DiffView(VerticalScroll, can_focus=True):
                 table.add_row(str(line.old_number), code, str(line.new_number), code)
         flush()
         return table
+
+
+class _Tinted:
+    """A diff line whose background (from `start` on) runs to the edge, whatever the width
+    turns out to be when it is drawn."""
+
+    def __init__(self, row: Text, background: Style, start: int) -> None:
+        self.row, self.background, self.start = row, background, start
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        row = self.row.copy()
+        row.pad_right(max(0, options.max_width - row.cell_len))
+        row.stylize(self.background, self.start)
+        yield row
 
 
 def _units_of(file: FilePatch) -> list[tuple[HunkKey, Hunk | None]]:
@@ -267,9 +314,14 @@ def _signs(kind: LineKind) -> tuple[str, str]:
     return " ", ""
 
 
-def _styled(text: Text, background: object) -> Text:
+def _background(style: Style) -> Style:
+    """Only the background of a component's style: a tint must keep the syntax colours."""
+    return Style(bgcolor=style.bgcolor)
+
+
+def _styled(text: Text, background: Style) -> Text:
     copy = text.copy()
-    copy.stylize(background)  # type: ignore[arg-type]
+    copy.stylize(background)
     return copy
 
 
