@@ -43,8 +43,11 @@ async def test_merge_leaves_out_rejected_hunks(tmp_path: Path) -> None:
         preview = await engine.preview(run_id, reject)
         assert preview.clean and preview.changed_files == ("calc/arith.py",)
         assert git(repo, "log", "--oneline").count("\n") == 1  # the preview changed nothing
+        assert (await engine.history.run(run_id)).diff.added == 2  # the fix and the debug line
         await engine.merge(run_id, squash=True, reject=reject)
-        assert (await engine.store.run(run_id)).status is RunStatus.MERGED
+        merged = await engine.history.run(run_id)
+        assert merged.status is RunStatus.MERGED
+        assert (merged.diff.files, merged.diff.added, merged.diff.removed) == (1, 1, 1)  # landed
     finally:
         await engine.close()
     arith = (repo / "calc/arith.py").read_text()

@@ -302,6 +302,11 @@ class Engine:
         else:
             message = f"Merge looptui run {run.id} ({run.loop}): {summary}"
         commit = await asyncio.to_thread(repository.merge, preview, message, squash)
+        # From now on the run's diff is what landed (the iterations keep what the agent did).
+        landed = await asyncio.to_thread(repository.diff_stat, run.base_commit, head)
+        await self.store.update_run(
+            run.id, diff_files=landed.files, diff_added=landed.added, diff_removed=landed.removed
+        )
         await self._retire(run, RunStatus.MERGED, head)
         return commit
 
