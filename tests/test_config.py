@@ -70,6 +70,32 @@ def test_a_full_config_becomes_typed_objects(tmp_path: Path) -> None:
     assert config.agents["r"].script == tmp_path / "replays/r.jsonl"
 
 
+def test_model_agents_and_evaluators(tmp_path: Path) -> None:
+    path = tmp_path / "looptui.toml"
+    path.write_text(
+        "[agents.claude]\nkind = 'claude-code'\nmodel = 'sonnet'\n"
+        "permission_mode = 'acceptEdits'\nallowed_tools = ['Read', 'Edit']\nmax_turns = 9\n"
+        "append_system_prompt = 'be brief'\nmcp_config = 'mcp.json'\n"
+        "[agents.judge]\nkind = 'openai'\napi = 'responses'\nmodel = 'm'\n"
+        "base_url = 'http://127.0.0.1:9/v1'\napi_key_env = 'JUDGE_KEY'\n"
+        "request_timeout = '30s'\nmax_retries = 0\ninput_price = 3\noutput_price = 15\n"
+        "[loops.fix]\nprompt = 'p'\nagent = 'claude'\nevaluator = 'judge'\n"
+        "evaluator_failures = 3\nmax_tokens = 100000\nmax_cost_usd = 2.5\n"
+    )
+    config = load_config(path)
+    claude, judge, loop = config.agents["claude"], config.agents["judge"], config.loops["fix"]
+    assert claude.allowed_tools == ("Read", "Edit") and claude.mcp_config == tmp_path / "mcp.json"
+    assert (claude.max_turns, claude.permission_mode) == (9, "acceptEdits")
+    assert (judge.api, judge.base_url, judge.api_key_env) == (
+        "responses",
+        "http://127.0.0.1:9/v1",
+        "JUDGE_KEY",
+    )
+    assert (judge.request_timeout, judge.max_retries, judge.output_price) == (30.0, 0, 15.0)
+    assert (loop.evaluator, loop.evaluator_failures) == ("judge", 3)
+    assert (loop.max_tokens, loop.max_cost_usd) == (100000, 2.5)
+
+
 def test_the_starter_config_is_valid_and_never_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "looptui.toml"
     write_starter_config(path)
@@ -85,7 +111,18 @@ def test_the_starter_config_is_valid_and_never_overwritten(tmp_path: Path) -> No
     [
         ("[loops.fix]\nprompt = 'x'\nagent = 'a'\n", "loops.fix.agent: expected the name of"),
         ("[agents.a]\nkind = 'telepathy'\n", "agents.a.kind: expected one of command, replay"),
-        ("[loops.x]\nevaluator = 'judge'\n", "loops.x.evaluator: not supported yet"),
+        (
+            "[agents.a]\nkind = 'command'\ncommand = ['x']\n"
+            "[loops.x]\nprompt = 'p'\nagent = 'a'\nevaluator = 'judge'\n",
+            "loops.x.evaluator: expected the name of an agent (a)",
+        ),
+        ("[loops.x]\ntriggers = []\n", "loops.x.triggers: not supported yet"),
+        ("[agents.a]\nkind = 'openai'\napi = 'soap'\n", "agents.a.api: expected one of chat"),
+        ("[agents.a]\nkind = 'codex'\nsandbox = 'none'\n", "agents.a.sandbox: expected one of"),
+        ("[agents.a]\nkind = 'anthropic'\nbase_url = 'ftp://x'\n", "agents.a.base_url: expected"),
+        ("[agents.a]\nkind = 'anthropic'\napi_key = 'sk-x'\n", "agents.a.api_key: unknown key"),
+        ("[agents.a]\nkind = 'anthropic'\napi_key_env = 'A B'\n", "agents.a.api_key_env"),
+        ("[agents.a]\nkind = 'claude-code'\nmax_turns = 0\n", "agents.a.max_turns: expected"),
         ("[loops.'a b']\n", "loops.a b: expected a name"),
         ("[agents.a]\nkind = 'command'\ncommand = []\n", "agents.a.command: expected a non-empty"),
         ("x = = 1\n", ":1: invalid TOML"),

@@ -20,13 +20,47 @@ from looptui.engine.errors import ConfigError
 from looptui.engine.secrets import secret_values
 
 CONFIG_NAME = "looptui.toml"
-AGENT_KINDS = ("command", "replay")
+AGENT_KINDS = ("command", "replay", "claude-code", "codex", "anthropic", "openai")
+OPENAI_APIS = ("chat", "responses")
+CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 PROMPT_PLACEHOLDER = "{prompt}"
 PROMPT_FILE_PLACEHOLDER = "{prompt_file}"
+
+_API_KEYS = (
+    "model",
+    "base_url",
+    "api_key_env",
+    "max_turns",
+    "max_tokens",
+    "max_retries",
+    "request_timeout",
+    "command_timeout",
+    "output_cap",
+    "input_price",
+    "output_price",
+)
+# The options each kind of agent takes (besides `kind` and `env`).
+_AGENT_KEYS: dict[str, tuple[str, ...]] = {
+    "command": ("command",),
+    "replay": ("script", "speed"),
+    "claude-code": (
+        "binary",
+        "model",
+        "permission_mode",
+        "allowed_tools",
+        "max_turns",
+        "append_system_prompt",
+        "mcp_config",
+    ),
+    "codex": ("binary", "model", "sandbox", "base_url", "api_key_env"),
+    "anthropic": _API_KEYS,
+    "openai": ("api", *_API_KEYS),
+}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # safe in a git branch name
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_DURATION = 30 * 24 * 3600.0  # 30 days: past it a timeout is a typo, or an overflow
 
 
@@ -40,6 +74,31 @@ class AgentConfig:
     script: Path | None = None  # replay: the JSONL script, resolved against the repository
     speed: float = 1.0  # replay: 2.0 plays twice as fast, 0 plays instantly
     env: Mapping[str, str] = field(default_factory=dict)
+    # claude-code, codex, anthropic, openai
+    model: str | None = None
+    max_turns: int | None = None  # tool round trips in one turn
+    # claude-code and codex: the program (default `claude` / `codex`, found on PATH)
+    binary: str | None = None
+    # claude-code
+    permission_mode: str | None = None
+    allowed_tools: tuple[str, ...] = ()
+    append_system_prompt: str | None = None
+    mcp_config: Path | None = None
+    # codex
+    sandbox: str = "workspace-write"
+    # codex, anthropic, openai: a gateway or any compatible server, and the variable that
+    # holds its key (never the key itself)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    # anthropic, openai
+    api: str = "chat"  # openai: "chat" (Chat Completions) or "responses"
+    max_tokens: int = 8192  # of one model reply
+    max_retries: int = 3  # of one request, after 429, 5xx, overload, a reset or a timeout
+    request_timeout: float = 600.0
+    command_timeout: float = 120.0  # of the run_command tool
+    output_cap: int = 30_000  # characters of a tool's output the model sees
+    input_price: float = 0.0  # dollars per million tokens, for the cost of a turn
+    output_price: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +121,10 @@ class LoopConfig:
     iteration_timeout: float = 1800.0
     run_timeout: float = 7200.0
     stall_after: int = 3
+    evaluator: str | None = None  # an agent's name: judges each iteration after the checks
+    evaluator_failures: int = 2  # consecutive unknown verdicts before the run pauses
+    max_tokens: int | None = None  # the run's budget, input and output tokens together
+    max_cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -220,36 +283,73 @@ class _Parser:
         kind = table.get("kind")
         if kind not in AGENT_KINDS:
             raise self.fail(f"{key}.kind", f"one of {', '.join(AGENT_KINDS)}", kind)
+        self.only(table, key, ("kind", "env", *_AGENT_KEYS[kind]))
         env = self.table(table.get("env", {}), f"{key}.env")
         for env_name, env_value in env.items():
             if not isinstance(env_value, str):
                 raise self.fail(f"{key}.env.{env_name}", "a string", env_value)
-        if kind == "command":
-            self.only(table, key, ("kind", "command", "env"))
-            command = table.get("command")
+        options: dict[str, Any] = {"name": name, "kind": kind, "env": env}
+        for option, raw in table.items():
+            if option not in ("kind", "env"):
+                options[option] = self.agent_option(option, raw, f"{key}.{option}")
+        if kind == "command" and "command" not in options:
+            raise self.fail(f"{key}.command", "a non-empty list of strings (argv)")
+        if kind == "replay" and "script" not in options:
+            raise self.fail(f"{key}.script", "a non-empty string")
+        return AgentConfig(**options)
+
+    def agent_option(self, option: str, value: object, key: str) -> object:
+        """One agent option, checked and converted to the AgentConfig field's type."""
+        if option in ("command", "allowed_tools"):
             if (
-                not isinstance(command, list)
-                or not command
-                or not all(isinstance(part, str) and part for part in command)
+                not isinstance(value, list)
+                or (option == "command" and not value)
+                or not all(isinstance(part, str) and part for part in value)
             ):
-                raise self.fail(f"{key}.command", "a non-empty list of strings (argv)", command)
-            return AgentConfig(name=name, kind=kind, command=tuple(command), env=env)
-        self.only(table, key, ("kind", "script", "speed", "env"))
-        script = self.root / self.string(table.get("script"), f"{key}.script")
-        speed = table.get("speed", 1.0)
-        if isinstance(speed, bool) or not isinstance(speed, int | float) or speed < 0:
-            raise self.fail(f"{key}.speed", "a number >= 0", speed)
-        return AgentConfig(name=name, kind=kind, script=script, speed=float(speed), env=env)
+                raise self.fail(key, "a non-empty list of strings", value)
+            return tuple(value)
+        if option in ("script", "mcp_config"):
+            return self.root / self.string(value, key)
+        if option == "speed":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise self.fail(key, "a number >= 0", value)
+            return float(value)
+        if option in ("input_price", "output_price"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise self.fail(key, "a price in dollars per million tokens, >= 0", value)
+            return float(value)
+        if option in ("max_turns", "max_tokens", "output_cap"):
+            return self.positive_int(value, key)
+        if option == "max_retries":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+                raise self.fail(key, "a whole number from 0 to 10", value)
+            return value
+        if option in ("request_timeout", "command_timeout"):
+            return self.duration(value, key)
+        if option == "api":
+            if value not in OPENAI_APIS:
+                raise self.fail(key, f"one of {', '.join(OPENAI_APIS)}", value)
+            return value
+        if option == "sandbox":
+            if value not in CODEX_SANDBOXES:
+                raise self.fail(key, f"one of {', '.join(CODEX_SANDBOXES)}", value)
+            return value
+        if option == "base_url":
+            url = self.string(value, key)
+            if not url.startswith(("http://", "https://")):
+                raise self.fail(key, "an http:// or https:// URL", value)
+            return url
+        if option == "api_key_env":
+            if not isinstance(value, str) or not _ENV_NAME.match(value):
+                raise self.fail(key, "the name of an environment variable", value)
+            return value
+        return self.string(value, key)  # model, binary, permission_mode, append_system_prompt
 
     def loop(self, name: str, value: object, agents: Mapping[str, AgentConfig]) -> LoopConfig:
         key = f"loops.{name}"
         table = self.table(value, key)
-        for later in ("evaluator", "triggers"):
-            if later in table:
-                raise ConfigError(
-                    f"{self.path}: {key}.{later}: not supported yet "
-                    "(this version decides from the checks alone)"
-                )
+        if "triggers" in table:
+            raise ConfigError(f"{self.path}: {key}.triggers: not supported yet")
         self.only(
             table,
             key,
@@ -263,6 +363,10 @@ class _Parser:
                 "iteration_timeout",
                 "run_timeout",
                 "stall_after",
+                "evaluator",
+                "evaluator_failures",
+                "max_tokens",
+                "max_cost_usd",
             ),
         )
         prompt = self.prompt(table, key)
@@ -274,6 +378,18 @@ class _Parser:
         base = table.get("base")
         if base is not None:
             base = self.string(base, f"{key}.base")
+        evaluator = table.get("evaluator")
+        if evaluator is not None and evaluator not in agents:
+            known = ", ".join(sorted(agents)) or "none defined"
+            raise self.fail(f"{key}.evaluator", f"the name of an agent ({known})", evaluator)
+        max_tokens = table.get("max_tokens")
+        if max_tokens is not None:
+            max_tokens = self.positive_int(max_tokens, f"{key}.max_tokens")
+        max_cost = table.get("max_cost_usd")
+        if max_cost is not None and (
+            isinstance(max_cost, bool) or not isinstance(max_cost, int | float) or max_cost <= 0
+        ):
+            raise self.fail(f"{key}.max_cost_usd", "a positive number of dollars", max_cost)
         return LoopConfig(
             name=name,
             prompt=prompt,
@@ -288,6 +404,12 @@ class _Parser:
             ),
             run_timeout=self.duration(table.get("run_timeout", 7200), f"{key}.run_timeout"),
             stall_after=self.positive_int(table.get("stall_after", 3), f"{key}.stall_after"),
+            evaluator=evaluator,
+            evaluator_failures=self.positive_int(
+                table.get("evaluator_failures", 2), f"{key}.evaluator_failures"
+            ),
+            max_tokens=max_tokens,
+            max_cost_usd=None if max_cost is None else float(max_cost),
         )
 
     def prompt(self, table: Mapping[str, Any], key: str) -> str:

@@ -41,4 +41,20 @@ def build_agent(config: AgentConfig) -> Agent:
         from looptui.engine.agents.replay import ReplayAgent
 
         return ReplayAgent(config)
+    if config.kind == "claude-code":
+        from looptui.engine.agents.claude_code import ClaudeCodeAgent
+
+        return ClaudeCodeAgent(config)
+    if config.kind == "codex":
+        from looptui.engine.agents.codex import CodexAgent
+
+        return CodexAgent(config)
+    if config.kind == "anthropic":
+        from looptui.engine.agents.anthropic_api import AnthropicAgent
+
+        return AnthropicAgent(config)
+    if config.kind == "openai":
+        from looptui.engine.agents.openai_api import OpenAIAgent
+
+        return OpenAIAgent(config)
     raise ValueError(f"unknown agent kind {config.kind!r}")

@@ -6,7 +6,7 @@ speaks this, so the loop runner never knows which one it drives.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +25,9 @@ class AgentTask:
     scratch_dir: Path  # private to the run, outside the worktree: prompt files and the like
     environ: Mapping[str, str] = field(default_factory=dict)
     system: str = ""
-    resume_token: str | None = None
+    resume_token: str | None = None  # from the last turn's Finished: continue that session
+    # Hides secrets in anything the agent writes outside the store (a saved conversation)
+    redact: Callable[[str], str] = field(default=str)
 
 
 @dataclass(frozen=True)
