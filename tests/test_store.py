@@ -179,3 +179,28 @@ async def test_reopening_keeps_everything(tmp_path: Path) -> None:
     assert (await store.find_run("r")).id == "r1"
     assert [n.text for n in await store.notes("r1")] == ["pytest needs -p no:cacheprovider"]
     await store.close()
+
+
+async def test_a_store_of_the_first_version_gains_unknown_verdicts(tmp_path: Path) -> None:
+    from looptui.engine.models import Verdict
+    from looptui.engine.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # what the first release left on disk
+        db.executescript(MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+        db.execute("PRAGMA foreign_keys = OFF")  # the run's row is not needed for this test
+        db.execute(
+            "INSERT INTO verdicts (run_id, iteration, done, evaluator, confidence, reasons, "
+            "next_steps, created_at) VALUES ('r1', 1, 1, 'checks', 1.0, '[]', '[]', 0)"
+        )
+    store = await Store.open(path)
+    try:
+        await store.insert_run(a_run("r1"))
+        await store.add_verdict("r1", 2, Verdict(False, "judge", 0.0, ("garbage",), (), True))
+        verdicts = [verdict for _, verdict in await store.verdicts("r1")]
+        assert [(v.done, v.unknown) for v in verdicts] == [(True, False), (False, True)]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

@@ -22,6 +22,7 @@ STATUS_STYLE = {
     RunStatus.SUCCEEDED: "bold green",
     RunStatus.FAILED: "bold red",
     RunStatus.STALLED: "yellow",
+    RunStatus.PAUSED: "yellow",
     RunStatus.CANCELLED: "magenta",
     RunStatus.INTERRUPTED: "magenta",
     RunStatus.MERGED: "green",
@@ -63,6 +64,7 @@ def run_to_json(run: Run, verdict: tuple[int, Verdict] | None = None) -> dict[st
         else {
             "iteration": verdict[0],
             "done": verdict[1].done,
+            "outcome": verdict[1].outcome,
             "evaluator": verdict[1].evaluator,
             "confidence": verdict[1].confidence,
             "reasons": list(verdict[1].reasons),
@@ -156,6 +158,7 @@ STATUS_ROLE = {
     RunStatus.SUCCEEDED: "pass",
     RunStatus.FAILED: "fail",
     RunStatus.STALLED: "warn",
+    RunStatus.PAUSED: "warn",
     RunStatus.CANCELLED: "warn",
     RunStatus.INTERRUPTED: "warn",
     RunStatus.MERGED: "pass",
@@ -236,11 +239,14 @@ def render_event(
                 line += Text(indent + output_line, style=muted)
         return line
     if kind is EventKind.VERDICT:
-        done = bool(data.get("done"))
+        done, unknown = bool(data.get("done")), bool(data.get("unknown"))
+        outcome = "unknown" if unknown else "done" if done else "not done"
         line = head + Text(
-            f"  ⚖ verdict ({data.get('evaluator')}): {'done' if done else 'not done'}",
-            style=palette["pass" if done else "warn"],
+            f"  ⚖ verdict ({data.get('evaluator')}): {outcome}",
+            style=palette["pass" if done and not unknown else "warn"],
         )
+        for reason in data.get("reasons", []) if unknown else []:
+            line += Text(f"{indent}why: {reason}", style=muted)
         for step in data.get("next_steps", []):
             line += Text(f"{indent}next: {step}", style=muted)
         return line

@@ -22,6 +22,7 @@ class Evidence:
     agent_message: str
     checks: tuple[CheckResult, ...]
     diff: DiffStat
+    diff_text: str = ""  # the change against the base, for evaluators that read it
 
 
 class Evaluator(Protocol):

@@ -18,6 +18,7 @@ class RunStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"  # goal met; awaiting the human's review
     FAILED = "failed"
     STALLED = "stalled"
+    PAUSED = "paused"  # its evaluator kept failing: a human decides what happens next
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # its process died (crash, kill -9, reboot)
     MERGED = "merged"
@@ -74,6 +75,7 @@ class Run:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    resume_token: str | None = None  # the agent's session, continued by the next iteration
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,11 @@ class Verdict:
     confidence: float = 1.0
     reasons: tuple[str, ...] = ()
     next_steps: tuple[str, ...] = ()
+    unknown: bool = False  # the evaluator gave no usable answer (then `done` is False)
+
+    @property
+    def outcome(self) -> str:
+        return "unknown" if self.unknown else "done" if self.done else "not done"
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ class LoopRunner:
         self._unchanged = 0
         self._last_tree: str | None = None
         self._usage = Usage()
+        self._unknown_verdicts = 0  # in a row
+        self._resume = run.resume_token
 
     @property
     def run_id(self) -> str:
@@ -163,6 +165,7 @@ class LoopRunner:
         tree = await asyncio.to_thread(self.repository.tree_of, head)
         base = self.run_record.base_commit
         diff = await asyncio.to_thread(self.repository.diff_stat, base, head)
+        diff_text = await asyncio.to_thread(self.repository.diff, base, head)
         if commit:
             self._emit(
                 EventKind.COMMIT,
@@ -190,14 +193,19 @@ class LoopRunner:
                 tail=tail(result.output, CHECK_TAIL_LINES),
             )
 
-        verdict = await self.evaluator.evaluate(
-            Evidence(self.loop.prompt, number, turn.ok, turn.message, tuple(checks), diff)
+        evidence = Evidence(
+            self.loop.prompt, number, turn.ok, turn.message, tuple(checks), diff, diff_text
         )
+        verdict = await self.evaluator.evaluate(evidence)
+        evaluator_usage = getattr(self.evaluator, "usage", None)
+        if isinstance(evaluator_usage, Usage):  # a model evaluator's tokens count too
+            turn.usage = _added(turn.usage, evaluator_usage)
         await self.store.add_verdict(self.run_id, number, verdict)
         self._emit(
             EventKind.VERDICT,
             number,
             done=verdict.done,
+            unknown=verdict.unknown,
             evaluator=verdict.evaluator,
             confidence=verdict.confidence,
             reasons=list(verdict.reasons),
@@ -208,13 +216,12 @@ class LoopRunner:
         self._last_tree = tree
         self._failing = [check for check in checks if not check.passed]
         self._verdict = verdict
+        self._unknown_verdicts = self._unknown_verdicts + 1 if verdict.unknown else 0
+        if turn.resume_token:
+            self._resume = turn.resume_token
         await self._checkpoint(number, turn, checks, verdict, diff)
 
-        self._usage = Usage(
-            self._usage.input_tokens + turn.usage.input_tokens,
-            self._usage.output_tokens + turn.usage.output_tokens,
-            self._usage.cost_usd + turn.usage.cost_usd,
-        )
+        self._usage = _added(self._usage, turn.usage)
         usage = (turn.usage.input_tokens, turn.usage.output_tokens, turn.usage.cost_usd)
         await self.store.finish_iteration(
             self.run_id,
@@ -234,7 +241,7 @@ class LoopRunner:
             diff_files=diff.files,
             diff_added=diff.added,
             diff_removed=diff.removed,
-            resume_token=turn.resume_token,
+            resume_token=self._resume,
             input_tokens=self._usage.input_tokens,
             output_tokens=self._usage.output_tokens,
             cost_usd=self._usage.cost_usd,
@@ -243,6 +250,16 @@ class LoopRunner:
 
         if verdict.done:
             return _Outcome(RunStatus.SUCCEEDED)
+        spent = self._budget_spent()
+        if spent:
+            return _Outcome(RunStatus.FAILED, spent)
+        if self._unknown_verdicts >= self.loop.evaluator_failures:
+            reason = verdict.reasons[0] if verdict.reasons else "no answer"
+            return _Outcome(
+                RunStatus.PAUSED,
+                f"the evaluator failed {self._unknown_verdicts} times in a row ({reason}); "
+                "paused for you",
+            )
         if turn.cannot_start:
             return _Outcome(RunStatus.FAILED, f"agent {self.agent.name}: {turn.message}")
         missing = [check for check in checks if check.exit_code == NOT_FOUND]
@@ -263,7 +280,8 @@ class LoopRunner:
             prompt=prompt,
             scratch_dir=self.scratch_dir,
             environ=self.environ,
-            resume_token=self._resume_token(),
+            resume_token=self._resume,
+            redact=self.store.redactor.text,
         )
         turn = _Turn()
         try:
@@ -271,6 +289,11 @@ class LoopRunner:
                 async with contextlib.aclosing(self.agent.run(task)) as events:
                     async for event in events:
                         self._record_agent_event(number, event, turn)
+                        spent = isinstance(event, Usage) and self._budget_spent(turn.usage)
+                        if spent:  # stop the turn now: closing the events stops the agent
+                            self._emit(EventKind.ERROR, number, message=spent)
+                            turn.ok, turn.message = False, spent
+                            break
         except TimeoutError:
             message = f"the agent's turn timed out after {self.loop.iteration_timeout:g}s"
             self._emit(EventKind.ERROR, number, message=message)
@@ -313,8 +336,15 @@ class LoopRunner:
                 turn.cannot_start = event.cannot_start
                 self._emit(EventKind.AGENT_FINISHED, number, ok=ok, message=message, exit_code=code)
 
-    def _resume_token(self) -> str | None:
-        return None  # agents that continue a session (Claude Code, Codex) fill this in
+    def _budget_spent(self, turn: Usage | None = None) -> str | None:
+        """Why the loop's token or dollar budget is spent (counting `turn` not yet added)."""
+        used = _added(self._usage, turn or Usage())
+        tokens = used.input_tokens + used.output_tokens
+        if self.loop.max_tokens is not None and tokens >= self.loop.max_tokens:
+            return f"token budget spent: {tokens} of {self.loop.max_tokens} tokens used"
+        if self.loop.max_cost_usd is not None and used.cost_usd >= self.loop.max_cost_usd:
+            return f"cost budget spent: ${used.cost_usd:.4f} of ${self.loop.max_cost_usd:g} used"
+        return None
 
     async def _checkpoint(
         self,
@@ -361,3 +391,9 @@ class LoopRunner:
 
     def _emit(self, kind: EventKind, iteration: int, /, **data: object) -> None:
         self.store.emit(self.run_id, kind, data, iteration)
+
+
+def _added(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens, a.cost_usd + b.cost_usd
+    )

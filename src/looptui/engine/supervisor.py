@@ -18,7 +18,8 @@ from looptui.engine.agents import Agent, build_agent
 from looptui.engine.checks import preflight_check
 from looptui.engine.config import Config, LoopConfig
 from looptui.engine.errors import ConfigError, LooptuiError, WorkspaceError
-from looptui.engine.evaluation import ChecksEvaluator
+from looptui.engine.evaluation import ChecksEvaluator, Evaluator
+from looptui.engine.evaluator_agent import AgentEvaluator
 from looptui.engine.events import EventKind
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.runner import LoopRunner
@@ -108,6 +109,7 @@ class Engine:
         backend = build_agent(agent_config)
         root = self.repository.root
         backend.preflight(self.environ, root)
+        self._judge(loop)  # an evaluator that cannot start is found now, not after a turn
         for check in loop.checks:
             preflight_check(check, self.environ, root)
         base_branch = loop.base or self.repository.current_branch()
@@ -153,6 +155,7 @@ class Engine:
         loop = dataclasses.replace(loop, agent=run.agent)
         backend = build_agent(self.config.agents[run.agent])
         backend.preflight(self.environ, self.repository.root)
+        self._judge(loop)
         note = Note(run.id, run.iterations, NoteKind.FEEDBACK, text.strip(), time.time())
         await self.store.add_note(note)
         await self.store.update_run(
@@ -168,16 +171,38 @@ class Engine:
         self._schedule(run, loop, backend, notes)
         return run
 
+    def _judge(self, loop: LoopConfig) -> Agent | None:
+        """The loop's evaluator agent, checked that it can start; None: the checks decide."""
+        if loop.evaluator is None:
+            return None
+        assert self.config is not None
+        if loop.evaluator not in self.config.agents:
+            raise ConfigError(f"evaluator {loop.evaluator!r} of loop {loop.name} is not an agent")
+        judge = build_agent(self.config.agents[loop.evaluator])
+        judge.preflight(self.environ, self.repository.root)
+        return judge
+
     def _schedule(self, run: Run, loop: LoopConfig, backend: Agent, notes: Sequence[Note]) -> None:
+        scratch_dir = self.repository.data_dir / "runs" / run.id
+        judge = self._judge(loop)
+        evaluator: Evaluator = ChecksEvaluator()
+        if judge is not None:  # its own agent object: a fresh context, never the executor's
+            evaluator = AgentEvaluator(
+                judge,
+                workdir=scratch_dir / "evaluator",
+                environ=self.environ,
+                redact=self.store.redactor.text,
+                timeout=loop.iteration_timeout,
+            )
         runner = LoopRunner(
             run=run,
             loop=loop,
             agent=backend,
-            evaluator=ChecksEvaluator(),
+            evaluator=evaluator,
             repository=self.repository,
             store=self.store,
             environ=self.environ,
-            scratch_dir=self.repository.data_dir / "runs" / run.id,
+            scratch_dir=scratch_dir,
             notes=notes,
         )
         self._tasks[run.id] = asyncio.create_task(self._drive(runner), name=f"run-{run.id}")

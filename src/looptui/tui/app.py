@@ -33,6 +33,7 @@ ANNOUNCED = {
     RunStatus.SUCCEEDED: ("goal met: ready for your review (press r)", "information"),
     RunStatus.FAILED: ("failed", "error"),
     RunStatus.STALLED: ("stalled", "warning"),
+    RunStatus.PAUSED: ("paused: its evaluator keeps failing (press r)", "warning"),
     RunStatus.INTERRUPTED: ("interrupted", "warning"),
 }
 

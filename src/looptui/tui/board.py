@@ -15,7 +15,12 @@ from looptui.engine.models import DiffStat, Run, RunStatus, Verdict
 
 LINE_KINDS = (EventKind.OUTPUT, EventKind.TEXT, EventKind.TOOL_CALL, EventKind.ERROR)
 NEEDS_REVIEW = (RunStatus.SUCCEEDED,)
-NEEDS_ATTENTION = (RunStatus.FAILED, RunStatus.STALLED, RunStatus.INTERRUPTED)
+NEEDS_ATTENTION = (
+    RunStatus.FAILED,
+    RunStatus.STALLED,
+    RunStatus.INTERRUPTED,
+    RunStatus.PAUSED,
+)
 
 
 @dataclass
@@ -93,6 +98,7 @@ class RunSummary:
                     confidence=float(data.get("confidence", 1.0)),
                     reasons=tuple(data.get("reasons", ())),
                     next_steps=tuple(data.get("next_steps", ())),
+                    unknown=bool(data.get("unknown", False)),
                 )
             case _:
                 pass

@@ -27,6 +27,7 @@ def verdict_from_row(row: sqlite3.Row) -> Verdict:
         confidence=row["confidence"],
         reasons=tuple(json.loads(row["reasons"])),
         next_steps=tuple(json.loads(row["next_steps"])),
+        unknown=bool(row["unknown"]),
     )
 
 
@@ -53,4 +54,5 @@ def run_from_row(row: sqlite3.Row) -> Run:
         input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"],
         cost_usd=row["cost_usd"],
+        resume_token=row["resume_token"],
     )

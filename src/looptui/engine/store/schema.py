@@ -124,5 +124,10 @@ CREATE TRIGGER notes_fts_insert AFTER INSERT ON notes BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# Verdicts an evaluator could not give (garbage, unreachable): neither done nor not done.
+_V2 = """
+ALTER TABLE verdicts ADD COLUMN unknown INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)

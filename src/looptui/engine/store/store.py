@@ -47,7 +47,8 @@ from looptui.engine.store.writer import EventWriter, Subscription, encode_data
 _RUN_COLUMNS = (
     "id, loop, agent, status, prompt, base_branch, base_commit, branch, worktree, "
     "max_iterations, iterations, head_commit, error, created_at, started_at, finished_at, "
-    "owner_pid, diff_files, diff_added, diff_removed, input_tokens, output_tokens, cost_usd"
+    "owner_pid, diff_files, diff_added, diff_removed, input_tokens, output_tokens, cost_usd, "
+    "resume_token"
 )
 _EVENT_COLUMNS = "id, run_id, iteration, ts, kind, data"
 _RUN_FIELDS = frozenset(
@@ -417,12 +418,13 @@ class Store:
     async def add_verdict(self, run_id: str, iteration: int, verdict: Verdict) -> None:
         redact = self.redactor.text
         await self._write(
-            "INSERT INTO verdicts (run_id, iteration, done, evaluator, confidence, reasons, "
-            "next_steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO verdicts (run_id, iteration, done, unknown, evaluator, confidence, "
+            "reasons, next_steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 iteration,
-                int(verdict.done),
+                int(verdict.done and not verdict.unknown),
+                int(verdict.unknown),
                 verdict.evaluator,
                 verdict.confidence,
                 json.dumps([redact(reason) for reason in verdict.reasons]),

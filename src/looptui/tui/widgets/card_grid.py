@@ -34,6 +34,7 @@ STATUS_MARK = {
     RunStatus.SUCCEEDED: "✔",
     RunStatus.FAILED: "✘",
     RunStatus.STALLED: "◆",
+    RunStatus.PAUSED: "‖",
     RunStatus.CANCELLED: "■",
     RunStatus.INTERRUPTED: "!",
     RunStatus.MERGED: "⇥",
@@ -45,6 +46,7 @@ STATUS_LOOK = {
     RunStatus.SUCCEEDED: "review",
     RunStatus.FAILED: "fail",
     RunStatus.STALLED: "fail",
+    RunStatus.PAUSED: "review",
     RunStatus.CANCELLED: "muted",
     RunStatus.INTERRUPTED: "fail",
     RunStatus.MERGED: "pass",
@@ -78,6 +80,7 @@ class CardGrid(ScrollView, can_focus=True):
         .card-grid--review { color: $needs-review; }
         .card-grid--pass { color: $verdict-pass; }
         .card-grid--fail { color: $verdict-fail; }
+        .card-grid--unknown { color: $verdict-unknown; }
         .card-grid--add { color: $diff-add-text; }
         .card-grid--remove { color: $diff-remove-text; }
         .card-grid--group { color: $text-muted; text-style: bold; }
@@ -93,6 +96,7 @@ class CardGrid(ScrollView, can_focus=True):
         "card-grid--review",
         "card-grid--pass",
         "card-grid--fail",
+        "card-grid--unknown",
         "card-grid--add",
         "card-grid--remove",
         "card-grid--group",
@@ -354,7 +358,13 @@ class CardGrid(ScrollView, can_focus=True):
         if verdict is None:
             line2 = Text("no verdict yet", muted)
         else:
-            mark, name = ("✔ done", "pass") if verdict.done else ("✘ not done", "fail")
+            mark, name = (
+                ("? unknown", "unknown")
+                if verdict.unknown
+                else ("✔ done", "pass")
+                if verdict.done
+                else ("✘ not done", "fail")
+            )
             reason = f"  {verdict.reasons[0]}" if verdict.reasons else ""
             line2 = Text.assemble((mark, style(f"card-grid--{name}")), (reason, muted))
         diff = run.diff

@@ -47,7 +47,8 @@ class VerdictsView(VerticalScroll):
             if verdict is None:
                 state, look = "in progress", "-unknown"
             else:
-                state, look = ("done", "-pass") if verdict.done else ("not done", "-fail")
+                state = verdict.outcome
+                look = {"done": "-pass", "not done": "-fail", "unknown": "-unknown"}[state]
             agent = {None: "", True: "agent finished", False: "agent failed"}[iteration.agent_ok]
             title = f"Iteration {iteration.number} · verdict: {state}"
             if verdict is not None:
