@@ -1,0 +1,117 @@
+"""The `anthropic` agent: a tool-using coding agent on the Anthropic Messages API.
+
+It streams each reply with the official SDK (`messages.stream`); the SDK's own retries are
+off, as model_loop retries every fault the same way for all providers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+
+from looptui.engine.agents.base import AgentTask
+from looptui.engine.agents.model_loop import (
+    SYSTEM_PROMPT,
+    Call,
+    Fault,
+    ModelAgent,
+    Reply,
+    fault_of,
+    tool_specs,
+)
+from looptui.engine.config import AgentConfig
+
+DEFAULT_MODEL = "claude-sonnet-4-5"
+
+
+class AnthropicAgent(ModelAgent):
+    default_key_env = "ANTHROPIC_API_KEY"
+
+    def backend(self, task: AgentTask, api_key: str) -> AnthropicBackend:
+        base_url = self.config.base_url or task.environ.get("ANTHROPIC_BASE_URL") or None
+        client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=self.config.request_timeout,
+            max_retries=0,
+        )
+        system = SYSTEM_PROMPT + (f"\n\n{task.system}" if task.system else "")
+        return AnthropicBackend(client, self.config, system)
+
+
+class AnthropicBackend:
+    kind = "anthropic"
+
+    def __init__(self, client: anthropic.AsyncAnthropic, config: AgentConfig, system: str) -> None:
+        self.client = client
+        self.config = config
+        self.system = system
+        self.tools = [
+            {"name": name, "description": description, "input_schema": schema}
+            for name, description, schema in tool_specs()
+        ]
+
+    def start(self, prompt: str) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": prompt}]
+
+    def add_prompt(self, messages: list[dict[str, Any]], prompt: str) -> None:
+        messages.append({"role": "user", "content": prompt})
+
+    async def ask(self, messages: list[dict[str, Any]]) -> Reply:
+        try:
+            streamed: Any = self.client.messages.stream  # plain dicts, not TypedDicts
+            async with streamed(
+                model=self.config.model or DEFAULT_MODEL,
+                max_tokens=self.config.max_tokens,
+                system=self.system,
+                messages=messages,
+                tools=self.tools,
+            ) as stream:
+                message = await stream.get_final_message()
+        except Exception as exc:
+            raise fault_of(exc, self.config.request_timeout) from exc
+        if message.stop_reason is None:
+            raise Fault("the stream ended before the answer did", retry=True)
+        texts, calls = [], []
+        for block in message.content:
+            if block.type == "text":
+                texts.append(block.text)
+            elif block.type == "tool_use":
+                arguments = block.input if isinstance(block.input, dict) else None
+                calls.append(Call(block.id, block.name, arguments, str(block.input)))
+        usage = message.usage
+        tokens_in = (
+            usage.input_tokens
+            + (usage.cache_read_input_tokens or 0)
+            + (usage.cache_creation_input_tokens or 0)
+        )
+        return Reply("\n".join(texts), tuple(calls), tokens_in, usage.output_tokens)
+
+    def add_reply(self, messages: list[dict[str, Any]], reply: Reply) -> None:
+        content: list[dict[str, Any]] = []
+        if reply.text:
+            content.append({"type": "text", "text": reply.text})
+        content += [
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments or {}}
+            for call in reply.calls
+        ]
+        messages.append({"role": "assistant", "content": content or reply.text or "(empty)"})
+
+    def add_results(
+        self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
+    ) -> None:
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": call.id,
+                        "content": output,
+                        "is_error": failed,
+                    }
+                    for call, output, failed in results
+                ],
+            }
+        )

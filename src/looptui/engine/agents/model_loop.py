@@ -1,0 +1,273 @@
+"""One turn of a tool-using agent on a model API, whatever the provider.
+
+Ask the model, run the tools it calls, give it their results, and repeat until it answers
+without calling a tool (or `max_turns` round trips). A provider (`ModelBackend`) only knows its
+wire format; faults are handled here, the same for all: 429, 5xx, overload, reset
+connections, timeouts and broken streams are retried with backoff (honouring `retry-after`),
+then the turn fails with a one-line reason. The conversation is saved, redacted, in the run's
+private directory after every round trip, so that the next iteration, or a restart,
+continues it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from looptui.engine.agents.base import (
+    AgentError,
+    AgentEvent,
+    AgentTask,
+    Finished,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from looptui.engine.agents.tools import TOOLS, Toolbox
+from looptui.engine.config import AgentConfig
+from looptui.engine.errors import AgentUnavailable
+
+DEFAULT_MAX_TURNS = 50
+BACKOFF_START = 0.5
+BACKOFF_CAP = 20.0
+RETRY_AFTER_CAP = 120.0
+RETRIED_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+SYSTEM_PROMPT = (
+    "You are a coding agent working in a git repository (your working directory). Use the "
+    "tools to read, search, edit and test the code; paths are relative to the repository "
+    "root. Make the change the task asks for, check it, then answer with a short summary of "
+    "what you did."
+)
+_TOKEN = re.compile(r"^conversation-[A-Za-z0-9_-]+\.json$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A tool call the model asked for."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any] | None  # None: its arguments were not valid JSON
+    raw_arguments: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    calls: tuple[Call, ...] = ()
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Fault(Exception):
+    """A failed request: whether to try again, after how long at least, and why."""
+
+    def __init__(self, reason: str, retry: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.retry, self.retry_after = reason, retry, retry_after
+
+
+class ModelBackend(Protocol):
+    """A provider's wire format. `messages` is the provider's own conversation format."""
+
+    kind: str
+
+    def start(self, prompt: str) -> list[dict[str, Any]]: ...
+
+    def add_prompt(self, messages: list[dict[str, Any]], prompt: str) -> None: ...
+
+    async def ask(self, messages: list[dict[str, Any]]) -> Reply:
+        """One request; raises `Fault` for anything that went wrong."""
+        ...
+
+    def add_reply(self, messages: list[dict[str, Any]], reply: Reply) -> None: ...
+
+    def add_results(
+        self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
+    ) -> None: ...
+
+
+@dataclass
+class Conversation:
+    path: Path
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, redact: Any) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        text = redact(json.dumps({"messages": self.messages}))
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+class ModelAgent:
+    """An agent on a model API: the turn loop, retries, tools and the saved conversation."""
+
+    default_key_env = ""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.key_env = config.api_key_env or self.default_key_env
+
+    def api_key(self, environ: Mapping[str, str]) -> str | None:
+        return environ.get(self.key_env) or self.config.env.get(self.key_env)
+
+    def preflight(self, environ: Mapping[str, str], cwd: Path) -> None:
+        if not self.api_key(environ):
+            raise AgentUnavailable(
+                f"agent {self.name!r}: set {self.key_env} to the API key "
+                f"(or api_key_env to the variable that holds it)"
+            )
+
+    def backend(self, task: AgentTask, api_key: str) -> ModelBackend:
+        raise NotImplementedError
+
+    async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+        config = self.config
+        api_key = self.api_key(task.environ)
+        if not api_key:
+            message = f"{self.key_env} is not set"
+            yield AgentError(message)
+            yield Finished(ok=False, message=message, cannot_start=True)
+            return
+        backend = self.backend(task, api_key)
+        conversation = self._conversation(task, backend)
+        token = conversation.path.name
+        toolbox = Toolbox(
+            task.worktree,
+            {**task.environ, **config.env},
+            command_timeout=config.command_timeout,
+            output_cap=config.output_cap,
+        )
+        max_turns = config.max_turns or DEFAULT_MAX_TURNS
+        for _ in range(max_turns):
+            try:
+                reply = await self._ask(backend, conversation.messages)
+            except Fault as fault:
+                conversation.save(task.redact)
+                yield AgentError(fault.reason)
+                yield Finished(ok=False, message=fault.reason, resume_token=token)
+                return
+            yield Usage(reply.input_tokens, reply.output_tokens, self._cost(reply))
+            if reply.text.strip():
+                yield Text(reply.text)
+            backend.add_reply(conversation.messages, reply)
+            if not reply.calls:
+                conversation.save(task.redact)
+                yield Finished(ok=True, message=reply.text, resume_token=token)
+                return
+            results: list[tuple[Call, str, bool]] = []
+            for call in reply.calls:
+                yield ToolCall(call.name, dict(call.arguments or {}))
+                if call.arguments is None:
+                    output, failed = f"the arguments are not valid JSON: {call.raw_arguments}", True
+                else:
+                    output, failed = await toolbox.call(call.name, call.arguments)
+                yield ToolResult(call.name, output, failed)
+                results.append((call, output, failed))
+            backend.add_results(conversation.messages, results)
+            conversation.save(task.redact)
+        message = f"stopped after {max_turns} tool round trips without a final answer"
+        yield AgentError(message)
+        yield Finished(ok=False, message=message, resume_token=token)
+
+    def _conversation(self, task: AgentTask, backend: ModelBackend) -> Conversation:
+        """The saved conversation when the task continues one, else a new one."""
+        path = task.scratch_dir / f"conversation-{self.name}.json"
+        token = task.resume_token
+        if token and _TOKEN.match(token) and (task.scratch_dir / token).is_file():
+            try:
+                saved = json.loads((task.scratch_dir / token).read_text(encoding="utf-8"))
+                messages = saved["messages"]
+                if isinstance(messages, list) and messages:
+                    backend.add_prompt(messages, task.prompt)
+                    return Conversation(path, messages)
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # unreadable: start afresh rather than fail the turn
+        return Conversation(path, backend.start(task.prompt))
+
+    async def _ask(self, backend: ModelBackend, messages: list[dict[str, Any]]) -> Reply:
+        attempts = 1 + self.config.max_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                return await backend.ask(messages)
+            except Fault as fault:
+                if not fault.retry or attempt == attempts:
+                    tries = f" after {attempt} attempts" if attempt > 1 else ""
+                    raise Fault(f"{fault.reason}{tries}", retry=False) from None
+                backoff = min(BACKOFF_CAP, BACKOFF_START * 2 ** (attempt - 1))
+                delay = backoff * (0.5 + random.random() / 2)
+                if fault.retry_after is not None:
+                    delay = max(delay, min(fault.retry_after, RETRY_AFTER_CAP))
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _cost(self, reply: Reply) -> float:
+        return (
+            reply.input_tokens * self.config.input_price
+            + reply.output_tokens * self.config.output_price
+        ) / 1_000_000
+
+
+def tool_specs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(tool.name, tool.description, dict(tool.parameters)) for tool in TOOLS]
+
+
+def parse_arguments(raw: str) -> Mapping[str, Any] | None:
+    """A tool call's JSON arguments; None when the model sent something else."""
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def fault_of(exc: Exception, timeout: float) -> Fault:
+    """What an exception from an SDK request means: retry or not, and the reason."""
+    import anthropic
+    import openai
+
+    # The SDKs' HTTP library (httpx, or httpx2 in newer SDKs) raises its own errors while a
+    # stream is read; they are told by their module, so as not to depend on which it is.
+    transport = type(exc).__module__.split(".")[0].startswith("httpx")
+
+    status_errors = (anthropic.APIStatusError, openai.APIStatusError)
+    if isinstance(exc, status_errors):
+        status = exc.status_code
+        retry_after = _retry_after(exc.response.headers.get("retry-after"))
+        kind = {429: "rate limited", 529: "overloaded", 503: "unavailable"}.get(status, "")
+        detail = kind or _short(str(exc.message))
+        retry = status in RETRIED_STATUSES or status >= 500
+        return Fault(f"HTTP {status} ({detail})", retry, retry_after)
+    timeouts = anthropic.APITimeoutError | openai.APITimeoutError | TimeoutError
+    if isinstance(exc, timeouts) or (transport and "Timeout" in type(exc).__name__):
+        return Fault(f"no answer within {timeout:g}s", retry=True)
+    if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return Fault(f"connection failed ({_short(str(cause) or type(cause).__name__)})", True)
+    if transport or isinstance(exc, ConnectionError | EOFError):
+        return Fault(f"the stream broke off ({type(exc).__name__})", retry=True)
+    if isinstance(exc, ValueError | KeyError | TypeError | anthropic.APIError | openai.APIError):
+        return Fault(f"malformed answer from the model API ({_short(str(exc))})", retry=True)
+    return Fault(f"unexpected {type(exc).__name__}: {_short(str(exc))}", retry=False)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _short(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:160]

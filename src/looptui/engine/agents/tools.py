@@ -1,0 +1,277 @@
+"""The coding tools of the API agents, confined to the run's worktree.
+
+List, read, search, write and edit files, and run commands. Every path is resolved by
+`confine`: absolute paths, `..` and symlinks that lead outside are refused, and so is git's
+own `.git`. Listing and searching never follow a symlink out. A command runs with the
+worktree as its directory, in its own process group, with a timeout and a cap on its
+output. A tool's failure is an error result for the model to read, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from looptui.engine.process import WORKTREE_VARIABLE, Exit, stream_process
+from looptui.engine.workspace.paths import PathEscape, confine
+
+MAX_READ_LINES = 2000
+MAX_LISTED = 1000
+MAX_MATCHES = 200
+MAX_FILE_BYTES = 2_000_000  # larger files are not read or searched
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: Mapping[str, Any]  # JSON Schema of the arguments
+
+
+def _schema(required: list[str], **properties: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            name: {"type": kind, "description": text} for name, (kind, text) in properties.items()
+        },
+        "required": required,
+    }
+
+
+PATH = ("string", "a path relative to the repository root")
+TOOLS = (
+    Tool(
+        "list_files",
+        "List the files under a directory of the repository (recursively, .git excluded).",
+        _schema([], path=("string", "a directory relative to the repository root; default .")),
+    ),
+    Tool(
+        "read_file",
+        "Read a text file, with line numbers. Use offset and limit for long files.",
+        _schema(
+            ["path"],
+            path=PATH,
+            offset=("integer", "the first line to read, from 1"),
+            limit=("integer", f"how many lines (at most {MAX_READ_LINES})"),
+        ),
+    ),
+    Tool(
+        "search",
+        "Search text files for a regular expression; answers path:line: text.",
+        _schema(
+            ["pattern"],
+            pattern=("string", "a Python regular expression"),
+            path=("string", "a directory or file to search; default ."),
+        ),
+    ),
+    Tool(
+        "write_file",
+        "Create or overwrite a file with the given content.",
+        _schema(["path", "content"], path=PATH, content=("string", "the whole new content")),
+    ),
+    Tool(
+        "edit_file",
+        "Replace the one occurrence of `old` in a file by `new`.",
+        _schema(
+            ["path", "old", "new"],
+            path=PATH,
+            old=("string", "text that occurs exactly once in the file"),
+            new=("string", "its replacement"),
+        ),
+    ),
+    Tool(
+        "run_command",
+        "Run a shell command in the repository root (tests, builds, git status...).",
+        _schema(["command"], command=("string", "the command line")),
+    ),
+)
+
+
+class ToolError(Exception):
+    """What went wrong, for the model to read."""
+
+
+class Toolbox:
+    """The tools, bound to one worktree, environment and set of limits."""
+
+    def __init__(
+        self,
+        worktree: Path,
+        environ: Mapping[str, str],
+        *,
+        command_timeout: float = 120.0,
+        output_cap: int = 30_000,
+    ) -> None:
+        self.worktree = worktree.resolve()
+        self.environ = environ
+        self.command_timeout = command_timeout
+        self.output_cap = output_cap
+
+    async def call(self, name: str, arguments: Mapping[str, Any]) -> tuple[str, bool]:
+        """Run a tool; returns its output and whether it failed."""
+        try:
+            if name == "run_command":
+                output = await self.run_command(_text(arguments, "command"))
+            elif name in _FILE_TOOLS:
+                output = await asyncio.to_thread(_FILE_TOOLS[name], self, arguments)
+            else:
+                raise ToolError(f"unknown tool {name!r}; the tools are {_names()}")
+        except (ToolError, PathEscape) as exc:
+            return self._cap(str(exc)), True
+        except (OSError, UnicodeDecodeError) as exc:
+            return self._cap(f"{name} failed: {exc}"), True
+        return self._cap(output), False
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def path(self, relative: str) -> Path:
+        return confine(self.worktree, relative)
+
+    def list_files(self, arguments: Mapping[str, Any]) -> str:
+        top = self.path(str(arguments.get("path") or "."))
+        if not top.is_dir():
+            raise ToolError(f"{arguments.get('path')!r} is not a directory")
+        found: list[str] = []
+        for directory, subdirectories, files in os.walk(top):  # does not follow symlinks
+            subdirectories[:] = sorted(d for d in subdirectories if d != ".git")
+            for file in sorted(files):
+                found.append(str((Path(directory) / file).relative_to(self.worktree)))
+                if len(found) >= MAX_LISTED:
+                    return "\n".join(found) + f"\n[... more than {MAX_LISTED} files ...]"
+        return "\n".join(found) or "(no files)"
+
+    def read_file(self, arguments: Mapping[str, Any]) -> str:
+        path = self._file(_text(arguments, "path"))
+        offset = max(1, _number(arguments, "offset", 1))
+        limit = min(MAX_READ_LINES, max(1, _number(arguments, "limit", MAX_READ_LINES)))
+        lines = path.read_text(encoding="utf-8").splitlines()
+        shown = lines[offset - 1 : offset - 1 + limit]
+        text = "\n".join(f"{offset + i:6}\t{line}" for i, line in enumerate(shown))
+        rest = len(lines) - (offset - 1 + len(shown))
+        return text + (f"\n[... {rest} more lines ...]" if rest > 0 else "")
+
+    def search(self, arguments: Mapping[str, Any]) -> str:
+        try:
+            pattern = re.compile(_text(arguments, "pattern"))
+        except re.error as exc:
+            raise ToolError(f"bad regular expression: {exc}") from None
+        top = self.path(str(arguments.get("path") or "."))
+        files = [top] if top.is_file() else self._walk(top)
+        matches: list[str] = []
+        for file in files:
+            if file.is_symlink() or file.stat().st_size > MAX_FILE_BYTES:
+                continue
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue  # binary or unreadable
+            relative = file.relative_to(self.worktree)
+            for number, line in enumerate(text.splitlines(), start=1):
+                if pattern.search(line):
+                    matches.append(f"{relative}:{number}: {line[:300]}")
+                    if len(matches) >= MAX_MATCHES:
+                        return "\n".join(matches) + f"\n[... more than {MAX_MATCHES} ...]"
+        return "\n".join(matches) or "(no matches)"
+
+    def write_file(self, arguments: Mapping[str, Any]) -> str:
+        relative = _text(arguments, "path")
+        content = arguments.get("content")
+        if not isinstance(content, str):
+            raise ToolError("content must be a string")
+        path = self.path(relative)
+        if path.is_dir():
+            raise ToolError(f"{relative} is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path(relative)  # the directories just made cannot be links, but check again
+        path.write_text(content, encoding="utf-8")
+        return f"wrote {relative} ({len(content.splitlines())} lines)"
+
+    def edit_file(self, arguments: Mapping[str, Any]) -> str:
+        relative = _text(arguments, "path")
+        old, new = arguments.get("old"), arguments.get("new")
+        if not isinstance(old, str) or not old or not isinstance(new, str):
+            raise ToolError("old must be non-empty text and new must be text")
+        path = self._file(relative)
+        text = path.read_text(encoding="utf-8")
+        count = text.count(old)
+        if count != 1:
+            raise ToolError(f"`old` occurs {count} times in {relative}; it must occur once")
+        path.write_text(text.replace(old, new), encoding="utf-8")
+        return f"edited {relative}"
+
+    def _file(self, relative: str) -> Path:
+        path = self.path(relative)
+        if not path.is_file():
+            raise ToolError(f"{relative} is not a file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ToolError(f"{relative} is larger than {MAX_FILE_BYTES} bytes")
+        return path
+
+    def _walk(self, top: Path) -> list[Path]:
+        found = []
+        for directory, subdirectories, files in os.walk(top):
+            subdirectories[:] = sorted(d for d in subdirectories if d != ".git")
+            found += [Path(directory) / file for file in sorted(files)]
+        return found
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def run_command(self, command: str) -> str:
+        environ = {**self.environ, WORKTREE_VARIABLE: str(self.worktree)}
+        argv = ["/bin/sh", "-c", command]  # the model's command line is the tool's input
+        exit_status = Exit()
+        lines: list[str] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                async for line in stream_process(argv, self.worktree, environ, exit_status):
+                    if size <= self.output_cap:
+                        lines.append(line.text)
+                        size += len(line.text) + 1
+        except TimeoutError:
+            raise ToolError(
+                f"the command timed out after {self.command_timeout:g}s and was killed; "
+                f"its output so far:\n" + self._cap("\n".join(lines))
+            ) from None
+        output = "\n".join(lines)
+        if exit_status.code != 0:
+            raise ToolError(f"exit status {exit_status.code}\n{self._cap(output)}")
+        return output or "(no output)"
+
+    def _cap(self, text: str) -> str:
+        if len(text) <= self.output_cap:
+            return text
+        cut = len(text) - self.output_cap
+        return f"{text[: self.output_cap]}\n[... {cut} more characters cut ...]"
+
+
+_FILE_TOOLS = {
+    "list_files": Toolbox.list_files,
+    "read_file": Toolbox.read_file,
+    "search": Toolbox.search,
+    "write_file": Toolbox.write_file,
+    "edit_file": Toolbox.edit_file,
+}
+
+
+def _names() -> str:
+    return ", ".join(tool.name for tool in TOOLS)
+
+
+def _text(arguments: Mapping[str, Any], key: str) -> str:
+    value = arguments.get(key)
+    if not isinstance(value, str) or not value:
+        raise ToolError(f"{key} must be a non-empty string")
+    return value
+
+
+def _number(arguments: Mapping[str, Any], key: str, default: int) -> int:
+    value = arguments.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ToolError(f"{key} must be a whole number")
+    return value
