@@ -128,6 +128,13 @@ def fixer_config(**loop_overrides: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def private_worktrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs' worktrees live under $XDG_STATE_HOME (see `worktrees_home`): each test its own,
+    so that none is left in the machine's home."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """The buggy package with a `fix` loop whose agent repairs it."""

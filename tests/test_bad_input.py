@@ -23,6 +23,7 @@ import tomli_w
 from conftest import BUGGY_PACKAGE, FIXER, Result, cli_env, fixer_config, git, make_repo, run_cli
 from looptui.engine import Engine, RunStatus
 from looptui.engine.config import load_config
+from looptui.engine.workspace import Repository
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -76,7 +77,7 @@ def assert_no_run_left_anything(repo: Path) -> None:
     assert runs_of(repo) == []
     assert git(repo, "branch", "--list", "looptui/*") == ""
     assert len(git(repo, "worktree", "list").splitlines()) == 1
-    worktrees = repo / ".git" / "looptui" / "worktrees"
+    worktrees = Repository(repo).worktrees_dir
     assert not worktrees.exists() or not any(worktrees.iterdir())
 
 

@@ -133,7 +133,7 @@ async def test_garbage_is_asked_again_once(tmp_path: Path) -> None:
         assert (await engine.history.run(run_id)).status is RunStatus.SUCCEEDED
     finally:
         await engine.close()
-    first, second = json.loads(questions.read_text())
+    _, second = json.loads(questions.read_text())
     assert "could not be read (no JSON object in the answer)" in second
 
 

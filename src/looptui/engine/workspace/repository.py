@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -76,7 +77,7 @@ class Repository:
         self.root = Path(self.repo.working_tree_dir).resolve()
         self.common_dir = Path(self.repo.common_dir).resolve()
         self.data_dir = self.common_dir / DATA_DIR_NAME
-        self.worktrees_dir = self.data_dir / "worktrees"
+        self.worktrees_dir = worktrees_home() / f"{self.root.name}-{_digest(self.common_dir)}"
         self.store_path = self.data_dir / "store.db"
 
     def _runner(self, cwd: Path | None) -> git.Git:
@@ -407,3 +408,16 @@ def _subcommand(args: tuple[str, ...]) -> str:
 def _status_paths(porcelain_z: str) -> set[str]:
     """The paths of `git status --porcelain=v1 -z --no-renames` entries ("XY path")."""
     return {entry[3:] for entry in porcelain_z.split("\0") if len(entry) > 3}
+
+
+def worktrees_home() -> Path:
+    """Where runs' worktrees live: outside the repository and its `.git`, because coding
+    agents refuse or sandbox writes under `.git` (Claude Code asks before editing there;
+    Codex makes it read-only). `$XDG_STATE_HOME/looptui/worktrees`, by default
+    `~/.local/state/looptui/worktrees`."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "looptui" / "worktrees"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(str(path).encode()).hexdigest()[:8]

@@ -1,0 +1,244 @@
+"""The `claude-code` agent: Claude Code's CLI in headless mode, read through its JSON stream.
+
+It runs `claude -p --output-format stream-json --verbose` in the worktree with the prompt on
+stdin, and turns each line into looptui's events: text, tool calls and their results, usage
+and cost, errors, and the end of the turn. Unknown lines and fields are skipped; a line that
+is not JSON is shown as output. The result line's `is_error` is honoured even when its
+subtype says "success". The session id is the resume token: the next iteration, or the run
+after a restart, continues the conversation with `--resume=<id>`.
+
+The environment passes through, so `ANTHROPIC_BASE_URL` gateways and `ANTHROPIC_API_KEY` or
+`ANTHROPIC_AUTH_TOKEN` work as they do for `claude` itself.
+
+Permissions when running as root: Claude Code refuses `--dangerously-skip-permissions`
+(permission mode `bypassPermissions`) under root or sudo, which is how many containers run.
+It has an undocumented escape, `IS_SANDBOX=1`; looptui never sets it. Use
+`permission_mode = "acceptEdits"` with `allowed_tools` naming what the agent may run (for
+example `["Read", "Edit", "Write", "Bash(python -m pytest *)"]`), or run looptui as an
+ordinary user inside the container when bypass is wanted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from looptui.engine.agents.base import (
+    NOTE_STREAM,
+    AgentError,
+    AgentEvent,
+    AgentTask,
+    Finished,
+    OutputLine,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from looptui.engine.config import AgentConfig
+from looptui.engine.errors import AgentUnavailable
+from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
+
+MAX_OUTPUT_LINES = 20_000  # stream lines of one turn; past it they are counted, not kept
+INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
+
+
+@dataclass
+class StreamState:
+    """What the lines of one turn have said so far."""
+
+    session_id: str | None = None
+    tool_names: dict[str, str] = field(default_factory=dict)  # tool_use id → tool name
+    finished: Finished | None = None
+    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+
+
+class ClaudeCodeAgent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.binary = config.binary or "claude"
+
+    def preflight(self, environ: Mapping[str, str], cwd: Path) -> None:
+        if find_executable(self.binary, {**environ, **self.config.env}, cwd) is None:
+            raise AgentUnavailable(
+                f"agent {self.name!r}: Claude Code not found ({self.binary}); "
+                f"install it with `{INSTALL_HINT}`"
+            )
+        mcp = self.config.mcp_config
+        if mcp is not None and not mcp.is_file():
+            raise AgentUnavailable(f"agent {self.name!r}: mcp_config {mcp} does not exist")
+
+    def argv(self, task: AgentTask) -> list[str]:
+        config = self.config
+        argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose"]
+        if config.model:
+            argv += ["--model", config.model]
+        if config.permission_mode:
+            argv += ["--permission-mode", config.permission_mode]
+        if config.allowed_tools:
+            argv += ["--allowedTools", ",".join(config.allowed_tools)]
+        if config.max_turns:
+            argv += ["--max-turns", str(config.max_turns)]
+        system = "\n\n".join(part for part in (config.append_system_prompt, task.system) if part)
+        if system:
+            argv += ["--append-system-prompt", system]
+        if config.mcp_config is not None:
+            argv += ["--mcp-config", str(config.mcp_config)]
+        if task.resume_token:
+            argv.append(f"--resume={task.resume_token}")  # the = form: a value never a flag
+        return argv
+
+    async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+        environ = {
+            **task.environ,
+            **self.config.env,
+            WORKTREE_VARIABLE: str(task.worktree),
+        }
+        environ.pop("CLAUDECODE", None)  # not a nested session of the user's own Claude Code
+        environ.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        state = StreamState(session_id=task.resume_token)
+        exit_status = Exit()
+        try:
+            lines = stream_process(
+                self.argv(task),
+                task.worktree,
+                environ,
+                exit_status,
+                stdin=task.prompt.encode(),
+                max_lines=MAX_OUTPUT_LINES,
+            )
+            async for line in lines:
+                if line.note:
+                    yield OutputLine(line.text, NOTE_STREAM)
+                elif line.stream == "stderr":
+                    if line.text.strip():
+                        state.stderr.append(line.text)
+                    yield OutputLine(line.text, "stderr")
+                else:
+                    for event in parse_line(line.text, state):
+                        yield event
+        except OSError as exc:
+            message = f"cannot start {self.binary}: {exc.strerror or exc}"
+            yield AgentError(message)
+            yield Finished(ok=False, message=message, cannot_start=True)
+            return
+        code = exit_status.code
+        finished = state.finished
+        if finished is None:
+            last = state.stderr[-1] if state.stderr else "no result line"
+            message = f"{self.binary} ended without a result (exit status {code}): {last}"
+            yield AgentError(message)
+            yield Finished(ok=False, message=message, exit_code=code, resume_token=state.session_id)
+            return
+        if code != 0 and finished.ok:
+            yield AgentError(f"{self.binary} exited with status {code}")
+        yield Finished(
+            ok=finished.ok and code == 0,
+            message=finished.message,
+            exit_code=code,
+            resume_token=finished.resume_token or state.session_id,
+        )
+
+
+def parse_line(text: str, state: StreamState) -> Iterator[AgentEvent]:
+    """The events in one stream-json line; anything unexpected is shown or skipped."""
+    if not text.strip():
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        yield OutputLine(text)  # garbage is shown, never fatal
+        return
+    if not isinstance(data, dict):
+        yield OutputLine(text)
+        return
+    if isinstance(data.get("session_id"), str) and data["session_id"]:
+        state.session_id = data["session_id"]
+    kind, subtype = data.get("type"), data.get("subtype")
+    if kind == "assistant":
+        yield from _assistant(data, state)
+    elif kind == "user":
+        yield from _tool_results(data, state)
+    elif kind == "result":
+        yield from _result(data, state)
+    elif kind == "system" and subtype == "api_retry":
+        attempt, limit = data.get("attempt"), data.get("max_retries")
+        status = data.get("error_status") or data.get("error") or "error"
+        yield OutputLine(f"[claude: API {status}, retry {attempt} of {limit}]", NOTE_STREAM)
+    elif kind == "system" and subtype == "init":
+        model = data.get("model")
+        yield OutputLine(f"[claude: session {state.session_id}, model {model}]", NOTE_STREAM)
+
+
+def _assistant(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
+    message = data.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    for block in content if isinstance(content, list) else ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            if block["text"].strip():
+                yield Text(block["text"])
+        elif block.get("type") == "tool_use":
+            name = str(block.get("name") or "tool")
+            state.tool_names[str(block.get("id"))] = name
+            tool_input = block.get("input")
+            yield ToolCall(name, tool_input if isinstance(tool_input, dict) else {})
+    error = data.get("error")
+    if isinstance(error, str) and error:
+        yield AgentError(f"claude: {error}")
+
+
+def _tool_results(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
+    if data.get("isReplay"):
+        return
+    message = data.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    for block in content if isinstance(content, list) else ():
+        if isinstance(block, dict) and block.get("type") == "tool_result":
+            name = state.tool_names.get(str(block.get("tool_use_id")), "tool")
+            yield ToolResult(name, _text_of(block.get("content")), bool(block.get("is_error")))
+
+
+def _result(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    assert isinstance(usage, dict)
+    tokens_in = sum(
+        _int(usage.get(key))
+        for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    )
+    cost = data.get("total_cost_usd")
+    yield Usage(
+        tokens_in,
+        _int(usage.get("output_tokens")),
+        float(cost) if isinstance(cost, int | float) else 0.0,
+    )
+    failed = bool(data.get("is_error")) or data.get("subtype") != "success"
+    errors = data.get("errors")
+    if failed:
+        reason = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else ""
+        reason = reason or str(data.get("result") or data.get("subtype") or "error")
+        yield AgentError(f"claude: {reason}")
+        message = reason
+    else:
+        message = str(data.get("result") or "")
+    state.finished = Finished(ok=not failed, message=message, resume_token=state.session_id)
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        ).strip()
+    return "" if content is None else str(content)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
