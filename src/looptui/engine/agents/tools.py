@@ -115,13 +115,14 @@ class Toolbox:
     async def call(self, name: str, arguments: Mapping[str, Any]) -> tuple[str, bool]:
         """Run a tool; returns its output and whether it failed."""
         try:
-            if name == "run_command":
-                output = await self.run_command(_text(arguments, "command"))
-            elif name in _FILE_TOOLS:
-                output = await asyncio.to_thread(_FILE_TOOLS[name], self, arguments)
-            else:
+            if name == "run_command":  # capped as it is read
+                return await self.run_command(_text(arguments, "command")), False
+            if name not in _FILE_TOOLS:
                 raise ToolError(f"unknown tool {name!r}; the tools are {_names()}")
-        except (ToolError, PathEscape) as exc:
+            output = await asyncio.to_thread(_FILE_TOOLS[name], self, arguments)
+        except ToolError as exc:
+            return (str(exc) if name == "run_command" else self._cap(str(exc))), True
+        except PathEscape as exc:
             return self._cap(str(exc)), True
         except (OSError, UnicodeDecodeError) as exc:
             return self._cap(f"{name} failed: {exc}"), True
@@ -226,27 +227,31 @@ class Toolbox:
         argv = ["/bin/sh", "-c", command]  # the model's command line is the tool's input
         exit_status = Exit()
         lines: list[str] = []
-        size = 0
+        kept = seen = 0
         try:
             async with asyncio.timeout(self.command_timeout):
                 async for line in stream_process(argv, self.worktree, environ, exit_status):
-                    if size <= self.output_cap:
+                    seen += len(line.text) + 1
+                    if kept < self.output_cap:  # the rest is counted, not kept
                         lines.append(line.text)
-                        size += len(line.text) + 1
+                        kept += len(line.text) + 1
         except TimeoutError:
+            so_far = self._cap("\n".join(lines), seen)
             raise ToolError(
                 f"the command timed out after {self.command_timeout:g}s and was killed; "
-                f"its output so far:\n" + self._cap("\n".join(lines))
+                f"its output so far:\n{so_far}"
             ) from None
-        output = "\n".join(lines)
+        output = self._cap("\n".join(lines), seen)
         if exit_status.code != 0:
-            raise ToolError(f"exit status {exit_status.code}\n{self._cap(output)}")
+            raise ToolError(f"exit status {exit_status.code}\n{output}")
         return output or "(no output)"
 
-    def _cap(self, text: str) -> str:
-        if len(text) <= self.output_cap:
+    def _cap(self, text: str, total: int = 0) -> str:
+        """`text` cut to the output cap, saying how much of `total` (or of it) is left out."""
+        total = max(total, len(text))
+        if total <= self.output_cap:
             return text
-        cut = len(text) - self.output_cap
+        cut = total - self.output_cap
         return f"{text[: self.output_cap]}\n[... {cut} more characters cut ...]"
 
 

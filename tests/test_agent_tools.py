@@ -1,0 +1,136 @@
+"""The API agents' tools: confined to the worktree, bounded, and never raising at the model."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looptui.engine.agents.tools import TOOLS, Toolbox
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Toolbox:
+    worktree = tmp_path / "wt"
+    (worktree / "src").mkdir(parents=True)
+    (worktree / "src/app.py").write_text("def add(a, b):\n    return a - b\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside secret\n")
+    os.symlink(outside, worktree / "linkdir")  # a directory link that leads out
+    os.symlink(outside / "secret.txt", worktree / "link.txt")  # a file link that leads out
+    os.symlink(outside / "new.txt", worktree / "dangling.txt")  # a link to create a file out
+    return Toolbox(worktree, dict(os.environ), command_timeout=2, output_cap=200)
+
+
+ESCAPES = [
+    "../outside/secret.txt",
+    "src/../../outside/secret.txt",
+    str(Path("/etc/passwd")),
+    "~/x",
+    "linkdir/secret.txt",
+    "link.txt",
+    ".git/config",
+]
+
+
+def arguments(tool: str, path: str) -> dict[str, Any]:
+    return {
+        "list_files": {"path": path},
+        "read_file": {"path": path},
+        "search": {"pattern": "secret", "path": path},
+        "write_file": {"path": path, "content": "pwned"},
+        "edit_file": {"path": path, "old": "outside", "new": "pwned"},
+    }[tool]
+
+
+@pytest.mark.parametrize("path", ESCAPES)
+@pytest.mark.parametrize("tool", ["list_files", "read_file", "search", "write_file", "edit_file"])
+async def test_no_file_tool_reaches_outside_the_worktree(
+    box: Toolbox, tmp_path: Path, tool: str, path: str
+) -> None:
+    output, failed = await box.call(tool, arguments(tool, path))
+    assert failed, output
+    assert "outside secret" not in output and "root:" not in output
+    assert (tmp_path / "outside/secret.txt").read_text() == "outside secret\n"
+    assert not (tmp_path / "outside/new.txt").exists()
+
+
+async def test_writing_through_a_dangling_link_is_refused(box: Toolbox, tmp_path: Path) -> None:
+    output, failed = await box.call("write_file", {"path": "dangling.txt", "content": "x"})
+    assert failed and "symlink" in output
+    assert not (tmp_path / "outside/new.txt").exists()
+
+
+async def test_listing_and_searching_the_whole_tree_never_follow_links_out(box: Toolbox) -> None:
+    listed, failed = await box.call("list_files", {})
+    assert not failed and "src/app.py" in listed and "secret.txt" not in listed
+    found, failed = await box.call("search", {"pattern": "secret|return"})
+    assert not failed and "src/app.py:2:" in found and "outside" not in found
+
+
+async def test_the_tools_work_inside(box: Toolbox) -> None:
+    assert await box.call("edit_file", {"path": "src/app.py", "old": "a - b", "new": "a + b"}) == (
+        "edited src/app.py",
+        False,
+    )
+    text, failed = await box.call("read_file", {"path": "src/app.py", "offset": 2, "limit": 1})
+    assert not failed and text == "     2\t    return a + b"
+    _, failed = await box.call("write_file", {"path": "pkg/new.py", "content": "x = 1\n"})
+    assert not failed and (box.worktree / "pkg/new.py").read_text() == "x = 1\n"
+    again, failed = await box.call("edit_file", {"path": "pkg/new.py", "old": "y", "new": "z"})
+    assert failed and "occurs 0 times" in again
+
+
+async def test_bad_calls_are_error_results_not_exceptions(box: Toolbox) -> None:
+    for name, args in [
+        ("no_such_tool", {}),
+        ("read_file", {}),
+        ("read_file", {"path": "src"}),
+        ("read_file", {"path": "src/app.py", "offset": "two"}),
+        ("search", {"pattern": "("}),
+        ("write_file", {"path": "a.txt", "content": 3}),
+        ("run_command", {"command": ""}),
+    ]:
+        output, failed = await box.call(name, args)
+        assert failed and output, (name, args)
+
+
+async def test_commands_run_in_the_worktree_with_its_environment(box: Toolbox) -> None:
+    output, failed = await box.call("run_command", {"command": "pwd; echo $LOOPTUI_WORKTREE"})
+    assert not failed
+    assert output.splitlines() == [str(box.worktree)] * 2
+    output, failed = await box.call("run_command", {"command": "echo nope >&2; exit 3"})
+    assert failed and "exit status 3" in output and "nope" in output
+
+
+async def test_a_command_is_capped_and_killed_with_its_children_on_timeout(
+    box: Toolbox, tmp_path: Path
+) -> None:
+    output, failed = await box.call("run_command", {"command": "seq 1 100000"})
+    assert not failed and len(output) < 300 and "more characters cut" in output
+    marker = tmp_path / "child-survived"
+    started = time.monotonic()
+    output, failed = await box.call(
+        "run_command", {"command": f"(sleep 4; touch {marker}) & echo started; sleep 60"}
+    )
+    assert failed and "timed out after 2s" in output and "started" in output
+    assert time.monotonic() - started < 10
+    time.sleep(4.5)
+    assert not marker.exists()  # the background child died with the command's group
+
+
+def test_every_tool_has_a_schema() -> None:
+    assert {tool.name for tool in TOOLS} == {
+        "list_files",
+        "read_file",
+        "search",
+        "write_file",
+        "edit_file",
+        "run_command",
+    }
+    for tool in TOOLS:
+        assert tool.parameters["type"] == "object" and tool.description
