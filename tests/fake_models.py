@@ -41,7 +41,7 @@ class Say:
 
 @dataclass(frozen=True)
 class Fault:
-    """Instead of a reply: "429" (with `retry_after` seconds when set), "500", "529"
+    """Instead of a reply: "401", "429" (with `retry_after` seconds when set), "500", "529"
     (overloaded), "reset" (no response at all), "truncated" (the stream stops early),
     "malformed" (a stream event that is not JSON) or "hang" (nothing for `seconds`)."""
 
@@ -200,10 +200,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fault(self, fault: Fault, protocol: str, stream: bool) -> None:
         kind = fault.kind
-        if kind in ("429", "500", "529"):
-            status = {"429": 429, "500": 500, "529": 529 if protocol == "anthropic" else 503}[kind]
-            kinds = {"429": "rate_limit_error", "500": "api_error", "529": "overloaded_error"}
-            message = {"429": "rate limited", "500": "internal error", "529": "overloaded"}[kind]
+        if kind in ("401", "429", "500", "529"):
+            status = int(kind) if kind != "529" or protocol == "anthropic" else 503
+            kinds = {
+                "401": "authentication_error",
+                "429": "rate_limit_error",
+                "500": "api_error",
+                "529": "overloaded_error",
+            }
+            message = {
+                "401": "invalid x-api-key",
+                "429": "rate limited",
+                "500": "internal error",
+                "529": "overloaded",
+            }[kind]
             extra = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after else {}
             if protocol == "anthropic":
                 payload: object = {

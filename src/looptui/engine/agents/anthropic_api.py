@@ -22,7 +22,7 @@ from looptui.engine.agents.model_loop import (
 )
 from looptui.engine.config import AgentConfig
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"
 
 
 class AnthropicAgent(ModelAgent):
