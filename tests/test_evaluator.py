@@ -202,3 +202,18 @@ def test_parse_verdict_takes_fenced_json_and_refuses_the_rest() -> None:
             assert why in str(exc)
         else:
             raise AssertionError(f"{bad!r} was taken as a verdict")
+
+
+async def test_the_agents_own_claim_is_never_enough(tmp_path: Path) -> None:
+    # no checks, no evaluator: the agent exits 0 and says it is done, and that is all
+    files = {**BUGGY_PACKAGE, "tools/fix.py": FIXER}
+    repo = make_repo(tmp_path / "repo", files, fixer_config(checks=[]))
+    engine, run_id = await run_fix(repo)
+    try:
+        run = await engine.history.run(run_id)
+        assert run.status is RunStatus.FAILED and run.iterations == 3
+        verdicts = [verdict for _, verdict in await engine.history.verdicts(run_id)]
+        assert not any(v.done for v in verdicts)
+        assert "nothing but the agent itself says done" in verdicts[0].reasons[-1]
+    finally:
+        await engine.close()

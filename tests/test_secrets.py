@@ -86,7 +86,9 @@ def test_a_secret_in_an_agents_env_never_reaches_the_store(tmp_path: Path) -> No
                 "env": {"SERVICE_TOKEN": secret},
             }
         },
-        "loops": {"leak": {"prompt": "leak", "agent": "leaky", "max_iterations": 1}},
+        "loops": {
+            "leak": {"prompt": "leak", "agent": "leaky", "max_iterations": 1, "checks": ["true"]}
+        },
     }
     repo = make_repo(tmp_path / "repo", {"README.md": "hi\n"}, config)
     result = run_cli(repo, "run", "leak")

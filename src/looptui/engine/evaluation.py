@@ -52,8 +52,11 @@ class ChecksEvaluator:
             last_line = tail(check.output, 1) or "no output"
             next_steps.append(f"Make `{check.command}` pass (it {status}: {last_line})")
         if not evidence.checks:
-            reasons.append("no checks are configured: judged by the agent's exit status alone")
-        done = evidence.agent_ok and all(check.passed for check in evidence.checks)
+            reasons.append("no checks are configured: nothing but the agent itself says done")
+            next_steps.append("Give the loop checks or an evaluator")
+        done = (
+            evidence.agent_ok and bool(evidence.checks) and all(c.passed for c in evidence.checks)
+        )
         return Verdict(
             done=done,
             evaluator=self.name,
