@@ -171,6 +171,7 @@ async def test_claude_code_stream_becomes_looptuis_events(tmp_path: Path) -> Non
         allowed_tools=("Read", "Bash(git diff *)"),
         max_turns=7,
         append_system_prompt="be brief",
+        mcp_config=tmp_path / "mcp.json",
     )
     events = await turn(config, task(tmp_path, resume="earlier-session"))
     assert Text("Running a command.") in events
@@ -185,6 +186,13 @@ async def test_claude_code_stream_becomes_looptuis_events(tmp_path: Path) -> Non
     assert "--resume=earlier-session" in call["argv"]
     assert call["argv"][call["argv"].index("--allowedTools") + 1] == "Read,Bash(git diff *)"
     assert call["argv"][call["argv"].index("--max-turns") :][:2] == ["--max-turns", "7"]
+    for flag, value in [
+        ("--model", "sonnet"),
+        ("--permission-mode", "acceptEdits"),
+        ("--append-system-prompt", "be brief"),
+        ("--mcp-config", str(tmp_path / "mcp.json")),
+    ]:
+        assert call["argv"][call["argv"].index(flag) + 1] == value
 
 
 @pytest.mark.parametrize(

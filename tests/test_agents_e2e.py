@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cli_tools import require_cli
-from conftest import cli_env, make_repo, run_cli
+from conftest import cli_env, git, make_repo, run_cli
 from fake_models import FakeModelServer, Say, ToolUse
 
 ANTHROPIC_KEY = "sk-ant-test-" + "k" * 32
@@ -164,12 +164,22 @@ def test_secrets_in_the_environment_never_reach_the_store(tmp_path: Path) -> Non
             assert PLANTED not in text and OPENAI_KEY not in text
 
 
-def test_a_token_budget_stops_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("budget", "reason"),
+    [({"max_tokens": 40}, "token budget spent"), ({"max_cost_usd": 0.0008}, "cost budget spent")],
+)
+def test_a_budget_stops_the_run(tmp_path: Path, budget: dict[str, Any], reason: str) -> None:
     with FakeModelServer() as server:
-        repo = loop_repo(tmp_path, server, "anthropic", max_tokens=40, max_iterations=5)
+        repo = loop_repo(tmp_path, server, "anthropic", max_iterations=5, **budget)
+        config = (repo / "looptui.toml").read_text()  # $10 and $20 per million: $0.00052 a reply
+        priced = config.replace(
+            'model = "claude-test"', 'model = "claude-test"\ninput_price = 10\noutput_price = 20', 1
+        )
+        (repo / "looptui.toml").write_text(priced)
+        git(repo, "commit", "--quiet", "-am", "prices")
         server.add(ToolUse("list_files", {}), ToolUse("list_files", {}), Say("still looking"))
         result = run_cli(repo, "run", "greet", env=model_env(server, tmp_path / "home"))
         assert result.code != 0
         [run] = json.loads(run_cli(repo, "status", "--json").stdout)
-        assert run["status"] == "failed" and "token budget spent" in run["error"]
+        assert run["status"] == "failed" and reason in run["error"]
         assert len(server.requests) == 2  # stopped as soon as the second reply's usage came
