@@ -370,3 +370,17 @@ async def test_the_real_cli_resumes_its_session(tmp_path: Path, kind: str) -> No
         assert "fix it; rm -rf" in resumed and "What does note.txt say?" in resumed
         auth = model_calls[0].headers
         assert auth.get("x-api-key") or auth.get("authorization", "").startswith("Bearer sk-")
+
+
+async def test_a_long_event_line_is_still_an_event(tmp_path: Path) -> None:
+    whole_file = "x = 1\n" * 40_000  # 240 kB: an Edit's result carries the whole file
+    result = {
+        "type": "user",
+        "message": {
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": whole_file}]
+        },
+    }
+    lines = [CLAUDE_LINES[0], CLAUDE_LINES[3], result, CLAUDE_RESULT]
+    events = await turn(claude(fake_cli(tmp_path, lines)), task(tmp_path))
+    assert ToolResult("Bash", whole_file, False) in events
+    assert isinstance(events[-1], Finished) and events[-1].ok

@@ -90,11 +90,13 @@ async def stream_process(
     exit_status: Exit,
     stdin: bytes | None = None,
     max_lines: int | None = None,
+    max_line: int = MAX_LINE,
 ) -> AsyncIterator[Line]:
     """Run `argv` and yield its output lines; set `exit_status.code` when it has ended.
 
     After `max_lines` lines (of both streams together), further lines are dropped: notes
     (`Line.note`) count them as it happens, and each stream's last lines come at its end.
+    A stdout line longer than `max_line` bytes is cut (stderr's at MAX_LINE).
     Closing or cancelling the iterator stops the process group (SIGTERM, then SIGKILL).
     Raises OSError (FileNotFoundError, PermissionError, E2BIG...) when `argv` cannot be run.
     """
@@ -112,8 +114,8 @@ async def stream_process(
     budget = _Budget(max_lines)
     assert process.stdout is not None and process.stderr is not None
     helpers = [
-        asyncio.create_task(_pump(process.stdout, "stdout", queue, budget)),
-        asyncio.create_task(_pump(process.stderr, "stderr", queue, budget)),
+        asyncio.create_task(_pump(process.stdout, "stdout", queue, budget, max_line)),
+        asyncio.create_task(_pump(process.stderr, "stderr", queue, budget, MAX_LINE)),
         asyncio.create_task(_close_pipes_after_exit(process)),
     ]
     if stdin is not None:
@@ -211,7 +213,11 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 async def _pump(
-    stream: asyncio.StreamReader, name: str, queue: asyncio.Queue[Line | None], budget: _Budget
+    stream: asyncio.StreamReader,
+    name: str,
+    queue: asyncio.Queue[Line | None],
+    budget: _Budget,
+    max_line: int,
 ) -> None:
     """Split a stream into lines without StreamReader's line-length limit; `None` ends it."""
     pending = b""
@@ -236,8 +242,8 @@ async def _pump(
                     await _report_dropped(budget, name, queue)
                     break
                 await queue.put(Line(_decode(raw), name))
-            if len(pending) > MAX_LINE and budget.take():
-                await queue.put(Line(_decode(pending[:MAX_LINE]) + " …[line cut]", name))
+            if len(pending) > max_line and budget.take():
+                await queue.put(Line(_decode(pending[:max_line]) + " …[line cut]", name))
                 pending = b""
     except OSError:  # a broken pipe ends the stream like its end of file
         pass

@@ -44,6 +44,8 @@ from looptui.engine.errors import AgentUnavailable
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
 
 MAX_OUTPUT_LINES = 20_000  # stream lines of one turn; past it they are counted, not kept
+MAX_EVENT_BYTES = 1024 * 1024  # of one JSON event line (a tool result can carry a whole file)
+GARBAGE_SHOWN = 2000  # characters shown of a line that is not an event
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 
 
@@ -111,6 +113,7 @@ class ClaudeCodeAgent:
                 exit_status,
                 stdin=task.prompt.encode(),
                 max_lines=MAX_OUTPUT_LINES,
+                max_line=MAX_EVENT_BYTES,
             )
             async for line in lines:
                 if line.note:
@@ -151,8 +154,8 @@ def parse_line(text: str, state: StreamState) -> Iterator[AgentEvent]:
         return
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
-        yield OutputLine(text)  # garbage is shown, never fatal
+    except json.JSONDecodeError:  # garbage is shown, never fatal
+        yield OutputLine(text if len(text) <= GARBAGE_SHOWN else text[:GARBAGE_SHOWN] + " …")
         return
     if not isinstance(data, dict):
         yield OutputLine(text)

@@ -33,6 +33,8 @@ from looptui.engine.errors import AgentUnavailable
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
 
 MAX_OUTPUT_LINES = 20_000
+MAX_EVENT_BYTES = 1024 * 1024  # of one JSON event line (a command's output can be long)
+GARBAGE_SHOWN = 2000  # characters shown of a line that is not an event
 INSTALL_HINT = "npm install -g @openai/codex"
 PROVIDER = "looptui"
 
@@ -93,6 +95,7 @@ class CodexAgent:
                 exit_status,
                 stdin=task.prompt.encode(),
                 max_lines=MAX_OUTPUT_LINES,
+                max_line=MAX_EVENT_BYTES,
             )
             async for line in lines:
                 if line.note:
@@ -131,8 +134,8 @@ def parse_line(text: str, state: CodexState) -> Iterator[AgentEvent]:
         return
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
-        yield OutputLine(text)  # garbage is shown, never fatal
+    except json.JSONDecodeError:  # garbage is shown, never fatal
+        yield OutputLine(text if len(text) <= GARBAGE_SHOWN else text[:GARBAGE_SHOWN] + " …")
         return
     if not isinstance(data, dict):
         yield OutputLine(text)
