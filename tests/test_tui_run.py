@@ -136,3 +136,23 @@ async def test_verdicts_and_memory_tabs(tmp_path: Path) -> None:
         assert len(notes) == 2 and "goal met" in notes[1]
         await pilot.press("escape")
         assert isinstance(app.screen, GridScreen)
+
+
+async def test_an_unknown_verdict_and_a_paused_run_show_as_such(tmp_path: Path) -> None:
+    from looptui.engine import RunStatus, load_config
+    from looptui.engine.config import CONFIG_NAME
+    from test_evaluator import judged_repo
+
+    repo, _ = judged_repo(tmp_path, ["EXIT"], evaluator_failures=1)
+    async with open_app(repo, load_config(repo / CONFIG_NAME), tmp_path) as (app, pilot):
+        screen = await open_run_of(app, pilot, "fix")
+        summary = app.board.summaries[screen.run_id]
+        assert summary.status is RunStatus.PAUSED and summary.needs_you
+        assert summary.verdict is not None and summary.verdict.unknown
+        await pilot.press("3")
+        await pilot.pause(0.5)
+        verdicts = screen.query_one(VerdictsView)
+        titles = [str(w.render()) for w in verdicts.query(".iteration-title")]
+        assert titles[0].startswith("Iteration 1 · verdict: unknown (judge, confidence 0%)")
+        details = [str(w.render()) for w in verdicts.query(".detail")]
+        assert any("reason: the evaluator could not answer" in text for text in details)
