@@ -30,7 +30,8 @@ class Terminal:
     def __init__(self, command: str, cwd: Path, width: int, height: int) -> None:
         self.name = f"looptui-{uuid.uuid4().hex[:8]}"
         env = cli_env()
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in ("PATH", "HOME"))
+        passed = ("PATH", "HOME", "XDG_STATE_HOME")
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in passed)
         self._tmux(
             "new-session",
             "-d",

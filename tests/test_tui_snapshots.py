@@ -58,6 +58,7 @@ def snapshot_repo() -> tuple[Path, Config]:
     with pytest.MonkeyPatch.context() as patch:
         for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
             patch.setenv(name, "2026-11-01T12:00:00+00:00")
+        patch.setenv("XDG_STATE_HOME", str(root / "state"))  # worktrees, wiped with the root
         counter = itertools.count(1)
         patch.setattr(
             "looptui.engine.supervisor.secrets.token_hex", lambda _: f"{next(counter):08x}"
