@@ -98,6 +98,9 @@ class AnthropicBackend:
         ]
         messages.append({"role": "assistant", "content": content or reply.text or "(empty)"})
 
+    async def close(self) -> None:
+        await self.client.close()
+
     def add_results(
         self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
     ) -> None:

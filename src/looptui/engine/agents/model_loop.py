@@ -12,6 +12,7 @@ continues it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -94,6 +95,10 @@ class ModelBackend(Protocol):
         self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
     ) -> None: ...
 
+    async def close(self) -> None:
+        """Close the client's connections."""
+        ...
+
 
 @dataclass
 class Conversation:
@@ -132,7 +137,6 @@ class ModelAgent:
         raise NotImplementedError
 
     async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
-        config = self.config
         api_key = self.api_key(task.environ)
         if not api_key:
             message = f"{self.key_env} is not set"
@@ -140,6 +144,17 @@ class ModelAgent:
             yield Finished(ok=False, message=message, cannot_start=True)
             return
         backend = self.backend(task, api_key)
+        try:
+            async with contextlib.aclosing(self._turn(task, backend)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            await backend.close()
+
+    async def _turn(
+        self, task: AgentTask, backend: ModelBackend
+    ) -> AsyncGenerator[AgentEvent, None]:
+        config = self.config
         conversation = self._conversation(task, backend)
         token = conversation.path.name
         toolbox = Toolbox(

@@ -111,6 +111,9 @@ class ChatBackend:
             ]
         messages.append(message)
 
+    async def close(self) -> None:
+        await self.client.close()
+
     def add_results(
         self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
     ) -> None:
@@ -184,6 +187,9 @@ class ResponsesBackend:
                     "arguments": call.raw_arguments or "{}",
                 }
             )
+
+    async def close(self) -> None:
+        await self.client.close()
 
     def add_results(
         self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
