@@ -140,6 +140,26 @@ def test_an_evaluator_answering_garbage_pauses_the_run(tmp_path: Path) -> None:
         assert run["status"] == "paused" and run["last_verdict"]["outcome"] == "unknown"
 
 
+def test_an_unreachable_evaluator_is_unknown_and_pauses_the_run(tmp_path: Path) -> None:
+    with FakeModelServer() as server:
+        repo = loop_repo(tmp_path, server, "anthropic", evaluator="nobody", evaluator_failures=1)
+        config = (repo / "looptui.toml").read_text()
+        judge = (
+            '\n[agents.nobody]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+            "max_retries = 1\n"
+        )
+        (repo / "looptui.toml").write_text(config + judge)  # port 9: nothing listens
+        git(repo, "commit", "--quiet", "-am", "an evaluator nobody answers for")
+        server.add(write_hello("anthropic"), Say("Done."))
+        result = run_cli(repo, "run", "greet", env=model_env(server, tmp_path / "home"))
+        assert result.code != 0
+        [run] = json.loads(run_cli(repo, "status", "--json").stdout)
+        assert run["status"] == "paused"
+        verdict = run["last_verdict"]
+        assert verdict["outcome"] == "unknown" and not verdict["done"]
+        assert "connection failed" in verdict["reasons"][0]
+
+
 def test_secrets_in_the_environment_never_reach_the_store(tmp_path: Path) -> None:
     with FakeModelServer() as server:
         repo = loop_repo(tmp_path, server, "openai-chat")
