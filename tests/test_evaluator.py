@@ -126,6 +126,17 @@ async def test_a_success_claim_with_a_failing_check_is_never_accepted(tmp_path: 
     assert not questions.exists()  # the judge is not even asked to overrule a failing check
 
 
+async def test_without_checks_the_evaluator_alone_judges(tmp_path: Path) -> None:
+    repo, questions = judged_repo(tmp_path, [DONE], checks=[])
+    engine, run_id = await run_fix(repo)
+    try:
+        assert (await engine.history.run(run_id)).status is RunStatus.SUCCEEDED
+    finally:
+        await engine.close()
+    [question] = json.loads(questions.read_text())
+    assert "(no checks configured)" in question
+
+
 async def test_garbage_is_asked_again_once(tmp_path: Path) -> None:
     repo, questions = judged_repo(tmp_path, ["Looks good to me!", DONE])
     engine, run_id = await run_fix(repo)

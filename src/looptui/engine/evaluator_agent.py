@@ -61,9 +61,9 @@ class AgentEvaluator:
 
     async def evaluate(self, evidence: Evidence) -> Verdict:
         self.usage = Usage()
-        checks = await ChecksEvaluator().evaluate(evidence)
-        if not checks.done:
-            return checks  # a failing check or a failed turn is never overruled
+        if not evidence.agent_ok or not all(check.passed for check in evidence.checks):
+            # a failing check or a failed turn is never overruled
+            return await ChecksEvaluator().evaluate(evidence)
         prompt = evaluator_prompt(evidence)
         problem = ""
         for attempt in (1, 2):
