@@ -20,7 +20,6 @@ ordinary user inside the container when bypass is wanted.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,13 +38,11 @@ from looptui.engine.agents.base import (
     ToolResult,
     Usage,
 )
+from looptui.engine.agents.json_cli import stream_events
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
-from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
+from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable
 
-MAX_OUTPUT_LINES = 20_000  # stream lines of one turn; past it they are counted, not kept
-MAX_EVENT_BYTES = 1024 * 1024  # of one JSON event line (a tool result can carry a whole file)
-GARBAGE_SHOWN = 2000  # characters shown of a line that is not an event
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 
 
@@ -105,31 +102,18 @@ class ClaudeCodeAgent:
         environ.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         state = StreamState(session_id=task.resume_token)
         exit_status = Exit()
-        try:
-            lines = stream_process(
-                self.argv(task),
-                task.worktree,
-                environ,
-                exit_status,
-                stdin=task.prompt.encode(),
-                max_lines=MAX_OUTPUT_LINES,
-                max_line=MAX_EVENT_BYTES,
-            )
-            async for line in lines:
-                if line.note:
-                    yield OutputLine(line.text, NOTE_STREAM)
-                elif line.stream == "stderr":
-                    if line.text.strip():
-                        state.stderr.append(line.text)
-                    yield OutputLine(line.text, "stderr")
-                else:
-                    for event in parse_line(line.text, state):
-                        yield event
-        except OSError as exc:
-            message = f"cannot start {self.binary}: {exc.strerror or exc}"
-            yield AgentError(message)
-            yield Finished(ok=False, message=message, cannot_start=True)
-            return
+        events = stream_events(
+            self.argv(task),
+            task,
+            environ,
+            lambda event: parse_event(event, state),
+            exit_status,
+            state.stderr,
+        )
+        async for event in events:
+            yield event
+            if isinstance(event, Finished):  # it could not start
+                return
         code = exit_status.code
         finished = state.finished
         if finished is None:
@@ -148,18 +132,8 @@ class ClaudeCodeAgent:
         )
 
 
-def parse_line(text: str, state: StreamState) -> Iterator[AgentEvent]:
-    """The events in one stream-json line; anything unexpected is shown or skipped."""
-    if not text.strip():
-        return
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:  # garbage is shown, never fatal
-        yield OutputLine(text if len(text) <= GARBAGE_SHOWN else text[:GARBAGE_SHOWN] + " …")
-        return
-    if not isinstance(data, dict):
-        yield OutputLine(text)
-        return
+def parse_event(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
+    """The events of one stream-json line; unknown types and fields are skipped."""
     if isinstance(data.get("session_id"), str) and data["session_id"]:
         state.session_id = data["session_id"]
     kind, subtype = data.get("type"), data.get("subtype")

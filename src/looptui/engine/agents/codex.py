@@ -28,13 +28,11 @@ from looptui.engine.agents.base import (
     ToolResult,
     Usage,
 )
+from looptui.engine.agents.json_cli import stream_events
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
-from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
+from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable
 
-MAX_OUTPUT_LINES = 20_000
-MAX_EVENT_BYTES = 1024 * 1024  # of one JSON event line (a command's output can be long)
-GARBAGE_SHOWN = 2000  # characters shown of a line that is not an event
 INSTALL_HINT = "npm install -g @openai/codex"
 PROVIDER = "looptui"
 
@@ -87,31 +85,18 @@ class CodexAgent:
         environ = {**task.environ, **self.config.env, WORKTREE_VARIABLE: str(task.worktree)}
         state = CodexState(thread_id=task.resume_token)
         exit_status = Exit()
-        try:
-            lines = stream_process(
-                self.argv(task),
-                task.worktree,
-                environ,
-                exit_status,
-                stdin=task.prompt.encode(),
-                max_lines=MAX_OUTPUT_LINES,
-                max_line=MAX_EVENT_BYTES,
-            )
-            async for line in lines:
-                if line.note:
-                    yield OutputLine(line.text, NOTE_STREAM)
-                elif line.stream == "stderr":
-                    if line.text.strip():
-                        state.stderr.append(line.text)
-                    yield OutputLine(line.text, "stderr")
-                else:
-                    for event in parse_line(line.text, state):
-                        yield event
-        except OSError as exc:
-            message = f"cannot start {self.binary}: {exc.strerror or exc}"
-            yield AgentError(message)
-            yield Finished(ok=False, message=message, cannot_start=True)
-            return
+        events = stream_events(
+            self.argv(task),
+            task,
+            environ,
+            lambda event: parse_event(event, state),
+            exit_status,
+            state.stderr,
+        )
+        async for event in events:
+            yield event
+            if isinstance(event, Finished):  # it could not start
+                return
         code = exit_status.code
         if state.failure is not None:
             message = state.failure
@@ -128,18 +113,8 @@ class CodexAgent:
         yield Finished(ok=ok, message=message, exit_code=code, resume_token=state.thread_id)
 
 
-def parse_line(text: str, state: CodexState) -> Iterator[AgentEvent]:
-    """The events in one `--json` line; anything unexpected is shown or skipped."""
-    if not text.strip():
-        return
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:  # garbage is shown, never fatal
-        yield OutputLine(text if len(text) <= GARBAGE_SHOWN else text[:GARBAGE_SHOWN] + " …")
-        return
-    if not isinstance(data, dict):
-        yield OutputLine(text)
-        return
+def parse_event(data: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]:
+    """The events of one `--json` line; unknown types and fields are skipped."""
     kind = data.get("type")
     if kind == "thread.started" and isinstance(data.get("thread_id"), str):
         state.thread_id = data["thread_id"]
