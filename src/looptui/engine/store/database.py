@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -68,7 +70,7 @@ async def connect(path: Path) -> aiosqlite.Connection:
         # The busy timeout comes first: switching a new file to WAL takes a lock that another
         # process opening the same new store may hold for a moment.
         await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await db.execute("PRAGMA journal_mode=WAL")
+        await _switch_to_wal(db)
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA foreign_keys=ON")
     except BaseException:
@@ -79,6 +81,20 @@ async def connect(path: Path) -> aiosqlite.Connection:
             await db.close()
         raise
     return db
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+    """WAL mode. Switching a new file can fail "database is locked" at once, without the busy
+    timeout, while another process opening the same new store switches it: try again."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02 + random.random() * 0.05)
 
 
 async def migrate(db: aiosqlite.Connection, path: Path) -> None:

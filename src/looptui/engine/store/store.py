@@ -35,6 +35,7 @@ from looptui.engine.models import (
 from looptui.engine.process import kill_orphans, process_alive
 from looptui.engine.secrets import Redactor
 from looptui.engine.store.database import (
+    StoreError,
     connect,
     create_private_file,
     database_errors,
@@ -51,6 +52,7 @@ _RUN_COLUMNS = (
     "resume_token"
 )
 _EVENT_COLUMNS = "id, run_id, iteration, ts, kind, data"
+OPEN_ATTEMPTS = 4
 _RUN_FIELDS = frozenset(
     {
         "status",
@@ -100,7 +102,25 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path, redactor: Redactor | None = None) -> Store:
-        """Open (creating, private to the user, and migrating as needed) the store at `path`."""
+        """Open (creating, private to the user, and migrating as needed) the store at `path`.
+
+        Several processes opening a new store at once can meet a lock that SQLite reports at
+        once instead of waiting for it; opening is tried again a few times before that is an
+        error."""
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            try:
+                return await cls._open(path, redactor)
+            except StoreError as exc:
+                locked = isinstance(exc.__cause__, sqlite3.OperationalError) and (
+                    "locked" in str(exc.__cause__)
+                )
+                if not locked or attempt == OPEN_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.1 * attempt)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    async def _open(cls, path: Path, redactor: Redactor | None) -> Store:
         with database_errors(path, "open the looptui store"):
             create_private_file(path)
             db = await connect(path)
