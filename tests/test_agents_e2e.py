@@ -203,3 +203,33 @@ def test_a_budget_stops_the_run(tmp_path: Path, budget: dict[str, Any], reason: 
         [run] = json.loads(run_cli(repo, "status", "--json").stdout)
         assert run["status"] == "failed" and reason in run["error"]
         assert len(server.requests) == 2  # stopped as soon as the second reply's usage came
+
+
+async def test_the_conversation_goes_on_across_iterations_and_a_restart(tmp_path: Path) -> None:
+    from looptui.engine import Engine, load_config
+
+    with FakeModelServer() as server:
+        repo = loop_repo(tmp_path, server, "openai-chat")
+        server.add(
+            ToolUse("write_file", {"path": "hello.txt", "content": "hullo\n"}),
+            Say("First try."),
+            write_hello("openai-chat"),
+            Say("Fixed the greeting."),
+        )
+        env = model_env(server, tmp_path / "home")
+        assert run_cli(repo, "run", "greet", env=env).code == 0
+        [run] = json.loads(run_cli(repo, "status", "--json").stdout)
+        assert run["iterations"] == 2
+        second_iteration = json.dumps(server.requests[2].body)
+        assert "hullo" in second_iteration  # iteration 1's tool call: the conversation goes on
+
+        # a later looptui process continues the same conversation with the reviewer's words
+        server.add(Say("Added a second line."))
+        engine = await Engine.open(repo, env, load_config(repo / "looptui.toml"))
+        try:
+            await engine.feedback(run["id"], "Please also say goodbye.")
+            await engine.wait(run["id"])
+        finally:
+            await engine.close()
+        after_restart = json.dumps(server.requests[-1].body)
+        assert "hullo" in after_restart and "Please also say goodbye." in after_restart
