@@ -4,12 +4,18 @@ The prompt goes on stdin (`-`), which is then closed; the worktree is the workin
 thread id of `thread.started` is the resume token: the next iteration, or the run after a
 restart, goes on with `codex exec resume <thread id>`. With `base_url`, a custom model
 provider is configured by `-c` overrides (Responses API, the key read by Codex from the
-variable `api_key_env` names; the key itself never appears in the command line).
+variable `api_key_env` names; the key itself never appears in the command line). The
+task's system text goes in as `developer_instructions`, a developer message in Codex 0.169.
+
+`codex exec resume` accepts neither `-s` nor `-C` (Codex 0.169), so the sandbox is set with
+the equivalent `-c sandbox_mode=...` on both forms, and a resumed thread works in the
+process's working directory, which is the worktree.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +41,10 @@ from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable
 
 INSTALL_HINT = "npm install -g @openai/codex"
 PROVIDER = "looptui"
+DEFAULT_KEY_VARIABLE = "OPENAI_API_KEY"
+# A thread id as Codex prints it (a UUID); anything else, such as a value starting with "-",
+# could be taken for an option, so it is never passed on.
+_THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 @dataclass
@@ -45,10 +55,13 @@ class CodexState:
     completed: bool = False
     failure: str | None = None
     last_message: str = ""
+    called: set[str] = field(default_factory=set)  # items whose ToolCall was already yielded
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=5))
 
 
 class CodexAgent:
+    """Runs `codex exec --json` in the worktree, one thread per run, resumed turn by turn."""
+
     def __init__(self, config: AgentConfig) -> None:
         self.name = config.name
         self.config = config
@@ -62,28 +75,31 @@ class CodexAgent:
             )
 
     def argv(self, task: AgentTask) -> list[str]:
+        """The command line of a turn: a new thread, or `resume` of the task's thread."""
         config = self.config
-        options = ["--json", "--skip-git-repo-check", "-c", f"sandbox_mode={_toml(config.sandbox)}"]
+        options = ["--json", "--skip-git-repo-check", *_override("sandbox_mode", config.sandbox)]
         if config.model:
             options += ["-m", config.model]
+        if task.system:
+            options += _override("developer_instructions", task.system)
         if config.base_url:
             provider = f"model_providers.{PROVIDER}"
-            overrides = {
-                "model_provider": PROVIDER,
-                f"{provider}.name": PROVIDER,
-                f"{provider}.base_url": config.base_url,
-                f"{provider}.wire_api": "responses",
-                f"{provider}.env_key": config.api_key_env or "OPENAI_API_KEY",
-            }
-            for key, value in overrides.items():
-                options += ["-c", f"{key}={_toml(value)}"]
-        if task.resume_token:
-            return [self.binary, "exec", "resume", *options, task.resume_token, "-"]
+            options += _override("model_provider", PROVIDER)
+            options += _override(f"{provider}.name", PROVIDER)
+            options += _override(f"{provider}.base_url", config.base_url)
+            options += _override(f"{provider}.wire_api", "responses")
+            options += _override(f"{provider}.env_key", config.api_key_env or DEFAULT_KEY_VARIABLE)
+        thread = _thread_id(task.resume_token)
+        if thread is not None:
+            return [self.binary, "exec", "resume", *options, thread, "-"]
         return [self.binary, "exec", *options, "-C", str(task.worktree), "-"]
 
     async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
         environ = {**task.environ, **self.config.env, WORKTREE_VARIABLE: str(task.worktree)}
-        state = CodexState(thread_id=task.resume_token)
+        thread = _thread_id(task.resume_token)
+        if task.resume_token and thread is None:
+            yield OutputLine("[looptui: the resume token is not a Codex thread id]", NOTE_STREAM)
+        state = CodexState(thread_id=thread)
         exit_status = Exit()
         events = stream_events(
             self.argv(task),
@@ -98,7 +114,7 @@ class CodexAgent:
             if isinstance(event, Finished):  # it could not start
                 return
         code = exit_status.code
-        if state.failure is not None:
+        if state.failure is not None:  # already reported by its AgentError
             message = state.failure
         elif not state.completed:
             last = state.stderr[-1] if state.stderr else "no turn.completed event"
@@ -116,19 +132,19 @@ class CodexAgent:
 def parse_event(data: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]:
     """The events of one `--json` line; unknown types and fields are skipped."""
     kind = data.get("type")
-    if kind == "thread.started" and isinstance(data.get("thread_id"), str):
-        state.thread_id = data["thread_id"]
+    if kind == "thread.started":
+        thread = _thread_id(data.get("thread_id"))
+        if thread is not None:
+            state.thread_id = thread
     elif kind == "turn.completed":
         state.completed = True
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        assert isinstance(usage, dict)
+        usage = _dict(data.get("usage"))
         yield Usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")))
     elif kind == "turn.failed":
-        error = data.get("error")
-        message = error.get("message") if isinstance(error, dict) else None
+        message = _dict(data.get("error")).get("message")
         state.failure = f"codex: {message or 'the turn failed'}"
         yield AgentError(state.failure)
-    elif kind == "error":
+    elif kind == "error":  # also Codex's "Reconnecting... 2/5" notices: not the end
         yield OutputLine(f"[codex: {data.get('message', 'error')}]", NOTE_STREAM)
     elif kind in ("item.started", "item.completed") and isinstance(data.get("item"), dict):
         yield from _item(kind == "item.completed", data["item"], state)
@@ -136,46 +152,117 @@ def parse_event(data: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]
 
 def _item(completed: bool, item: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]:
     kind = item.get("type")
-    if kind == "agent_message" and completed:
-        text = str(item.get("text") or "")
-        state.last_message = text
-        if text.strip():
-            yield Text(text)
-    elif kind == "command_execution":
-        command = str(item.get("command") or "")
-        if not completed:
-            yield ToolCall("shell", {"command": command})
-        else:
-            code = item.get("exit_code")
-            failed = item.get("status") in ("failed", "declined") or (code not in (0, None))
-            yield ToolResult("shell", str(item.get("aggregated_output") or ""), failed)
-    elif kind == "file_change" and completed:
-        changes = item.get("changes") if isinstance(item.get("changes"), list) else []
-        assert isinstance(changes, list)
-        paths = [
-            f"{change.get('kind')} {change.get('path')}"
-            for change in changes
-            if isinstance(change, dict)
+    if kind == "agent_message":
+        if completed:
+            text = str(item.get("text") or "")
+            state.last_message = text
+            if text.strip():
+                yield Text(text)
+        return
+    if kind == "error":
+        if completed:
+            yield OutputLine(f"[codex: {item.get('message', 'error')}]", NOTE_STREAM)
+        return
+    tool = _tool(item)
+    if tool is None:
+        return
+    name, arguments = tool
+    # A tool's item may come only completed (a declined command, a file change): its call is
+    # still shown once, before its result.
+    key = item.get("id")
+    if not isinstance(key, str) or key not in state.called:
+        if isinstance(key, str):
+            state.called.add(key)
+        yield ToolCall(name, arguments)
+    if completed:
+        output, failed = _tool_result(item)
+        yield ToolResult(name, output, failed)
+
+
+def _tool(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The name and input of a tool item, or None for other items."""
+    kind = item.get("type")
+    if kind == "command_execution":
+        return "shell", {"command": str(item.get("command") or "")}
+    if kind == "file_change":
+        return "file_change", {"paths": [path for path, _ in _changes(item)]}
+    if kind == "mcp_tool_call":
+        arguments = item.get("arguments")
+        arguments = arguments if isinstance(arguments, dict) else {"arguments": arguments}
+        return f"mcp:{item.get('server')}/{item.get('tool')}", arguments
+    return None
+
+
+def _tool_result(item: dict[str, Any]) -> tuple[str, bool]:
+    """The output of a completed tool item, and whether it failed."""
+    kind = item.get("type")
+    failed = item.get("status") in ("failed", "declined")
+    if kind == "command_execution":
+        code = item.get("exit_code")
+        return str(item.get("aggregated_output") or ""), failed or code not in (0, None)
+    if kind == "file_change":
+        return "\n".join(f"{change} {path}" for path, change in _changes(item)), failed
+    error = item.get("error")
+    if error:
+        message = _dict(error).get("message") if isinstance(error, dict) else error
+        return str(message or error), True
+    return _mcp_output(item.get("result")), failed
+
+
+def _changes(item: dict[str, Any]) -> list[tuple[str, str]]:
+    """(path, kind) of each change of a file_change item."""
+    changes = item.get("changes")
+    return [
+        (str(change.get("path")), str(change.get("kind") or "update"))
+        for change in (changes if isinstance(changes, list) else [])
+        if isinstance(change, dict) and change.get("path")
+    ]
+
+
+def _mcp_output(result: object) -> str:
+    """The text blocks of an MCP result, else the result as JSON."""
+    if result is None:
+        return ""
+    content = _dict(result).get("content")
+    if isinstance(content, list):
+        texts = [
+            block["text"]
+            for block in content
+            if isinstance(block, dict) and isinstance(block.get("text"), str)
         ]
-        yield ToolCall("file_change", {"changes": paths})
-        failed = item.get("status") == "failed"
-        yield ToolResult("file_change", "\n".join(paths), failed)
-    elif kind == "mcp_tool_call":
-        name = f"mcp:{item.get('server')}/{item.get('tool')}"
-        if not completed:
-            arguments = item.get("arguments")
-            yield ToolCall(name, arguments if isinstance(arguments, dict) else {})
+        if texts:
+            return "\n".join(texts)
+    return json.dumps(result)
+
+
+def _override(key: str, value: str) -> list[str]:
+    """A `-c key=value` option whose value is a TOML string."""
+    return ["-c", f"{key}={toml_string(value)}"]
+
+
+def toml_string(value: str) -> str:
+    """`value` as a TOML basic string: quotes, backslashes and control characters escaped.
+
+    (A JSON string is not always one: JSON writes characters beyond the BMP as surrogate
+    pairs, which TOML rejects.)
+    """
+    escaped = []
+    for char in value:
+        if char in ('"', "\\"):
+            escaped.append("\\" + char)
+        elif char < " " or char == "\x7f":
+            escaped.append(f"\\u{ord(char):04x}")
         else:
-            error = item.get("error")
-            output = json.dumps(item.get("result")) if item.get("result") is not None else ""
-            yield ToolResult(name, str(error or output), bool(error))
-    elif kind == "error" and completed:
-        yield OutputLine(f"[codex: {item.get('message', 'error')}]", NOTE_STREAM)
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
 
 
-def _toml(value: str) -> str:
-    """A TOML basic string (a JSON string is one) for a `-c key=value` override."""
-    return json.dumps(value)
+def _thread_id(value: object) -> str | None:
+    return value if isinstance(value, str) and _THREAD_ID.match(value) else None
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _int(value: object) -> int:
