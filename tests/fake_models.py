@@ -42,8 +42,9 @@ class Say:
 @dataclass(frozen=True)
 class Fault:
     """Instead of a reply: "401", "429" (with `retry_after` seconds when set), "500", "529"
-    (overloaded), "reset" (no response at all), "truncated" (the stream stops early),
-    "malformed" (a stream event that is not JSON) or "hang" (nothing for `seconds`)."""
+    (overloaded), "overloaded-in-stream" (Anthropic: an error event in a 200 answer),
+    "reset" (no response at all), "truncated" (the stream stops early), "malformed" (a
+    stream event that is not JSON) or "hang" (nothing for `seconds`)."""
 
     kind: str
     retry_after: float | None = None
@@ -223,6 +224,13 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 payload = {"error": {"message": message, "type": kinds[kind], "code": None}}
             self._json(status, payload, extra)
+        elif kind == "overloaded-in-stream":  # Anthropic's overload inside a 200 answer
+            self._start_stream()
+            events = list(_EVENTS[protocol](Say("cut short"), {}))
+            self._send_event(protocol, events[0])
+            error = {"type": "overloaded_error", "message": "Overloaded"}
+            self._send_event(protocol, {"type": "error", "error": error})
+            self.close_connection = True
         elif kind == "reset":
             self._reset()
         elif kind == "hang":

@@ -146,6 +146,14 @@ async def test_a_fault_that_goes_on_fails_the_turn_cleanly(
     assert "\n" not in errors[0]
 
 
+async def test_an_overload_inside_a_streamed_answer_is_retried(tmp_path: Path) -> None:
+    with FakeModelServer([Fault("overloaded-in-stream"), Say("Recovered.")]) as server:
+        events = await turn(config(server, "anthropic"), task(tmp_path))
+        assert len(server.requests) == 2
+    final = events[-1]
+    assert isinstance(final, Finished) and final.ok and final.message == "Recovered."
+
+
 async def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
     with FakeModelServer([Fault("401"), Say("never asked")]) as server:
         events = await turn(config(server, "anthropic"), task(tmp_path))

@@ -41,6 +41,7 @@ BACKOFF_START = 0.5
 BACKOFF_CAP = 20.0
 RETRY_AFTER_CAP = 120.0
 RETRIED_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+STREAMED_RETRIED = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
 SYSTEM_PROMPT = (
     "You are a coding agent working in a git repository (your working directory). Use the "
     "tools to read, search, edit and test the code; paths are relative to the repository "
@@ -258,6 +259,11 @@ def fault_of(exc: Exception, timeout: float) -> Fault:
     status_errors = (anthropic.APIStatusError, openai.APIStatusError)
     if isinstance(exc, status_errors):
         status = exc.status_code
+        if status < 400:  # an error event inside a streamed answer (Anthropic's overload)
+            error = exc.body.get("error") if isinstance(exc.body, dict) else None
+            kind = str(error.get("type")) if isinstance(error, dict) else "error"
+            retry = kind in STREAMED_RETRIED
+            return Fault(f"the model API reported {kind} in its answer", retry)
         retry_after = _retry_after(exc.response.headers.get("retry-after"))
         kind = {429: "rate limited", 529: "overloaded", 503: "unavailable"}.get(status, "")
         detail = kind or _short(str(exc.message))
