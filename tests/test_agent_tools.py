@@ -134,3 +134,29 @@ def test_every_tool_has_a_schema() -> None:
     }
     for tool in TOOLS:
         assert tool.parameters["type"] == "object" and tool.description
+
+
+async def test_a_fifo_or_a_backtracking_pattern_cannot_hang_the_tools(box: Toolbox) -> None:
+    os.mkfifo(box.worktree / "pipe")  # as a model could, through its shell
+    started = time.monotonic()
+    found, failed = await box.call("search", {"pattern": "return"})
+    assert not failed and "src/app.py:2:" in found and "pipe" not in found
+    for name, args in [
+        ("read_file", {"path": "pipe"}),
+        ("write_file", {"path": "pipe", "content": "x"}),
+        ("edit_file", {"path": "pipe", "old": "a", "new": "b"}),
+    ]:
+        output, failed = await box.call(name, args)
+        assert failed and "not" in output, (name, output)
+    (box.worktree / "slow.txt").write_text("a" * 40 + "!\n")
+    output, failed = await box.call("search", {"pattern": "(a+)+$"})
+    assert failed and "longer than 2s" in output
+    assert time.monotonic() - started < 10
+
+
+async def test_gits_own_files_are_out_of_reach_through_a_link_too(box: Toolbox) -> None:
+    (box.worktree / ".git").write_text("gitdir: /somewhere/real\n")
+    os.symlink(".git", box.worktree / "g")
+    output, failed = await box.call("write_file", {"path": "g", "content": "gitdir: /tmp/evil"})
+    assert failed and "git's own files" in output
+    assert (box.worktree / ".git").read_text() == "gitdir: /somewhere/real\n"

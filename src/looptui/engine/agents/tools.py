@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,8 @@ class Toolbox:
         try:
             if name == "run_command":  # capped as it is read
                 return await self.run_command(_text(arguments, "command")), False
+            if name == "search":
+                return self._cap(await self.search(arguments)), False
             if name not in _FILE_TOOLS:
                 raise ToolError(f"unknown tool {name!r}; the tools are {_names()}")
             output = await asyncio.to_thread(_FILE_TOOLS[name], self, arguments)
@@ -156,27 +159,31 @@ class Toolbox:
         rest = len(lines) - (offset - 1 + len(shown))
         return text + (f"\n[... {rest} more lines ...]" if rest > 0 else "")
 
-    def search(self, arguments: Mapping[str, Any]) -> str:
+    async def search(self, arguments: Mapping[str, Any]) -> str:
+        """Matches of a regular expression, found by a child process with a time limit: a
+        pattern that backtracks without end is killed with it, not left running here."""
+        pattern = _text(arguments, "pattern")
         try:
-            pattern = re.compile(_text(arguments, "pattern"))
+            re.compile(pattern)
         except re.error as exc:
             raise ToolError(f"bad regular expression: {exc}") from None
         top = self.path(str(arguments.get("path") or "."))
-        files = [top] if top.is_file() else self._walk(top)
+        argv = [sys.executable, "-c", _SEARCH, pattern, str(top), str(self.worktree)]
+        exit_status = Exit()
         matches: list[str] = []
-        for file in files:
-            if file.is_symlink() or file.stat().st_size > MAX_FILE_BYTES:
-                continue
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue  # binary or unreadable
-            relative = file.relative_to(self.worktree)
-            for number, line in enumerate(text.splitlines(), start=1):
-                if pattern.search(line):
-                    matches.append(f"{relative}:{number}: {line[:300]}")
-                    if len(matches) >= MAX_MATCHES:
-                        return "\n".join(matches) + f"\n[... more than {MAX_MATCHES} ...]"
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                lines = stream_process(argv, self.worktree, {}, exit_status, max_lines=None)
+                async for line in lines:
+                    if line.stream == "stdout" and len(matches) <= MAX_MATCHES:
+                        matches.append(line.text)
+        except TimeoutError:
+            raise ToolError(
+                f"the search took longer than {self.command_timeout:g}s and was stopped "
+                "(a pattern that backtracks a lot?)"
+            ) from None
+        if len(matches) > MAX_MATCHES:
+            return "\n".join(matches[:MAX_MATCHES]) + f"\n[... more than {MAX_MATCHES} ...]"
         return "\n".join(matches) or "(no matches)"
 
     def write_file(self, arguments: Mapping[str, Any]) -> str:
@@ -185,11 +192,14 @@ class Toolbox:
         if not isinstance(content, str):
             raise ToolError("content must be a string")
         path = self.path(relative)
-        if path.is_dir():
-            raise ToolError(f"{relative} is a directory")
+        if path.exists() and not path.is_file():
+            raise ToolError(f"{relative} is not a regular file")  # a directory, a FIFO...
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path(relative)  # the directories just made cannot be links, but check again
-        path.write_text(content, encoding="utf-8")
+        # never follow a link made meanwhile, never wait on a FIFO made meanwhile
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+        with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
+            handle.write(content)
         return f"wrote {relative} ({len(content.splitlines())} lines)"
 
     def edit_file(self, arguments: Mapping[str, Any]) -> str:
@@ -212,13 +222,6 @@ class Toolbox:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ToolError(f"{relative} is larger than {MAX_FILE_BYTES} bytes")
         return path
-
-    def _walk(self, top: Path) -> list[Path]:
-        found = []
-        for directory, subdirectories, files in os.walk(top):
-            subdirectories[:] = sorted(d for d in subdirectories if d != ".git")
-            found += [Path(directory) / file for file in sorted(files)]
-        return found
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -258,10 +261,42 @@ class Toolbox:
 _FILE_TOOLS = {
     "list_files": Toolbox.list_files,
     "read_file": Toolbox.read_file,
-    "search": Toolbox.search,
     "write_file": Toolbox.write_file,
     "edit_file": Toolbox.edit_file,
 }
+
+
+# The search, run by a child Python: walks without following links, skips .git and anything
+# that is not a regular file (a FIFO would block), and prints path:line: text per match.
+_SEARCH = f"""
+import os, re, stat, sys
+pattern, top, root = re.compile(sys.argv[1]), sys.argv[2], sys.argv[3]
+def files():
+    if os.path.isfile(top):
+        yield top
+        return
+    for directory, subdirectories, names in os.walk(top):
+        subdirectories[:] = sorted(d for d in subdirectories if d != ".git")
+        for name in sorted(names):
+            yield os.path.join(directory, name)
+found = 0
+for path in files():
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > {MAX_FILE_BYTES}:
+        continue
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        continue
+    relative = os.path.relpath(path, root)
+    for number, line in enumerate(lines, start=1):
+        if pattern.search(line):
+            print(f"{{relative}}:{{number}}: {{line[:300]}}", flush=True)
+            found += 1
+            if found > {MAX_MATCHES}:
+                sys.exit(0)
+"""
 
 
 def _names() -> str:

@@ -28,4 +28,7 @@ def confine(root: Path, relative: str) -> Path:
     candidate = (real_root / pure).resolve()
     if candidate != real_root and real_root not in candidate.parents:
         raise PathEscape(f"path {relative!r} leads outside the worktree through a symlink")
+    inside = candidate.relative_to(real_root).parts
+    if inside and inside[0] == ".git":
+        raise PathEscape(f"path {relative!r} leads into git's own files through a symlink")
     return candidate
