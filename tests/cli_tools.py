@@ -19,7 +19,6 @@ PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex"}
 def find_cli(name: str) -> str | None:
     """The path of the `name` CLI (`claude` or `codex`), or None."""
     places = [os.environ.get("LOOPTUI_NPM_BIN"), str(ROOT / ".tools/node_modules/.bin")]
-    places.append("/tmp/npmcli/node_modules/.bin")
     for place in places:
         if place and (Path(place) / name).is_file():
             return str(Path(place) / name)

@@ -113,6 +113,8 @@ class AgentEvaluator:
                                 finished = done
         except TimeoutError:
             return "", f"no answer within {self.timeout:g}s"
+        except Exception as exc:  # whatever broke, the verdict is unknown, never a failed run
+            return "", f"{type(exc).__name__}: {exc}"
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         if finished is None or not finished.ok:

@@ -28,7 +28,7 @@ from looptui.engine.agents import (
 from looptui.engine.checks import NOT_FOUND, run_check
 from looptui.engine.config import LoopConfig
 from looptui.engine.errors import LooptuiError, WorkspaceError
-from looptui.engine.evaluation import Evaluator, Evidence, tail
+from looptui.engine.evaluation import ChecksEvaluator, Evaluator, Evidence, tail
 from looptui.engine.events import EventKind
 from looptui.engine.models import CheckResult, DiffStat, Note, NoteKind, Run, RunStatus, Verdict
 from looptui.engine.prompting import build_prompt
@@ -216,7 +216,10 @@ class LoopRunner:
         self._last_tree = tree
         self._failing = [check for check in checks if not check.passed]
         self._verdict = verdict
-        self._unknown_verdicts = self._unknown_verdicts + 1 if verdict.unknown else 0
+        if verdict.unknown:
+            self._unknown_verdicts += 1
+        elif verdict.evaluator != ChecksEvaluator.name:  # the evaluator answered again
+            self._unknown_verdicts = 0
         if turn.resume_token:
             self._resume = turn.resume_token
         await self._checkpoint(number, turn, checks, verdict, diff)

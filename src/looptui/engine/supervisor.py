@@ -55,8 +55,11 @@ class Engine:
         are marked interrupted."""
         repository = Repository(start)
         redactor = Redactor.from_environment(environ)
-        if config is not None:  # secrets set in looptui.toml for the agents
-            redactor = redactor.with_values(config.secret_values())
+        if config is not None:  # secrets set in looptui.toml for the agents, and API keys in
+            # variables whose names do not say so (api_key_env = "LOCAL_LLM")
+            keys = {agent.api_key_env for agent in config.agents.values() if agent.api_key_env}
+            named = [environ[name] for name in sorted(keys) if environ.get(name)]
+            redactor = redactor.with_values([*config.secret_values(), *named])
         store = await Store.open(repository.store_path, redactor)
         try:
             for run_id in await store.mark_interrupted():

@@ -6,6 +6,7 @@ off, as model_loop retries every fault the same way for all providers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -79,7 +80,7 @@ class AnthropicBackend:
                 texts.append(block.text)
             elif block.type == "tool_use":
                 arguments = block.input if isinstance(block.input, dict) else None
-                calls.append(Call(block.id, block.name, arguments, str(block.input)))
+                calls.append(Call(block.id, block.name, arguments, json.dumps(block.input)))
         usage = message.usage
         tokens_in = (
             usage.input_tokens

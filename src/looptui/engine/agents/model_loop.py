@@ -215,16 +215,20 @@ class ModelAgent:
         attempts = 1 + self.config.max_retries
         for attempt in range(1, attempts + 1):
             try:
-                return await backend.ask(messages)
-            except Fault as fault:
-                if not fault.retry or attempt == attempts:
-                    tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    raise Fault(f"{fault.reason}{tries}", retry=False) from None
-                backoff = min(BACKOFF_CAP, BACKOFF_START * 2 ** (attempt - 1))
-                delay = backoff * (0.5 + random.random() / 2)
-                if fault.retry_after is not None:
-                    delay = max(delay, min(fault.retry_after, RETRY_AFTER_CAP))
-                await asyncio.sleep(delay)
+                async with asyncio.timeout(self.config.request_timeout):  # the whole answer
+                    return await backend.ask(messages)
+            except TimeoutError:
+                fault = Fault(f"no answer within {self.config.request_timeout:g}s", retry=True)
+            except Fault as raised:
+                fault = raised
+            if not fault.retry or attempt == attempts:
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                raise Fault(f"{fault.reason}{tries}", retry=False) from None
+            backoff = min(BACKOFF_CAP, BACKOFF_START * 2 ** (attempt - 1))
+            delay = backoff * (0.5 + random.random() / 2)
+            if fault.retry_after is not None:
+                delay = max(delay, min(fault.retry_after, RETRY_AFTER_CAP))
+            await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     def _cost(self, reply: Reply) -> float:
