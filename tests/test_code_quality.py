@@ -28,3 +28,15 @@ def test_tool_is_clean(argv: list[str]) -> None:
         [_tool(argv[0]), *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_ui_reads_the_store_only_through_engine_history() -> None:
+    ui = Path(__file__).resolve().parent.parent / "src" / "looptui" / "tui"
+    offenders = [
+        f"{path.relative_to(ui)}:{number}"
+        for path in sorted(ui.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if not line.lstrip().startswith("from ")  # importing the Subscription type is fine
+        and ("engine.store" in line or ".repository." in line)
+    ]
+    assert offenders == [], "the UI must use Engine.history and the facade's methods"

@@ -115,6 +115,10 @@ async def test_diff_colours_come_from_the_theme_and_tints_reach_the_edge(tmp_pat
             assert len(colours) > 2  # the tint keeps the sign's and the syntax's colours
             assert sum(len(segment.text) for segment in line) == width
             assert line[-1].style is not None and line[-1].style.bgcolor is not None
+        lines = drawn(unit.content, 14)  # so narrow that the added line wraps
+        first = next(i for i, line in enumerate(lines) if len(line) > 1 and line[1].text == "+")
+        tint = lines[first][-1].style.bgcolor  # type: ignore[union-attr]
+        assert tint is not None and lines[first + 1][-1].style.bgcolor == tint  # type: ignore[union-attr]
 
 
 async def test_verdicts_and_memory_tabs(tmp_path: Path) -> None:

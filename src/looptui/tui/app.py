@@ -84,9 +84,7 @@ class LooptuiApp(App[None]):
         await self.push_screen(GridScreen(self.clock))
         self.bridge(subscription)
         self.set_interval(RESYNC_INTERVAL, self.resync, name="store resync")
-        # What start-up built lives as long as the app: out of the collector's full passes,
-        # which otherwise grow with it and stall key presses under load (bench/RESULTS.md).
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(_freeze_start_up)
 
     def _register_themes(self) -> None:
         themes, errors = load_themes(self._theme_dirs)
@@ -262,3 +260,18 @@ def _changed(shown: Run, stored: Run) -> bool:
         stored.finished_at,
         stored.iterations,
     )
+
+
+_frozen = False
+
+
+def _freeze_start_up() -> None:
+    """What start-up built lives as long as the app: take it out of the collector's full
+    passes, which otherwise grow with it and stall key presses under load (bench/RESULTS.md).
+    Garbage is collected first, so that none is kept for good; once per process, as freezing
+    is process-wide."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()

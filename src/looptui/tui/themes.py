@@ -42,7 +42,7 @@ SEMANTIC_VARIABLES = {
     "syntax-name": "{text-primary}",
     "syntax-string": "{text-success}",
     "syntax-number": "{text-warning}",
-    "syntax-comment": "{foreground-darken-3}",
+    "syntax-comment": "{foreground} 55%",
     "syntax-operator": "{text-accent}",
 }
 COLOR_FIELDS = (

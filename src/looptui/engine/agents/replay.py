@@ -18,6 +18,7 @@ story across iterations. File paths are confined to the worktree.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
@@ -53,19 +54,19 @@ class ReplayStep:
         return self.iterations is None or iteration in self.iterations
 
 
-# Parsed scripts by (path, mtime, size): a hundred runs of one script share one copy of its
-# steps, which keeps the heap (and so the garbage collector's full passes) small.
-_parsed: dict[tuple[Path, int, int], tuple[ReplayStep, ...]] = {}
+# Parsed scripts by path and a hash of their bytes: a hundred runs of one script share one
+# copy of its steps, which keeps the heap (and so the garbage collector's full passes) small.
+_parsed: dict[tuple[Path, str], tuple[ReplayStep, ...]] = {}
 
 
 def load_script(path: Path) -> tuple[ReplayStep, ...]:
     """Parse a replay script; AgentUnavailable names the file and line of any problem."""
     try:
-        stat = path.stat()
-        key = (path, stat.st_mtime_ns, stat.st_size)
+        data = path.read_bytes()
+        key = (path, hashlib.sha256(data).hexdigest())
         if key in _parsed:
             return _parsed[key]
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = data.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise AgentUnavailable(f"replay script {path}: cannot read it ({exc})") from None
     steps: list[ReplayStep] = []

@@ -292,10 +292,14 @@ class _Tinted:
         self.row, self.background, self.start = row, background, start
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
         row = self.row.copy()
-        row.pad_right(max(0, options.max_width - row.cell_len))
         row.stylize(self.background, self.start)
-        yield row
+        for line in row.wrap(console, width):  # each screen line of a long one, to the edge
+            end = len(line)
+            line.pad_right(max(0, width - line.cell_len))
+            line.stylize(self.background, end)
+            yield line
 
 
 def _units_of(file: FilePatch) -> list[tuple[HunkKey, Hunk | None]]:
