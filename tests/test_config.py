@@ -123,6 +123,10 @@ def test_the_starter_config_is_valid_and_never_overwritten(tmp_path: Path) -> No
         ("[agents.a]\nkind = 'anthropic'\napi_key = 'sk-x'\n", "agents.a.api_key: unknown key"),
         ("[agents.a]\nkind = 'anthropic'\napi_key_env = 'A B'\n", "agents.a.api_key_env"),
         ("[agents.a]\nkind = 'claude-code'\nmax_turns = 0\n", "agents.a.max_turns: expected"),
+        (
+            "[agents.a]\nkind = 'openai'\n[loops.x]\nprompt = 'p'\nagent = 'a'\nmax_cost_usd = 1\n",
+            "loops.x.max_cost_usd: agent 'a' reports no cost",
+        ),
         ("[loops.'a b']\n", "loops.a b: expected a name"),
         ("[agents.a]\nkind = 'command'\ncommand = []\n", "agents.a.command: expected a non-empty"),
         ("x = = 1\n", ":1: invalid TOML"),

@@ -197,6 +197,13 @@ def write_starter_config(path: Path) -> None:
         raise ConfigError(f"{path}: already exists; not overwriting it") from None
 
 
+def _reports_cost(agent: AgentConfig) -> bool:
+    """Whether a dollar budget can ever be reached with this agent."""
+    if agent.kind == "claude-code":
+        return True  # Claude Code reports its cost
+    return agent.kind in ("anthropic", "openai") and bool(agent.input_price or agent.output_price)
+
+
 def parse_duration(value: object) -> float | None:
     """Seconds from `90`, `1.5`, `"90s"`, `"10m"`, `"2h"` or `"500ms"`; None when invalid,
     not positive, or longer than MAX_DURATION."""
@@ -390,6 +397,11 @@ class _Parser:
             isinstance(max_cost, bool) or not isinstance(max_cost, int | float) or max_cost <= 0
         ):
             raise self.fail(f"{key}.max_cost_usd", "a positive number of dollars", max_cost)
+        if max_cost is not None and not _reports_cost(agents[agent]):
+            raise ConfigError(
+                f"{self.path}: {key}.max_cost_usd: agent {agent!r} reports no cost "
+                "(give it input_price and output_price, or use max_tokens)"
+            )
         return LoopConfig(
             name=name,
             prompt=prompt,
