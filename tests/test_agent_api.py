@@ -6,9 +6,11 @@ honoured) and then, when it goes on, a failed turn with a clear reason; never an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from looptui.engine.agents import AgentTask, Finished, ToolCall, ToolResult, Usa
 from looptui.engine.agents.base import AgentError, AgentEvent, Text
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
-from looptui.engine.secrets import Redactor
+from looptui.engine.secrets import REDACTED, Redactor
 
 KEY = "sk-test-" + "a" * 32
 BACKENDS = ["anthropic", "chat", "responses"]
@@ -108,12 +110,17 @@ async def test_a_fault_is_retried_then_the_turn_goes_on(
 ) -> None:
     with FakeModelServer([fault, Say("Recovered.")]) as server:
         started = time.monotonic()
-        events = await turn(config(server, backend, request_timeout=1.0), task(tmp_path))
+        # only a hang needs a short timeout; the answer that follows it must not meet it on a
+        # loaded machine (tests run in parallel)
+        timeout = 1.0 if fault.kind == "hang" else 15.0
+        events = await turn(config(server, backend, request_timeout=timeout), task(tmp_path))
+        waited = time.monotonic() - started
         final = events[-1]
         assert isinstance(final, Finished) and final.ok and final.message == "Recovered."
         assert len([r for r in server.requests if r.method == "POST"]) == 2
+        assert waited >= 0.25  # a backoff of at least half of its first 0.5 s
         if fault.retry_after:
-            assert time.monotonic() - started >= fault.retry_after  # retry-after honoured
+            assert waited >= fault.retry_after  # retry-after honoured
 
 
 REASONS = {
@@ -196,6 +203,63 @@ async def test_secrets_never_reach_the_saved_conversation(tmp_path: Path) -> Non
     assert planted not in saved and KEY not in saved and "[REDACTED]" in saved
     assert oct((tmp_path / "scratch" / final.resume_token).stat().st_mode & 0o777) == "0o600"
     assert any(isinstance(e, Text) for e in events)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_the_api_key_and_planted_secrets_stay_out_of_files_events_and_the_model(
+    tmp_path: Path, backend: str
+) -> None:
+    """The key is read from the default variable; the model runs `env` and repeats a secret."""
+    planted = "planted-" + "p" * 30
+    key_env = "ANTHROPIC_API_KEY" if backend == "anthropic" else "OPENAI_API_KEY"
+    with FakeModelServer(
+        [ToolUse("run_command", {"command": "env"}), Say(f"Found {planted} and {KEY}.")]
+    ) as server:
+        environ = {key_env: KEY, "MY_SERVICE_TOKEN": planted}
+        redactor = Redactor.from_environment(environ)
+        agent_config = replace(config(server, backend), api_key_env=None)  # the default name
+        agent_task = task(tmp_path, environ=environ, redact=redactor.text)
+        events = await turn(agent_config, agent_task)
+        bodies = json.dumps([request.body for request in server.requests])
+        headers = server.requests[0].headers
+    final = events[-1]
+    assert isinstance(final, Finished) and final.ok and final.resume_token
+    assert headers.get("x-api-key") == KEY or headers.get("authorization") == f"Bearer {KEY}"
+    env_output = next(e.output for e in events if isinstance(e, ToolResult))
+    assert "PATH=" in env_output and f"{key_env}=" not in env_output  # the model's shell lacks it
+    assert "MY_SERVICE_TOKEN=[REDACTED]" in env_output
+    saved = (tmp_path / "scratch" / final.resume_token).read_text()
+    for secret in (KEY, planted):
+        assert secret not in saved
+        assert secret not in repr(events)
+        assert secret not in bodies  # the command's output reached the model redacted
+    assert "[REDACTED]" in saved and f"Found {REDACTED} and {REDACTED}." == final.message
+
+
+async def test_a_broken_scratch_directory_fails_the_turn_without_raising(tmp_path: Path) -> None:
+    (tmp_path / "scratch").write_text("a file where the directory should be")
+    with FakeModelServer([Say("Done.")]) as server:
+        events = await turn(config(server, "anthropic"), task(tmp_path))
+    final = events[-1]
+    assert isinstance(final, Finished) and not final.ok
+    assert isinstance(events[-2], AgentError) and "the agent failed" in final.message
+    assert "\n" not in final.message
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_cancelled_turn_stops_at_once(tmp_path: Path, backend: str) -> None:
+    with FakeModelServer([Fault("hang", seconds=10)]) as server:
+        agent_config = config(server, backend, request_timeout=30.0)
+        running = asyncio.create_task(turn(agent_config, task(tmp_path)))
+        deadline = time.monotonic() + 5
+        while not server.requests and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # the server records the request on its own thread
+        assert server.requests
+        started = time.monotonic()
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert time.monotonic() - started < 1.0
 
 
 def test_a_missing_key_is_reported_before_the_run(tmp_path: Path) -> None:

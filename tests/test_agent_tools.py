@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ def box(tmp_path: Path) -> Toolbox:
     os.symlink(outside, worktree / "linkdir")  # a directory link that leads out
     os.symlink(outside / "secret.txt", worktree / "link.txt")  # a file link that leads out
     os.symlink(outside / "new.txt", worktree / "dangling.txt")  # a link to create a file out
+    os.symlink("../link.txt", worktree / "src/chain.txt")  # a link to a link that leads out
+    os.symlink("app.py", worktree / "src/alias.py")  # a link that stays inside
     return Toolbox(worktree, dict(os.environ), command_timeout=2, output_cap=200)
 
 
@@ -31,8 +34,12 @@ ESCAPES = [
     "src/../../outside/secret.txt",
     str(Path("/etc/passwd")),
     "~/x",
+    "linkdir",
     "linkdir/secret.txt",
+    "linkdir/new.txt",
     "link.txt",
+    "src/chain.txt",
+    "dangling.txt",
     ".git/config",
 ]
 
@@ -70,6 +77,14 @@ async def test_listing_and_searching_the_whole_tree_never_follow_links_out(box: 
     assert not failed and "src/app.py" in listed and "secret.txt" not in listed
     found, failed = await box.call("search", {"pattern": "secret|return"})
     assert not failed and "src/app.py:2:" in found and "outside" not in found
+
+
+async def test_a_link_that_stays_inside_is_followed(box: Toolbox) -> None:
+    text, failed = await box.call("read_file", {"path": "src/alias.py"})
+    assert not failed and "return a - b" in text
+    _, failed = await box.call("edit_file", {"path": "src/alias.py", "old": "-", "new": "*"})
+    assert not failed and "a * b" in (box.worktree / "src/app.py").read_text()
+    assert (box.worktree / "src/alias.py").is_symlink()
 
 
 async def test_the_tools_work_inside(box: Toolbox) -> None:
@@ -121,6 +136,29 @@ async def test_a_command_is_capped_and_killed_with_its_children_on_timeout(
     assert time.monotonic() - started < 10
     time.sleep(4.5)
     assert not marker.exists()  # the background child died with the command's group
+
+
+async def test_a_command_reads_no_input(box: Toolbox) -> None:
+    started = time.monotonic()
+    output, failed = await box.call("run_command", {"command": "cat; read line; echo rc=$?"})
+    assert not failed and output.strip() == "rc=1"  # end of input at once: a closed stdin
+    assert time.monotonic() - started < 1.5
+
+
+async def test_a_cancelled_command_dies_with_its_children(box: Toolbox, tmp_path: Path) -> None:
+    marker, started_file = tmp_path / "child-survived", tmp_path / "started"
+    command = f"(sleep 2; touch {marker}) & touch {started_file}; sleep 60"
+    call = asyncio.create_task(box.call("run_command", {"command": command}))
+    deadline = time.monotonic() + 5
+    # the file is written by another process: no event to await
+    while not started_file.exists() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    assert started_file.exists()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(2.5)
+    assert not marker.exists()  # the background child was killed with the group
 
 
 def test_every_tool_has_a_schema() -> None:

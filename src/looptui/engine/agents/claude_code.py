@@ -57,6 +57,8 @@ class StreamState:
 
 
 class ClaudeCodeAgent:
+    """Runs `claude -p` in the worktree, one session per run, resumed turn by turn."""
+
     def __init__(self, config: AgentConfig) -> None:
         self.name = config.name
         self.config = config
@@ -69,10 +71,11 @@ class ClaudeCodeAgent:
                 f"install it with `{INSTALL_HINT}`"
             )
         mcp = self.config.mcp_config
-        if mcp is not None and not mcp.is_file():
+        if mcp is not None and not (cwd / mcp).is_file():  # a relative path: from the root
             raise AgentUnavailable(f"agent {self.name!r}: mcp_config {mcp} does not exist")
 
     def argv(self, task: AgentTask) -> list[str]:
+        """The command line of a turn; the prompt is not in it (it goes on stdin)."""
         config = self.config
         argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose"]
         if config.model:
@@ -183,8 +186,10 @@ def _tool_results(data: dict[str, Any], state: StreamState) -> Iterator[AgentEve
 
 
 def _result(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    assert isinstance(usage, dict)
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
+    # Cached input is input too: what was read from and written to the cache counts.
     tokens_in = sum(
         _int(usage.get(key))
         for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -208,12 +213,19 @@ def _result(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
 
 
 def _text_of(content: object) -> str:
+    """A tool result's content as text: a string, or a list of blocks (an image is named)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict)
-        ).strip()
+        parts = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
+                parts.append(block["text"])
+            elif isinstance(block.get("type"), str):
+                parts.append(f"[{block['type']}]")
+        return "\n".join(parts)
     return "" if content is None else str(content)
 
 

@@ -6,7 +6,8 @@ wire format; faults are handled here, the same for all: 429, 5xx, overload, rese
 connections, timeouts and broken streams are retried with backoff (honouring `retry-after`),
 then the turn fails with a one-line reason. The conversation is saved, redacted, in the run's
 private directory after every round trip, so that the next iteration, or a restart,
-continues it.
+continues it. Secrets are redacted from tool output before the model or an event sees it, and
+the model's commands never get the API key. Nothing but CancelledError leaves `run()`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import re
-from collections.abc import AsyncGenerator, Mapping
+import tempfile
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,12 +109,21 @@ class Conversation:
     path: Path
     messages: list[dict[str, Any]] = field(default_factory=list)
 
-    def save(self, redact: Any) -> None:
+    def save(self, redact: Callable[[str], str]) -> None:
+        """Write the conversation, redacted, readable by its owner only. A new file replaces
+        the old at once, so that a crash mid-write never leaves half a conversation."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         text = redact(json.dumps({"messages": self.messages}))
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        # mkstemp creates the file 0600
+        descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
 
 class ModelAgent:
@@ -144,13 +156,22 @@ class ModelAgent:
             yield AgentError(message)
             yield Finished(ok=False, message=message, cannot_start=True)
             return
-        backend = self.backend(task, api_key)
+        finished = False
         try:
-            async with contextlib.aclosing(self._turn(task, backend)) as events:
-                async for event in events:
-                    yield event
-        finally:
-            await backend.close()
+            backend = self.backend(task, api_key)
+            try:
+                async with contextlib.aclosing(self._turn(task, backend)) as events:
+                    async for event in events:
+                        finished = isinstance(event, Finished)
+                        yield event
+            finally:
+                await backend.close()
+        except Exception as exc:  # a bug or a broken scratch directory: fail the turn, no more
+            if finished:
+                return
+            message = task.redact(f"the agent failed: {type(exc).__name__}: {_short(str(exc))}")
+            yield AgentError(message)
+            yield Finished(ok=False, message=message)
 
     async def _turn(
         self, task: AgentTask, backend: ModelBackend
@@ -158,9 +179,12 @@ class ModelAgent:
         config = self.config
         conversation = self._conversation(task, backend)
         token = conversation.path.name
+        # The model's commands get the task's environment, but not the key it is driven with
+        environ = {**task.environ, **config.env}
+        environ.pop(self.key_env, None)
         toolbox = Toolbox(
             task.worktree,
-            {**task.environ, **config.env},
+            environ,
             command_timeout=config.command_timeout,
             output_cap=config.output_cap,
         )
@@ -170,24 +194,27 @@ class ModelAgent:
                 reply = await self._ask(backend, conversation.messages)
             except Fault as fault:
                 conversation.save(task.redact)
-                yield AgentError(fault.reason)
-                yield Finished(ok=False, message=fault.reason, resume_token=token)
+                reason = task.redact(fault.reason)
+                yield AgentError(reason)
+                yield Finished(ok=False, message=reason, resume_token=token)
                 return
             yield Usage(reply.input_tokens, reply.output_tokens, self._cost(reply))
             if reply.text.strip():
-                yield Text(reply.text)
+                yield Text(task.redact(reply.text))
             backend.add_reply(conversation.messages, reply)
             if not reply.calls:
                 conversation.save(task.redact)
-                yield Finished(ok=True, message=reply.text, resume_token=token)
+                yield Finished(ok=True, message=task.redact(reply.text), resume_token=token)
                 return
             results: list[tuple[Call, str, bool]] = []
             for call in reply.calls:
-                yield ToolCall(call.name, dict(call.arguments or {}))
+                yield ToolCall(call.name, _redacted(dict(call.arguments or {}), task.redact))
                 if call.arguments is None:
                     output, failed = f"the arguments are not valid JSON: {call.raw_arguments}", True
                 else:
                     output, failed = await toolbox.call(call.name, call.arguments)
+                # Secrets a command printed (`env`) go neither to the model nor to the events
+                output = task.redact(output)
                 yield ToolResult(call.name, output, failed)
                 results.append((call, output, failed))
             backend.add_results(conversation.messages, results)
@@ -268,7 +295,10 @@ def fault_of(exc: Exception, timeout: float) -> Fault:
             kind = str(error.get("type")) if isinstance(error, dict) else "error"
             retry = kind in STREAMED_RETRIED
             return Fault(f"the model API reported {kind} in its answer", retry)
-        retry_after = _retry_after(exc.response.headers.get("retry-after"))
+        headers = exc.response.headers
+        retry_after = _retry_after(headers.get("retry-after"))
+        if retry_after is None and headers.get("retry-after-ms"):
+            retry_after = _retry_after(headers.get("retry-after-ms"), scale=0.001)
         kind = {429: "rate limited", 529: "overloaded", 503: "unavailable"}.get(status, "")
         detail = kind or _short(str(exc.message))
         retry = status in RETRIED_STATUSES or status >= 500
@@ -286,11 +316,24 @@ def fault_of(exc: Exception, timeout: float) -> Fault:
     return Fault(f"unexpected {type(exc).__name__}: {_short(str(exc))}", retry=False)
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, scale: float = 1.0) -> float | None:
+    """A `retry-after` header's seconds (an HTTP date is not honoured: backoff applies)."""
     try:
-        return max(0.0, float(value)) if value else None
+        seconds = float(value) * scale if value else None
     except ValueError:
         return None
+    return None if seconds is None or math.isnan(seconds) else max(0.0, seconds)
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """Every string inside a JSON-like value, redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
 
 
 def _short(text: str) -> str:

@@ -129,6 +129,8 @@ class Toolbox:
             return self._cap(str(exc)), True
         except (OSError, UnicodeDecodeError) as exc:
             return self._cap(f"{name} failed: {exc}"), True
+        except Exception as exc:  # a bug here too is for the model to read, not a crash
+            return self._cap(f"{name} failed: {type(exc).__name__}: {exc}"), True
         return self._cap(output), False
 
     # -- files ---------------------------------------------------------------------------------
@@ -196,10 +198,7 @@ class Toolbox:
             raise ToolError(f"{relative} is not a regular file")  # a directory, a FIFO...
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path(relative)  # the directories just made cannot be links, but check again
-        # never follow a link made meanwhile, never wait on a FIFO made meanwhile
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
-        with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
-            handle.write(content)
+        _write(path, content)
         return f"wrote {relative} ({len(content.splitlines())} lines)"
 
     def edit_file(self, arguments: Mapping[str, Any]) -> str:
@@ -212,7 +211,7 @@ class Toolbox:
         count = text.count(old)
         if count != 1:
             raise ToolError(f"`old` occurs {count} times in {relative}; it must occur once")
-        path.write_text(text.replace(old, new), encoding="utf-8")
+        _write(path, text.replace(old, new))
         return f"edited {relative}"
 
     def _file(self, relative: str) -> Path:
@@ -297,6 +296,14 @@ for path in files():
             if found > {MAX_MATCHES}:
                 sys.exit(0)
 """
+
+
+def _write(path: Path, content: str) -> None:
+    """Write a confined path without following a link, or waiting on a FIFO, made since it
+    was checked (by a command the model left running, say)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+    with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
+        handle.write(content)
 
 
 def _names() -> str:
