@@ -125,6 +125,12 @@ class LoopConfig:
     evaluator_failures: int = 2  # consecutive unknown verdicts before the run pauses
     max_tokens: int | None = None  # the run's budget, input and output tokens together
     max_cost_usd: float | None = None
+    # verification: "done" is decided on what would merge
+    setup: tuple[str, ...] = ()  # shell commands that prepare a clean checkout (`uv sync`)
+    clean_gate: bool = True  # re-run the checks on a clean checkout of the commit to merge
+    protected: tuple[str, ...] = ()  # globs the agent may not change at all
+    allow_test_edits: bool = False  # changing tests is the task: test edits are not flagged
+    evaluator_commands: bool = False  # the evaluator may run commands in its checkout
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,16 @@ class _Parser:
     def string(self, value: object, key: str) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(key, "a non-empty string", value)
+        return value
+
+    def strings(self, value: object, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(i, str) and i.strip() for i in value):
+            raise self.fail(key, "a list of non-empty strings", value)
+        return tuple(value)
+
+    def boolean(self, value: object, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
         return value
 
     def positive_int(self, value: object, key: str) -> int:
@@ -374,6 +390,11 @@ class _Parser:
                 "evaluator_failures",
                 "max_tokens",
                 "max_cost_usd",
+                "setup",
+                "clean_gate",
+                "protected",
+                "allow_test_edits",
+                "evaluator_commands",
             ),
         )
         prompt = self.prompt(table, key)
@@ -422,6 +443,15 @@ class _Parser:
             ),
             max_tokens=max_tokens,
             max_cost_usd=None if max_cost is None else float(max_cost),
+            setup=self.strings(table.get("setup", []), f"{key}.setup"),
+            clean_gate=self.boolean(table.get("clean_gate", True), f"{key}.clean_gate"),
+            protected=self.strings(table.get("protected", []), f"{key}.protected"),
+            allow_test_edits=self.boolean(
+                table.get("allow_test_edits", False), f"{key}.allow_test_edits"
+            ),
+            evaluator_commands=self.boolean(
+                table.get("evaluator_commands", False), f"{key}.evaluator_commands"
+            ),
         )
 
     def prompt(self, table: Mapping[str, Any], key: str) -> str:

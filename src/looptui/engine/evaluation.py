@@ -7,9 +7,10 @@ check that timed out, or an agent turn that failed is never "done".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from looptui.engine.models import CheckResult, DiffStat, Verdict
+from looptui.engine.models import CheckResult, DiffStat, Flag, Verdict
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class Evidence:
     checks: tuple[CheckResult, ...]
     diff: DiffStat
     diff_text: str = ""  # the change against the base, for evaluators that read it
+    flags: tuple[Flag, ...] = ()  # the tamper guard's findings on this iteration's diff
+    # A checkout of `commit` (the commit that would merge) for evaluators that read the code;
+    # nobody may write in it. None when there is none to give.
+    checkout: Path | None = None
+    commit: str | None = None
+    base_commit: str | None = None
 
 
 class Evaluator(Protocol):

@@ -93,6 +93,28 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A sign, found in an iteration's diff or its test counts, that the goal may have been
+    gamed rather than met (a test deleted or skipped, the test setup changed, a protected file
+    touched). An iteration with a flag is never done; the flag tells the agent and the human
+    where to look."""
+
+    rule: str  # which rule found it: "test-removed", "test-skipped", "protected", ...
+    path: str  # the file, relative to the repository root ("" when no one file is to blame)
+    line: int | None  # the line in the file's new version (or old, for removed lines)
+    message: str
+
+    @property
+    def where(self) -> str:
+        if not self.path:
+            return "(whole change)"
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message} [{self.rule}]"
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The structured judgement of one iteration. `done` is only true when the goal holds."""
 
@@ -102,10 +124,19 @@ class Verdict:
     reasons: tuple[str, ...] = ()
     next_steps: tuple[str, ...] = ()
     unknown: bool = False  # the evaluator gave no usable answer (then `done` is False)
+    flags: tuple[Flag, ...] = ()  # the tamper guard's findings (then `done` is False)
+
+    def __post_init__(self) -> None:
+        if self.done and (self.unknown or self.flags):  # fail closed, whoever built it
+            object.__setattr__(self, "done", False)
 
     @property
     def outcome(self) -> str:
-        return "unknown" if self.unknown else "done" if self.done else "not done"
+        if self.unknown:
+            return "unknown"
+        if self.flags:
+            return "flagged"
+        return "done" if self.done else "not done"
 
 
 @dataclass(frozen=True)

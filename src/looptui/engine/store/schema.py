@@ -129,5 +129,10 @@ _V2 = """
 ALTER TABLE verdicts ADD COLUMN unknown INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# The tamper guard's flags of a verdict, as a JSON list of {rule, path, line, message}.
+_V3 = """
+ALTER TABLE verdicts ADD COLUMN flags TEXT NOT NULL DEFAULT '[]';
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)

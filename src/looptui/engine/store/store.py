@@ -439,7 +439,7 @@ class Store:
         redact = self.redactor.text
         await self._write(
             "INSERT INTO verdicts (run_id, iteration, done, unknown, evaluator, confidence, "
-            "reasons, next_steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "reasons, next_steps, flags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 iteration,
@@ -449,6 +449,17 @@ class Store:
                 verdict.confidence,
                 json.dumps([redact(reason) for reason in verdict.reasons]),
                 json.dumps([redact(step) for step in verdict.next_steps]),
+                json.dumps(
+                    [
+                        {
+                            "rule": flag.rule,
+                            "path": redact(flag.path),
+                            "line": flag.line,
+                            "message": redact(flag.message),
+                        }
+                        for flag in verdict.flags
+                    ]
+                ),
                 time.time(),
             ),
         )
