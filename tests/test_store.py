@@ -181,8 +181,10 @@ async def test_reopening_keeps_everything(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_a_store_of_the_first_version_gains_unknown_verdicts(tmp_path: Path) -> None:
-    from looptui.engine.models import Verdict
+async def test_a_store_of_the_first_version_gains_unknown_and_flagged_verdicts(
+    tmp_path: Path,
+) -> None:
+    from looptui.engine.models import Flag, Verdict
     from looptui.engine.store.schema import MIGRATIONS
 
     path = tmp_path / "old.db"
@@ -198,9 +200,17 @@ async def test_a_store_of_the_first_version_gains_unknown_verdicts(tmp_path: Pat
     try:
         await store.insert_run(a_run("r1"))
         await store.add_verdict("r1", 2, Verdict(False, "judge", 0.0, ("garbage",), (), True))
+        flag = Flag("test-removed", "tests/test_a.py", 7, "test_a was deleted")
+        await store.add_verdict("r1", 3, Verdict(True, "checks", flags=(flag,)))
         verdicts = [verdict for _, verdict in await store.verdicts("r1")]
-        assert [(v.done, v.unknown) for v in verdicts] == [(True, False), (False, True)]
+        assert [(v.done, v.unknown) for v in verdicts] == [
+            (True, False),
+            (False, True),
+            (False, False),
+        ]
+        assert verdicts[0].flags == () and verdicts[2].flags == (flag,)
+        assert verdicts[2].outcome == "flagged"
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
