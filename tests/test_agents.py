@@ -13,6 +13,7 @@ import pytest
 
 from looptui.engine.agents import AgentTask, Finished, OutputLine, ToolResult, build_agent
 from looptui.engine.agents.base import AgentEvent
+from looptui.engine.agents.prompt_files import prompt_dir
 from looptui.engine.agents.replay import load_script
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
@@ -59,7 +60,7 @@ async def test_the_prompt_reaches_the_command_verbatim_and_never_through_a_shell
     assert events[-1] == Finished(ok=True, message=expected, exit_code=0)
     if via == "file":
         assert not list(the_task.worktree.iterdir())  # the prompt file is not in the worktree
-        assert not list(the_task.scratch_dir.iterdir())  # and it is gone after the turn
+        assert not list(prompt_dir().iterdir())  # and it is gone after the turn
 
 
 async def test_a_failing_command_counts_as_a_failed_turn(tmp_path: Path) -> None:

@@ -306,7 +306,7 @@ def test_init_writes_a_starter_that_runs(tmp_path: Path) -> None:
     assert run.code == 0, run.stdout + run.stderr
     assert_no_traceback(run)
     [record] = runs_of(repo)
-    assert record["status"] == "succeeded"
+    assert record["status"] == "unchanged"  # the starter's agent only echoes; the tests pass
 
 
 # -- 6, 7: missing agent and check commands --------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,70 @@ def test_a_prompt_file_outside_the_repository_is_refused(tmp_path: Path, where: 
     message = str(refused.value)
     assert "loops.l.prompt_file: expected a file inside the repository" in message
     assert "\n" not in message
+
+
+# -- files that are not files, and text that no argv can carry ------------------------------
+
+MINIMAL = '[agents.a]\nkind = "command"\ncommand = ["true"]\n'
+
+
+def loop_with(prompt_line: str) -> str:
+    return f'{MINIMAL}[loops.l]\nagent = "a"\n{prompt_line}\n'
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_config_that_is_not_a_regular_file_is_refused_without_hanging(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "looptui.toml"
+    if kind == "fifo":
+        os.mkfifo(path)  # a plain read would wait for a writer forever
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")  # a plain read would fill memory
+    expected = {"fifo": "a FIFO", "directory": "a directory", "device": "a character device"}
+    with pytest.raises(ConfigError, match=f"not a regular file \\({expected[kind]}\\)"):
+        load_config(path)
+
+
+def test_a_prompt_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "prompt.md")
+    path = tmp_path / "looptui.toml"
+    path.write_text(loop_with('prompt_file = "prompt.md"'))
+    with pytest.raises(ConfigError, match=r"loops\.l\.prompt_file: expected a regular file"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("relative", [".git/looptui/store.db", ".git/config", "sub/../.git/HEAD"])
+def test_a_prompt_file_inside_git_is_refused(tmp_path: Path, relative: str) -> None:
+    (tmp_path / ".git" / "looptui").mkdir(parents=True)
+    for name in ("looptui/store.db", "config", "HEAD"):
+        (tmp_path / ".git" / name).write_text("[core]\n")
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "looptui.toml"
+    path.write_text(loop_with(f'prompt_file = "{relative}"'))
+    with pytest.raises(ConfigError, match=r"loops\.l\.prompt_file: expected a file outside \.git"):
+        load_config(path)
+
+
+def test_a_nul_in_a_prompt_is_refused_with_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "looptui.toml"
+    path.write_text(loop_with('prompt = "a\\u0000b"'))
+    with pytest.raises(ConfigError, match=r"loops\.l\.prompt: contains a NUL character"):
+        load_config(path)
+
+
+def test_a_nul_in_an_agents_argument_is_refused_with_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "looptui.toml"
+    path.write_text('[agents.a]\nkind = "command"\ncommand = ["echo", "x\\u0000"]\n')
+    with pytest.raises(ConfigError, match=r"agents\.a\.command\[1\]: contains a NUL character"):
+        load_config(path)
+
+
+def test_a_nul_in_a_prompt_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "prompt.md").write_bytes(b"fix\x00it\n")
+    path = tmp_path / "looptui.toml"
+    path.write_text(loop_with('prompt_file = "prompt.md"'))
+    with pytest.raises(ConfigError, match="a text file without NUL characters"):
+        load_config(path)

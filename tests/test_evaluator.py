@@ -94,6 +94,8 @@ async def test_the_evaluator_judges_from_the_diff_not_the_transcript(tmp_path: P
     assert "tests (`python -m pytest -q -p no:cacheprovider`): passed" in question
     assert "Fixed rectangle() by multiplying." in question  # the executor's final message...
     assert "thinking out loud" not in question  # ...but not its transcript
+    assert '"citations": [{"path": "src/x.py", "line": 12}]' in question  # lines it relied on
+    assert "## Tamper guard flags\n(none)" in question
 
 
 async def test_not_done_feeds_the_next_iteration_until_the_evaluator_agrees(

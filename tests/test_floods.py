@@ -23,6 +23,7 @@ from looptui.engine.agents import AgentTask, Finished, OutputLine, build_agent
 from looptui.engine.agents.base import NOTE_STREAM, AgentError, AgentEvent
 from looptui.engine.agents.command import MAX_OUTPUT_LINES
 from looptui.engine.config import CONFIG_NAME, AgentConfig
+from looptui.engine.process import KEPT_AT_END
 from looptui.engine.store import Store
 from test_bad_input import alive, default_sigint, wait_for
 
@@ -76,8 +77,10 @@ async def test_an_endless_flood_is_cut_and_reported_while_it_goes_on(tmp_path: P
     events = await collect(("yes", "spam spam spam"), a_task(tmp_path), 5)
     assert time.monotonic() - started < 10
     lines = [e for e in events if isinstance(e, OutputLine)]
-    assert MAX_OUTPUT_LINES <= len(lines) <= MAX_OUTPUT_LINES + 10
+    # once stopped, the flood's end is told too: its count and its last lines
+    assert MAX_OUTPUT_LINES <= len(lines) <= MAX_OUTPUT_LINES + KEPT_AT_END + 10
     assert any("lines dropped so far" in e.text for e in lines if e.stream == NOTE_STREAM)
+    assert "lines dropped in all" in lines[-KEPT_AT_END - 1].text
 
 
 async def test_a_prompt_too_long_for_an_argument_is_its_own_error(tmp_path: Path) -> None:

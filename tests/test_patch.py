@@ -134,7 +134,8 @@ def review(repository: Repository, base: str, head: str) -> Patch:
 
 
 def head_of(repository: Repository) -> str:
-    return repository.head_of(repository.root)
+    # `Repository.head_of` is for runs' worktrees only (it refuses anything else)
+    return repository.branch_commit(repository.current_branch())
 
 
 # -- parsing ---------------------------------------------------------------------------------

@@ -40,8 +40,9 @@ async def test_merge_leaves_out_rejected_hunks(tmp_path: Path) -> None:
         selection.accept(fix)
         selection.reject(debug)
         reject = build_patch(patch, selection.rejected(), reverse=True)
-        preview = await engine.preview(run_id, reject)
-        assert preview.clean and preview.changed_files == ("calc/arith.py",)
+        plan = await engine.preview(run_id, reject)
+        assert plan.preview.clean and plan.preview.changed_files == ("calc/arith.py",)
+        assert plan.gate.allowed and plan.nothing is None
         assert git(repo, "log", "--oneline").count("\n") == 1  # the preview changed nothing
         assert (await engine.history.run(run_id)).diff.added == 2  # the fix and the debug line
         await engine.merge(run_id, squash=True, reject=reject)
@@ -53,6 +54,35 @@ async def test_merge_leaves_out_rejected_hunks(tmp_path: Path) -> None:
     arith = (repo / "calc/arith.py").read_text()
     assert "return a + b" in arith and "debug" not in arith
     assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_decisions_carry_between_scopes_by_content(tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path / "demo")
+    engine = await Engine.open(repo, cli_env(), instant(repo))
+    try:
+        one_iteration = await finished(engine, "fix-add")
+        two_iterations = await finished(engine, "fix-mean")
+        whole, last = await engine.patch(one_iteration), await engine.patch(one_iteration, "last")
+        mean_whole = await engine.patch(two_iterations)
+        mean_last = await engine.patch(two_iterations, "last")
+    finally:
+        await engine.close()
+    # one iteration: the same hunks in both scopes, and each decision goes with its hunk
+    selection = Selection(whole)
+    fix, debug = whole.keys
+    selection.accept(fix)
+    selection.reject(debug)
+    assert selection.stranded(last) == ()
+    there = Selection(last, selection.by_content())
+    assert (there.accepted(), there.rejected()) == ((last.keys[0],), (last.keys[1],))
+    back = Selection(whole, there.by_content())
+    assert (back.accepted(), back.rejected()) == ((fix,), (debug,))
+    # two iterations: the last one's hunk is part of a larger hunk of the whole run
+    [raise_hunk] = mean_last.keys
+    selection = Selection(mean_last)
+    selection.reject(raise_hunk)
+    assert selection.stranded(mean_whole) == (raise_hunk,)
+    assert Selection(mean_whole, selection.by_content()).rejected() == ()
 
 
 async def test_last_iteration_scope_shows_only_its_change(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_repo, run_cli
+from conftest import cli_env, make_repo, run_cli
 from looptui.engine.config import load_config
 from looptui.engine.secrets import REDACTED, Redactor, looks_secret
 
@@ -24,6 +24,10 @@ SECRET_NAMES = [
     "apikey",
     "MY_SERVICE_CREDENTIALS",
     "session-cookie",
+    "REGISTRY_CREDS",
+    "DOCKER_CREDENTIALS",
+    "FTP_PASS",
+    "MYSQL_PASSWD",
 ]
 PLAIN_NAMES = [
     "GIT_AUTHOR_NAME",
@@ -99,3 +103,81 @@ def test_a_secret_in_an_agents_env_never_reaches_the_store(tmp_path: Path) -> No
     with sqlite3.connect(repo / ".git" / "looptui" / "store.db") as db:
         dump = "\n".join(db.iterdump())
     assert secret not in dump
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "cloning https://deploy:s3cr3t-pw@git.example.com/team/repo.git",
+            f"cloning https://deploy:{REDACTED}@git.example.com/team/repo.git",
+        ),
+        (
+            "DATABASE_URL=postgres://app:pw@db:5432/x",
+            f"DATABASE_URL=postgres://app:{REDACTED}@db:5432/x",
+        ),
+        ("git+ssh://me:hunter2@host/path", f"git+ssh://me:{REDACTED}@host/path"),
+        ("redis://:only-a-password@cache", f"redis://:{REDACTED}@cache"),
+    ],
+)
+def test_a_password_inside_a_url_is_redacted_and_the_user_name_kept(
+    text: str, expected: str
+) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see http://example.com:8080/path?q=1",
+        "mail me at user@example.com, port host:22",
+        "ssh://git@github.com/org/repo.git",
+        "a time 12:30@noon",
+    ],
+)
+def test_urls_without_a_password_stay_as_they_are(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_short_values_of_secret_variables_are_redacted_as_whole_words() -> None:
+    redactor = Redactor.from_environment(
+        {
+            "DB_PASS": "k9x2",
+            "ADMIN_PASSWORD": "hunter",
+            "DEBUG_TOKEN": "1",
+            "USE_AUTH": "true",
+            "CACHE_PASS": "pw9",
+            "SSO_SECRET": "off",
+        }
+    )
+    text = "login k9x2 with hunter or pw9; k9x2x, pw99 and hunters stay; tokens: 1, true, off"
+    assert redactor.text(text) == (
+        f"login {REDACTED} with {REDACTED} or {REDACTED}; k9x2x, pw99 and hunters stay; "
+        "tokens: 1, true, off"
+    )
+
+
+def test_a_short_secret_is_redacted_in_the_store_and_the_log(tmp_path: Path) -> None:
+    config = {
+        "agents": {
+            "leaky": {
+                "kind": "command",
+                "command": [
+                    sys.executable,
+                    "-c",
+                    "import os; print('pin', os.environ['APP_PASS'])",
+                ],
+            }
+        },
+        "loops": {
+            "leak": {"prompt": "leak", "agent": "leaky", "max_iterations": 1, "checks": ["true"]}
+        },
+    }
+    repo = make_repo(tmp_path / "repo", {"README.md": "hi\n"}, config)
+    env = {**cli_env(), "APP_PASS": "q7w8"}
+    result = run_cli(repo, "run", "leak", env=env)
+    assert result.code == 0, result.stderr
+    assert "pin q7w8" not in result.stdout and f"pin {REDACTED}" in result.stdout
+    with sqlite3.connect(repo / ".git" / "looptui" / "store.db") as db:
+        dump = "\n".join(db.iterdump())
+    assert "q7w8" not in dump

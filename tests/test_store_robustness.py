@@ -186,3 +186,47 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transacti
     assert other.execute("SELECT iterations FROM runs").fetchone() == (2,)
     other.close()
     await store.close()
+
+
+HOLD_LOCK = textwrap.dedent(
+    """\
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    db.execute("COMMIT")
+    """
+)
+
+
+async def test_the_writer_recovers_from_a_long_outside_lock_and_counts_what_it_lost(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    store.emit("r1", EventKind.OUTPUT, {"line": "0"})
+    await store.flush()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), "14"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    emitted = 1
+    while holder.poll() is None:  # events keep coming while the store is locked
+        store.emit("r1", EventKind.OUTPUT, {"line": str(emitted)})
+        emitted += 1
+        await asyncio.sleep(0.01)
+    after = emitted
+    for number in range(after, after + 100):
+        store.emit("r1", EventKind.OUTPUT, {"line": str(number)})
+    await asyncio.wait_for(store.flush(), timeout=30)
+    events = await store.events("r1")
+    await store.close()
+
+    lines = [int(e.data["line"]) for e in events if e.kind is EventKind.OUTPUT]
+    [told] = [str(e.data["message"]) for e in events if e.kind is EventKind.ERROR]
+    lost = (after + 100) - len(lines)
+    assert lost > 0, "the lock was not held long enough for the test to mean anything"
+    assert told == f"{lost} events could not be stored: the store was locked by another process"
+    # the first batch that met the lock was given up; everything after it was stored
+    assert lines == [0, *range(lost + 1, after + 100)]

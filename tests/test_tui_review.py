@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from textual.widgets import OptionList
+from textual.widgets import OptionList, Static
 
 from conftest import git
 from looptui.engine import Run, RunStatus
+from looptui.engine.config import CheckConfig
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
@@ -197,3 +199,71 @@ async def test_arrow_keys_move_between_hunks_in_a_small_terminal(tmp_path: Path)
         assert view.cursor == screen.patch.keys[1]
         await pilot.press("up")
         assert view.cursor == screen.patch.keys[0]
+
+
+async def test_a_rejection_survives_switching_scope_and_stays_out(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run, screen = await review_finished_run(app, pilot, "fix-add")
+        await pilot.press("j", "x")  # reject the debug line
+        debug = screen.patch.keys[1]
+        assert screen.selection.rejected() == (debug,)
+        for scope in ("last", "run"):
+            await pilot.press("t")
+            await until(pilot, lambda scope=scope: screen.scope == scope)  # type: ignore[misc]
+            assert len(screen.selection.rejected()) == 1
+            assert (
+                screen.query_one(DiffView)
+                .units[screen.selection.rejected()[0]]
+                .has_class("-rejected")
+            )
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: app.board.summaries[run.id].status is RunStatus.MERGED)
+    landed = git(repo, "show", "main:calc/arith.py")
+    assert "return a + b" in landed and "print('debug" not in landed
+
+
+async def test_a_rejection_that_cannot_carry_keeps_the_scope(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        _run, screen = await review_finished_run(app, pilot, "fix-mean")
+        await pilot.press("t")
+        await until(pilot, lambda: screen.scope == "last")
+        await pilot.press("x")  # the raise, part of the whole run's one larger hunk
+        await pilot.press("t")
+        await until(
+            pilot, lambda: any("scope not switched" in (n.title or "") for n in app._notifications)
+        )
+        assert screen.scope == "last" and len(screen.selection.rejected()) == 1
+        await pilot.press("backspace")  # undone: nothing is lost by switching now
+        await pilot.press("t")
+        await until(pilot, lambda: screen.scope == "run")
+
+
+async def test_a_run_not_proven_done_merges_only_after_asking_why(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    failing = CheckConfig("tests", "echo 'add() is still wrong'; exit 1", 60.0)
+    loop = dataclasses.replace(config.loops["fix-add"], checks=(failing,), max_iterations=1)
+    config = dataclasses.replace(config, loops={**config.loops, "fix-add": loop})
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run, screen = await review_finished_run(app, pilot, "fix-add")
+        verdict = screen.query_one("#review-verdict", Static)
+        assert verdict.display
+        assert f"run {run.id} is failed (check tests failed with exit 1)" in plain(verdict.content)
+        head = git(repo, "rev-parse", "main")
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        dialog = app.screen
+        assert isinstance(dialog, MergeScreen) and dialog.has_class("-unproven")
+        assert not dialog.plan.gate.allowed
+        await pilot.press("y")
+        assert dialog.armed  # asked, naming why
+        assert app.screen is dialog
+        confirm = plain(dialog.query_one("#merge-confirm", Static).content)
+        assert "Merge anyway, though" in confirm and f"run {run.id} is failed" in confirm
+        assert git(repo, "rev-parse", "main") == head
+        await pilot.press("y")
+        await until(pilot, lambda: app.board.summaries[run.id].status is RunStatus.MERGED)
+    assert git(repo, "rev-parse", "main") != head

@@ -132,8 +132,11 @@ async def test_verdicts_and_memory_tabs(tmp_path: Path) -> None:
         assert titles[0].startswith("Iteration 2 · verdict: done")
         assert titles[1].startswith("Iteration 1 · verdict: not done")
         checks = list(verdicts.query(Collapsible))
-        assert [c.collapsed for c in checks] == [True, False]  # failures open, passes folded
-        assert "ZeroDivisionError" in str(checks[1].query_one(".check-output").render())
+        # iteration 2: in the worktree, then on a clean checkout; iteration 1 failed at once.
+        # Failures open, passes folded.
+        assert [c.collapsed for c in checks] == [True, True, False]
+        assert "clean checkout" in str(checks[1].title)
+        assert "ZeroDivisionError" in str(checks[2].query_one(".check-output").render())
         await pilot.press("4")
         await pilot.pause(0.5)
         notes = [str(n.render()) for n in screen.query_one(MemoryView).query(".note")]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import git, make_repo
+from conftest import cli_env, git, make_repo, run_cli
 from looptui.engine.errors import MergeRefused
 from looptui.engine.workspace import Repository
 from test_workspace import FILES, start_run
@@ -133,3 +136,79 @@ def test_worktrees_can_be_added_and_removed_from_many_threads_at_once(
     all_at_once([("remove", 12 + index) for index in range(12)])
     assert errors == []
     assert len(git(repository.root, "worktree", "list").splitlines()) == 1
+
+
+# -- a run's worktree that disappears never lets git reach the user's checkout --------------
+
+WIPE_WORKTREE = textwrap.dedent(
+    """\
+    import os, pathlib, shutil, sys
+    here = pathlib.Path(os.environ["LOOPTUI_WORKTREE"])
+    shutil.rmtree(here)
+    if sys.argv[1] == "recreate":
+        here.mkdir()
+        (here / "notes.txt").write_text("written where the worktree was\\n")
+    print("worktree removed")
+    """
+)
+
+
+def users_checkout(root: Path, state: Path) -> dict[str, object]:
+    """All of the user's checkout that a stray commit could change, down to the bytes:
+    branch, HEAD, refs, the index file, and every file (looptui's state dir aside)."""
+    files = {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and ".git" not in path.relative_to(root).parts
+        and state not in path.parents
+    }
+    return {
+        "branch": git(root, "symbolic-ref", "HEAD"),
+        "head": git(root, "rev-parse", "HEAD"),
+        "refs": git(root, "for-each-ref", "refs/heads/main"),
+        "log": git(root, "log", "--format=%H %an %s", "main"),
+        "index": hashlib.sha256((root / ".git" / "index").read_bytes()).hexdigest(),
+        "status": git(root, "status", "--porcelain=v1", "--untracked-files=all", "--", "."),
+        "files": files,
+    }
+
+
+@pytest.mark.parametrize("how", ["delete", "recreate"])
+def test_an_agent_that_deletes_its_worktree_fails_the_run_and_never_commits_the_users_work(
+    tmp_path: Path, how: str
+) -> None:
+    config = {
+        "agents": {"wiper": {"kind": "command", "command": ["python", "-c", WIPE_WORKTREE, how]}},
+        "loops": {"wipe": {"prompt": "clean up", "agent": "wiper", "checks": ["true"]}},
+    }
+    root = make_repo(tmp_path / "repo", FILES, config)
+    # The nastiest place for worktrees: inside the user's own checkout, where git searching
+    # upwards from a vanished worktree lands in the user's repository.
+    state = root / "state"
+    (root / ".git" / "info" / "exclude").write_text("state/\n")
+    (root / "a.txt").write_text("the user's uncommitted edit\n")
+    (root / "b.txt").write_text("the user's staged edit\n")
+    git(root, "add", "b.txt")
+    (root / "private.txt").write_text("the user's untracked file\n")
+    before = users_checkout(root, state)
+    env = {**cli_env(), "XDG_STATE_HOME": str(state)}
+
+    result = run_cli(root, "run", "wipe", env=env)
+
+    assert result.code == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "worktree removed" in result.stdout  # the agent did run
+    [run] = json.loads(run_cli(root, "status", "--json", env=env).stdout)
+    worktree = Path(run["worktree"])
+    assert worktree.parent.parent == state / "looptui" / "worktrees"
+    assert run["status"] == "failed"
+    assert run["error"] == f"the worktree of run {run['id']} is gone: {worktree}"
+    assert f"is gone: {worktree}" in result.stdout
+    assert users_checkout(root, state) == before
+    assert "looptui agent" not in git(root, "log", "--all", "--format=%an")
+    # What is left of the run can still be dropped, and that too leaves the user's work be.
+    discarded = run_cli(root, "discard", run["id"], "--force", env=env)
+    assert discarded.code == 0, discarded.stderr
+    assert not worktree.exists() and git(root, "branch", "--list", "looptui/*") == ""
+    assert users_checkout(root, state) == before

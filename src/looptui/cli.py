@@ -7,9 +7,12 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import signal
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -21,37 +24,75 @@ from rich.text import Text
 from looptui import __version__
 from looptui.console import clean, make_console, render_event, run_to_json, runs_table
 from looptui.engine import Engine, LooptuiError, RunStatus, load_config
+from looptui.engine.agents.prompt_files import sweep_stale_prompt_files
 from looptui.engine.config import CONFIG_NAME, write_starter_config
 from looptui.engine.events import EventKind
 from looptui.engine.models import Run
 from looptui.engine.process import kill_process_groups
 from looptui.engine.store import Subscription
 from looptui.engine.workspace import Repository
+from looptui.engine.workspace.repository import ensure_directory, state_home
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-EXIT_FOR_STATUS = {RunStatus.SUCCEEDED: 0, RunStatus.CANCELLED: 130}
+# The goal holds: 0, whether the run changed something or found it held already.
+EXIT_FOR_STATUS = {RunStatus.SUCCEEDED: 0, RunStatus.UNCHANGED: 0, RunStatus.CANCELLED: 130}
 EXIT_USAGE = 2
 PRINT_BACKLOG = 2000  # events the terminal may fall behind by before output lines are skipped
 QUICK_FLUSH = 1.0  # seconds a second Ctrl-C gives the store before looptui exits
+LOG_NAME = "looptui.log"  # in the state directory: tracebacks of looptui's own bugs
+LOG_PAGE = 1000  # events `looptui log` reads from the store at a time
 
 
 def one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
-    """Turn a LooptuiError into `looptui: <message>` on stderr and exit status 2."""
+    """Turn a LooptuiError into `looptui: <message>` on stderr and exit status 2, and any
+    other exception (a bug) into one line pointing at the log that holds its traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return command(*args, **kwargs)
         except LooptuiError as exc:
-            click.echo(f"looptui: {exc}", err=True)
+            click.echo(f"looptui: {_one_line(str(exc))}", err=True)
             sys.exit(EXIT_USAGE)
         except KeyboardInterrupt:  # Ctrl-C before a run's own handler was in place
             click.echo("looptui: interrupted", err=True)
             sys.exit(EXIT_FOR_STATUS[RunStatus.CANCELLED])
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # click's own ways to end a command
+        except Exception as exc:  # the last resort: never a traceback on the user's screen
+            click.echo(f"looptui: internal error: {_internal_error(exc)}", err=True)
+            sys.exit(EXIT_USAGE)
 
     return wrapper
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
+
+
+def _internal_error(exc: Exception) -> str:
+    """A line naming `exc` and where its traceback was written (the state dir's log, or a
+    temporary file when that is unusable too)."""
+    summary = _one_line(f"{type(exc).__name__}: {exc}")[:300]
+    trace = "".join(traceback.format_exception(exc))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    entry = f"--- {stamp} looptui {__version__} pid {os.getpid()}: {sys.argv[1:]}\n{trace}\n"
+    log_path = state_home() / LOG_NAME
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(log_path, "a", encoding="utf-8") as log_file:
+            log_file.write(entry)
+    except OSError:
+        try:
+            descriptor, name = tempfile.mkstemp(prefix="looptui-", suffix=".log")
+            with os.fdopen(descriptor, "w", encoding="utf-8") as log_file:
+                log_file.write(entry)
+            log_path = Path(name)
+        except OSError:
+            return f"{summary} (no log could be written)"
+    return f"{summary} (the details are in {log_path})"
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -62,11 +103,43 @@ async def with_engine(body: Callable[[Engine], Awaitable[T]], with_config: bool 
     repository = Repository(Path.cwd())
     repository.require_commits()
     config = load_config(repository.root / CONFIG_NAME) if with_config else None
+    if with_config:  # runs will start: their worktrees need the state directory
+        ensure_directory(repository.worktrees_dir)
     engine = await Engine.open(repository.root, os.environ, config)
     try:
+        await _warn_of_orphans(engine)
         return await body(engine)
     finally:
         await engine.close()
+
+
+async def _warn_of_orphans(engine: Engine) -> None:
+    """One line on stderr when looptui branches or worktrees exist that the store does not
+    know (its file was deleted, say): they would otherwise linger unseen."""
+    repository = engine.repository
+    runs = await engine.history.runs()
+
+    def unknown() -> tuple[list[str], list[Path]]:
+        branches, worktrees = repository.looptui_leftovers()
+        known_branches = {run.branch for run in runs}
+        known_worktrees = {Path(run.worktree).resolve() for run in runs}
+        return (
+            [branch for branch in branches if branch not in known_branches],
+            [path for path in worktrees if path not in known_worktrees],
+        )
+
+    branches, worktrees = await asyncio.to_thread(unknown)
+    if not branches and not worktrees:
+        return
+    remove = [f"git worktree remove --force {shlex.quote(str(path))}" for path in worktrees]
+    if branches:
+        remove.append(f"git branch -D {' '.join(shlex.quote(b) for b in branches)}")
+    click.echo(
+        f"looptui: warning: {len(branches)} looptui branch(es) and {len(worktrees)} "
+        f"worktree(s) belong to no run in the store {repository.store_path} (was it deleted?); "
+        f"remove them with: {' && '.join(remove)}",
+        err=True,
+    )
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,6 +150,8 @@ def main(context: click.Context) -> None:
 
     Without a command, opens the app on the repository you are in.
     """
+    # A prompt file that a looptui killed with SIGKILL left behind goes now at the latest.
+    sweep_stale_prompt_files()
     if context.invoked_subcommand is None:
         open_app(Path.cwd())
 
@@ -296,10 +371,15 @@ def log(run_id: str) -> None:
             )
         )
         console.print(Text(f"  branch {run.branch} from {run.base_branch}@{run.base_commit[:10]}"))
-        for event in await engine.history.events(run.id):
-            line = render_event(event, full_checks=True)
-            if line is not None:
-                console.print(line)
+        # Page by page, printed as it goes: a run may hold millions of lines.
+        after = 0
+        while page := await engine.history.events_page(run.id, after, LOG_PAGE):
+            lines = [render_event(event, full_checks=True) for event in page]
+            # One print per page: Rich's cost is mostly per call, not per line.
+            console.print(Text("\n").join(line for line in lines if line is not None))
+            last = page[-1].id
+            assert last is not None  # events read from the store have their row id
+            after = last
 
     run_async(with_engine(body))
 
@@ -318,13 +398,17 @@ def diff(run_id: str, color: bool | None) -> None:
 @main.command()
 @click.argument("run_id", metavar="RUN")
 @click.option("--squash", is_flag=True, help="Land the work as one commit instead of a merge.")
+@click.option("--force", is_flag=True, help="Merge even a run whose last verdict is not done.")
 @one_line_errors
-def merge(run_id: str, squash: bool) -> None:
-    """Merge RUN into its base branch, after a conflict preview; removes its worktree."""
+def merge(run_id: str, squash: bool, force: bool) -> None:
+    """Merge RUN into its base branch, after a conflict preview; removes its worktree.
+
+    Only a run whose last verdict is done merges without --force.
+    """
 
     async def body(engine: Engine) -> str:
         run = await engine.history.find_run(run_id)
-        commit = await engine.merge(run.id, squash=squash)
+        commit = await engine.merge(run.id, squash=squash, force=force)
         return f"merged run {run.id} into {run.base_branch} as {commit[:10]}" + (
             " (squashed)" if squash else ""
         )

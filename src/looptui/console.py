@@ -14,12 +14,13 @@ from rich.text import Text
 
 from looptui.engine.agents.base import NOTE_STREAM
 from looptui.engine.events import Event, EventKind
-from looptui.engine.models import Run, RunStatus, Verdict
+from looptui.engine.models import Run, RunStatus, Verdict, flags_from_data
 
 STATUS_STYLE = {
     RunStatus.QUEUED: "dim",
     RunStatus.RUNNING: "cyan",
     RunStatus.SUCCEEDED: "bold green",
+    RunStatus.UNCHANGED: "green",
     RunStatus.FAILED: "bold red",
     RunStatus.STALLED: "yellow",
     RunStatus.PAUSED: "yellow",
@@ -69,6 +70,7 @@ def run_to_json(run: Run, verdict: tuple[int, Verdict] | None = None) -> dict[st
             "confidence": verdict[1].confidence,
             "reasons": list(verdict[1].reasons),
             "next_steps": list(verdict[1].next_steps),
+            "flags": [flag.to_data() for flag in verdict[1].flags],
         },
     }
 
@@ -156,6 +158,7 @@ STATUS_ROLE = {
     RunStatus.QUEUED: "muted",
     RunStatus.RUNNING: "active",
     RunStatus.SUCCEEDED: "pass",
+    RunStatus.UNCHANGED: "pass",
     RunStatus.FAILED: "fail",
     RunStatus.STALLED: "warn",
     RunStatus.PAUSED: "warn",
@@ -238,14 +241,28 @@ def render_event(
             for output_line in output.splitlines():
                 line += Text(indent + output_line, style=muted)
         return line
+    if kind is EventKind.GATE:
+        passed = bool(data.get("passed"))
+        line = head + Text(
+            f"  ⛨ clean checkout of {str(data.get('commit', ''))[:12]}: "
+            f"{'passed' if passed else 'FAILED'} in {float(data.get('duration', 0)):.1f}s",
+            style=palette["pass" if passed else "fail"],
+        )
+        ignored = [str(name) for name in data.get("ignored", [])]
+        if ignored:
+            line += Text(f"{indent}the turn wrote files git ignores: {', '.join(ignored)}", muted)
+        return line
     if kind is EventKind.VERDICT:
         done, unknown = bool(data.get("done")), bool(data.get("unknown"))
-        outcome = "unknown" if unknown else "done" if done else "not done"
+        flags = flags_from_data(data.get("flags"))
+        outcome = "unknown" if unknown else "flagged" if flags else "done" if done else "not done"
         line = head + Text(
             f"  ⚖ verdict ({data.get('evaluator')}): {outcome}",
             style=palette["pass" if done and not unknown else "warn"],
         )
-        for reason in data.get("reasons", []) if unknown else []:
+        for flag in flags:
+            line += Text(f"{indent}⚑ flagged {flag}", style=palette["fail"])
+        for reason in data.get("reasons", []) if not done else []:
             line += Text(f"{indent}why: {reason}", style=muted)
         for step in data.get("next_steps", []):
             line += Text(f"{indent}next: {step}", style=muted)

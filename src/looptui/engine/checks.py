@@ -16,6 +16,7 @@ from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, str
 
 SHELL = "/bin/sh"
 KEPT_LINES = 2000  # the end of the output is what explains a failure; the start is dropped
+KEPT_BYTES = 1024 * 1024  # likewise in bytes (characters), whatever the lines' length
 NOT_FOUND = 127  # the shell's status for a command it cannot find
 _SHELL_WORDS = frozenset(
     """
@@ -29,7 +30,7 @@ _SHELL_WORDS = frozenset(
 async def run_check(check: CheckConfig, worktree: Path, environ: Mapping[str, str]) -> CheckResult:
     """Run one check to completion or to its timeout; never raises for the command's sake."""
     exit_status = Exit()
-    lines: deque[str] = deque(maxlen=KEPT_LINES)
+    lines = _Tail(KEPT_LINES, KEPT_BYTES)
     started = time.monotonic()
     timed_out = False
     # Tagged like an agent, so that a check left running by a crash can be found and stopped.
@@ -48,7 +49,7 @@ async def run_check(check: CheckConfig, worktree: Path, environ: Mapping[str, st
         command=check.run,
         exit_code=None if timed_out else exit_status.code,
         duration=time.monotonic() - started,
-        output="\n".join(lines),
+        output=lines.text(),
         timed_out=timed_out,
     )
 
@@ -70,3 +71,23 @@ def preflight_check(check: CheckConfig, environ: Mapping[str, str], cwd: Path) -
         return
     if find_executable(program, environ, cwd) is None:
         raise LooptuiError(f"check {check.name!r}: command not found: {program}")
+
+
+class _Tail:
+    """The last lines of an output, at most `max_lines` of them and `max_size` characters."""
+
+    def __init__(self, max_lines: int, max_size: int) -> None:
+        self._lines: deque[str] = deque()
+        self._max_lines = max_lines
+        self._max_size = max_size
+        self._size = 0
+
+    def append(self, line: str) -> None:
+        line = line[-(self._max_size - 1) :]
+        self._lines.append(line)
+        self._size += len(line) + 1
+        while len(self._lines) > self._max_lines or self._size > self._max_size:
+            self._size -= len(self._lines.popleft()) + 1
+
+    def text(self) -> str:
+        return "\n".join(self._lines)

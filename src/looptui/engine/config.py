@@ -7,7 +7,9 @@ so that a user can fix a typo without reading a traceback.
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -157,9 +159,11 @@ class Config:
 def load_config(path: Path) -> Config:
     """Read and check `path`; raise ConfigError with a one-line message on any problem."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; create one with `looptui init`") from None
+    except NotARegularFile as exc:
+        raise ConfigError(f"{path}: not a regular file ({exc}); refusing to read it") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
@@ -169,7 +173,65 @@ def load_config(path: Path) -> Config:
         line = getattr(exc, "lineno", None) or _line_of(str(exc))
         where = f"{path}:{line}" if line else str(path)
         raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+    nul = _key_with_nul(data)
+    if nul is not None:  # no argv, path or environment can carry one: refuse it here
+        raise ConfigError(f"{path}: {nul}: contains a NUL character (\\u0000)")
     return _Parser(path).config(data)
+
+
+class NotARegularFile(OSError):
+    """A path that is a directory, a FIFO, a device or a socket: never read as text."""
+
+
+def read_regular_file(path: Path) -> str:
+    """The UTF-8 text of `path`, which must be a regular file (a symlink to one is fine).
+
+    Opened without blocking and checked on the open descriptor: a FIFO would hang a plain
+    read forever, `/dev/zero` would fill memory, and a stat before the open could be raced.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(_file_kind(mode))
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read().decode("utf-8")
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a file"
+
+
+def _key_with_nul(value: object, key: str = "") -> str | None:
+    """The key path of the first key or string in `value` holding a NUL character."""
+    if isinstance(value, str):
+        return key if "\0" in value else None
+    items: list[tuple[str, object]] = []
+    if isinstance(value, dict):
+        for name, item in value.items():
+            where = f"{key}.{name}" if key else name
+            if "\0" in name:
+                return where
+            items.append((where, item))
+    elif isinstance(value, list):
+        items = [(f"{key}[{index}]", item) for index, item in enumerate(value)]
+    for where, item in items:
+        found = _key_with_nul(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _line_of(message: str) -> int | None:
@@ -466,10 +528,17 @@ class _Parser:
         path = (root / relative).resolve()
         if not path.is_relative_to(root):
             raise self.fail(f"{key}.prompt_file", "a file inside the repository", relative)
+        if path.relative_to(root).parts[:1] == (".git",):  # git's own files, looptui's store
+            raise self.fail(f"{key}.prompt_file", "a file outside .git", relative)
         try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise self.fail(f"{key}.prompt_file", "a readable text file", relative) from exc
+            text = read_regular_file(path)
+        except NotARegularFile as exc:
+            raise self.fail(f"{key}.prompt_file", f"a regular file, not {exc}", relative) from None
+        except (OSError, UnicodeDecodeError):
+            raise self.fail(f"{key}.prompt_file", "a readable text file", relative) from None
+        if "\0" in text:
+            raise self.fail(f"{key}.prompt_file", "a text file without NUL characters", relative)
+        return text
 
     def checks(self, value: object, key: str) -> tuple[CheckConfig, ...]:
         if not isinstance(value, list):

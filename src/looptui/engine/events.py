@@ -24,7 +24,8 @@ class EventKind(enum.StrEnum):
     AGENT_FINISHED = "agent_finished"  # data: ok, message, exit_code
     COMMIT = "commit"  # data: sha, files, added, removed
     CHECK = "check"  # data: name, command, exit_code, passed, timed_out, duration, tail
-    VERDICT = "verdict"  # data: done, evaluator, confidence, reasons, next_steps
+    GATE = "gate"  # data: commit, passed, duration, ignored (files the turn wrote that git ignores)
+    VERDICT = "verdict"  # data: done, evaluator, confidence, reasons, next_steps, flags
     NOTE = "note"  # data: kind, text
 
 

@@ -16,6 +16,7 @@ class RunStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"  # goal met; awaiting the human's review
+    UNCHANGED = "unchanged"  # the goal held with no change: nothing to review or merge
     FAILED = "failed"
     STALLED = "stalled"
     PAUSED = "paused"  # its evaluator kept failing: a human decides what happens next
@@ -112,6 +113,29 @@ class Flag:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message} [{self.rule}]"
+
+    def to_data(self) -> dict[str, object]:
+        """The flag as JSON data, for the store and events (`flags_from_data` reads it)."""
+        return {"rule": self.rule, "path": self.path, "line": self.line, "message": self.message}
+
+
+def flags_from_data(items: object) -> tuple[Flag, ...]:
+    """Flags from their JSON data; what does not look like a flag is skipped."""
+    if not isinstance(items, list):
+        return ()
+    flags = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("message"), str):
+            line = item.get("line")
+            flags.append(
+                Flag(
+                    str(item.get("rule", "")),
+                    str(item.get("path", "")),
+                    line if isinstance(line, int) else None,
+                    item["message"],
+                )
+            )
+    return tuple(flags)
 
 
 @dataclass(frozen=True)

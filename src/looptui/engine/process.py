@@ -5,8 +5,14 @@ cancel, timeout or exit) kills everything it started, and every child is reaped.
 
 Output is read no faster than it is consumed: a bounded queue sits between the pipes and the
 consumer, so a child that floods its output waits on a full pipe instead of filling memory.
-Past an optional line budget, lines are counted and dropped (cheaply, without decoding them),
-with a note every few seconds and the last lines of each stream kept for the end.
+Past an optional budget of lines or bytes, lines are counted and dropped (cheaply, without
+decoding them), with a note every few seconds and the last lines of each stream kept for the
+end. A line longer than its limit is cut once, marked, and the rest of it skipped.
+
+Stopping is not losing: when the consumer is cancelled (Ctrl-C, a timeout), the child gets
+SIGTERM and its output is still read, and yielded, until its pipes close or the kill deadline;
+then the cancellation goes on. Whatever carries the run's worktree tag (an escaped daemon) is
+killed when the process ends.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 MAX_LINE = 64 * 1024  # a longer line is cut and marked, so one huge line cannot eat memory
 TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 PIPE_GRACE = 0.5  # seconds a finished process's children may keep its pipes open
@@ -29,6 +37,8 @@ READ_SIZE = 64 * 1024
 LINE_QUEUE = 1024  # lines read ahead of the consumer; past that the child waits on its pipe
 DROP_REPORT_INTERVAL = 2.0  # seconds between notes while lines are being dropped
 DROP_PAUSE = 0.001  # seconds per chunk read while dropping: a flood is slowed, not spun on
+START_TIME_TOLERANCE = 0.05  # seconds: start times are read in clock ticks
+CUT_MARK = " …[line cut]"
 KEPT_AT_END = 20  # lines of each stream shown at its end after lines were dropped
 _TAIL_BYTES = KEPT_AT_END * 512  # enough of a dropped stream to find its last lines
 
@@ -53,26 +63,39 @@ class Exit:
 class _Budget:
     """Lines the consumer may still get; past it lines are counted instead of queued."""
 
-    limit: int | None  # None: no limit
+    limit: int | None  # lines; None: no limit
+    byte_limit: int | None = None  # bytes of the lines kept; None: no limit
     remaining: int = 0
+    remaining_bytes: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # by stream
     reported_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.remaining = self.limit or 0
+        self.remaining_bytes = self.byte_limit or 0
 
     @property
     def spent(self) -> bool:
-        return self.limit is not None and self.remaining <= 0
+        return (self.limit is not None and self.remaining <= 0) or (
+            self.byte_limit is not None and self.remaining_bytes <= 0
+        )
 
-    def take(self) -> bool:
-        """Count one line kept; False when the budget was already spent."""
-        if self.limit is None:
-            return True
-        if self.remaining <= 0:
+    def take(self, size: int = 0) -> bool:
+        """Count one line of `size` bytes kept; False when the budget was already spent."""
+        if self.spent:
             return False
         self.remaining -= 1
+        self.remaining_bytes -= size
         return True
+
+    def describe(self) -> str:
+        """What was exceeded, for the note that says lines are being dropped."""
+        if self.byte_limit is not None and self.remaining_bytes <= 0:
+            return f"{_size(self.byte_limit)} of output"
+        return f"{self.limit} lines of output"
+
+
+_END = Line("", "stdout", note=True)  # the streams are given up on: stop reading them
 
 
 def find_executable(program: str, environ: Mapping[str, str], cwd: Path) -> str | None:
@@ -91,13 +114,19 @@ async def stream_process(
     stdin: bytes | None = None,
     max_lines: int | None = None,
     max_line: int = MAX_LINE,
+    max_bytes: int | None = None,
 ) -> AsyncIterator[Line]:
     """Run `argv` and yield its output lines; set `exit_status.code` when it has ended.
 
-    After `max_lines` lines (of both streams together), further lines are dropped: notes
-    (`Line.note`) count them as it happens, and each stream's last lines come at its end.
-    A stdout line longer than `max_line` bytes is cut (stderr's at MAX_LINE).
-    Closing or cancelling the iterator stops the process group (SIGTERM, then SIGKILL).
+    After `max_lines` lines or `max_bytes` bytes (of both streams together), further lines
+    are dropped: notes (`Line.note`) count them as it happens, and each stream's last lines
+    come at its end. A stdout line longer than `max_line` bytes is cut (stderr's at MAX_LINE).
+
+    Cancelling the iterator stops the process group (SIGTERM, then SIGKILL after TERM_GRACE)
+    but keeps yielding what the child prints until its pipes close (or are given up on a
+    moment after the kill); then the cancellation is raised. Closing it (aclose) stops the
+    group at once, since nothing more can be yielded. Processes tagged with this child's
+    WORKTREE_VARIABLE are killed at the end.
     Raises OSError (FileNotFoundError, PermissionError, E2BIG...) when `argv` cannot be run.
     """
     process = await asyncio.create_subprocess_exec(
@@ -110,30 +139,49 @@ async def stream_process(
         start_new_session=True,
     )
     _live_groups.add(process.pid)
+    tag = environ.get(WORKTREE_VARIABLE)
     queue: asyncio.Queue[Line | None] = asyncio.Queue(maxsize=LINE_QUEUE)
-    budget = _Budget(max_lines)
+    budget = _Budget(max_lines, max_bytes)
+    stop = asyncio.Event()
     assert process.stdout is not None and process.stderr is not None
     helpers = [
         asyncio.create_task(_pump(process.stdout, "stdout", queue, budget, max_line)),
         asyncio.create_task(_pump(process.stderr, "stderr", queue, budget, MAX_LINE)),
-        asyncio.create_task(_close_pipes_after_exit(process)),
+        asyncio.create_task(_end_process(process, queue, stop, tag)),
     ]
     if stdin is not None:
         helpers.append(asyncio.create_task(_feed(process, stdin)))
+    cancelled: asyncio.CancelledError | None = None
     try:
         open_streams = 2
         while open_streams:
-            line = await queue.get()
+            try:
+                line = await queue.get()
+            except asyncio.CancelledError as exc:
+                if cancelled is not None:  # cancelled again while draining: stop now
+                    raise
+                # What the child prints while it shuts down is part of its output; the
+                # cancellation is raised once that is read (see the end of this function).
+                cancelled = exc
+                stop.set()
+                continue
             if line is None:
                 open_streams -= 1
+            elif line is _END:
+                break
             else:
                 yield line
-        exit_status.code = await process.wait()
+        if cancelled is None:
+            exit_status.code = await process.wait()
     finally:
         await stop_process_group(process)
         for helper in helpers:
             helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        if tag is not None:
+            await asyncio.to_thread(kill_orphans, tag)
+    if cancelled is not None:
+        raise cancelled
 
 
 async def stop_process_group(process: asyncio.subprocess.Process) -> None:
@@ -171,30 +219,28 @@ def process_alive(pid: int | None) -> bool:
 
 
 def kill_orphans(worktree: str) -> int:
-    """Kill what is left of a run whose looptui process died (kill -9, a crash): every process
-    of this user whose environment says it works in `worktree` (WORKTREE_VARIABLE, which
-    agents and checks inherit), with its process group. Returns how many processes were found.
+    """Kill what is left of a run's agents and checks: every process of this user whose
+    environment says it works in `worktree` (WORKTREE_VARIABLE, which agents and checks
+    inherit), with its process group, whether its looptui died (kill -9, a crash) or it
+    escaped its group (a daemon that called setsid). Returns how many processes were found.
 
-    Linux only (it reads /proc); elsewhere nothing is found. The variable's value names the
-    run's own worktree, so unrelated processes are never touched.
+    The variable's value names the run's own worktree, so unrelated processes are never
+    touched, and neither is this process nor its ancestors.
     """
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return 0
-    tag = f"{WORKTREE_VARIABLE}={worktree}".encode()
-    uid, me = os.getuid(), os.getpid()
+    me = psutil.Process()
+    spared = {me.pid, *(parent.pid for parent in me.parents())}
     found: list[int] = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for candidate in psutil.process_iter(["uids"]):
+        if candidate.pid in spared:
             continue
         try:
-            if entry.stat().st_uid != uid:
+            uids = candidate.info["uids"]
+            if uids is None or uids.real != os.getuid():
                 continue
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone meanwhile, or not ours to read
+            if candidate.environ().get(WORKTREE_VARIABLE) == worktree:
+                found.append(candidate.pid)
+        except (psutil.Error, OSError):  # gone meanwhile, or not ours to read
             continue
-        if tag in environ.split(b"\0"):
-            found.append(int(entry.name))
     groups: set[int] = set()
     for pid in found:
         with contextlib.suppress(ProcessLookupError):
@@ -205,6 +251,27 @@ def kill_orphans(worktree: str) -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return len(found)
+
+
+def process_start_time(pid: int | None) -> float | None:
+    """When the process `pid` started (seconds since the epoch), or None if there is none.
+
+    With the pid it tells one process from a later one that reuses its id."""
+    if not pid:
+        return None
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def same_process_alive(pid: int | None, started: float | None) -> bool:
+    """Whether the process `pid` that started at `started` is still there; without a start
+    time (a run recorded by an older looptui), whether any process has this id."""
+    if started is None:
+        return process_alive(pid)
+    now = process_start_time(pid)
+    return now is not None and abs(now - started) < START_TIME_TOLERANCE
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -219,11 +286,21 @@ async def _pump(
     budget: _Budget,
     max_line: int,
 ) -> None:
-    """Split a stream into lines without StreamReader's line-length limit; `None` ends it."""
+    """Split a stream into lines without StreamReader's line-length limit; `None` ends it.
+
+    A line longer than `max_line` is yielded cut, once, and the rest of it is skipped up to
+    its newline: a stream without newlines costs neither memory nor storage."""
     pending = b""
     tail = b""  # the end of what was dropped, for its last lines
+    skipping = False  # in the rest of a line that was cut
     try:
         while chunk := await stream.read(READ_SIZE):
+            if skipping:
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    await asyncio.sleep(DROP_PAUSE)
+                    continue
+                chunk, skipping = chunk[newline + 1 :], False
             if budget.spent:
                 # Counting newlines is cheap; decoding and queueing a flood is not.
                 tail = (tail + pending + chunk)[-_TAIL_BYTES:]
@@ -235,16 +312,21 @@ async def _pump(
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for index, raw in enumerate(lines):
-                if not budget.take():
+                raw = raw[:max_line]
+                if not budget.take(len(raw)):
                     rest = lines[index:]
                     budget.dropped[name] = budget.dropped.get(name, 0) + len(rest)
                     tail = b"\n".join(rest)[-_TAIL_BYTES:] + b"\n"
                     await _report_dropped(budget, name, queue)
                     break
                 await queue.put(Line(_decode(raw), name))
-            if len(pending) > max_line and budget.take():
-                await queue.put(Line(_decode(pending[:max_line]) + " …[line cut]", name))
-                pending = b""
+            if len(pending) > max_line:
+                if budget.take(max_line):
+                    await queue.put(Line(_decode(pending[:max_line]) + CUT_MARK, name))
+                else:
+                    budget.dropped[name] = budget.dropped.get(name, 0) + 1
+                    await _report_dropped(budget, name, queue)
+                pending, skipping = b"", True
     except OSError:  # a broken pipe ends the stream like its end of file
         pass
     if name in budget.dropped:
@@ -259,7 +341,7 @@ async def _report_dropped(budget: _Budget, name: str, queue: asyncio.Queue[Line 
     now = time.monotonic()
     if not budget.reported_at:
         text = (
-            f"[looptui: more than {budget.limit} lines of output; further lines are counted "
+            f"[looptui: more than {budget.describe()}; further lines are counted "
             f"but not kept, and the last {KEPT_AT_END} of each stream are shown at its end]"
         )
     elif now - budget.reported_at >= DROP_REPORT_INTERVAL:
@@ -301,12 +383,49 @@ async def _feed(process: asyncio.subprocess.Process, data: bytes) -> None:
     process.stdin.close()
 
 
-async def _close_pipes_after_exit(process: asyncio.subprocess.Process) -> None:
-    """A background grandchild may hold the pipes open; once the leader is gone, end it.
+async def _end_process(
+    process: asyncio.subprocess.Process,
+    queue: asyncio.Queue[Line | None],
+    stop: asyncio.Event,
+    tag: str | None,
+) -> None:
+    """See the child's end through: SIGTERM it once `stop` is set (SIGKILL after TERM_GRACE);
+    once it is gone and its pipes are still open, kill what holds them (its group, then
+    anything with its worktree tag, such as a daemon in a session of its own), and if they
+    are open even then, give up on them (`_END`).
 
-    `process.wait()` itself waits for the pipes to close, so the leader's exit is polled.
+    The leader's exit is polled: `process.wait()` also waits for the pipes to close.
     """
-    while process.returncode is None:  # noqa: ASYNC110 - no event fires on exit alone
+    while process.returncode is None and not stop.is_set():  # noqa: ASYNC110
         await asyncio.sleep(EXIT_POLL)
-    await asyncio.sleep(PIPE_GRACE)
+    if process.returncode is None:
+        _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + TERM_GRACE
+        while process.returncode is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(EXIT_POLL / 4)
+    else:  # its children may finish what they were writing; then they go
+        await _pipes_closed(process, PIPE_GRACE)
     _signal_group(process.pid, signal.SIGKILL)
+    if await _pipes_closed(process, PIPE_GRACE):
+        return
+    if tag is not None:
+        await asyncio.to_thread(kill_orphans, tag)
+        if await _pipes_closed(process, PIPE_GRACE):
+            return
+    await queue.put(_END)
+
+
+async def _pipes_closed(process: asyncio.subprocess.Process, within: float) -> bool:
+    """Whether both output pipes reach their end within `within` seconds; what they held is
+    then read by the pumps, in order."""
+    assert process.stdout is not None and process.stderr is not None
+    deadline = time.monotonic() + within
+    while not (process.stdout.at_eof() and process.stderr.at_eof()):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(EXIT_POLL / 4)
+    return True
+
+
+def _size(count: int) -> str:
+    return f"{count / (1024 * 1024):g} MB" if count >= 1024 * 1024 else f"{count} bytes"

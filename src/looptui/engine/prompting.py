@@ -78,6 +78,13 @@ def _assemble(
             output = tail(check.output, _FAILING_OUTPUT_LINES)[-share:]
             blocks.append(f"### {check.name}: `{check.command}` ({status})\n```\n{output}\n```")
         parts.append("## Failing checks\n" + "\n\n".join(blocks))
+    if last_verdict and last_verdict.flags:
+        flagged = "\n".join(f"- {str(flag)[:500]}" for flag in last_verdict.flags)
+        parts.append(
+            "## The tamper guard flagged your last change, so it was not accepted\n"
+            "Restore what these point at and reach the goal by fixing the code (new tests "
+            "next to a fix are welcome):\n" + flagged
+        )
     if last_verdict and last_verdict.next_steps:
         steps = "\n".join(f"- {step[:2000]}" for step in last_verdict.next_steps)
         parts.append("## Next steps from the last verdict\n" + steps)

@@ -25,14 +25,16 @@ from looptui.engine.agents import (
     ToolResult,
     Usage,
 )
-from looptui.engine.checks import NOT_FOUND, run_check
+from looptui.engine.checks import NOT_FOUND
 from looptui.engine.config import LoopConfig
 from looptui.engine.errors import LooptuiError, WorkspaceError
-from looptui.engine.evaluation import ChecksEvaluator, Evaluator, Evidence, tail
+from looptui.engine.evaluation import ChecksEvaluator, tail
 from looptui.engine.events import EventKind
 from looptui.engine.models import CheckResult, DiffStat, Note, NoteKind, Run, RunStatus, Verdict
 from looptui.engine.prompting import build_prompt
 from looptui.engine.store import Store
+from looptui.engine.verification.clean_gate import GateResult
+from looptui.engine.verification.verifier import Iteration, Verifier
 from looptui.engine.workspace import Repository
 
 logger = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class LoopRunner:
         run: Run,
         loop: LoopConfig,
         agent: Agent,
-        evaluator: Evaluator,
+        verifier: Verifier,
         repository: Repository,
         store: Store,
         environ: Mapping[str, str],
@@ -80,7 +82,7 @@ class LoopRunner:
         self.run_record = run
         self.loop = loop
         self.agent = agent
-        self.evaluator = evaluator
+        self.verifier = verifier
         self.repository = repository
         self.store = store
         self.environ = environ
@@ -156,6 +158,11 @@ class LoopRunner:
         await self.store.start_iteration(self.run_id, number, prompt)
         self._emit(EventKind.ITERATION, number, phase="started", max=self._last)
 
+        ignored_before = set(
+            await asyncio.to_thread(
+                self.repository.untracked_entries, self.worktree, ignored_only=True
+            )
+        )
         turn = await self._agent_turn(number, prompt)
 
         commit = await asyncio.to_thread(
@@ -176,10 +183,25 @@ class LoopRunner:
                 removed=diff.removed,
             )
 
-        checks = []
-        for check in self.loop.checks:
-            result = await run_check(check, self.worktree, self.environ)
-            checks.append(result)
+        if turn.cannot_start:  # nothing was done: the checks would judge an untouched tree
+            await self._record_iteration(number, turn, commit, tree, diff, head)
+            return _Outcome(RunStatus.FAILED, f"agent {self.agent.name}: {turn.message}")
+        ignored = await asyncio.to_thread(
+            self.repository.untracked_entries, self.worktree, ignored_only=True
+        )
+        judged = Iteration(
+            number=number,
+            worktree=self.worktree,
+            base_commit=base,
+            head=head,
+            agent_ok=turn.ok,
+            agent_message=turn.message,
+            diff=diff,
+            diff_text=diff_text,
+            ignored_written=tuple(sorted(set(ignored) - ignored_before)),
+        )
+
+        async def record_check(result: CheckResult) -> None:
             await self.store.add_check_result(self.run_id, number, result)
             self._emit(
                 EventKind.CHECK,
@@ -193,11 +215,18 @@ class LoopRunner:
                 tail=tail(result.output, CHECK_TAIL_LINES),
             )
 
-        evidence = Evidence(
-            self.loop.prompt, number, turn.ok, turn.message, tuple(checks), diff, diff_text
-        )
-        verdict = await self.evaluator.evaluate(evidence)
-        evaluator_usage = getattr(self.evaluator, "usage", None)
+        judgement = await self.verifier.judge(judged, record_check)
+        checks, verdict = list(judgement.checks), judgement.verdict
+        if judgement.gate is not None:
+            self._emit(
+                EventKind.GATE,
+                number,
+                commit=judgement.gate.commit,
+                passed=judgement.gate.passed,
+                duration=round(judgement.gate.duration, 3),
+                ignored=list(judged.ignored_written),
+            )
+        evaluator_usage = getattr(self.verifier.evaluator, "usage", None)
         if isinstance(evaluator_usage, Usage):  # a model evaluator's tokens count too
             turn.usage = _added(turn.usage, evaluator_usage)
         await self.store.add_verdict(self.run_id, number, verdict)
@@ -210,6 +239,7 @@ class LoopRunner:
             confidence=verdict.confidence,
             reasons=list(verdict.reasons),
             next_steps=list(verdict.next_steps),
+            flags=[flag.to_data() for flag in verdict.flags],
         )
 
         self._unchanged = self._unchanged + 1 if tree == self._last_tree else 0
@@ -224,6 +254,43 @@ class LoopRunner:
             self._resume = turn.resume_token
         await self._checkpoint(number, turn, checks, verdict, diff)
 
+        await self._record_iteration(number, turn, commit, tree, diff, head)
+        self._emit(EventKind.ITERATION, number, phase="finished", done=verdict.done)
+
+        if verdict.done and diff.files == 0:
+            return _Outcome(RunStatus.UNCHANGED, self._unchanged_reason(judgement.gate))
+        if verdict.done:
+            return _Outcome(RunStatus.SUCCEEDED)
+        spent = self._budget_spent()
+        if spent:
+            return _Outcome(RunStatus.FAILED, spent)
+        if self._unknown_verdicts >= self.loop.evaluator_failures:
+            reason = verdict.reasons[0] if verdict.reasons else "no answer"
+            return _Outcome(
+                RunStatus.PAUSED,
+                f"the evaluator failed {self._unknown_verdicts} times in a row ({reason}); "
+                "paused for you",
+            )
+        missing = [check for check in checks if check.exit_code == NOT_FOUND]
+        if missing:
+            names = ", ".join(f"{c.name} ({tail(c.output, 1) or c.command})" for c in missing)
+            return _Outcome(RunStatus.FAILED, f"check command not found: {names}")
+        if self._unchanged >= self.loop.stall_after:
+            return _Outcome(
+                RunStatus.STALLED, f"the diff did not change for {self._unchanged} iterations"
+            )
+        return _Outcome(None)
+
+    async def _record_iteration(
+        self,
+        number: int,
+        turn: _Turn,
+        commit: str | None,
+        tree: str,
+        diff: DiffStat,
+        head: str,
+    ) -> None:
+        """Store the iteration's end and the run's totals."""
         self._usage = _added(self._usage, turn.usage)
         usage = (turn.usage.input_tokens, turn.usage.output_tokens, turn.usage.cost_usd)
         await self.store.finish_iteration(
@@ -249,31 +316,6 @@ class LoopRunner:
             output_tokens=self._usage.output_tokens,
             cost_usd=self._usage.cost_usd,
         )
-        self._emit(EventKind.ITERATION, number, phase="finished", done=verdict.done)
-
-        if verdict.done:
-            return _Outcome(RunStatus.SUCCEEDED)
-        spent = self._budget_spent()
-        if spent:
-            return _Outcome(RunStatus.FAILED, spent)
-        if self._unknown_verdicts >= self.loop.evaluator_failures:
-            reason = verdict.reasons[0] if verdict.reasons else "no answer"
-            return _Outcome(
-                RunStatus.PAUSED,
-                f"the evaluator failed {self._unknown_verdicts} times in a row ({reason}); "
-                "paused for you",
-            )
-        if turn.cannot_start:
-            return _Outcome(RunStatus.FAILED, f"agent {self.agent.name}: {turn.message}")
-        missing = [check for check in checks if check.exit_code == NOT_FOUND]
-        if missing:
-            names = ", ".join(f"{c.name} ({tail(c.output, 1) or c.command})" for c in missing)
-            return _Outcome(RunStatus.FAILED, f"check command not found: {names}")
-        if self._unchanged >= self.loop.stall_after:
-            return _Outcome(
-                RunStatus.STALLED, f"the diff did not change for {self._unchanged} iterations"
-            )
-        return _Outcome(None)
 
     async def _agent_turn(self, number: int, prompt: str) -> _Turn:
         task = AgentTask(
@@ -339,6 +381,16 @@ class LoopRunner:
                 turn.cannot_start = event.cannot_start
                 self._emit(EventKind.AGENT_FINISHED, number, ok=ok, message=message, exit_code=code)
 
+    def _unchanged_reason(self, gate: GateResult | None) -> str:
+        """Why a run that changed nothing ended, and whether the goal held on the base."""
+        base = self.run_record.base_commit[:12]
+        if gate is not None:  # the clean checkout held the base's tree: the goal held there
+            return f"the goal held with no change: it already holds on the base commit {base}"
+        return (
+            "the goal held in the worktree with no change; the clean gate is off, so whether "
+            f"it holds on the base commit {base} was not checked"
+        )
+
     def _budget_spent(self, turn: Usage | None = None) -> str | None:
         """Why the loop's token or dollar budget is spent (counting `turn` not yet added)."""
         used = _added(self._usage, turn or Usage())
@@ -369,8 +421,9 @@ class LoopRunner:
             kind, text = NoteKind.PROBLEM, f"no change to the diff; {summary}"
         else:
             kind, text = NoteKind.ATTEMPT, summary
-        if turn.message.strip():
-            text += f". Agent said: {tail(turn.message, 3)}"
+        if turn.message.strip():  # a note is one line: the message's last lines, joined
+            said = " / ".join(line.strip() for line in tail(turn.message, 3).splitlines())
+            text += f". Agent said: {said}"
         note = Note(self.run_id, number, kind, text, time.time())
         await self.store.add_note(note)
         self._notes.append(note)
@@ -382,6 +435,9 @@ class LoopRunner:
 
     async def _finish(self, status: RunStatus, error: str | None) -> None:
         try:
+            # the run's last events land before its final status: a reader that sees the
+            # status finished finds everything it did
+            await self.store.flush()
             await self.store.update_run(
                 self.run_id, status=status, error=error, finished_at=time.time()
             )

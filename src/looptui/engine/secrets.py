@@ -5,9 +5,15 @@ the config's agent environments, and replaces every secret value it knows, and e
 shaped like a well-known API key, with a placeholder before anything is stored or published.
 
 A variable is secret when a word of its name (split at `_`) is one of SECRET_WORDS —
-GITHUB_TOKEN, OPENAI_API_KEY, DB_PASSWORD, NPM_AUTH_TOKEN — unless its last word says it
-holds a path (SSH_AUTH_SOCK, GOOGLE_APPLICATION_CREDENTIALS_FILE). Words are matched whole,
-so GIT_AUTHOR_NAME, KEYBOARD_LAYOUT and TOKENIZERS_PARALLELISM are not secrets.
+GITHUB_TOKEN, OPENAI_API_KEY, DB_PASSWORD, NPM_AUTH_TOKEN, REGISTRY_CREDS — unless its last
+word says it holds a path (SSH_AUTH_SOCK, GOOGLE_APPLICATION_CREDENTIALS_FILE). Words are
+matched whole, so GIT_AUTHOR_NAME, KEYBOARD_LAYOUT and TOKENIZERS_PARALLELISM are not secrets.
+
+Values of three characters or more are secrets (a PIN, a short password); shorter ones and
+flag-like words ("1", "true", "none") are not, as they would redact ordinary text. A value
+shorter than eight characters is redacted only where it stands as a whole word, so that a
+three-letter password does not blank out every word it happens to be part of. The password
+of a URL (`https://user:password@host`) is redacted wherever it appears.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ SECRET_WORDS = frozenset(
         "PASSPHRASE",
         "CREDENTIAL",
         "CREDENTIALS",
+        "CRED",
+        "CREDS",
         "AUTH",
         "COOKIE",
     }
@@ -44,16 +52,32 @@ _KEY_SHAPES = re.compile(
     r"(sk-ant-[A-Za-z0-9_\-]{16,}|sk-(?:proj-)?[A-Za-z0-9_\-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}"
     r"|xox[abpr]-[A-Za-z0-9\-]{10,}|AKIA[0-9A-Z]{16})"
 )
-_MIN_SECRET_LENGTH = 8  # shorter values ("1", "true") would redact ordinary text
+# A password in a URL's userinfo: scheme://user:password@host (the user name stays).
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@\[\]]*:)([^\s/?#@]+)(@)")
+_MIN_SECRET_LENGTH = 3  # shorter values ("1", "0", "no") would redact ordinary text
+_SHORT_SECRET_LENGTH = 8  # below it, a value is redacted only as a whole word
+# Values of secret-named variables that are settings, not secrets (`GH_TOKEN_ENABLED=true`).
+_NOT_SECRETS = frozenset(
+    {"true", "false", "yes", "off", "none", "null", "unset", "enabled", "disabled"}
+)
 
 
 class Redactor:
-    """Replaces known secret values and key-shaped strings with `[REDACTED]`."""
+    """Replaces known secret values, passwords in URLs and key-shaped strings with
+    `[REDACTED]`."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
+        values = sorted(
+            {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH and s.lower() not in _NOT_SECRETS},
+            key=len,
+            reverse=True,
+        )
         self.secrets: tuple[str, ...] = tuple(values)
-        self._values = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        patterns = [
+            re.escape(v) if len(v) >= _SHORT_SECRET_LENGTH else rf"(?<!\w){re.escape(v)}(?!\w)"
+            for v in values
+        ]
+        self._values = re.compile("|".join(patterns)) if patterns else None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Redactor:
@@ -67,6 +91,7 @@ class Redactor:
     def text(self, text: str) -> str:
         if self._values is not None:
             text = self._values.sub(REDACTED, text)
+        text = _URL_PASSWORD.sub(_redacted_password, text)
         return _KEY_SHAPES.sub(REDACTED, text)
 
     def value(self, value: Any) -> Any:
@@ -78,6 +103,10 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.value(item) for item in value]
         return value
+
+
+def _redacted_password(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{REDACTED}{match.group(3)}"
 
 
 def looks_secret(name: str) -> bool:

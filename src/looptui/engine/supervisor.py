@@ -17,15 +17,18 @@ from typing import Literal
 from looptui.engine.agents import Agent, build_agent
 from looptui.engine.checks import preflight_check
 from looptui.engine.config import Config, LoopConfig
-from looptui.engine.errors import ConfigError, LooptuiError, WorkspaceError
+from looptui.engine.errors import ConfigError, LooptuiError, MergeRefused, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, Evaluator
 from looptui.engine.evaluator_agent import AgentEvaluator
 from looptui.engine.events import EventKind
+from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate, nothing_to_merge
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
 from looptui.engine.store import History, Store, Subscription
-from looptui.engine.workspace import MergePreview, Patch, Repository, parse_patch
+from looptui.engine.verification.clean_gate import CleanCheckouts
+from looptui.engine.verification.verifier import BaseCounts, Verifier
+from looptui.engine.workspace import Patch, Repository, parse_patch
 
 DiffScope = Literal["run", "last"]  # the whole run, or its last iteration
 
@@ -46,6 +49,9 @@ class Engine:
         self.config = config
         self._slots = asyncio.Semaphore(config.max_parallel if config else 1)
         self._tasks: dict[str, asyncio.Task[RunStatus]] = {}
+        # the clean checkouts where "done" is decided, and what the tests counted on each base
+        self.checkouts = CleanCheckouts(repository, repository.worktrees_dir / "clean")
+        self._base_counts: dict[str, BaseCounts] = {}
 
     @classmethod
     async def open(
@@ -196,12 +202,21 @@ class Engine:
                 environ=self.environ,
                 redact=self.store.redactor.text,
                 timeout=loop.iteration_timeout,
+                allow_commands=loop.evaluator_commands,
             )
+        verifier = Verifier(
+            loop=loop,
+            repository=self.repository,
+            checkouts=self.checkouts,
+            evaluator=evaluator,
+            environ=self.environ,
+            base_counts=self._base_counts,
+        )
         runner = LoopRunner(
             run=run,
             loop=loop,
             agent=backend,
-            evaluator=evaluator,
+            verifier=verifier,
             repository=self.repository,
             store=self.store,
             environ=self.environ,
@@ -293,34 +308,51 @@ class Engine:
         text = await asyncio.to_thread(self.repository.review_diff, base, target)
         return parse_patch(text)
 
-    async def preview(self, prefix: str, reject: str | None = None) -> MergePreview:
-        """What merging the run would do (conflicts, files), with `reject` left out.
+    async def preview(self, prefix: str, reject: str | None = None) -> MergePlan:
+        """What merging the run would do (conflicts, files), with `reject` left out, and
+        whether its last verdict lets it land (`MergePlan.gate`).
 
         No checkout of the user's moves and the base branch does not change; work the agent
         left uncommitted in the run's worktree is committed on the run's branch first, as a
         merge would.
         """
         run = await self._reviewable(prefix, "merge")
+        gate = await self.merge_gate(run)
         head = await self._landing_commit(run, reject)
-        return await asyncio.to_thread(self.repository.preview_merge, run.base_branch, head)
+        preview = await asyncio.to_thread(self.repository.preview_merge, run.base_branch, head)
+        nothing = None
+        if preview.is_noop:
+            nothing = nothing_to_merge(run, await asyncio.to_thread(self._why_nothing, run, head))
+        return MergePlan(preview, gate, nothing)
 
-    async def merge(self, prefix: str, squash: bool = False, reject: str | None = None) -> str:
+    async def merge_gate(self, run: Run) -> MergeGate:
+        """Whether `run` may land without force: its status and last verdict say done."""
+        return merge_gate(run, await self.store.verdicts(run.id))
+
+    async def merge(
+        self, prefix: str, squash: bool = False, reject: str | None = None, force: bool = False
+    ) -> str:
         """Land a run on its base branch (merge commit or squash); returns the new commit.
 
-        `reject` is a patch of the changes the reviewer turned down (as `build_patch` makes
-        with `reverse=True` from the run's diff): they are reverted in a commit of their own on
-        top of the run, so that only the accepted changes land. The merge is previewed first; a
-        conflict, or uncommitted changes in the base checkout among the files involved, refuses
-        it with nothing changed.
+        A run whose last verdict is not done (or whose status says it failed, stalled...) is
+        refused unless `force`. `reject` is a patch of the changes the reviewer turned down
+        (as `build_patch` makes with `reverse=True` from the run's diff): they are reverted in
+        a commit of their own on top of the run, so that only the accepted changes land. The
+        merge is previewed first; a conflict, or uncommitted changes in the base checkout
+        among the files involved, refuses it with nothing changed.
         """
         run = await self._reviewable(prefix, "merge")
         repository = self.repository
+        if await asyncio.to_thread(self._changed_nothing, run):
+            raise MergeRefused(nothing_to_merge(run, "unchanged"))
+        gate = await self.merge_gate(run)
+        if not gate.allowed and not force:
+            raise MergeRefused(gate.refusal)
         head = await self._landing_commit(run, reject)
         preview = await asyncio.to_thread(repository.preview_merge, run.base_branch, head)
         if preview.is_noop:
-            raise LooptuiError(
-                f"run {run.id} has nothing to merge: {run.base_branch} already holds its changes"
-            )
+            why = await asyncio.to_thread(self._why_nothing, run, head)
+            raise MergeRefused(nothing_to_merge(run, why))
         summary = run.prompt.strip().splitlines()[0][:72] if run.prompt.strip() else run.loop
         if squash:
             message = (
@@ -337,6 +369,29 @@ class Engine:
         )
         await self._retire(run, RunStatus.MERGED, head)
         return commit
+
+    def _changed_nothing(self, run: Run) -> bool:
+        """True when the run's own diff (base commit to branch and worktree) is empty;
+        nothing is committed to find out."""
+        repository = self.repository
+        worktree = Path(run.worktree)
+        if worktree.is_dir():
+            tree = repository.snapshot(worktree)
+        elif repository.branch_exists(run.branch):
+            tree = repository.tree_of(repository.branch_commit(run.branch))
+        else:
+            return False  # no work to look at: let the merge say what is missing
+        return tree == repository.tree_of(run.base_commit)
+
+    def _why_nothing(self, run: Run, head: str) -> NothingWhy:
+        """Why merging `head` (the run's landing commit) would change nothing."""
+        repository = self.repository
+        base_tree = repository.tree_of(run.base_commit)
+        if repository.tree_of(repository.branch_commit(run.branch)) == base_tree:
+            return "unchanged"
+        if repository.tree_of(head) == base_tree:
+            return "rejected"
+        return "merged"
 
     async def _landing_commit(self, run: Run, reject: str | None) -> str:
         """The commit that a merge of the run lands: its branch with leftovers committed,

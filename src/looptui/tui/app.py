@@ -31,6 +31,7 @@ DEFAULT_THEME = "looptui-dusk"
 RESYNC_INTERVAL = 2.0  # how often runs changed by another looptui process are picked up
 ANNOUNCED = {
     RunStatus.SUCCEEDED: ("goal met: ready for your review (press r)", "information"),
+    RunStatus.UNCHANGED: ("the goal held with no change: nothing to merge", "information"),
     RunStatus.FAILED: ("failed", "error"),
     RunStatus.STALLED: ("stalled", "warning"),
     RunStatus.PAUSED: ("paused: its evaluator keeps failing (press r)", "warning"),

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from looptui.engine.events import Event, EventKind
-from looptui.engine.models import DiffStat, Run, RunStatus, Verdict
+from looptui.engine.models import DiffStat, Run, RunStatus, Verdict, flags_from_data
 
 LINE_KINDS = (EventKind.OUTPUT, EventKind.TEXT, EventKind.TOOL_CALL, EventKind.ERROR)
 NEEDS_REVIEW = (RunStatus.SUCCEEDED,)
@@ -99,6 +99,7 @@ class RunSummary:
                     reasons=tuple(data.get("reasons", ())),
                     next_steps=tuple(data.get("next_steps", ())),
                     unknown=bool(data.get("unknown", False)),
+                    flags=flags_from_data(data.get("flags")),
                 )
             case _:
                 pass

@@ -13,12 +13,12 @@ import anthropic
 
 from looptui.engine.agents.base import AgentTask
 from looptui.engine.agents.model_loop import (
-    SYSTEM_PROMPT,
     Call,
     Fault,
     ModelAgent,
     Reply,
     fault_of,
+    system_prompt,
     tool_specs,
 )
 from looptui.engine.config import AgentConfig
@@ -37,20 +37,25 @@ class AnthropicAgent(ModelAgent):
             timeout=self.config.request_timeout,
             max_retries=0,
         )
-        system = SYSTEM_PROMPT + (f"\n\n{task.system}" if task.system else "")
-        return AnthropicBackend(client, self.config, system)
+        return AnthropicBackend(client, self.config, system_prompt(task), tool_specs(task))
 
 
 class AnthropicBackend:
     kind = "anthropic"
 
-    def __init__(self, client: anthropic.AsyncAnthropic, config: AgentConfig, system: str) -> None:
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        config: AgentConfig,
+        system: str,
+        specs: list[tuple[str, str, dict[str, Any]]] | None = None,
+    ) -> None:
         self.client = client
         self.config = config
         self.system = system
         self.tools = [
             {"name": name, "description": description, "input_schema": schema}
-            for name, description, schema in tool_specs()
+            for name, description, schema in (tool_specs() if specs is None else specs)
         ]
 
     def start(self, prompt: str) -> list[dict[str, Any]]:

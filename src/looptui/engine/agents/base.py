@@ -28,6 +28,14 @@ class AgentTask:
     resume_token: str | None = None  # from the last turn's Finished: continue that session
     # Hides secrets in anything the agent writes outside the store (a saved conversation)
     redact: Callable[[str], str] = field(default=str)
+    # Replaces the agent's own system prompt (the evaluator's instructions, not a coder's);
+    # `system` is still appended to it
+    system_prompt: str | None = None
+    # A reviewer's turn: the agent may read the worktree but never write in it
+    read_only: bool = False
+    allow_commands: bool = True  # may it run commands (with read_only: only if allowed)
+    # (base, commit) of the change under review: the API agents get git_diff and git_log
+    review_range: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

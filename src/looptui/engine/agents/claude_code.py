@@ -44,6 +44,7 @@ from looptui.engine.errors import AgentUnavailable
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable
 
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
+WRITING_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")  # denied to a read-only turn
 
 
 @dataclass
@@ -80,12 +81,17 @@ class ClaudeCodeAgent:
         argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose"]
         if config.model:
             argv += ["--model", config.model]
-        if config.permission_mode:
-            argv += ["--permission-mode", config.permission_mode]
-        if config.allowed_tools:
-            argv += ["--allowedTools", ",".join(config.allowed_tools)]
+        if task.read_only:  # a reviewer reads, whatever the agent's own permissions say
+            argv += _read_only_options(task, config.allowed_tools)
+        else:
+            if config.permission_mode:
+                argv += ["--permission-mode", config.permission_mode]
+            if config.allowed_tools:
+                argv += ["--allowedTools", ",".join(config.allowed_tools)]
         if config.max_turns:
             argv += ["--max-turns", str(config.max_turns)]
+        if task.system_prompt is not None:
+            argv += ["--system-prompt", task.system_prompt]
         system = "\n\n".join(part for part in (config.append_system_prompt, task.system) if part)
         if system:
             argv += ["--append-system-prompt", system]
@@ -133,6 +139,23 @@ class ClaudeCodeAgent:
             exit_code=code,
             resume_token=finished.resume_token or state.session_id,
         )
+
+
+def _read_only_options(task: AgentTask, allowed_tools: tuple[str, ...]) -> list[str]:
+    """Permissions of a turn that must not write: the writing tools removed (deny rules win
+    over any allow rule), Bash too unless commands are allowed, and `dontAsk`, which denies
+    whatever was not allowed beforehand instead of waiting for an answer no one gives."""
+    commands = ["Bash"] if task.allow_commands else []
+    allowed = ["Read", "Grep", "Glob", *commands, *allowed_tools]
+    denied = [*WRITING_TOOLS, *([] if task.allow_commands else ["Bash"])]
+    return [
+        "--permission-mode",
+        "dontAsk",
+        "--allowedTools",
+        ",".join(dict.fromkeys(allowed)),
+        "--disallowedTools",
+        ",".join(denied),
+    ]
 
 
 def parse_event(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:

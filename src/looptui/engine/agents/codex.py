@@ -77,11 +77,14 @@ class CodexAgent:
     def argv(self, task: AgentTask) -> list[str]:
         """The command line of a turn: a new thread, or `resume` of the task's thread."""
         config = self.config
-        options = ["--json", "--skip-git-repo-check", *_override("sandbox_mode", config.sandbox)]
+        # a read-only turn (the evaluator's) gets the read-only sandbox whatever the config says
+        sandbox = "read-only" if task.read_only else config.sandbox
+        options = ["--json", "--skip-git-repo-check", *_override("sandbox_mode", sandbox)]
         if config.model:
             options += ["-m", config.model]
-        if task.system:
-            options += _override("developer_instructions", task.system)
+        instructions = "\n\n".join(part for part in (task.system_prompt, task.system) if part)
+        if instructions:
+            options += _override("developer_instructions", instructions)
         if config.base_url:
             provider = f"model_providers.{PROVIDER}"
             options += _override("model_provider", PROVIDER)

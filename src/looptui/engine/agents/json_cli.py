@@ -24,6 +24,7 @@ from looptui.engine.agents.base import (
 from looptui.engine.process import Exit, stream_process
 
 MAX_OUTPUT_LINES = 20_000  # stream lines of one turn; past it they are counted, not kept
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024  # of one turn, likewise (events may carry whole files)
 MAX_EVENT_BYTES = 1024 * 1024  # of one JSON event line (a tool result can carry a whole file)
 GARBAGE_SHOWN = 2000  # characters shown of a line that is not an event
 
@@ -47,6 +48,7 @@ async def stream_events(
             stdin=task.prompt.encode(),
             max_lines=MAX_OUTPUT_LINES,
             max_line=MAX_EVENT_BYTES,
+            max_bytes=MAX_OUTPUT_BYTES,
         )
         async for line in lines:
             if line.note:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import email.utils
 import json
 import math
 import os
 import random
 import re
 import tempfile
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +38,7 @@ from looptui.engine.agents.base import (
     ToolResult,
     Usage,
 )
-from looptui.engine.agents.tools import TOOLS, Toolbox
+from looptui.engine.agents.tools import TOOLS, Tool, Toolbox, toolset
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
 
@@ -187,6 +190,8 @@ class ModelAgent:
             environ,
             command_timeout=config.command_timeout,
             output_cap=config.output_cap,
+            tools=task_tools(task),
+            review_range=task.review_range,
         )
         max_turns = config.max_turns or DEFAULT_MAX_TURNS
         for _ in range(max_turns):
@@ -265,8 +270,25 @@ class ModelAgent:
         ) / 1_000_000
 
 
-def tool_specs() -> list[tuple[str, str, dict[str, Any]]]:
-    return [(tool.name, tool.description, dict(tool.parameters)) for tool in TOOLS]
+def tool_specs(task: AgentTask | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+    """The tools a task's model is offered (the coding set when no task is given)."""
+    tools = TOOLS if task is None else task_tools(task)
+    return [(tool.name, tool.description, dict(tool.parameters)) for tool in tools]
+
+
+def task_tools(task: AgentTask) -> tuple[Tool, ...]:
+    """The coding tools, or a reviewer's read-only ones (see `toolset`)."""
+    return toolset(
+        read_only=task.read_only,
+        commands=task.allow_commands,
+        review=task.review_range is not None,
+    )
+
+
+def system_prompt(task: AgentTask) -> str:
+    """The task's own system prompt, or the coding agent's, with the task's system text."""
+    base = SYSTEM_PROMPT if task.system_prompt is None else task.system_prompt
+    return base + (f"\n\n{task.system}" if task.system else "")
 
 
 def parse_arguments(raw: str) -> Mapping[str, Any] | None:
@@ -316,13 +338,22 @@ def fault_of(exc: Exception, timeout: float) -> Fault:
     return Fault(f"unexpected {type(exc).__name__}: {_short(str(exc))}", retry=False)
 
 
-def _retry_after(value: str | None, scale: float = 1.0) -> float | None:
-    """A `retry-after` header's seconds (an HTTP date is not honoured: backoff applies)."""
-    try:
-        seconds = float(value) * scale if value else None
-    except ValueError:
+def _retry_after(value: str | None, scale: float = 1.0, now: float | None = None) -> float | None:
+    """A `retry-after` header's seconds: a number (times `scale`) or an HTTP date, counted
+    from `now` (default: the clock); None when it is neither, and backoff applies."""
+    if not value or not value.strip():
         return None
-    return None if seconds is None or math.isnan(seconds) else max(0.0, seconds)
+    try:
+        seconds = float(value) * scale
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; a date without a zone is taken so
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return None if math.isnan(seconds) else max(0.0, seconds)
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

@@ -12,18 +12,19 @@ import openai
 
 from looptui.engine.agents.base import AgentTask
 from looptui.engine.agents.model_loop import (
-    SYSTEM_PROMPT,
     Call,
     Fault,
     ModelAgent,
     Reply,
     fault_of,
     parse_arguments,
+    system_prompt,
     tool_specs,
 )
 from looptui.engine.config import AgentConfig
 
 DEFAULT_MODEL = "gpt-5"
+Specs = list[tuple[str, str, dict[str, Any]]] | None  # the tools offered; None: the coding set
 
 
 class OpenAIAgent(ModelAgent):
@@ -37,20 +38,22 @@ class OpenAIAgent(ModelAgent):
             timeout=self.config.request_timeout,
             max_retries=0,
         )
-        system = SYSTEM_PROMPT + (f"\n\n{task.system}" if task.system else "")
+        system, specs = system_prompt(task), tool_specs(task)
         if self.config.api == "responses":
-            return ResponsesBackend(client, self.config, system)
-        return ChatBackend(client, self.config, system)
+            return ResponsesBackend(client, self.config, system, specs)
+        return ChatBackend(client, self.config, system, specs)
 
 
 class ChatBackend:
     kind = "chat"
 
-    def __init__(self, client: openai.AsyncOpenAI, config: AgentConfig, system: str) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, config: AgentConfig, system: str, specs: Specs = None
+    ) -> None:
         self.client, self.config, self.system = client, config, system
         self.tools = [
             {"type": "function", "function": {"name": n, "description": d, "parameters": p}}
-            for n, d, p in tool_specs()
+            for n, d, p in (tool_specs() if specs is None else specs)
         ]
 
     def start(self, prompt: str) -> list[dict[str, Any]]:
@@ -125,11 +128,13 @@ class ChatBackend:
 class ResponsesBackend:
     kind = "responses"
 
-    def __init__(self, client: openai.AsyncOpenAI, config: AgentConfig, system: str) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, config: AgentConfig, system: str, specs: Specs = None
+    ) -> None:
         self.client, self.config, self.system = client, config, system
         self.tools = [
             {"type": "function", "name": n, "description": d, "parameters": p}
-            for n, d, p in tool_specs()
+            for n, d, p in (tool_specs() if specs is None else specs)
         ]
 
     def start(self, prompt: str) -> list[dict[str, Any]]:

@@ -5,6 +5,10 @@ List, read, search, write and edit files, and run commands. Every path is resolv
 own `.git`. Listing and searching never follow a symlink out. A command runs with the
 worktree as its directory, in its own process group, with a timeout and a cap on its
 output. A tool's failure is an error result for the model to read, never an exception.
+
+A reviewer (the evaluator) gets a read-only set: list, read and search, `git_diff` and
+`git_log` of the change under review, and commands only when its loop allows them. A tool
+outside the set is refused even when the model calls it by name.
 """
 
 from __future__ import annotations
@@ -93,6 +97,32 @@ TOOLS = (
 )
 
 
+GIT_TOOLS = (
+    Tool(
+        "git_diff",
+        "The diff of the change under review (base..commit), of one path or of all.",
+        _schema([], path=("string", "a file or directory to limit the diff to; default all")),
+    ),
+    Tool(
+        "git_log",
+        "The commits of the change under review (base..commit), with the files they touch.",
+        _schema([]),
+    ),
+)
+READ_ONLY_TOOLS = frozenset({"list_files", "read_file", "search"})
+_REVISION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._/~^-]{0,199}$")  # a commit, never an option
+
+
+def toolset(*, read_only: bool, commands: bool, review: bool) -> tuple[Tool, ...]:
+    """The tools an agent is given: the coding set, or a reviewer's read-only set (commands
+    only when allowed, the git tools when there is a change to review)."""
+    if not read_only:
+        return TOOLS
+    allowed = READ_ONLY_TOOLS | ({"run_command"} if commands else set())
+    chosen = [tool for tool in TOOLS if tool.name in allowed]
+    return (*chosen, *(GIT_TOOLS if review else ()))
+
+
 class ToolError(Exception):
     """What went wrong, for the model to read."""
 
@@ -107,19 +137,28 @@ class Toolbox:
         *,
         command_timeout: float = 120.0,
         output_cap: int = 30_000,
+        tools: tuple[Tool, ...] = TOOLS,
+        review_range: tuple[str, str] | None = None,
     ) -> None:
         self.worktree = worktree.resolve()
         self.environ = environ
         self.command_timeout = command_timeout
         self.output_cap = output_cap
+        self.tools = tools
+        self.review_range = review_range  # (base, commit) for git_diff and git_log
 
     async def call(self, name: str, arguments: Mapping[str, Any]) -> tuple[str, bool]:
         """Run a tool; returns its output and whether it failed."""
         try:
+            if name not in {tool.name for tool in self.tools}:  # a write tool to a reviewer
+                names = ", ".join(tool.name for tool in self.tools)
+                raise ToolError(f"unknown tool {name!r}; the tools are {names}")
             if name == "run_command":  # capped as it is read
                 return await self.run_command(_text(arguments, "command")), False
             if name == "search":
                 return self._cap(await self.search(arguments)), False
+            if name in ("git_diff", "git_log"):  # capped as it is read
+                return await self.git(name, arguments), False
             if name not in _FILE_TOOLS:
                 raise ToolError(f"unknown tool {name!r}; the tools are {_names()}")
             output = await asyncio.to_thread(_FILE_TOOLS[name], self, arguments)
@@ -221,6 +260,49 @@ class Toolbox:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ToolError(f"{relative} is larger than {MAX_FILE_BYTES} bytes")
         return path
+
+    # -- git, for a reviewer --------------------------------------------------------------------
+
+    async def git(self, name: str, arguments: Mapping[str, Any]) -> str:
+        """`git diff` or `git log` of the review range, run without a shell, with the worktree
+        given explicitly, no external diff or textconv programs, and a time limit."""
+        if self.review_range is None:
+            raise ToolError(f"{name}: there is no change under review")
+        base, commit = self.review_range
+        if not (_REVISION.match(base) and _REVISION.match(commit)):
+            raise ToolError(f"{name}: the review range is not a pair of commits")
+        argv = ["git", "--no-pager", "-C", str(self.worktree)]
+        if name == "git_log":
+            argv += ["log", "--no-color", "--stat", f"{base}..{commit}"]
+        else:
+            argv += ["diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}..{commit}"]
+            if arguments.get("path"):
+                relative = str(arguments["path"])
+                inside = self.path(relative).relative_to(self.worktree)
+                argv += ["--", f":(literal){inside.as_posix() or '.'}"]
+        # git's own variables (GIT_DIR...) would point it elsewhere than the worktree
+        environ = {k: v for k, v in self.environ.items() if not k.startswith("GIT_")}
+        environ.setdefault("PATH", os.defpath)
+        exit_status = Exit()
+        lines: list[str] = []
+        errors: list[str] = []
+        kept = seen = 0
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                async for line in stream_process(argv, self.worktree, environ, exit_status):
+                    if line.stream != "stdout":
+                        errors.append(line.text)
+                        continue
+                    seen += len(line.text) + 1
+                    if kept < self.output_cap:  # the rest is counted, not kept
+                        lines.append(line.text)
+                        kept += len(line.text) + 1
+        except TimeoutError:
+            raise ToolError(f"{name} took longer than {self.command_timeout:g}s") from None
+        if exit_status.code != 0:
+            why = "; ".join(errors[-3:])
+            raise ToolError(f"{name} failed (exit status {exit_status.code}): {why}")
+        return self._cap("\n".join(lines), seen) or "(empty)"
 
     # -- commands ------------------------------------------------------------------------------
 

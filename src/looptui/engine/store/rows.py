@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 from looptui.engine.events import Event, EventKind
-from looptui.engine.models import DiffStat, Flag, Run, RunStatus, Verdict
+from looptui.engine.models import DiffStat, Run, RunStatus, Verdict, flags_from_data
 
 
 def event_from_row(row: sqlite3.Row) -> Event:
@@ -28,10 +28,7 @@ def verdict_from_row(row: sqlite3.Row) -> Verdict:
         reasons=tuple(json.loads(row["reasons"])),
         next_steps=tuple(json.loads(row["next_steps"])),
         unknown=bool(row["unknown"]),
-        flags=tuple(
-            Flag(item["rule"], item["path"], item["line"], item["message"])
-            for item in json.loads(row["flags"])
-        ),
+        flags=flags_from_data(json.loads(row["flags"])),
     )
 
 

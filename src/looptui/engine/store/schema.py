@@ -134,5 +134,11 @@ _V3 = """
 ALTER TABLE verdicts ADD COLUMN flags TEXT NOT NULL DEFAULT '[]';
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# When the owning process started: with owner_pid it tells that process from a later one that
+# was given the same pid (which would leave the run "running" forever).
+_V4 = """
+ALTER TABLE runs ADD COLUMN owner_started REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -32,7 +32,7 @@ from looptui.engine.models import (
     RunStatus,
     Verdict,
 )
-from looptui.engine.process import kill_orphans, process_alive
+from looptui.engine.process import kill_orphans, process_start_time, same_process_alive
 from looptui.engine.secrets import Redactor
 from looptui.engine.store.database import (
     StoreError,
@@ -64,6 +64,7 @@ _RUN_FIELDS = frozenset(
         "finished_at",
         "owner_pid",
         "owner_host",
+        "owner_started",
         "resume_token",
         "diff_files",
         "diff_added",
@@ -216,6 +217,15 @@ class Store:
             query += " ORDER BY id"
         return [event_from_row(row) for row in await self._fetchall(query, params)]
 
+    async def events_page(self, run_id: str, after_id: int, count: int) -> list[Event]:
+        """The first `count` of a run's events after `after_id`: a page of its log, read in
+        order by giving the last id of one page as the next page's `after_id`."""
+        rows = await self._fetchall(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (run_id, after_id, count),
+        )
+        return [event_from_row(row) for row in rows]
+
     async def search(self, text: str, limit: int = 50) -> list[Event]:
         """Events whose text matches an FTS5 query, newest first."""
         rows = await self._fetchall(
@@ -252,8 +262,8 @@ class Store:
     async def insert_run(self, run: Run) -> None:
         await self._write(
             "INSERT INTO runs (id, loop, agent, status, prompt, base_branch, base_commit, branch, "
-            "worktree, max_iterations, created_at, owner_pid, owner_host) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "worktree, max_iterations, created_at, owner_pid, owner_host, owner_started) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run.id,
                 run.loop,
@@ -268,6 +278,7 @@ class Store:
                 run.created_at,
                 os.getpid(),
                 socket.gethostname(),
+                process_start_time(os.getpid()),
             ),
         )
 
@@ -316,14 +327,19 @@ class Store:
 
     async def mark_interrupted(self) -> list[str]:
         """Mark active runs of this host whose owning process is gone as interrupted, and kill
-        the agents and checks such a run left running (see `process.kill_orphans`)."""
+        the agents and checks such a run left running (see `process.kill_orphans`).
+
+        The owner is its pid and its start time: a process that got the same pid later is
+        not the owner."""
         host = socket.gethostname()
         rows = await self._fetchall(
-            "SELECT id, status, worktree, owner_pid FROM runs "
+            "SELECT id, status, worktree, owner_pid, owner_started FROM runs "
             "WHERE status IN (?, ?) AND owner_host = ?",
             (RunStatus.QUEUED.value, RunStatus.RUNNING.value, host),
         )
-        lost = [row for row in rows if not process_alive(row["owner_pid"])]
+        lost = [
+            row for row in rows if not same_process_alive(row["owner_pid"], row["owner_started"])
+        ]
         for row in lost:
             await self.update_run(
                 row["id"],
@@ -449,17 +465,7 @@ class Store:
                 verdict.confidence,
                 json.dumps([redact(reason) for reason in verdict.reasons]),
                 json.dumps([redact(step) for step in verdict.next_steps]),
-                json.dumps(
-                    [
-                        {
-                            "rule": flag.rule,
-                            "path": redact(flag.path),
-                            "line": flag.line,
-                            "message": redact(flag.message),
-                        }
-                        for flag in verdict.flags
-                    ]
-                ),
+                redact(json.dumps([flag.to_data() for flag in verdict.flags])),
                 time.time(),
             ),
         )

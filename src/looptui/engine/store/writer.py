@@ -3,8 +3,11 @@ connection of its own, then published to subscribers with their row ids.
 
 Batches go by size, by time and on shutdown, one transaction each. The queue is bounded:
 when output lines arrive faster than they can be written, the newest are counted and dropped,
-and a note says how many. A batch that cannot be written fails the store: pending and later
-flushes raise StoreError rather than wait forever, and later emits raise it too.
+and a note says how many. A batch kept out by another process's lock for longer than SQLite's
+busy timeout is given up and counted, and the writer goes on: the next batch written starts
+with an error event per run saying how many of its events could not be stored. A batch that
+cannot be written for any other reason (a full disk, a damaged file) fails the store: pending
+and later flushes raise StoreError rather than wait forever, and later emits raise it too.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -141,6 +145,8 @@ class EventWriter:
         self.events_written = 0
         self.batches_written = 0
         self.events_dropped = 0
+        self.events_lost = 0  # given up while the store was locked by another process
+        self._lost: dict[str, tuple[int, int]] = {}  # run id: (events, last iteration), untold
         self._task = asyncio.create_task(self._run(), name="looptui-store-writer")
 
     def add(self, event: Event, text: str) -> None:
@@ -160,7 +166,8 @@ class EventWriter:
         self._queue.put_nowait(_Pending(event, text))
 
     async def flush(self) -> None:
-        """Return once every event added before is written; StoreError if it never will be."""
+        """Return once every event added before is written, or counted as lost while the store
+        was locked (see the module's doc); StoreError if it never will be written."""
         if self.failure is not None:
             raise StoreError(str(self.failure))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -237,19 +244,43 @@ class EventWriter:
     async def _write(self, batch: list[_Pending]) -> None:
         if self.failure is not None:  # nothing can be written any more; say so once
             return
+        told = self._lost_notes()
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                written = await self._insert(batch)
+                written = await self._insert(told + batch)
                 break
             except sqlite3.Error as exc:
+                if _locked(exc):  # SQLite already waited its busy timeout: give this batch up
+                    self._count_lost(batch)
+                    return
                 if attempt == WRITE_ATTEMPTS:
                     self._fail(exc, len(batch))
                     return
                 await asyncio.sleep(0.2 * attempt)
+        self._lost.clear()
         for subscription in list(self.subscriptions):
             for event in written:
                 if subscription.run_id in (None, event.run_id):
                     subscription.queue.put_nowait(event)
+
+    def _count_lost(self, batch: list[_Pending]) -> None:
+        self.events_lost += len(batch)
+        for item in batch:
+            count, _ = self._lost.get(item.event.run_id, (0, 0))
+            self._lost[item.event.run_id] = (count + 1, item.event.iteration)
+        logger.warning("%s: locked by another process; %d events not stored", self.path, len(batch))
+
+    def _lost_notes(self) -> list[_Pending]:
+        """An error event per run whose events were given up, to be written first."""
+        notes = []
+        for run_id, (count, iteration) in self._lost.items():
+            data = {
+                "message": f"{count} events could not be stored: the store was locked by "
+                "another process"
+            }
+            event = Event(run_id, EventKind.ERROR, data, iteration, time.time())
+            notes.append(_Pending(event, json.dumps(data)))
+        return notes
 
     def _fail(self, exc: BaseException, lost: int) -> None:
         if self.failure is not None:
@@ -293,3 +324,10 @@ class EventWriter:
         self.events_written += len(batch)
         self.batches_written += 1
         return [replace(item.event, id=first_id + index) for index, item in enumerate(batch)]
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    """Whether `exc` is another connection's lock outlasting the busy timeout."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )

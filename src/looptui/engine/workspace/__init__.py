@@ -12,9 +12,10 @@ from looptui.engine.workspace.patch import (
 )
 from looptui.engine.workspace.paths import PathEscape, confine
 from looptui.engine.workspace.repository import MergePreview, Repository
-from looptui.engine.workspace.selection import Decision, Selection, SelectionCounts
+from looptui.engine.workspace.selection import ContentId, Decision, Selection, SelectionCounts
 
 __all__ = [
+    "ContentId",
     "Decision",
     "FilePatch",
     "FileStatus",

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import git
 
 from looptui.engine.errors import MergeRefused, WorkspaceError
 from looptui.engine.models import DiffStat
+from looptui.engine.workspace.merge_safety import operation_in_progress, untracked_obstacles
 
 DATA_DIR_NAME = "looptui"  # inside the git common dir, where `git status` never looks
 AGENT_IDENTITY = {
@@ -36,6 +38,18 @@ AGENT_IDENTITY = {
 # user's branch is the user's, and follows their configuration.
 RUN_COMMIT_CONFIG = ("-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null")
 _PATHSPEC_CHUNK = 200  # paths per git command, well inside any argument limit
+# Variables that would steer git's repository discovery away from the directory it runs in.
+_DISCOVERY_VARIABLES = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_COMMON_DIR",
+        "GIT_INDEX_FILE",
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+        "GIT_PREFIX",
+    }
+)
 _FALLBACK_USER = {
     "GIT_AUTHOR_NAME": "looptui",
     "GIT_AUTHOR_EMAIL": "looptui@looptui.invalid",
@@ -94,15 +108,108 @@ class Repository:
             raise WorkspaceError(f"git {_subcommand(args)} failed: {message}") from None
         return output
 
-    def _git_status(self, *args: str, cwd: Path | None = None) -> tuple[int, str]:
+    def _git_status(
+        self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         """Run git and return (exit status, stdout) without raising."""
         status, stdout, _ = self._runner(cwd).execute(
             ["git", *args],
             with_extended_output=True,
             with_exceptions=False,
             strip_newline_in_stdout=False,
+            env=env,
         )
         return int(status), stdout
+
+    # -- git bound to a run's worktree -----------------------------------------------------
+    #
+    # A run's worktree can vanish under a run (an agent's `rm -rf .`, a user cleaning up).
+    # Git run "in" it then would search the parent directories for a repository, and GitPython
+    # even falls back to looptui's own working directory when the cwd is gone: either way
+    # git would find the user's checkout and commit their work as the agent. So every git
+    # call meant for a worktree first proves the directory is that worktree, then names its
+    # git dir and work tree explicitly, with discovery fenced off.
+
+    def _bind(self, worktree: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The global options and environment that tie git to `worktree` and nothing else;
+        WorkspaceError when `worktree` is no longer a worktree of this repository."""
+        admin = self._admin_dir(worktree)
+        work_tree = str(worktree.resolve())
+        options = (f"--git-dir={admin}", f"--work-tree={work_tree}")
+        env = {
+            "GIT_DIR": str(admin),
+            "GIT_WORK_TREE": work_tree,
+            "GIT_COMMON_DIR": str(self.common_dir),
+            "GIT_INDEX_FILE": str(admin / "index"),
+            "GIT_CEILING_DIRECTORIES": str(Path(work_tree).parent),
+        }
+        return options, env
+
+    def _admin_dir(self, worktree: Path) -> Path:
+        """The admin dir (`<common dir>/worktrees/<name>`) of `worktree`, after checking that
+        its `.git` file leads there and back, and that git itself sees `worktree` as a
+        worktree top level of this repository."""
+        gone = WorkspaceError(f"the worktree of run {worktree.name} is gone: {worktree}")
+        dot_git = worktree / ".git"
+        try:
+            text = dot_git.read_text(encoding="utf-8") if _regular(dot_git) else ""
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        if not text.startswith("gitdir:"):
+            raise gone
+        admin = Path(text.removeprefix("gitdir:").strip())
+        admin = (admin if admin.is_absolute() else worktree / admin).resolve()
+        if admin.parent != self.common_dir / "worktrees":
+            raise gone
+        try:  # git's own record of where this worktree is must agree
+            back = Path((admin / "gitdir").read_text(encoding="utf-8").strip()).resolve()
+        except (OSError, UnicodeDecodeError):
+            raise gone from None
+        real = worktree.resolve()
+        if back != real / ".git":
+            raise gone
+        # Git's discovery, fenced at the worktree's parent: nothing above can answer.
+        environ = {k: v for k, v in os.environ.items() if k not in _DISCOVERY_VARIABLES}
+        environ["GIT_CEILING_DIRECTORIES"] = str(real.parent)
+        try:
+            found = subprocess.run(
+                ["git", "rev-parse", "--show-toplevel", "--absolute-git-dir"],
+                cwd=real,
+                env=environ,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError:  # the directory went away just now
+            raise gone from None
+        lines = found.stdout.splitlines()
+        if found.returncode != 0 or len(lines) != 2:
+            raise gone
+        if Path(lines[0]).resolve() != real or Path(lines[1]).resolve() != admin:
+            raise gone
+        return admin
+
+    def is_worktree(self, path: Path) -> bool:
+        """Whether `path` is still a worktree of this repository (see `_admin_dir`)."""
+        try:
+            self._admin_dir(path)
+        except WorkspaceError:
+            return False
+        return True
+
+    def _in_worktree(self, worktree: Path, *args: str, env: dict[str, str] | None = None) -> str:
+        """`_git` bound to the run's `worktree` (see `_bind`)."""
+        options, bound = self._bind(worktree)
+        try:
+            return self._git(*options, *args, cwd=worktree, env={**bound, **(env or {})})
+        except WorkspaceError:
+            self._admin_dir(worktree)  # "gone" says more than git's complaint about it
+            raise
+
+    def _in_worktree_status(self, worktree: Path, *args: str) -> tuple[int, str]:
+        """`_git_status` bound to the run's `worktree` (see `_bind`)."""
+        options, bound = self._bind(worktree)
+        return self._git_status(*options, *args, cwd=worktree, env=bound)
 
     # -- the base --------------------------------------------------------------------------
 
@@ -150,17 +257,58 @@ class Repository:
 
     def create_worktree(self, path: Path, branch: str, base_commit: str) -> None:
         """Check out `base_commit` on a new `branch` in a new worktree at `path`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_directory(path.parent)
         with self._worktrees_locked():
             self._git("worktree", "add", "--quiet", "-b", branch, "--", str(path), base_commit)
 
     def remove_worktree(self, path: Path) -> None:
         with self._worktrees_locked():
-            if path.exists():
+            if path.exists() and self.is_worktree(path):
                 self._git("worktree", "remove", "--force", "--force", "--", str(path))
             if path.exists():  # git leaves a directory behind if it held ignored files it kept
                 shutil.rmtree(path, ignore_errors=True)
             self._git("worktree", "prune")
+
+    def create_detached_checkout(self, path: Path, commit: str) -> None:
+        """A worktree at `path` with `commit` checked out and no branch (the clean gate's)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._worktrees_locked():
+            self._git("worktree", "add", "--quiet", "--detach", "--", str(path), commit)
+
+    def reset_checkout(self, path: Path, commit: str, keep: Iterable[str] = ()) -> None:
+        """Make the detached checkout at `path` hold exactly `commit`: tracked files reset,
+        every untracked and ignored file removed except the top-level entries in `keep`
+        (what the loop's setup made, such as `.venv` or `node_modules`)."""
+        # Bound to the checkout (see `_bind`): a `git clean -ffdx` that found the user's
+        # repository instead, because the checkout vanished, would delete their files.
+        self._in_worktree(path, "checkout", "--quiet", "--force", "--detach", commit)
+        excludes = [option for name in keep for option in ("-e", f"/{name}")]
+        self._in_worktree(path, "clean", "-ffdxq", *excludes)
+
+    def untracked_entries(self, path: Path, ignored_only: bool = False) -> list[str]:
+        """Untracked files of the checkout at `path` (ignored ones included), a directory
+        that holds only such files named once with a trailing `/`."""
+        args = ["ls-files", "--others", "--directory", "-z"]
+        if ignored_only:
+            args += ["--ignored", "--exclude-standard"]
+        return [name for name in self._in_worktree(path, *args).split("\0") if name]
+
+    def looptui_leftovers(self) -> tuple[list[str], list[Path]]:
+        """Every looptui branch (`looptui/...`) and every worktree in this repository's
+        worktrees directory, for telling them apart from what the store knows."""
+        out = self._git("for-each-ref", "--format=%(refname)", "refs/heads/looptui/")
+        branches = [ref.removeprefix("refs/heads/") for ref in out.splitlines() if ref]
+        home = self.worktrees_dir.resolve()
+        with self._worktrees_locked():
+            listing = self._git("worktree", "list", "--porcelain")
+        found = {
+            Path(line.removeprefix("worktree ")).resolve()
+            for line in listing.splitlines()
+            if line.startswith("worktree ")
+        }
+        if home.is_dir():  # and those git forgot, but not other state kept there
+            found |= {entry.resolve() for entry in home.iterdir() if (entry / ".git").exists()}
+        return branches, sorted(path for path in found if path.parent == home)
 
     def delete_branch(self, branch: str) -> None:
         if self.branch_exists(branch):
@@ -172,39 +320,37 @@ class Repository:
         Built in a private copy of the index, so the worktree's own index is left alone;
         copying the index keeps its stat cache, so unchanged files are not hashed again.
         """
-        index = Path(self._git("rev-parse", "--git-path", "index", cwd=worktree).strip())
-        if not index.is_absolute():
-            index = worktree / index
+        index = self._admin_dir(worktree) / "index"
         with tempfile.TemporaryDirectory(prefix="looptui-index-") as scratch:
             private = Path(scratch) / "index"
             if index.exists():
                 shutil.copyfile(index, private)
             env = {"GIT_INDEX_FILE": str(private)}
-            self._git("add", "--all", "--", ".", cwd=worktree, env=env)
-            return self._git("write-tree", cwd=worktree, env=env).strip()
+            self._in_worktree(worktree, "add", "--all", "--", ".", env=env)
+            return self._in_worktree(worktree, "write-tree", env=env).strip()
 
     def commit_all(self, worktree: Path, message: str) -> str | None:
         """Commit every change in `worktree` as the agent, unsigned and without the user's
         hooks (RUN_COMMIT_CONFIG); None when there was nothing to commit."""
-        self._git("add", "--all", "--", ".", cwd=worktree)
-        status, _ = self._git_status("diff", "--cached", "--quiet", cwd=worktree)
+        self._in_worktree(worktree, "add", "--all", "--", ".")
+        status, _ = self._in_worktree_status(worktree, "diff", "--cached", "--quiet")
         if status == 0:
             return None
-        env = {**AGENT_IDENTITY}
-        self._git(
+        self._in_worktree(
+            worktree,
             *RUN_COMMIT_CONFIG,
             "commit",
             "--quiet",
             "--no-verify",
             "-m",
             message,
-            cwd=worktree,
-            env=env,
+            env={**AGENT_IDENTITY},
         )
         return self.head_of(worktree)
 
     def head_of(self, worktree: Path) -> str:
-        return self._git("rev-parse", "HEAD", cwd=worktree).strip()
+        """The commit checked out in the run's `worktree`."""
+        return self._in_worktree(worktree, "rev-parse", "HEAD").strip()
 
     def tree_of(self, commitish: str) -> str:
         return self._git("rev-parse", f"{commitish}^{{tree}}").strip()
@@ -263,7 +409,9 @@ class Repository:
             raise WorkspaceError(f"git merge-tree failed for {head[:12]}: {out.strip()}")
         tree, *names = out.split("\0")
         tree = tree.strip()
-        conflicts = tuple(dict.fromkeys(name for name in names if name))
+        # a file/directory clash moves the file aside as `<path>~<commit>`: name the path
+        aside = (f"~{base_tip}", f"~{head}")
+        conflicts = tuple(dict.fromkeys(_without_suffix(name, aside) for name in names if name))
         changed: tuple[str, ...] = ()
         if status == 0:
             out = self._git("diff", "--name-only", "-z", "--no-renames", base_tip, tree)
@@ -299,36 +447,72 @@ class Repository:
             found |= _status_paths(out)
         return found
 
+    @contextlib.contextmanager
+    def _merges_locked(self) -> Iterator[None]:
+        """Hold the repository's merge lock: two merges into one branch at once would both
+        build on the same tip, and the second would move the branch from under the first
+        (or fail in git's words), so merges of all looptui processes go one at a time."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.data_dir / "merge.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
     def merge(self, preview: MergePreview, message: str, squash: bool) -> str:
         """Land a clean preview on its base branch as a merge commit or a squash commit.
 
-        Refuses, changing nothing, when the preview conflicts or when the checkout of the base
-        branch has uncommitted changes in any file the merge would write.
+        Under the merge lock the merge is previewed again (the branch may have moved since),
+        then refused, changing nothing, when it conflicts, when the branch is being rebased,
+        merged, cherry-picked, reverted or bisected in any worktree, or when the checkout of
+        the base branch has uncommitted changes or untracked files where the merge writes.
         """
+        with self._merges_locked():
+            return self._merge_locked(preview.base_branch, preview.head, message, squash)
+
+    def _merge_locked(self, base: str, head: str, message: str, squash: bool) -> str:
+        busy = operation_in_progress(self.common_dir, base)
+        if busy:
+            raise MergeRefused(busy)
+        preview = self.preview_merge(base, head)
         if not preview.clean:
             raise MergeRefused(
-                f"merging into {preview.base_branch} would conflict in "
+                f"merging into {base} would conflict in "
                 f"{', '.join(preview.conflicts)}; nothing was changed"
             )
-        checkout = self.checkout_of(preview.base_branch)
+        if preview.is_noop:
+            raise MergeRefused(f"{base} already holds these changes; nothing was changed")
+        checkout = self.checkout_of(base)
         if checkout is not None:
             touched = self.dirty_files(checkout, preview.changed_files)
             if touched:
                 raise MergeRefused(
-                    f"your checkout of {preview.base_branch} has uncommitted changes or "
+                    f"your checkout of {base} has uncommitted changes or "
                     f"ignored files the merge would overwrite: {', '.join(sorted(touched))}; "
                     "commit, stash or move them first (nothing was changed)"
+                )
+            obstacles = untracked_obstacles(checkout, preview.changed_files)
+            if obstacles:
+                where = ", ".join(f"{name} (for {path})" for name, path in obstacles.items())
+                raise MergeRefused(
+                    f"your checkout of {base} has untracked files where the merge needs "
+                    f"directories: {where}; move them first (nothing was changed)"
                 )
         parents = ["-p", preview.base_tip] + ([] if squash else ["-p", preview.head])
         commit = self._git(
             "commit-tree", preview.tree, *parents, "-m", message, env=self._user_identity()
         ).strip()
-        if checkout is not None:
-            # A fast-forward moves the branch and updates only the files the merge changed;
-            # git refuses it rather than overwrite a local change.
-            self._git("merge", "--quiet", "--ff-only", commit, cwd=checkout)
-        else:
-            self._git("update-ref", f"refs/heads/{preview.base_branch}", commit, preview.base_tip)
+        try:
+            if checkout is not None:
+                # A fast-forward moves the branch and updates only the files the merge
+                # changed; git refuses it rather than overwrite a local change.
+                self._git("merge", "--quiet", "--ff-only", commit, cwd=checkout)
+            else:  # the old value makes git refuse if the branch moved meanwhile
+                self._git("update-ref", f"refs/heads/{base}", commit, preview.base_tip)
+        except WorkspaceError as exc:
+            if self.branch_commit(base) != preview.base_tip:
+                raise MergeRefused(
+                    f"{base} moved while the merge was being made; nothing was changed, merge again"
+                ) from None
+            raise MergeRefused(f"{base} was not changed: {exc}") from None
         return commit
 
     def revert_hunks(self, head: str, patch_text: str, message: str) -> str:
@@ -405,9 +589,42 @@ def _subcommand(args: tuple[str, ...]) -> str:
     return args[0] if args else "git"
 
 
+def _regular(path: Path) -> bool:
+    """A regular file, not a symlink to one (a worktree's `.git` file is never a link)."""
+    return path.is_file() and not path.is_symlink()
+
+
+def _without_suffix(name: str, suffixes: Iterable[str]) -> str:
+    for suffix in suffixes:
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
 def _status_paths(porcelain_z: str) -> set[str]:
     """The paths of `git status --porcelain=v1 -z --no-renames` entries ("XY path")."""
     return {entry[3:] for entry in porcelain_z.split("\0") if len(entry) > 3}
+
+
+def state_home() -> Path:
+    """looptui's own state outside any repository (worktrees, prompt files, the log):
+    `$XDG_STATE_HOME/looptui`, by default `~/.local/state/looptui`."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "looptui"
+
+
+def ensure_directory(path: Path) -> None:
+    """Create `path` (a directory of looptui's state) or say in one line why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied", str(path))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise WorkspaceError(
+            f"cannot use {path} for looptui's state: {reason}; "
+            "point XDG_STATE_HOME at a writable directory"
+        ) from None
 
 
 def worktrees_home() -> Path:
@@ -415,8 +632,7 @@ def worktrees_home() -> Path:
     agents refuse or sandbox writes under `.git` (Claude Code asks before editing there;
     Codex makes it read-only). `$XDG_STATE_HOME/looptui/worktrees`, by default
     `~/.local/state/looptui/worktrees`."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "looptui" / "worktrees"
+    return state_home() / "worktrees"
 
 
 def _digest(path: Path) -> str:

@@ -1,4 +1,6 @@
-"""The merge dialog: the conflict preview first, then merge (or squash) or go back."""
+"""The merge dialog: the conflict preview and the run's last verdict first, then merge (or
+squash) or go back. A run whose verdict is not done merges only after a second `y` that
+names why it should not."""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from looptui.engine.workspace import MergePreview, SelectionCounts
+from looptui.engine.landing import MergePlan
+from looptui.engine.workspace import SelectionCounts
 from looptui.tui.screens.dialog import Dialog
+
+MAX_FLAGS = 5  # flags listed in the dialog; the review and the run's log have them all
 
 
 class MergeScreen(Dialog[bool]):
@@ -19,9 +24,12 @@ class MergeScreen(Dialog[bool]):
 
     DEFAULT_CSS = """
     MergeScreen.-conflict > .dialog-box { border: thick $verdict-fail; }
+    MergeScreen.-unproven > .dialog-box { border: thick $warning; }
     MergeScreen .ok { color: $verdict-pass; text-style: bold; }
     MergeScreen .conflict { color: $verdict-fail; text-style: bold; }
+    MergeScreen .unproven { color: $warning; text-style: bold; }
     MergeScreen .muted { color: $text-muted; }
+    MergeScreen #merge-confirm { color: $warning; text-style: bold; display: none; }
     MergeScreen VerticalScroll { height: auto; max-height: 20; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -29,25 +37,35 @@ class MergeScreen(Dialog[bool]):
         Binding("n,escape", "back", "Back"),
     ]
 
-    def __init__(
-        self, run_id: str, preview: MergePreview, counts: SelectionCounts, squash: bool
-    ) -> None:
+    def __init__(self, run_id: str, plan: MergePlan, counts: SelectionCounts, squash: bool) -> None:
         super().__init__()
         self.run_id = run_id
-        self.preview = preview
+        self.plan = plan
+        self.preview = plan.preview
         self.counts = counts
         self.squash = squash
+        self.armed = False  # a run not proven done: the first `y` asked, the second merges
 
     def compose(self) -> ComposeResult:
-        preview, counts = self.preview, self.counts
+        preview, counts, gate = self.preview, self.counts, self.plan.gate
         how = "squash" if self.squash else "merge commit"
         self.set_class(not preview.clean, "-conflict")
+        self.set_class(preview.clean and not gate.allowed, "-unproven")
         with Vertical(classes="dialog-box") as box:
             box.border_title = f"Merge run {self.run_id} into {preview.base_branch} ({how})"
             if preview.clean:
                 yield Static("✔ merges cleanly (previewed; nothing has changed yet)", classes="ok")
             else:
                 yield Static("✘ would conflict: nothing will be merged", classes="conflict")
+            if gate.allowed:
+                yield Static("✔ its last verdict is done", classes="ok")
+            else:
+                yield Static(Text(f"✘ not proven done: {gate.reason}"), classes="unproven")
+                for flag in gate.other_flags[:MAX_FLAGS]:
+                    yield Static(Text(f"  ⚑ {flag}"), classes="unproven")
+                if len(gate.other_flags) > MAX_FLAGS:
+                    more = len(gate.other_flags) - MAX_FLAGS
+                    yield Static(f"  and {more} more flags", classes="muted")
             yield Static(
                 f"{counts.accepted} accepted, {counts.rejected} rejected (left out), "
                 f"{counts.undecided} undecided (land as accepted)",
@@ -59,12 +77,27 @@ class MergeScreen(Dialog[bool]):
                 yield Static(Text("\n".join(f"  {name}" for name in files) or "  (none)"))
             noun = label if len(files) != 1 else label.removesuffix("s")
             yield Static(f"{len(files)} {noun}", classes="muted")
-            action = "y/enter merge · n/esc back" if preview.clean else "n/esc back"
-            yield Static(action, classes="muted")
+            if not preview.clean:
+                action = "n/esc back"
+            elif gate.allowed:
+                action = "y/enter merge · n/esc back"
+            else:
+                action = "y/enter merge anyway (asks again) · n/esc back"
+            yield Static(action, id="merge-keys", classes="muted")
+            yield Static(id="merge-confirm")
 
     def action_merge(self) -> None:
-        if self.preview.clean:
+        if not self.preview.clean:
+            return
+        if self.plan.gate.allowed or self.armed:
             self.dismiss(True)
+            return
+        self.armed = True
+        confirm = self.query_one("#merge-confirm", Static)
+        confirm.update(
+            Text(f"Merge anyway, though {self.plan.gate.reason}? y: merge anyway · n: back")
+        )
+        confirm.display = True
 
     def action_back(self) -> None:
         self.dismiss(False)

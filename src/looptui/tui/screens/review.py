@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Static
 from looptui.engine import LooptuiError
 from looptui.engine.supervisor import DiffScope
 from looptui.engine.workspace import (
+    ContentId,
     Decision,
     FilePatch,
     HunkKey,
@@ -84,6 +86,8 @@ class ReviewScreen(Screen[None]):
         self.scope: DiffScope = "run"
         self.patch = Patch()
         self.selection = Selection(self.patch)
+        # every decision taken, by the content of its unit, so that it holds in either scope
+        self._decided: dict[ContentId, Decision] = {}
 
     @property
     def looptui(self) -> LooptuiApp:
@@ -94,25 +98,60 @@ class ReviewScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="review-title")
+        yield Static(id="review-verdict")
         yield DiffView(id="review-diff")
         yield Footer()
 
     async def on_mount(self) -> None:
+        await self.show_verdict()
         await self.load()
 
-    async def load(self) -> None:
+    async def show_verdict(self) -> None:
+        """A line on the run's last verdict when it does not prove the run done, with its
+        flags: what a merge would have to be forced past."""
+        line = self.query_one("#review-verdict", Static)
+        engine = self.looptui.engine
+        try:
+            gate = await engine.merge_gate(await engine.history.find_run(self.run_id))
+        except LooptuiError:
+            gate = None
+        line.display = gate is not None and not gate.allowed
+        if gate is None or gate.allowed:
+            return
+        flags = "".join(f"\n  ⚑ {flag}" for flag in gate.other_flags)
+        line.update(Text(f"✘ not proven done: {gate.reason}{flags}"))
+
+    async def load(self, scope: DiffScope | None = None) -> bool:
+        """Show the diff of `scope` (default: the current one), the decisions taken on its
+        changes in either scope carried over. False, and nothing changes, when a rejection
+        cannot be carried to the other scope."""
+        scope = scope or self.scope
         view = self.query_one(DiffView)
         try:
-            self.patch = await self.looptui.engine.patch(self.run_id, self.scope)
+            patch = await self.looptui.engine.patch(self.run_id, scope)
         except LooptuiError as exc:
             self.notify(str(exc), severity="error")
-            self.patch = Patch()
-        self.selection = Selection(self.patch)
+            patch = Patch()
+        if scope != self.scope:
+            stranded = self.selection.stranded(patch)
+            if stranded:
+                self.notify(
+                    f"{len(stranded)} rejected {'hunk is' if len(stranded) == 1 else 'hunks are'}"
+                    f" not a hunk of the {SCOPE_NAMES[scope]} as they are here, so the "
+                    "rejection would be lost: undo it (backspace) or merge from here",
+                    title="scope not switched",
+                    severity="warning",
+                )
+                return False
+        self._decided.update(self.selection.by_content())
+        self.scope, self.patch = scope, patch
+        self.selection = Selection(patch, self._decided)
         await view.show(self.patch, self.selection)
         keys = self.patch.keys
         view.move_cursor(keys[0] if keys else None)
         view.focus()
         self.update_title()
+        return True
 
     def update_title(self) -> None:
         summary = self.looptui.board.summaries.get(self.run_id)
@@ -177,11 +216,7 @@ class ReviewScreen(Screen[None]):
         self.update_title()
 
     async def action_scope(self) -> None:
-        decided = self.selection.counts()
-        if decided.accepted or decided.rejected:
-            self.notify("decisions are per scope: they were reset", severity="warning")
-        self.scope = "last" if self.scope == "run" else "run"
-        await self.load()
+        await self.load("last" if self.scope == "run" else "run")
 
     def action_split(self) -> None:
         view = self.query_one(DiffView)
@@ -227,19 +262,24 @@ class ReviewScreen(Screen[None]):
             self.notify("every change is rejected: discard the run instead (d)", severity="warning")
             return
         try:
-            preview = await engine.preview(self.run_id, reject)
+            plan = await engine.preview(self.run_id, reject)
         except LooptuiError as exc:
             self.notify(str(exc), title="cannot merge", severity="error")
             return
+        if plan.nothing:
+            self.notify(plan.nothing, title="nothing to merge", severity="warning")
+            return
         counts = self.selection.counts()
-        if not await self.app.push_screen_wait(MergeScreen(self.run_id, preview, counts, squash)):
+        if not await self.app.push_screen_wait(MergeScreen(self.run_id, plan, counts, squash)):
             return
         try:
-            commit = await engine.merge(self.run_id, squash=squash, reject=reject)
+            # the dialog asked again, naming why, before it let a run not proven done through
+            force = not plan.gate.allowed
+            commit = await engine.merge(self.run_id, squash=squash, reject=reject, force=force)
         except LooptuiError as exc:
             self.notify(str(exc), title="not merged", severity="error")
             return
-        self.notify(f"merged into {preview.base_branch} as {commit[:10]}")
+        self.notify(f"merged into {plan.preview.base_branch} as {commit[:10]}")
         self.dismiss()
 
     @work(group="review-command", exclusive=True, exit_on_error=False)

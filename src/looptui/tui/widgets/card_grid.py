@@ -32,6 +32,7 @@ STATUS_MARK = {
     RunStatus.QUEUED: "◌",
     RunStatus.RUNNING: "●",
     RunStatus.SUCCEEDED: "✔",
+    RunStatus.UNCHANGED: "=",
     RunStatus.FAILED: "✘",
     RunStatus.STALLED: "◆",
     RunStatus.PAUSED: "‖",
@@ -44,6 +45,7 @@ STATUS_LOOK = {
     RunStatus.QUEUED: "muted",
     RunStatus.RUNNING: "active",
     RunStatus.SUCCEEDED: "review",
+    RunStatus.UNCHANGED: "pass",
     RunStatus.FAILED: "fail",
     RunStatus.STALLED: "fail",
     RunStatus.PAUSED: "review",
@@ -361,11 +363,15 @@ class CardGrid(ScrollView, can_focus=True):
             mark, name = (
                 ("? unknown", "unknown")
                 if verdict.unknown
+                else ("⚑ flagged", "fail")
+                if verdict.flags
                 else ("✔ done", "pass")
                 if verdict.done
                 else ("✘ not done", "fail")
             )
             reason = f"  {verdict.reasons[0]}" if verdict.reasons else ""
+            if verdict.flags:  # where to look, rather than how many
+                reason = f"  {verdict.flags[0]}"
             line2 = Text.assemble((mark, style(f"card-grid--{name}")), (reason, muted))
         diff = run.diff
         line3 = Text.assemble(

@@ -48,7 +48,12 @@ class VerdictsView(VerticalScroll):
                 state, look = "in progress", "-unknown"
             else:
                 state = verdict.outcome
-                look = {"done": "-pass", "not done": "-fail", "unknown": "-unknown"}[state]
+                look = {
+                    "done": "-pass",
+                    "not done": "-fail",
+                    "flagged": "-fail",
+                    "unknown": "-unknown",
+                }[state]
             agent = {None: "", True: "agent finished", False: "agent failed"}[iteration.agent_ok]
             title = f"Iteration {iteration.number} · verdict: {state}"
             if verdict is not None:
@@ -59,6 +64,9 @@ class VerdictsView(VerticalScroll):
             for check in by_iteration.get(iteration.number, []):
                 widgets.append(_check_widget(check))
             if verdict is not None:
+                for flag in verdict.flags:
+                    line = f"⚑ flagged {flag.where}: {flag.message} [{flag.rule}]"
+                    widgets.append(Static(Text(line), classes="detail -fail"))
                 for reason in verdict.reasons:
                     widgets.append(Static(Text(f"reason: {reason}"), classes="detail"))
                 for step in verdict.next_steps:

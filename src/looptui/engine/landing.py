@@ -1,0 +1,110 @@
+"""Whether a run's work may land: its status and its last verdict, worded once.
+
+A run lands only on evidence: its last verdict must say done (no flags, not unknown). The
+CLI and the TUI both word a refusal, and what a merge of nothing says, through this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from looptui.engine.models import Flag, Run, RunStatus, Verdict
+from looptui.engine.workspace import MergePreview
+
+# Statuses that say the goal was not met, whatever the last verdict said.
+UNFINISHED = frozenset(
+    {
+        RunStatus.FAILED,
+        RunStatus.STALLED,
+        RunStatus.CANCELLED,
+        RunStatus.PAUSED,
+        RunStatus.INTERRUPTED,
+    }
+)
+_PASSED = re.compile(r"^check .+ passed$")
+
+
+@dataclass(frozen=True)
+class MergeGate:
+    """Whether a run's work may land without `--force`, and why not when it may not."""
+
+    run_id: str
+    status: str
+    outcome: str  # the last verdict's outcome ("done", "flagged"...), "none" if never judged
+    allowed: bool
+    reason: str  # one line; "" when allowed
+    flags: tuple[Flag, ...] = ()
+
+    @property
+    def other_flags(self) -> tuple[Flag, ...]:
+        """The flags that `reason` does not already name, to list under it."""
+        return tuple(flag for flag in self.flags if str(flag) not in self.reason)
+
+    @property
+    def refusal(self) -> str:
+        """The one-line error of a merge without `--force`."""
+        return f"{self.reason}; merge it anyway with --force"
+
+
+def merge_gate(run: Run, verdicts: Sequence[tuple[int, Verdict]]) -> MergeGate:
+    """Judge `run` by its status and its last verdict (`History.verdicts` order).
+
+    A succeeded status is not trusted by itself: runs of an older looptui could succeed on
+    less than a done verdict, so the verdict decides.
+    """
+    verdict = verdicts[-1][1] if verdicts else None
+    outcome = verdict.outcome if verdict is not None else "none"
+    flags = verdict.flags if verdict is not None else ()
+    status = run.status.value
+    detail = _detail(run, verdict)
+    if run.status in UNFINISHED:
+        reason = f"run {run.id} is {status} ({detail})"
+    elif verdict is None:
+        reason = f"run {run.id} is {status} but no verdict ever said it was done"
+    elif outcome != "done":
+        reason = f"run {run.id} is {status} but its last verdict is {outcome} ({detail})"
+    else:
+        return MergeGate(run.id, status, outcome, True, "", flags)
+    return MergeGate(run.id, status, outcome, False, reason, flags)
+
+
+def _detail(run: Run, verdict: Verdict | None) -> str:
+    """The most telling line: the first flag, the first reason that is not a pass, the
+    run's error."""
+    if verdict is not None and verdict.flags:
+        return str(verdict.flags[0])
+    reasons = verdict.reasons if verdict is not None else ()
+    failing = [reason for reason in reasons if not _PASSED.match(reason)]
+    if failing:
+        return failing[0]
+    if run.error and run.error.strip():
+        return run.error.strip().splitlines()[0]
+    if verdict is None:
+        return "never judged"
+    return reasons[0] if reasons else f"verdict {verdict.outcome}"
+
+
+NothingWhy = Literal["unchanged", "rejected", "merged"]
+
+
+def nothing_to_merge(run: Run, why: NothingWhy) -> str:
+    """What a merge of nothing says. `why`: "unchanged" when the run's own diff is empty,
+    "rejected" when review left out every change, else the base already holds them."""
+    if why == "unchanged":
+        return f"run {run.id} changed nothing; there is nothing to merge"
+    if why == "rejected":
+        return f"every change of run {run.id} is rejected; there is nothing to merge"
+    return f"run {run.id} has nothing to merge: {run.base_branch} already holds its changes"
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """What a merge of a run would do (`preview`), whether it may (`gate`), and when there is
+    nothing to merge, what a merge would say (`nothing`)."""
+
+    preview: MergePreview
+    gate: MergeGate
+    nothing: str | None = None

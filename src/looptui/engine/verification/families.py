@@ -1,0 +1,316 @@
+"""The tamper guard's knowledge of test runners: one entry per family, and path globs.
+
+Each `RunnerFamily` says where a language keeps its tests, how a test is defined, which
+markers skip, expect-to-fail or deselect one, what an assertion looks like and which files
+configure the runner. Adding a language is adding an entry to `FAMILIES`; tamper.py holds the
+rules and knows no language.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+Patterns = tuple[re.Pattern[str], ...]
+
+
+def _all(*patterns: str) -> Patterns:
+    return tuple(re.compile(pattern) for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class SectionedConfig:
+    """A file that configures tests in some of its parts only (pyproject.toml, package.json).
+
+    A changed line counts when the section it is in (the last line matching `header`, whose
+    group 1 names it, in the hunk or in git's hunk heading) matches `sections`; when the
+    section is not known (no header in sight, or a format without headers) the line's own
+    text decides, by `lines`.
+    """
+
+    glob: str
+    header: re.Pattern[str] | None
+    sections: re.Pattern[str] | None
+    lines: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class RunnerFamily:
+    """What the tamper guard knows of one family of test runners."""
+
+    name: str
+    extensions: tuple[str, ...]  # the source files the content rules read
+    test_paths: tuple[str, ...]  # globs of test files (any file there, data included)
+    test_definition: re.Pattern[str]  # group "name" is the test's name
+    # The marker patterns: a group "marker", where there is one, is what a flag quotes.
+    skip_markers: Patterns
+    xfail_markers: Patterns
+    deselect_markers: Patterns  # code that keeps tests from being collected or run
+    option_markers: Patterns  # options and settings that do: read in configuration files only
+    assertions: Patterns
+    expected_errors: Patterns  # assertions that something raises: named apart when removed
+    trivial_statements: Patterns  # what an assertion is swapped for to always pass
+    config_files: tuple[str, ...]  # globs of files that configure the runner as a whole
+    sectioned_configs: tuple[SectionedConfig, ...] = ()
+
+
+_TOML_OR_INI_HEADER = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(?:#.*)?$")
+
+PYTHON = RunnerFamily(
+    name="python",
+    extensions=(".py",),
+    test_paths=("test_*.py", "*_test.py", "**/tests/**", "**/test/**"),
+    test_definition=re.compile(r"^\s*(?:async\s+)?def\s+(?P<name>test\w*)\s*\("),
+    # Anchored to where code stands, so that a test quoting a marker in a string is no skip.
+    skip_markers=_all(
+        r"^\s*@pytest\.mark\.skip(?:if)?\b",
+        r"^\s*pytestmark\s*=.*\bpytest\.mark\.skip(?:if)?\b",
+        r"\bmarks\s*=\s*[\[(]?\s*pytest\.mark\.skip(?:if)?\b",
+        r"^\s*(?:\w+\s*=\s*)?pytest\.(?:skip|importorskip)\(",
+        r"^\s*@unittest\.skip(?:If|Unless)?\b",
+        r"^\s*self\.skipTest\(",
+        r"^\s*raise\s+(?:unittest\.)?SkipTest\b",
+    ),
+    xfail_markers=_all(
+        r"^\s*@pytest\.mark\.xfail\b",
+        r"^\s*pytestmark\s*=.*\bpytest\.mark\.xfail\b",
+        r"\bmarks\s*=\s*[\[(]?\s*pytest\.mark\.xfail\b",
+        r"^\s*pytest\.xfail\(",
+        r"^\s*@(?:unittest\.)?expectedFailure\b",
+    ),
+    deselect_markers=_all(
+        r"^\s*collect_ignore(?:_glob)?\b",
+        r"^\s*(?:async\s+)?def\s+(?P<marker>pytest_(?:collection_modifyitems|ignore_collect))\b",
+    ),
+    option_markers=_all(
+        r"--deselect\b",
+        r"(?<![\w-])-k(?![\w-])",
+        r"--ignore(?:-glob)?\b",
+        r"\bnorecursedirs\b",
+        r"\bpython_(?:files|functions|classes)\b",
+        r"\btestpaths\b",
+        r"\baddopts\b",
+    ),
+    assertions=_all(r"^\s*assert\b", r"\bself\.assert\w+\(", r"\bself\.fail\("),
+    expected_errors=_all(
+        r"\bpytest\.raises\(", r"\bpytest\.warns\(", r"\bself\.assert(?:Raises|Warns)\w*\("
+    ),
+    trivial_statements=_all(
+        r"^\s*(?:assert\s+(?:True|1|not\s+False)|pass|\.\.\.|return|self\.assertTrue\(\s*True\s*\))"
+        r"\s*(?:#.*)?$"
+    ),
+    config_files=(
+        "conftest.py",
+        "pytest.ini",
+        ".pytest.ini",
+        "tox.ini",
+        "noxfile.py",
+        ".coveragerc",
+    ),
+    sectioned_configs=(
+        SectionedConfig(
+            glob="pyproject.toml",
+            header=_TOML_OR_INI_HEADER,
+            sections=re.compile(r"^tool\.(?:pytest|coverage|tox|nox|hatch\.envs\.[\w-]*test)"),
+            lines=re.compile(
+                r"^\s*(?:addopts|testpaths|python_files|python_functions|python_classes"
+                r"|norecursedirs|filterwarnings|markers|minversion|required_plugins|fail_under"
+                r"|legacy_tox_ini|envlist)\s*="
+            ),
+        ),
+        SectionedConfig(
+            glob="setup.cfg",
+            header=_TOML_OR_INI_HEADER,
+            sections=re.compile(r"^(?:tool:pytest|pytest|coverage:|tox)"),
+            lines=re.compile(
+                r"^\s*(?:addopts|testpaths|python_files|python_functions|norecursedirs)\s*="
+            ),
+        ),
+    ),
+)
+
+JAVASCRIPT = RunnerFamily(
+    name="javascript",
+    extensions=(".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".cts"),
+    test_paths=("*.test.*", "*.spec.*", "**/__tests__/**", "**/test/**", "**/tests/**"),
+    test_definition=re.compile(
+        r"^\s*[xf]?(?:it|test)(?:\.(?:concurrent|only|skip|failing|each\(.*?\)))?\s*\("
+        r"\s*(['\"`])(?P<name>.+?)\1"
+    ),
+    skip_markers=_all(
+        r"\b(?:it|test|describe)\.skip\b",
+        r"(?<![\w.])x(?:it|test|describe)\s*\(",
+        r"\bthis\.skip\(\)",
+    ),
+    xfail_markers=_all(r"\b(?:it|test)\.failing\b"),
+    deselect_markers=_all(
+        r"\b(?:it|test|describe)\.only\b",
+        r"(?<![\w.])f(?:it|describe)\s*\(",
+    ),
+    option_markers=_all(
+        r"\b(?:testPathIgnorePatterns|modulePathIgnorePatterns|testNamePattern)\b",
+        r"--(?:testNamePattern|testPathIgnorePatterns|passWithNoTests)\b",
+    ),
+    assertions=_all(r"\bexpect\s*\(", r"\bassert(?:\.\w+)?\s*\(", r"\.should\b"),
+    expected_errors=_all(r"\.toThrow\w*\(", r"\.rejects\b", r"\bassert\.(?:throws|rejects)\("),
+    trivial_statements=_all(
+        r"^\s*expect\(\s*(?:true|1)\s*\)\.toBe\(\s*(?:true|1)\s*\);?\s*$",
+        r"^\s*assert\(\s*true\s*\);?\s*$",
+    ),
+    config_files=(
+        "jest.config.*",
+        "vitest.config.*",
+        "vitest.workspace.*",
+        ".mocharc*",
+        "karma.conf.*",
+        "playwright.config.*",
+    ),
+    sectioned_configs=(
+        SectionedConfig(
+            glob="package.json",
+            header=None,
+            sections=None,
+            lines=re.compile(
+                r"\"(?:scripts|test[\w:.-]*|pretest|posttest|jest|vitest|mocha|c8|nyc)\"\s*:"
+                r"|\b(?:jest|vitest|mocha)\b"
+            ),
+        ),
+    ),
+)
+
+GO = RunnerFamily(
+    name="go",
+    extensions=(".go",),
+    test_paths=("*_test.go", "**/testdata/**"),
+    test_definition=re.compile(r"^func\s+(?P<name>(?:Test|Benchmark|Example|Fuzz)\w*)\s*\("),
+    skip_markers=_all(r"\b\w+\.Skip(?:f|Now)?\("),
+    xfail_markers=(),
+    deselect_markers=_all(r"^//\s*(?:go:build|\+build)\b"),
+    option_markers=_all(r"\bgo test\b.*\s-(?:run|skip)(?:[\s=]|$)"),
+    assertions=_all(
+        r"\b\w+\.(?:Error|Errorf|Fatal|Fatalf|Fail|FailNow)\(", r"\b(?:assert|require)\.\w+\("
+    ),
+    expected_errors=(),
+    trivial_statements=(),
+    config_files=(),
+)
+
+RUST = RunnerFamily(
+    name="rust",
+    extensions=(".rs",),
+    test_paths=("**/tests/**",),
+    test_definition=re.compile(r"^\s*(?:pub\s+)?(?:async\s+)?fn\s+(?P<name>\w+)\s*\("),
+    skip_markers=_all(r"#\[ignore\b"),
+    xfail_markers=(),
+    deselect_markers=(),
+    option_markers=_all(r"--skip\b"),
+    assertions=_all(r"\b(?:debug_)?assert(?:_eq|_ne)?!\s*\("),
+    expected_errors=_all(r"#\[should_panic\b"),
+    trivial_statements=_all(r"^\s*assert!\(\s*true\s*\);?\s*$"),
+    config_files=(".config/nextest.toml",),
+)
+
+JAVA = RunnerFamily(
+    name="java",
+    extensions=(".java", ".kt"),
+    test_paths=("**/src/test/**", "*Test.java", "*Tests.java", "*IT.java", "*Test.kt"),
+    test_definition=re.compile(
+        r"^\s*(?:(?:public|protected|private|static|final)\s+)*(?:void|fun)\s+(?P<name>\w+)\s*\("
+    ),
+    skip_markers=_all(r"@Disabled\b", r"@Ignore\b", r"\bAssum(?:e|ptions)\.assume\w*\("),
+    xfail_markers=(),
+    deselect_markers=(),
+    option_markers=_all(r"-Dtest=", r"\bskipTests\b", r"\bmaven\.test\.skip\b"),
+    assertions=_all(r"\bassert\w*\s*\(", r"\bverify\s*\("),
+    expected_errors=_all(r"\bassertThrows\w*\s*\(", r"@Test\s*\(\s*expected\s*="),
+    trivial_statements=_all(r"^\s*assertTrue\(\s*true\s*\);?\s*$"),
+    config_files=(),
+    sectioned_configs=(
+        SectionedConfig(
+            glob="pom.xml",
+            header=None,
+            sections=None,
+            lines=re.compile(r"surefire|failsafe|skipTests|maven\.test|<(?:test)?[Ee]xcludes?>"),
+        ),
+        SectionedConfig(
+            glob="build.gradle*",
+            header=None,
+            sections=None,
+            lines=re.compile(r"\btest\s*\{|\bexclude\b|useJUnit|ignoreFailures|\bfilter\b"),
+        ),
+    ),
+)
+
+FAMILIES: tuple[RunnerFamily, ...] = (PYTHON, JAVASCRIPT, GO, RUST, JAVA)
+
+# Files that configure how tests run whatever the language.
+CI_FILES = (
+    ".github/workflows/**",
+    ".github/actions/**",
+    ".gitlab-ci.yml",
+    ".circleci/**",
+    "Jenkinsfile",
+    "azure-pipelines.yml",
+    ".travis.yml",
+    "bitbucket-pipelines.yml",
+    ".ci/**",
+)
+MAKEFILE = SectionedConfig(
+    glob="[Mm]akefile",
+    header=re.compile(r"^([A-Za-z0-9_.%/-]+)\s*::?(?!=)"),
+    sections=re.compile(r"(?:^|[-_])(?:test|tests|check|ci|coverage|pytest)(?:$|[-_])"),
+    lines=re.compile(r"\b(?:pytest|py\.test|tox|nox|go test|cargo test|jest|vitest|mocha)\b"),
+)
+COMMON_SECTIONED = (MAKEFILE,)
+# Directories whose files are tests or their data, in any language.
+TEST_DATA_PATHS = ("**/tests/**", "**/test/**", "**/__tests__/**", "**/testdata/**")
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Whether repository-relative `path` matches `pattern`.
+
+    `*` and `?` stay within one directory, `**` spans any number of them, `[...]` is a class.
+    A pattern without a slash matches a file name at any depth (as in .gitignore); one ending
+    in a slash matches everything under that directory.
+    """
+    pattern = pattern.removeprefix("./").lstrip("/")
+    if pattern.endswith("/"):
+        pattern += "**"
+    if "/" not in pattern:
+        pattern = "**/" + pattern
+    return _glob_regex(pattern).fullmatch(path) is not None
+
+
+def matches_any(patterns: tuple[str, ...], path: str) -> str | None:
+    """The first of `patterns` that `path` matches, or None."""
+    return next((pattern for pattern in patterns if glob_match(pattern, path)), None)
+
+
+@functools.lru_cache(maxsize=512)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            out.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            out.append("[^/]")
+            index += 1
+        elif pattern[index] == "[" and "]" in pattern[index + 2 :]:
+            end = pattern.index("]", index + 2)
+            body = pattern[index + 1 : end]
+            body = "^" + body[1:] if body.startswith("!") else body
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            index = end + 1
+        else:
+            out.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("".join(out))
