@@ -31,7 +31,7 @@ from looptui.engine.models import Run
 from looptui.engine.process import kill_process_groups
 from looptui.engine.store import Subscription
 from looptui.engine.workspace import Repository
-from looptui.engine.workspace.repository import ensure_directory, state_home
+from looptui.engine.workspace.locations import ensure_directory, state_home
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -15,7 +15,7 @@ import re
 import secrets
 from pathlib import Path
 
-from looptui.engine.workspace.repository import state_home
+from looptui.engine.workspace.locations import state_home
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ import git
 
 from looptui.engine.errors import MergeRefused, WorkspaceError
 from looptui.engine.models import DiffStat
+from looptui.engine.workspace.binding import admin_dir, bind
+from looptui.engine.workspace.locations import ensure_directory, worktrees_home
 from looptui.engine.workspace.merge_safety import operation_in_progress, untracked_obstacles
 
 DATA_DIR_NAME = "looptui"  # inside the git common dir, where `git status` never looks
@@ -38,18 +39,6 @@ AGENT_IDENTITY = {
 # user's branch is the user's, and follows their configuration.
 RUN_COMMIT_CONFIG = ("-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null")
 _PATHSPEC_CHUNK = 200  # paths per git command, well inside any argument limit
-# Variables that would steer git's repository discovery away from the directory it runs in.
-_DISCOVERY_VARIABLES = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_COMMON_DIR",
-        "GIT_INDEX_FILE",
-        "GIT_CEILING_DIRECTORIES",
-        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-        "GIT_PREFIX",
-    }
-)
 _FALLBACK_USER = {
     "GIT_AUTHOR_NAME": "looptui",
     "GIT_AUTHOR_EMAIL": "looptui@looptui.invalid",
@@ -121,73 +110,13 @@ class Repository:
         )
         return int(status), stdout
 
-    # -- git bound to a run's worktree -----------------------------------------------------
-    #
-    # A run's worktree can vanish under a run (an agent's `rm -rf .`, a user cleaning up).
-    # Git run "in" it then would search the parent directories for a repository, and GitPython
-    # even falls back to looptui's own working directory when the cwd is gone: either way
-    # git would find the user's checkout and commit their work as the agent. So every git
-    # call meant for a worktree first proves the directory is that worktree, then names its
-    # git dir and work tree explicitly, with discovery fenced off.
+    # -- git bound to a run's worktree (see binding.py) -----------------------------------
 
     def _bind(self, worktree: Path) -> tuple[tuple[str, ...], dict[str, str]]:
-        """The global options and environment that tie git to `worktree` and nothing else;
-        WorkspaceError when `worktree` is no longer a worktree of this repository."""
-        admin = self._admin_dir(worktree)
-        work_tree = str(worktree.resolve())
-        options = (f"--git-dir={admin}", f"--work-tree={work_tree}")
-        env = {
-            "GIT_DIR": str(admin),
-            "GIT_WORK_TREE": work_tree,
-            "GIT_COMMON_DIR": str(self.common_dir),
-            "GIT_INDEX_FILE": str(admin / "index"),
-            "GIT_CEILING_DIRECTORIES": str(Path(work_tree).parent),
-        }
-        return options, env
+        return bind(self.common_dir, worktree)
 
     def _admin_dir(self, worktree: Path) -> Path:
-        """The admin dir (`<common dir>/worktrees/<name>`) of `worktree`, after checking that
-        its `.git` file leads there and back, and that git itself sees `worktree` as a
-        worktree top level of this repository."""
-        gone = WorkspaceError(f"the worktree of run {worktree.name} is gone: {worktree}")
-        dot_git = worktree / ".git"
-        try:
-            text = dot_git.read_text(encoding="utf-8") if _regular(dot_git) else ""
-        except (OSError, UnicodeDecodeError):
-            text = ""
-        if not text.startswith("gitdir:"):
-            raise gone
-        admin = Path(text.removeprefix("gitdir:").strip())
-        admin = (admin if admin.is_absolute() else worktree / admin).resolve()
-        if admin.parent != self.common_dir / "worktrees":
-            raise gone
-        try:  # git's own record of where this worktree is must agree
-            back = Path((admin / "gitdir").read_text(encoding="utf-8").strip()).resolve()
-        except (OSError, UnicodeDecodeError):
-            raise gone from None
-        real = worktree.resolve()
-        if back != real / ".git":
-            raise gone
-        # Git's discovery, fenced at the worktree's parent: nothing above can answer.
-        environ = {k: v for k, v in os.environ.items() if k not in _DISCOVERY_VARIABLES}
-        environ["GIT_CEILING_DIRECTORIES"] = str(real.parent)
-        try:
-            found = subprocess.run(
-                ["git", "rev-parse", "--show-toplevel", "--absolute-git-dir"],
-                cwd=real,
-                env=environ,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-        except OSError:  # the directory went away just now
-            raise gone from None
-        lines = found.stdout.splitlines()
-        if found.returncode != 0 or len(lines) != 2:
-            raise gone
-        if Path(lines[0]).resolve() != real or Path(lines[1]).resolve() != admin:
-            raise gone
-        return admin
+        return admin_dir(self.common_dir, worktree)
 
     def is_worktree(self, path: Path) -> bool:
         """Whether `path` is still a worktree of this repository (see `_admin_dir`)."""
@@ -589,11 +518,6 @@ def _subcommand(args: tuple[str, ...]) -> str:
     return args[0] if args else "git"
 
 
-def _regular(path: Path) -> bool:
-    """A regular file, not a symlink to one (a worktree's `.git` file is never a link)."""
-    return path.is_file() and not path.is_symlink()
-
-
 def _without_suffix(name: str, suffixes: Iterable[str]) -> str:
     for suffix in suffixes:
         if name.endswith(suffix):
@@ -604,35 +528,6 @@ def _without_suffix(name: str, suffixes: Iterable[str]) -> str:
 def _status_paths(porcelain_z: str) -> set[str]:
     """The paths of `git status --porcelain=v1 -z --no-renames` entries ("XY path")."""
     return {entry[3:] for entry in porcelain_z.split("\0") if len(entry) > 3}
-
-
-def state_home() -> Path:
-    """looptui's own state outside any repository (worktrees, prompt files, the log):
-    `$XDG_STATE_HOME/looptui`, by default `~/.local/state/looptui`."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "looptui"
-
-
-def ensure_directory(path: Path) -> None:
-    """Create `path` (a directory of looptui's state) or say in one line why it cannot be."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise PermissionError(13, "Permission denied", str(path))
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise WorkspaceError(
-            f"cannot use {path} for looptui's state: {reason}; "
-            "point XDG_STATE_HOME at a writable directory"
-        ) from None
-
-
-def worktrees_home() -> Path:
-    """Where runs' worktrees live: outside the repository and its `.git`, because coding
-    agents refuse or sandbox writes under `.git` (Claude Code asks before editing there;
-    Codex makes it read-only). `$XDG_STATE_HOME/looptui/worktrees`, by default
-    `~/.local/state/looptui/worktrees`."""
-    return state_home() / "worktrees"
 
 
 def _digest(path: Path) -> str:
