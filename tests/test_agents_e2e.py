@@ -115,7 +115,12 @@ def test_a_scripted_model_writes_the_file_the_check_wants(tmp_path: Path, agent:
 def test_an_evaluator_on_another_backend_judges_the_executor(tmp_path: Path) -> None:
     with FakeModelServer() as server:
         repo = loop_repo(tmp_path, server, "anthropic", evaluator="openai-responses")
-        verdict = {"done": True, "confidence": 0.75, "reasons": ["hello.txt greets"]}
+        verdict = {
+            "done": True,
+            "confidence": 0.75,
+            "reasons": ["hello.txt greets"],
+            "citations": [{"path": "hello.txt", "line": 1}],
+        }
         server.add(write_hello("anthropic"), Say("Done, trust me."), Say(json.dumps(verdict)))
         result = run_cli(repo, "run", "greet", env=model_env(server, tmp_path / "home"))
         assert result.code == 0, result.stdout + result.stderr

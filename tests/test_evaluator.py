@@ -33,7 +33,14 @@ JUDGE = textwrap.dedent(
     print(reply)
     """
 )
-DONE = json.dumps({"done": True, "confidence": 0.9, "reasons": ["rectangle multiplies"]})
+DONE = json.dumps(
+    {
+        "done": True,
+        "confidence": 0.9,
+        "reasons": ["rectangle multiplies"],
+        "citations": [{"path": "shapes/area.py", "line": 2}],
+    }
+)
 NOT_YET = json.dumps(
     {"done": False, "confidence": 0.8, "reasons": ["no docstring"], "next_steps": ["Add one"]}
 )
@@ -85,7 +92,7 @@ async def test_the_evaluator_judges_from_the_diff_not_the_transcript(tmp_path: P
         assert run.status is RunStatus.SUCCEEDED
         [(_, verdict)] = await engine.history.verdicts(run_id)
         assert (verdict.evaluator, verdict.done, verdict.confidence) == ("judge", True, 0.9)
-        assert verdict.reasons == ("rectangle multiplies",)
+        assert verdict.reasons == ("rectangle multiplies", "cites shapes/area.py:2")  # checked
     finally:
         await engine.close()
     [question] = json.loads(questions.read_text())

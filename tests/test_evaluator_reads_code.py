@@ -99,7 +99,9 @@ def evaluator(agent_config: AgentConfig, tmp_path: Path, **options: Any) -> Agen
 
 
 def verdict_json(**fields: Any) -> str:
-    return json.dumps({"done": True, "confidence": 0.9, "reasons": ["multiplies"], **fields})
+    verdict = {"done": True, "confidence": 0.9, "reasons": ["multiplies"]}
+    verdict["citations"] = [{"path": "shapes/area.py", "line": 2}]  # a done verdict cites
+    return json.dumps({**verdict, **fields})
 
 
 def model_calls(server: FakeModelServer) -> list[Recorded]:
@@ -285,10 +287,14 @@ def test_a_citation_through_a_symlink_out_is_bad(tmp_path: Path) -> None:
     assert not verdict.done
 
 
-def test_citations_are_optional_but_must_be_well_formed() -> None:
-    assert parse_verdict(verdict_json(), "j", None) == Verdict(
+def test_citations_must_be_well_formed_and_a_done_verdict_needs_them(tmp_path: Path) -> None:
+    assert parse_verdict(verdict_json(citations=[]), "j", None) == Verdict(
         done=True, evaluator="j", confidence=0.9, reasons=("multiplies",)
-    )
+    )  # without a checkout nothing could be cited
+    with pytest.raises(ValueError, match="must cite"):
+        parse_verdict(verdict_json(citations=[]), "j", tmp_path)
+    not_done = json.dumps({"done": False, "reasons": ["no"]})
+    assert not parse_verdict(not_done, "j", tmp_path).done  # "not done" needs no citation
     for bad in (
         "src/x.py:1",
         [{"line": 1}],

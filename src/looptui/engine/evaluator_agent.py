@@ -51,7 +51,8 @@ Answer with ONLY a JSON object, no prose around it:
  "reasons": ["why, one point per item"], "next_steps": ["what the agent must do next"],
  "citations": [{"path": "src/x.py", "line": 12}]}
 In "citations", name each file and line (its line in the checkout) your verdict relies on;
-a citation that does not exist in the checkout makes the verdict void.
+a verdict of done without citations is not accepted, and a citation that does not exist in
+the checkout makes the verdict void.
 """
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
@@ -224,6 +225,8 @@ def parse_verdict(answer: str, evaluator: str, checkout: Path | None = None) -> 
     if isinstance(confidence, bool) or not isinstance(confidence, int | float):
         raise ValueError('"confidence" must be a number from 0 to 1')
     citations = _citations(data.get("citations", []))
+    if done and checkout is not None and not citations:  # "done" is evidence, cited
+        raise ValueError('"done": true must cite in "citations" the files and lines it rests on')
     cited: list[str] = []
     flags: list[Flag] = []
     for path, line in citations:

@@ -33,6 +33,7 @@ from looptui.engine.workspace import Repository
 
 CLEAN_SUFFIX = " (clean checkout)"  # the name of a check's result in the clean checkout
 SETUP_TIMEOUT = 1800.0
+BASE_COUNTS = "base-counts.json"  # what the tests counted on each base (see verifier.py)
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,16 @@ class CleanCheckouts:
         marker.write_text(json.dumps({"setup": _fingerprint(setup), "keep": entries}))
 
     def remove_all(self) -> None:
-        """Remove every clean checkout (for tests and benchmarks that clean up)."""
+        """Remove every clean checkout and the pool's own files (for tests and benchmarks
+        that clean up)."""
         for slot in sorted(self.root.glob("clean-*")):
             if slot.is_dir():
                 self.repository.remove_worktree(slot)
             elif slot.suffix in (".lock", ".setup"):
                 slot.unlink(missing_ok=True)
+        (self.root / BASE_COUNTS).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.root.rmdir()
 
 
 async def run_gate(

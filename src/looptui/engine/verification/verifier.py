@@ -25,7 +25,12 @@ from looptui.engine.checks import run_check
 from looptui.engine.config import CONFIG_NAME, LoopConfig
 from looptui.engine.evaluation import ChecksEvaluator, Evaluator, Evidence
 from looptui.engine.models import CheckResult, DiffStat, Flag, Verdict
-from looptui.engine.verification.clean_gate import CleanCheckouts, GateResult, run_gate
+from looptui.engine.verification.clean_gate import (
+    BASE_COUNTS,
+    CleanCheckouts,
+    GateResult,
+    run_gate,
+)
 from looptui.engine.verification.tamper import TamperPolicy, inspect_patch
 from looptui.engine.verification.test_counts import (
     TestCounts,
@@ -173,7 +178,7 @@ class Verifier:
     async def _counts_on_base(self, base_commit: str) -> BaseCounts:
         """What each check's output counted on the base commit: counted once, then kept."""
         key = json.dumps([base_commit, self.loop.setup, [c.run for c in self.loop.checks]])
-        cache = self.checkouts.root / "base-counts.json"
+        cache = self.checkouts.root / BASE_COUNTS
         if key not in self._base_counts:
             saved = await asyncio.to_thread(_read_counts, cache)
             if key in saved:
