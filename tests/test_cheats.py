@@ -142,6 +142,55 @@ def test_a_weakened_suite_is_flagged_and_not_done(tmp_path: Path, agent: str, ch
     assert_refused(repo, run, rule)
 
 
+# Cheats found by a reviewer: each also touches the source (a comment), so that the diff is
+# not one of tests alone, and each makes the suite pass with the bug still in place.
+TOUCH_SOURCE = write("shapes/area.py", "# looked at it\n" + BUGGY_PACKAGE["shapes/area.py"])
+SUBTLE_CHEATS = {
+    "expectation-changed": (  # the assertion itself is another one now
+        write("tests/test_area.py", FAILING_TEST.replace("== 12", "== 7")),
+        "assertion-removed",
+    ),
+    "early-return": (
+        write(
+            "tests/test_area.py",
+            FAILING_TEST.replace("def test_rectangle():\n", "def test_rectangle():\n    return\n"),
+        ),
+        "assertion-weakened",
+    ),
+    "failure-caught": (
+        write(
+            "tests/test_area.py",
+            FAILING_TEST.replace(
+                "    assert rectangle(3, 4) == 12\n",
+                "    try:\n        assert rectangle(3, 4) == 12\n    except AssertionError:\n"
+                "        pass\n",
+            ),
+        ),
+        "assertion-weakened",
+    ),
+    "patched-from-the-tests": (
+        write(
+            "tests/conftest.py",
+            "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef fixed(monkeypatch):\n"
+            "    import shapes.area\n\n"
+            "    monkeypatch.setattr(shapes.area, 'rectangle', lambda w, h: w * h)\n",
+        ),
+        "test-patched",
+    ),
+    "shadow-module": (
+        write("tests/shapes/area.py", "def rectangle(width, height):\n    return width * height\n"),
+        "test-shadow",
+    ),
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(SUBTLE_CHEATS))
+def test_a_subtle_cheat_beside_a_source_change_is_flagged(tmp_path: Path, cheat: str) -> None:
+    call, rule = SUBTLE_CHEATS[cheat]
+    repo, run = run_loop(tmp_path, "anthropic", TOUCH_SOURCE, call)
+    assert_refused(repo, run, rule)
+
+
 def test_a_skip_hidden_in_the_source_is_caught_by_counting_the_tests(tmp_path: Path) -> None:
     """No test file changes: only the denominator guard sees that a test stopped running."""
     hidden = (

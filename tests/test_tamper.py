@@ -27,6 +27,7 @@ from looptui.engine.verification import (
     inspect_patch,
 )
 from looptui.engine.verification.check_commands import check_files
+from looptui.engine.verification.tamper import TEST_EDITED, TEST_PATCHED, TEST_SHADOW
 from looptui.engine.workspace import Repository, parse_patch
 
 PYPROJECT = """\
@@ -77,6 +78,15 @@ def test_parse_date_rejects_garbage():
     with pytest.raises(ValueError):
         parse_date("yesterday")
 """
+TEST_PRICES = """\
+from calc.totals import total
+
+
+def test_total_of_prices():
+    prices = [4, 4, 4]
+    expected = 12
+    assert total(prices) == expected
+"""
 CONFTEST = """\
 import pytest
 
@@ -113,6 +123,7 @@ PROJECT = {
     "tests/conftest.py": CONFTEST,
     "tests/test_totals.py": TEST_TOTALS,
     "tests/test_dates.py": TEST_DATES,
+    "tests/test_prices.py": TEST_PRICES,
     "run_tests.sh": '#!/bin/sh\nexec python -m pytest -q "$@"\n',
     "Makefile": MAKEFILE,
     ".github/workflows/ci.yml": CI,
@@ -375,6 +386,144 @@ def test_allowed_test_edits_still_guard_config_and_protected_files(
     }
 
 
+def test_changed_data_in_an_existing_test_is_flagged(project: tuple[Path, str]) -> None:
+    repo, base = project
+    changed = TEST_PRICES.replace("expected = 12", "expected = 13")
+    head = commit(repo, {**FIX, "tests/test_prices.py": changed})
+    flags = inspect(repo, base, head)
+    line = line_of(TEST_PRICES, "expected = 12")
+    assert found(flags) == {(TEST_EDITED, "tests/test_prices.py", line)}
+    assert flags[0].message == (
+        "test_total_of_prices was edited: expected = 12 was changed or removed"
+    )
+
+
+def test_an_early_return_in_an_existing_test_is_flagged(project: tuple[Path, str]) -> None:
+    repo, base = project
+    early = insert_before(TEST_TOTALS, "assert total(()) == 0", "    return\n")
+    head = commit(repo, {**FIX, "tests/test_totals.py": early})
+    flags = inspect(repo, base, head)
+    line = line_of(early, "return")
+    assert found(flags) == {(ASSERTION_WEAKENED, "tests/test_totals.py", line)}
+    assert flags[0].message == "an early return was added to test_total_of_nothing"
+
+
+@pytest.mark.parametrize(
+    ("opening", "closing"),
+    [
+        ("try:", "except AssertionError:"),
+        ("try:", "except Exception:"),
+        ("with contextlib.suppress(AssertionError):", None),
+        ("with pytest.raises(AssertionError):", None),
+    ],
+)
+def test_an_assertion_wrapped_to_be_caught_is_flagged(
+    project: tuple[Path, str], opening: str, closing: str | None
+) -> None:
+    """The assertion is only re-indented, which alone is no removal: the wrapper is flagged."""
+    repo, base = project
+    wrapped = f"    {opening}\n        assert total(items) == 3\n"
+    wrapped += f"    {closing}\n        pass\n" if closing else ""
+    caught = "import contextlib\nimport pytest\n" + TEST_TOTALS.replace(
+        "    assert total(items) == 3\n", wrapped
+    )
+    head = commit(repo, {**FIX, "tests/test_totals.py": caught})
+    flags = inspect(repo, base, head)
+    needles = [needle for needle in (opening, closing) if needle]
+    assert found(flags) == {
+        (ASSERTION_WEAKENED, "tests/test_totals.py", line_of(caught, needle)) for needle in needles
+    }
+    assert f"a failing assertion may be caught in test_total: {needles[-1]}" in [
+        flag.message for flag in flags
+    ]
+
+
+PATCH_TOTAL = '    monkeypatch.setattr("calc.totals.total", lambda items: 3)\n'
+AUTOUSE = (
+    "\n\n@pytest.fixture(autouse=True)\ndef _totals(monkeypatch):\n" + PATCH_TOTAL.strip() + "\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "needles"),
+    [
+        pytest.param(
+            "tests/test_totals.py",
+            TEST_TOTALS.replace(
+                "def test_total(items):\n", "def test_total(items, monkeypatch):\n" + PATCH_TOTAL
+            ),
+            ["monkeypatch.setattr"],
+            id="in-an-existing-test",
+        ),
+        pytest.param(
+            "tests/test_totals.py",
+            "import calc.totals\n" + TEST_TOTALS + "\n\ncalc.totals.total = lambda items: 3\n",
+            ["calc.totals.total ="],
+            id="at-module-level",
+        ),
+        pytest.param(
+            "tests/test_totals.py",
+            "import pytest\n" + TEST_TOTALS + AUTOUSE,
+            ["autouse=True", "monkeypatch.setattr"],
+            id="autouse-fixture",
+        ),
+        pytest.param(
+            "tests/conftest.py",
+            CONFTEST + AUTOUSE,
+            ["autouse=True", "monkeypatch.setattr"],
+            id="autouse-in-conftest",
+        ),
+    ],
+)
+def test_patching_the_code_under_test_is_flagged(
+    project: tuple[Path, str], path: str, text: str, needles: list[str]
+) -> None:
+    repo, base = project
+    head = commit(repo, {**FIX, path: text})
+    flags = inspect(repo, base, head)
+    assert found(flags) == {(TEST_PATCHED, path, line_of(text, needle)) for needle in needles}
+    assert all(flag.message.startswith("the code under test is patched") for flag in flags)
+
+
+@pytest.mark.parametrize(
+    ("files", "shadow"),
+    [
+        # the fix's path names the package calc
+        pytest.param({**FIX, "tests/calc.py": "total = sum\n"}, "calc", id="path"),
+        # no source path names it, but a test file's import line in the diff does
+        pytest.param(
+            {
+                "README.md": "# calc\n",
+                "tests/calc.py": "total = sum\n",
+                "tests/test_totals.py": "import math\n" + TEST_TOTALS,
+            },
+            "calc",
+            id="import",
+        ),
+    ],
+)
+def test_a_module_shadowing_the_code_under_test_is_flagged(
+    project: tuple[Path, str], files: dict[str, str], shadow: str
+) -> None:
+    repo, base = project
+    head = commit(repo, files)
+    flags = inspect(repo, base, head)
+    path = f"tests/{shadow}.py"
+    assert found(flags) == {(TEST_SHADOW, path, None)}
+    assert flags[0].message == f"{path} shadows the module {shadow} that the tests import"
+
+
+def test_a_looptui_toml_change_is_test_configuration(project: tuple[Path, str]) -> None:
+    repo, base = project
+    config = '[loop]\nchecks = ["./run_tests.sh"]\n'
+    start = commit(repo, {"looptui.toml": config})
+    head = commit(repo, {**FIX, "looptui.toml": config.replace("./run_tests.sh", "true")})
+    flags = inspect(repo, start, head)
+    assert found(flags) == {(TEST_CONFIG, "looptui.toml", 2)}
+    assert flags[0].message == 'the looptui configuration changed: checks = ["./run_tests.sh"]'
+    assert found(inspect(repo, base, start)) == {(TEST_CONFIG, "looptui.toml", 1)} | ONLY
+
+
 # -- honest changes --------------------------------------------------------------------------
 
 
@@ -417,6 +566,48 @@ def test_a_new_test_quoting_markers_in_strings_is_not_flagged(project: tuple[Pat
         """
     )
     head = commit(repo, {**FIX, "tests/test_runner_options.py": new})
+    assert inspect(repo, base, head) == []
+
+
+def test_a_fix_with_a_new_test_using_monkeypatch_and_a_helper_is_not_flagged(
+    project: tuple[Path, str],
+) -> None:
+    """A new test may patch for its own sake, and a helper module may sit beside the tests."""
+    repo, base = project
+    more = TEST_TOTALS + textwrap.dedent(
+        """\
+
+        def test_total_reads_no_environment(monkeypatch):
+            monkeypatch.setattr("os.environ", {})
+            try:
+                assert total(make_items()) == 2
+            finally:
+                pass
+        """
+    )
+    more = "from helpers import make_items\n" + more
+    head = commit(
+        repo,
+        {
+            **FIX,
+            "tests/test_totals.py": more,
+            "tests/helpers.py": "def make_items():\n    return [1, 1]\n",
+        },
+    )
+    assert inspect(repo, base, head) == []
+
+
+def test_a_helper_function_added_inside_an_existing_test_is_not_flagged(
+    project: tuple[Path, str],
+) -> None:
+    """Its `return` ends the helper, not the test; the new assertion is an addition."""
+    repo, base = project
+    more = TEST_TOTALS.replace(
+        "    assert total(()) == 0\n",
+        "    assert total(()) == 0\n\n    def empty():\n        return []\n\n"
+        "    assert total(empty()) == 0\n",
+    )
+    head = commit(repo, {**FIX, "tests/test_totals.py": more})
     assert inspect(repo, base, head) == []
 
 

@@ -53,6 +53,16 @@ class RunnerFamily:
     trivial_statements: Patterns  # what an assertion is swapped for to always pass
     config_files: tuple[str, ...]  # globs of files that configure the runner as a whole
     sectioned_configs: tuple[SectionedConfig, ...] = ()
+    comment: re.Pattern[str] | None = None  # a line that is only a comment
+    early_exits: Patterns = ()  # a statement that ends a test before its assertions
+    swallowing: Patterns = ()  # code that catches a failed assertion, wherever it is added
+    guard_blocks: Patterns = ()  # blocks that may catch one: flagged inside existing tests
+    patches: Patterns = ()  # code that replaces what the tests exercise, from the tests
+    nested_definitions: Patterns = ()  # a function or class defined inside a test
+    imports: Patterns = ()  # group "module" is the top-level module a test imports
+    # The names of modules a test directory may hold (helpers); another added there may shadow
+    # the code under test. None: the family has no such shadowing.
+    test_modules: re.Pattern[str] | None = None
 
 
 _TOML_OR_INI_HEADER = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(?:#.*)?$")
@@ -128,6 +138,30 @@ PYTHON = RunnerFamily(
             ),
         ),
     ),
+    comment=re.compile(r"^\s*#"),
+    early_exits=_all(r"^\s*return\b"),
+    nested_definitions=_all(r"^\s*(?:async\s+)?(?:def|class)\s"),
+    swallowing=_all(
+        r"^\s*except\s*(?::|\(?[\w.,\s]*\b(?:AssertionError|Exception|BaseException)\b)",
+        r"^\s*with\s+(?:contextlib\.)?suppress\(.*\b(?:AssertionError|Exception|BaseException)\b",
+        r"^\s*with\s+pytest\.raises\(\s*(?:AssertionError|Exception|BaseException)\b",
+    ),
+    guard_blocks=_all(r"^\s*try\s*:", r"^\s*with\s+(?:contextlib\.)?suppress\("),
+    patches=_all(
+        r"\bmonkeypatch\.(?:setattr|setitem|delattr|delitem)\(",
+        r"\bmock\.patch\b",
+        r"(?<![\w.])patch(?:\.object|\.dict|\.multiple)?\(",
+        r"(?<![\w.])(?:setattr|delattr)\(",
+        r"^(?!self\.|cls\.)[A-Za-z_]\w*(?:\.\w+)+\s*=(?!=)",  # module.attribute = …, at the top
+        r"\bglobals\(\)\s*\[",
+        r"\bsys\.modules\s*\[",
+        r"^\s*@pytest\.fixture\(.*\bautouse\s*=\s*True\b",
+    ),
+    # Dotted only: `calc` in `from calc.totals import` is a package, no helper beside the tests.
+    imports=_all(r"^\s*(?:from|import)\s+(?P<module>\w+)\.\w"),
+    test_modules=re.compile(
+        r"^(?:__init__|conftest|test_\w*|\w*_test|\w*(?:helper|util|fixture)\w*)$"
+    ),
 )
 
 JAVASCRIPT = RunnerFamily(
@@ -166,6 +200,7 @@ JAVASCRIPT = RunnerFamily(
         "karma.conf.*",
         "playwright.config.*",
     ),
+    comment=re.compile(r"^\s*//"),
     sectioned_configs=(
         SectionedConfig(
             glob="package.json",
@@ -194,6 +229,9 @@ GO = RunnerFamily(
     expected_errors=(),
     trivial_statements=(),
     config_files=(),
+    comment=re.compile(r"^\s*//"),
+    early_exits=_all(r"^\s*return\s*$"),
+    nested_definitions=_all(r"\bfunc\s*\("),
 )
 
 RUST = RunnerFamily(
@@ -209,6 +247,10 @@ RUST = RunnerFamily(
     expected_errors=_all(r"#\[should_panic\b"),
     trivial_statements=_all(r"^\s*assert!\(\s*true\s*\);?\s*$"),
     config_files=(".config/nextest.toml",),
+    comment=re.compile(r"^\s*//"),
+    early_exits=_all(r"^\s*return\s*;?\s*$"),
+    nested_definitions=_all(r"^\s*fn\s", r"\|[^|]*\|\s*\{"),
+    swallowing=_all(r"\bcatch_unwind\("),
 )
 
 JAVA = RunnerFamily(
@@ -226,6 +268,10 @@ JAVA = RunnerFamily(
     expected_errors=_all(r"\bassertThrows\w*\s*\(", r"@Test\s*\(\s*expected\s*="),
     trivial_statements=_all(r"^\s*assertTrue\(\s*true\s*\);?\s*$"),
     config_files=(),
+    comment=re.compile(r"^\s*//"),
+    early_exits=_all(r"^\s*return\s*;?\s*$"),
+    nested_definitions=_all(r"->\s*\{", r"\bnew\s+\w+\s*\(.*\)\s*\{"),
+    swallowing=_all(r"\bcatch\s*\(\s*(?:final\s+)?(?:AssertionError|Throwable|Exception)\b"),
     sectioned_configs=(
         SectionedConfig(
             glob="pom.xml",
@@ -263,6 +309,8 @@ MAKEFILE = SectionedConfig(
     lines=re.compile(r"\b(?:pytest|py\.test|tox|nox|go test|cargo test|jest|vitest|mocha)\b"),
 )
 COMMON_SECTIONED = (MAKEFILE,)
+# looptui's own configuration: it holds the loop's checks and gates for later runs.
+LOOP_CONFIG_FILES = ("looptui.toml",)
 # Directories whose files are tests or their data, in any language.
 TEST_DATA_PATHS = ("**/tests/**", "**/test/**", "**/__tests__/**", "**/testdata/**")
 

@@ -6,44 +6,70 @@ them, instead of fixing the code. `inspect_patch` reads an iteration's diff and 
 never flagged, nor is a change to source files alone.
 
 The rules are small functions below; what they know of each language (where tests live, what
-skips one, what an assertion looks like) is the table in families.py.
+skips one, what an assertion looks like) is the table in families.py. Where a line stands
+in a test is test_scopes.py; the rules for configuration files are config_rules.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from looptui.engine.models import Flag
 from looptui.engine.verification.check_commands import CheckFiles, check_files
+from looptui.engine.verification.config_rules import (
+    ALL_MARKERS,
+    config_flags,
+    family_markers,
+    marker_flags,
+    relevant_lines,
+    sectioned_rules,
+    whole_file_config,
+)
+from looptui.engine.verification.diff_lines import changed, first_changed, normal, quote, search
 from looptui.engine.verification.families import (
-    CI_FILES,
-    COMMON_SECTIONED,
     FAMILIES,
     TEST_DATA_PATHS,
-    Patterns,
     RunnerFamily,
-    SectionedConfig,
     matches_any,
 )
+from looptui.engine.verification.rule_names import (
+    ASSERTION_REMOVED,
+    ASSERTION_WEAKENED,
+    ONLY_TESTS,
+    PROTECTED,
+    TEST_CONFIG,
+    TEST_DESELECTED,
+    TEST_EDITED,
+    TEST_FILE_DELETED,
+    TEST_PATCHED,
+    TEST_REMOVED,
+    TEST_SHADOW,
+    TEST_SKIPPED,
+    TEST_XFAIL,
+)
+from looptui.engine.verification.test_scopes import Scope, added_code, is_blank, scoped_lines
 from looptui.engine.workspace.patch import FilePatch, FileStatus, Line, LineKind, Patch
 
-TEST_FILE_DELETED = "test-file-deleted"
-TEST_REMOVED = "test-removed"
-TEST_SKIPPED = "test-skipped"
-TEST_XFAIL = "test-xfail"
-TEST_DESELECTED = "test-deselected"
-ASSERTION_REMOVED = "assertion-removed"
-ASSERTION_WEAKENED = "assertion-weakened"
-TEST_CONFIG = "test-config"
-PROTECTED = "protected"
-ONLY_TESTS = "only-tests"
-
-_QUOTE_LIMIT = 80  # characters of a line quoted in a message
+__all__ = [
+    "ASSERTION_REMOVED",
+    "ASSERTION_WEAKENED",
+    "ONLY_TESTS",
+    "PROTECTED",
+    "TEST_CONFIG",
+    "TEST_DESELECTED",
+    "TEST_EDITED",
+    "TEST_FILE_DELETED",
+    "TEST_PATCHED",
+    "TEST_REMOVED",
+    "TEST_SHADOW",
+    "TEST_SKIPPED",
+    "TEST_XFAIL",
+    "TamperPolicy",
+    "inspect_patch",
+]
 
 
 @dataclass(frozen=True)
@@ -82,19 +108,20 @@ def inspect_patch(patch: Patch, policy: TamperPolicy) -> list[Flag]:
     kinds: list[_Kind] = []
     for file in patch:
         flags += _protected_files(file, policy.protected)
-        config_flags = _test_configuration(file, context.checks)
-        if config_flags is not None:
+        configuration = _test_configuration(file, context.checks)
+        if configuration is not None:
             kinds.append(_Kind.CONFIG)
-            flags += config_flags
+            flags += configuration
         elif _is_test_file(file):
             kinds.append(_Kind.TEST)
             if not policy.allow_test_edits:
                 flags += _test_content(file, context.added_tests)
+                flags += _shadowing_module(file, patch)
         else:
             kinds.append(_Kind.OTHER)
     if not policy.allow_test_edits:
         flags += _only_tests(kinds)
-    return flags
+    return list(dict.fromkeys(flags))  # two rules may find the same line
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -106,7 +133,7 @@ def _protected_files(file: FilePatch, protected: tuple[str, ...]) -> list[Flag]:
         pattern = matches_any(protected, path)
         if pattern is not None:
             message = f"a protected file changed (it matches {pattern})"
-            return [Flag(PROTECTED, file.path, _first_changed(_changed(file)), message)]
+            return [Flag(PROTECTED, file.path, first_changed(changed(file)), message)]
     return []
 
 
@@ -117,15 +144,15 @@ def _test_configuration(file: FilePatch, checks: CheckFiles) -> list[Flag] | Non
     gets one flag at its first relevant changed line.
     """
     for path in _paths(file):
-        whole = _whole_file_config(path, checks)
+        whole = whole_file_config(path, checks)
         if whole is not None:
             what, markers = whole
-            return _config_flags(file, list(_changed(file)), what, markers)
+            return config_flags(file, list(changed(file)), what, markers)
     for path in _paths(file):
-        for rule, markers in _sectioned_rules(path, checks):
-            lines = _relevant_lines(file, rule, markers)
+        for rule, markers in sectioned_rules(path, checks):
+            lines = relevant_lines(file, rule, markers)
             if lines:
-                return _config_flags(file, lines, "the test configuration", markers or _ALL_MARKERS)
+                return config_flags(file, lines, "the test configuration", markers or ALL_MARKERS)
     return None
 
 
@@ -140,10 +167,16 @@ def _test_content(file: FilePatch, added_tests: frozenset[str]) -> list[Flag]:
     if family is None or file.binary:
         return []
     removed_flags, bodies = _removed_tests(file, family, added_tests)
+    assertion_flags, covered = _removed_assertions(file, family, bodies)
+    scoped = list(scoped_lines(file, family))
     return [
         *removed_flags,
         *_added_markers(file, family),
-        *_removed_assertions(file, family, bodies),
+        *assertion_flags,
+        *_edited_tests(file, family, scoped, covered),
+        *_early_exits(file, family, scoped),
+        *_swallowed_failures(file, family, scoped, covered),
+        *_patched_code(file, family, scoped),
     ]
 
 
@@ -184,164 +217,171 @@ def _removed_tests(
 
 
 def _added_markers(file: FilePatch, family: RunnerFamily) -> list[Flag]:
-    return list(
-        _marker_flags(file, list(_changed(file)), _family_markers((family,), options=False))
-    )
+    return list(marker_flags(file, list(changed(file)), family_markers((family,), options=False)))
 
 
-def _removed_assertions(file: FilePatch, family: RunnerFamily, bodies: set[int]) -> list[Flag]:
-    """Assertions removed and not added back; one swapped for a trivial statement is named so."""
+def _removed_assertions(
+    file: FilePatch, family: RunnerFamily, bodies: set[int]
+) -> tuple[list[Flag], set[int]]:
+    """Assertions removed and not added back; one swapped for a trivial statement is named so.
+    Also the old line numbers flagged, which other rules leave to these flags."""
     flags: list[Flag] = []
-    available = Counter(_normal(line.text) for line in _changed(file, LineKind.ADDED))
+    covered: set[int] = set()
+    available = Counter(normal(line.text) for line in changed(file, LineKind.ADDED))
     for hunk in file.hunks:
         trivial = [
             line
             for line in hunk.lines
-            if line.kind is LineKind.ADDED and _search(family.trivial_statements, line.text)
+            if line.kind is LineKind.ADDED and search(family.trivial_statements, line.text)
         ]
         for line in hunk.lines:
             if line.kind is not LineKind.REMOVED or line.old_number in bodies:
                 continue
-            expected = _search(family.expected_errors, line.text) is not None
-            if not expected and _search(family.assertions, line.text) is None:
+            expected = search(family.expected_errors, line.text) is not None
+            if not expected and search(family.assertions, line.text) is None:
                 continue
-            key = _normal(line.text)
+            key = normal(line.text)
             if available[key] > 0:  # moved or re-indented, not removed
                 available[key] -= 1
                 continue
-            was = _quote(line.text)
+            was = quote(line.text)
+            assert line.old_number is not None  # a removed line has an old number
+            covered.add(line.old_number)
             if trivial:
                 swap = trivial.pop(0)
-                message = f"assertion replaced by {_quote(swap.text)}: {was}"
+                message = f"assertion replaced by {quote(swap.text)}: {was}"
                 flags.append(Flag(ASSERTION_WEAKENED, file.path, swap.new_number, message))
             else:
                 what = "expected-error check" if expected else "assertion"
                 flags.append(
                     Flag(ASSERTION_REMOVED, file.path, line.old_number, f"{what} removed: {was}")
                 )
+    return flags, covered
+
+
+def _edited_tests(
+    file: FilePatch,
+    family: RunnerFamily,
+    scoped: list[tuple[Line, Scope | None]],
+    covered: set[int],
+) -> list[Flag]:
+    """Lines removed from the body of a test that stays (its data changed, say), not moved."""
+    flags: list[Flag] = []
+    available = Counter(normal(line.text) for line in changed(file, LineKind.ADDED))
+    for line, scope in scoped:
+        if line.kind is not LineKind.REMOVED or scope is None or not scope.existing:
+            continue
+        if line.old_number in covered or is_blank(family, line.text):
+            continue
+        key = normal(line.text)
+        if available[key] > 0:  # moved or re-indented, not changed
+            available[key] -= 1
+            continue
+        message = f"{scope.name} was edited: {quote(line.text)} was changed or removed"
+        flags.append(Flag(TEST_EDITED, file.path, line.old_number, message))
     return flags
 
 
-# -- configuration files ---------------------------------------------------------------------
+def _early_exits(
+    file: FilePatch, family: RunnerFamily, scoped: list[tuple[Line, Scope | None]]
+) -> list[Flag]:
+    """A `return` added inside an existing test: what follows it is never checked."""
+    flags: list[Flag] = []
+    for line, scope in added_code(file, scoped):
+        match = search(family.early_exits, line.text)
+        if (
+            match is not None
+            and scope is not None
+            and scope.existing
+            and not scope.inner(line.text)
+        ):
+            message = f"an early {quote(match[0])} was added to {scope.name}"
+            flags.append(Flag(ASSERTION_WEAKENED, file.path, line.new_number, message))
+    return flags
 
 
-_Markers = tuple[tuple[str, str, Patterns], ...]  # (rule, message, patterns)
+def _swallowed_failures(
+    file: FilePatch,
+    family: RunnerFamily,
+    scoped: list[tuple[Line, Scope | None]],
+    covered: set[int],
+) -> list[Flag]:
+    """Code added to catch a failing assertion (an `except AssertionError`), outside a new test
+    (whose assertions are its own); or a `try` or `suppress` block added in an existing test.
+    A hunk whose removed check is already flagged is left to that flag."""
+    flags: list[Flag] = []
+    skipped = {
+        id(line)
+        for hunk in file.hunks
+        if any(line.old_number in covered for line in hunk.lines if line.kind is LineKind.REMOVED)
+        for line in hunk.lines
+    }
+    for line, scope in added_code(file, scoped):
+        if id(line) in skipped or (scope is not None and not scope.existing):
+            continue
+        match = search(family.swallowing, line.text)
+        if match is None and scope is not None and scope.existing:
+            match = search(family.guard_blocks, line.text)
+        if match is not None:
+            where = f" in {scope.name}" if scope is not None else ""
+            message = f"a failing assertion may be caught{where}: {quote(line.text)}"
+            flags.append(Flag(ASSERTION_WEAKENED, file.path, line.new_number, message))
+    return flags
 
 
-def _family_markers(families: Iterable[RunnerFamily], *, options: bool = True) -> _Markers:
-    """The markers of `families`; with `options`, those of configuration files too."""
-    families = tuple(families)
-    deselect = [f.deselect_markers for f in families]
-    deselect += [f.option_markers for f in families] if options else []
-    return (
-        (
-            TEST_XFAIL,
-            "a test is marked as expected to fail",
-            _merge(f.xfail_markers for f in families),
-        ),
-        (TEST_SKIPPED, "a test is skipped", _merge(f.skip_markers for f in families)),
-        (TEST_DESELECTED, "tests are deselected", _merge(deselect)),
-    )
+def _patched_code(
+    file: FilePatch, family: RunnerFamily, scoped: list[tuple[Line, Scope | None]]
+) -> list[Flag]:
+    """Code under test replaced from the tests: in an existing test, or outside any test (at
+    module level, in a fixture). A new test patching for its own sake is its own business."""
+    flags: list[Flag] = []
+    for line, scope in added_code(file, scoped):
+        if scope is not None and not scope.existing:
+            continue
+        match = search(family.patches, line.text)
+        if match is not None:
+            where = f"in {scope.name}" if scope is not None else "outside any test"
+            message = f"the code under test is patched {where}: {quote(line.text)}"
+            flags.append(Flag(TEST_PATCHED, file.path, line.new_number, message))
+    return flags
 
 
-def _merge(groups: Iterable[Patterns]) -> Patterns:
-    return tuple(pattern for group in groups for pattern in group)
+def _shadowing_module(file: FilePatch, patch: Patch) -> list[Flag]:
+    """A module added among the tests under the name of one the tests import or the diff
+    touches: with the test directory first on the import path, the tests would run it instead."""
+    family = _family_of(file.path)
+    if file.status is not FileStatus.ADDED or family is None or family.test_modules is None:
+        return []
+    stem = PurePosixPath(file.path).stem
+    if family.test_modules.fullmatch(stem) or matches_any(TEST_DATA_PATHS, file.path) is None:
+        return []
+    if stem not in _modules_named(patch, family, besides=file):
+        return []
+    message = f"{file.path} shadows the module {stem} that the tests import"
+    return [Flag(TEST_SHADOW, file.path, None, message)]
 
 
-_ALL_MARKERS = _family_markers(FAMILIES)
-
-
-def _whole_file_config(path: str, checks: CheckFiles) -> tuple[str, _Markers] | None:
-    """What a file that configures tests in all its lines is, and the markers to look for."""
-    if matches_any(CI_FILES, path) is not None:
-        return "a CI file", _ALL_MARKERS
-    if path in checks.whole:
-        return "a file the check commands run", _ALL_MARKERS
-    for family in FAMILIES:
-        if matches_any(family.config_files, path) is not None:
-            return f"the {family.name} test configuration", _family_markers((family,))
-    return None
-
-
-def _sectioned_rules(path: str, checks: CheckFiles) -> Iterator[tuple[SectionedConfig, _Markers]]:
-    """The sectioned rules for `path`, with the markers that make a line of it relevant (a
-    family's own; none for files shared by all, where another tool's `-k` may mean anything)."""
-    candidates = [(rule, _family_markers((f,))) for f in FAMILIES for rule in f.sectioned_configs]
-    candidates += [(rule, ()) for rule in COMMON_SECTIONED]
-    for rule, markers in candidates:
-        if matches_any((rule.glob,), path) is not None:
-            names = checks.parts.get(path)
-            yield (rule if not names else _with_check_parts(rule, names)), markers
-
-
-def _with_check_parts(rule: SectionedConfig, names: frozenset[str]) -> SectionedConfig:
-    """`rule` with the Makefile targets or package.json scripts a check command runs."""
-    alternatives = "|".join(re.escape(name) for name in sorted(names))
-    if rule.header is not None and rule.sections is not None:
-        sections = re.compile(f"(?:{rule.sections.pattern})|^(?:{alternatives})$")
-        return dataclasses.replace(rule, sections=sections)
-    lines = re.compile(f'(?:{rule.lines.pattern})|"(?:{alternatives})"\\s*:')
-    return dataclasses.replace(rule, lines=lines)
-
-
-def _relevant_lines(file: FilePatch, rule: SectionedConfig, markers: _Markers) -> list[Line]:
-    """The changed lines of a sectioned config file that configure tests."""
-    relevant: list[Line] = []
-    for hunk in file.hunks:
-        section = _header(rule, hunk.section)
-        for line in hunk.lines:
-            section = _header(rule, line.text) or section
-            if line.kind is LineKind.CONTEXT:
-                continue
-            if section is not None and rule.sections is not None:
-                hit = rule.sections.search(section) is not None
-            else:
-                hit = rule.lines.search(line.text) is not None
-            if hit or any(_search(patterns, line.text) for _, _, patterns in markers):
-                relevant.append(line)
-    return relevant
-
-
-def _header(rule: SectionedConfig, text: str) -> str | None:
-    if rule.header is None:
-        return None
-    match = rule.header.match(text)
-    return match[1] if match else None
-
-
-def _config_flags(file: FilePatch, lines: list[Line], what: str, markers: _Markers) -> list[Flag]:
-    flags = list(_marker_flags(file, lines, markers))
-    if flags:
-        return flags
-    if file.status is FileStatus.DELETED:
-        return [Flag(TEST_CONFIG, file.path, None, f"{what} was deleted: {file.path}")]
-    first = next(iter(lines), None)
-    message = f"{what} changed" + (
-        f": {_quote(first.text)}" if first and first.text.strip() else ""
-    )
-    return [Flag(TEST_CONFIG, file.path, _first_changed(lines), message)]
+def _modules_named(patch: Patch, family: RunnerFamily, besides: FilePatch) -> set[str]:
+    """Module names the diff shows, but in `besides`: the parts of its other paths, and the
+    top-level modules its test files import on any line."""
+    names: set[str] = set()
+    for other in patch:
+        if other is besides:
+            continue
+        for path in _paths(other):
+            parts = PurePosixPath(path).parts
+            names.update(parts[:-1])
+            names.add(PurePosixPath(path).stem)
+        if _is_test_file(other) and _family_of(other.path) is family:
+            for hunk in other.hunks:
+                for line in hunk.lines:
+                    match = search(family.imports, line.text)
+                    if match is not None:
+                        names.add(match["module"])
+    return names
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _marker_flags(file: FilePatch, lines: list[Line], markers: _Markers) -> Iterator[Flag]:
-    """A flag for each added line among `lines` that holds a marker and was not there before."""
-    before = Counter(_normal(line.text) for line in lines if line.kind is LineKind.REMOVED)
-    for line in lines:
-        if line.kind is not LineKind.ADDED:
-            continue
-        key = _normal(line.text)
-        if before[key] > 0:
-            before[key] -= 1
-            continue
-        for rule, message, patterns in markers:
-            match = _search(patterns, line.text)
-            if match is not None:
-                shown = match["marker"] if "marker" in match.re.groupindex else match[0]
-                shown = shown.strip().rstrip("(")
-                yield Flag(rule, file.path, line.new_number, f"{message}: {shown}")
-                break
 
 
 def _added_test_names(patch: Patch) -> frozenset[str]:
@@ -350,7 +390,7 @@ def _added_test_names(patch: Patch) -> frozenset[str]:
         family = _family_of(file.path)
         if family is None or not _is_test_path(file.path):
             continue
-        for line in _changed(file, LineKind.ADDED):
+        for line in changed(file, LineKind.ADDED):
             match = family.test_definition.search(line.text)
             if match is not None:
                 names.add(match["name"])
@@ -374,29 +414,3 @@ def _family_of(path: str) -> RunnerFamily | None:
 
 def _paths(file: FilePatch) -> list[str]:
     return list(dict.fromkeys(p for p in (file.new_path, file.old_path) if p is not None))
-
-
-def _changed(file: FilePatch, kind: LineKind | None = None) -> Iterator[Line]:
-    for hunk in file.hunks:
-        for line in hunk.lines:
-            if line.kind is not LineKind.CONTEXT and (kind is None or line.kind is kind):
-                yield line
-
-
-def _first_changed(lines: Iterable[Line]) -> int | None:
-    for line in lines:
-        return line.new_number if line.kind is LineKind.ADDED else line.old_number
-    return None
-
-
-def _search(patterns: Patterns, text: str) -> re.Match[str] | None:
-    return next((m for m in (p.search(text) for p in patterns) if m is not None), None)
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _quote(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 1] + "…"
