@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import textwrap
 import threading
@@ -169,12 +170,14 @@ def users_checkout(root: Path, state: Path) -> dict[str, object]:
         "refs": git(root, "for-each-ref", "refs/heads/main"),
         "log": git(root, "log", "--format=%H %an %s", "main"),
         "index": hashlib.sha256((root / ".git" / "index").read_bytes()).hexdigest(),
-        "status": git(root, "status", "--porcelain=v1", "--untracked-files=all", "--", "."),
+        "status": git(  # looking must not refresh the index it compares
+            root, "--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all"
+        ),
         "files": files,
     }
 
 
-@pytest.mark.parametrize("how", ["delete", "recreate"])
+@pytest.mark.parametrize("how", ["delete", "recreate", "recreate-and-fail"])
 def test_an_agent_that_deletes_its_worktree_fails_the_run_and_never_commits_the_users_work(
     tmp_path: Path, how: str
 ) -> None:
@@ -191,6 +194,10 @@ def test_an_agent_that_deletes_its_worktree_fails_the_run_and_never_commits_the_
     (root / "b.txt").write_text("the user's staged edit\n")
     git(root, "add", "b.txt")
     (root / "private.txt").write_text("the user's untracked file\n")
+    # a tracked file touched but not changed: any `git status` in the user's checkout would
+    # refresh its index (rewriting .git/index), which must not happen either
+    tracked = next(path for path in sorted(root.iterdir()) if path.name in FILES)
+    os.utime(tracked, (1_000_000_000, 1_000_000_000))
     before = users_checkout(root, state)
     env = {**cli_env(), "XDG_STATE_HOME": str(state)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
@@ -136,17 +137,29 @@ class CommandAgent:
 
 async def _worktree_state(worktree: Path) -> bytes:
     """The worktree's HEAD and status, to tell whether a turn changed anything (git's error
-    text, when it is not a repository, compares just as well)."""
-    process = await asyncio.create_subprocess_exec(
-        "git",
-        "status",
-        "--porcelain=v2",
-        "--branch",
-        "--untracked-files=all",
-        cwd=worktree,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    text, when it is not a repository, compares just as well).
+
+    Git may look no higher than the worktree (a worktree deleted and made again must never
+    lead it to the user's checkout above) and writes nothing (no index refresh)."""
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+        "GIT_CEILING_DIRECTORIES": str(worktree.parent),
+        "GIT_OPTIONAL_LOCKS": "0",
+    }
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "git",
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "--untracked-files=all",
+            cwd=worktree,
+            env=environ,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    except OSError as exc:  # the worktree is gone: a state of its own
+        return f"gone: {exc.strerror}".encode()
     output, _ = await process.communicate()
     return output
