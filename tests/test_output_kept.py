@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import sqlite3
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +113,45 @@ async def test_a_turn_that_times_out_stores_all_its_agent_printed_while_it_shut_
         assert any("timed out after 1.5s" in str(e.data["message"]) for e in errors)
     finally:
         await engine.close()
+
+
+def test_ctrl_c_of_looptui_run_stores_all_the_agent_printed_while_it_shut_down(
+    tmp_path: Path,
+) -> None:
+    """The user's Ctrl-C, through the real command: SIGINT to `looptui run`."""
+    root = make_repo(tmp_path / "repo", {"chatty.py": CHATTY}, chatty_config())
+    store = root / ".git/looptui/store.db"
+    command = subprocess.Popen(
+        [PY, "-m", "looptui", "run", "talk"],
+        cwd=root,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the agent's lines, written by another process
+            if store.exists() and _output_lines(store) >= 300:
+                break
+            time.sleep(0.05)
+        command.send_signal(signal.SIGINT)
+        assert command.wait(timeout=60) == 130, command.stderr.read() if command.stderr else ""
+    finally:
+        command.kill()
+    with sqlite3.connect(store) as db:
+        rows = db.execute("SELECT data FROM events WHERE kind = 'output' ORDER BY id").fetchall()
+    lines = [json.loads(data)["line"] for (data,) in rows if json.loads(data)["stream"] == "stdout"]
+    assert_every_number_kept(lines)
+
+
+def _output_lines(store: Path) -> int:
+    try:
+        with sqlite3.connect(store, timeout=1) as db:
+            return int(
+                db.execute("SELECT count(*) FROM events WHERE kind = 'output'").fetchone()[0]
+            )
+    except sqlite3.Error:
+        return 0
 
 
 def stored_bytes(path: Path) -> int:

@@ -27,6 +27,10 @@ from looptui.tui.widgets.card_grid import CardGrid
 from tests_paths import SNAPSHOT_ROOT
 from tui_support import demo_repository, open_app, until
 
+# One fixed root (paths show in the pictures): every snapshot test runs in one xdist worker,
+# which builds it once (`--dist loadgroup` in pyproject.toml).
+pytestmark = pytest.mark.xdist_group("snapshots")
+
 CHECKS = {
     # Shell checks whose output never varies (unittest prints its own timing).
     "fix-add": "grep -q 'return a + b' calc/arith.py || { echo 'add() still subtracts'; exit 1; }",
