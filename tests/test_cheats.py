@@ -90,6 +90,8 @@ def test_an_agent_that_deletes_the_failing_test_is_not_accepted(tmp_path: Path, 
     assert flag["path"] == "tests/test_area.py"
     log = run_cli(repo, "log", run["id"]).stdout
     assert "flagged tests/test_area.py" in log
+    assert "not accepted: the tamper guard flagged tests/test_area.py" in run["output"]
+    assert "allow_test_edits = true in [loops.fix]" in run["output"]
 
 
 CHEATS = {

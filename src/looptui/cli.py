@@ -249,6 +249,17 @@ async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
         console.print(
             f"review it: looptui diff {final.id}; land it: looptui merge {final.id} [--squash]"
         )
+    verdicts = await engine.history.verdicts(final.id)
+    if verdicts and verdicts[-1][1].flags:
+        flags = verdicts[-1][1].flags
+        console.print(
+            Text(  # plain text: a flag's "[rule]" is not markup
+                f"not accepted: the tamper guard flagged {flags[0]}"
+                + (f" and {len(flags) - 1} more" if len(flags) > 1 else "")
+                + f"; see looptui log {final.id}. If changing the tests is the task, set "
+                f"allow_test_edits = true in [loops.{final.loop}]"
+            )
+        )
     return final.status
 
 
