@@ -388,3 +388,46 @@ async def test_codex_judges_in_the_checkout_in_the_read_only_sandbox(
     assert argv[argv.index("-C") + 1] == str(change.checkout)
     [instructions] = [part for part in argv if part.startswith("developer_instructions=")]
     assert "independent evaluator" in instructions
+
+
+# -- the real Claude Code CLI as the evaluator, against the fake model server ----------------
+
+
+async def test_the_real_claude_code_reads_the_fix_and_may_not_write(
+    tmp_path: Path, change: Change
+) -> None:
+    """The model asks the real `claude` to read the changed file, then to write one: the read
+    returns the fixed line, the write is refused, and the checkout is left as it was."""
+    from cli_tools import require_cli
+
+    binary = require_cli("claude")
+    home = tmp_path / "home"
+    home.mkdir()
+    target = change.checkout / "shapes/area.py"
+    planted = change.checkout / "planted.txt"
+    verdict = verdict_json(citations=[{"path": "shapes/area.py", "line": 3}])
+    script = [
+        ToolUse("Read", {"file_path": str(target)}),
+        ToolUse("Write", {"file_path": str(planted), "content": "the evaluator was here\n"}),
+        Say(verdict),
+    ]
+    with FakeModelServer(script) as server:
+        environ = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "ANTHROPIC_BASE_URL": server.url,
+            "ANTHROPIC_API_KEY": "sk-ant-test-" + "r" * 24,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }
+        agent_config = AgentConfig(name="judge", kind="claude-code", binary=binary)
+        judge = AgentEvaluator(
+            build_agent(agent_config), workdir=tmp_path / "evaluator", environ=environ
+        )
+        result = await judge.evaluate(evidence(change))
+        bodies = [json.dumps(request.body) for request in model_calls(server)]
+    assert result.done and "cites shapes/area.py:3" in result.reasons, result
+    assert len(bodies) == 3
+    assert "width * height" in bodies[1]  # the Read's result reached the model
+    assert not planted.exists()  # the Write was refused
+    assert "tool_result" in bodies[2] and "is_error" in bodies[2]
+    assert git(change.checkout, "status", "--porcelain") == ""
