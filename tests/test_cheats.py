@@ -92,6 +92,8 @@ def test_an_agent_that_deletes_the_failing_test_is_not_accepted(tmp_path: Path, 
     assert "flagged tests/test_area.py" in log
     assert "not accepted: the tamper guard flagged tests/test_area.py" in run["output"]
     assert "allow_test_edits = true in [loops.fix]" in run["output"]
+    assert "the tamper guard flagged tests/test_area.py" in run["error"]  # `status` says why
+    assert "allow_test_edits = true" in log
 
 
 CHEATS = {

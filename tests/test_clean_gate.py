@@ -98,6 +98,7 @@ def test_an_honest_fix_passes_the_gate_in_one_iteration(tmp_path: Path) -> None:
     assert result.code == 0, result.stdout + result.stderr
     run = only_run(repo)
     assert run["status"] == "succeeded" and run["iterations"] == 1
+    assert "judged by its checks alone" in result.stdout  # no evaluator read the change
     log = events(repo, run["id"])
     [gate] = [e["data"] for e in log if e["kind"] == "gate"]
     assert gate["passed"] is True and gate["commit"] == run["head_commit"]

@@ -249,6 +249,11 @@ async def _run(engine: Engine, loop: str, prompt: str | None) -> RunStatus:
         console.print(
             f"review it: looptui diff {final.id}; land it: looptui merge {final.id} [--squash]"
         )
+        if engine.config is not None and engine.config.loop(final.loop).evaluator is None:
+            console.print(
+                "judged by its checks alone: no evaluator read the change, so code that only "
+                "special-cases the tests' inputs would pass too (give the loop an evaluator)"
+            )
     verdicts = await engine.history.verdicts(final.id)
     if verdicts and verdicts[-1][1].flags:
         flags = verdicts[-1][1].flags

@@ -168,6 +168,7 @@ STATUS_ROLE = {
     RunStatus.DISCARDED: "muted",
 }
 TOOL_RESULT_PREVIEW = 200
+_PASSED_CHECK = re.compile(r"^check .+ passed$")
 
 
 def render_event(
@@ -262,8 +263,12 @@ def render_event(
         )
         for flag in flags:
             line += Text(f"{indent}⚑ flagged {flag}", style=palette["fail"])
+        if flags:
+            hint = "if changing the tests is the task, the loop needs allow_test_edits = true"
+            line += Text(f"{indent}({hint})", style=muted)
         for reason in data.get("reasons", []) if not done else []:
-            line += Text(f"{indent}why: {reason}", style=muted)
+            if not _PASSED_CHECK.match(str(reason)):  # what held is no reason for "not done"
+                line += Text(f"{indent}why: {reason}", style=muted)
         for step in data.get("next_steps", []):
             line += Text(f"{indent}next: {step}", style=muted)
         return line

@@ -151,7 +151,10 @@ class LoopRunner:
             if outcome.status is not None:
                 return outcome.status, outcome.error
         n = self.loop.max_iterations
-        return RunStatus.FAILED, f"goal not met after {n} iteration{'s' if n > 1 else ''}"
+        error = f"goal not met after {n} iteration{'s' if n > 1 else ''}"
+        if self._verdict is not None and self._verdict.flags:  # why, where `status` shows it
+            error += f": the tamper guard flagged {self._verdict.flags[0]}"
+        return RunStatus.FAILED, error
 
     async def _iteration(self, number: int) -> _Outcome:
         prompt = build_prompt(self.loop.prompt, number, self._notes, self._failing, self._verdict)
