@@ -16,6 +16,8 @@ from looptui.engine.verification import (
     ASSERTION_WEAKENED,
     ONLY_TESTS,
     PROTECTED,
+    RUNNER_SHADOWED,
+    RUNNER_TAMPERED,
     TEST_CONFIG,
     TEST_DESELECTED,
     TEST_FILE_DELETED,
@@ -524,7 +526,240 @@ def test_a_looptui_toml_change_is_test_configuration(project: tuple[Path, str]) 
     assert found(inspect(repo, base, start)) == {(TEST_CONFIG, "looptui.toml", 1)} | ONLY
 
 
+@pytest.mark.parametrize(
+    ("files", "checks", "message"),
+    [
+        pytest.param(
+            {"pytest.py": 'print("4 passed")\n'},
+            ("python -m pytest -q",),
+            "pytest.py shadows pytest, a module of the test runner",
+            id="root-pytest",
+        ),
+        pytest.param(
+            {"src/_pytest/__init__.py": "", "src/_pytest/python.py": "\n"},
+            ("./run_tests.sh",),
+            "src/_pytest/__init__.py shadows _pytest, a module of the test runner",
+            id="pytest-internals",
+        ),
+        pytest.param(
+            {"checks.py": 'print("ok")\n'},
+            ("python -W error -m checks --all",),
+            "checks.py shadows checks, the module a check runs with python -m",
+            id="check-module",
+        ),
+    ],
+)
+def test_a_module_shadowing_the_test_runner_is_flagged(
+    project: tuple[Path, str], files: dict[str, str], checks: tuple[str, ...], message: str
+) -> None:
+    repo, base = project
+    head = commit(repo, {**FIX, **files})
+    flags = inspect(repo, base, head, TamperPolicy(check_commands=checks))
+    path = message.split()[0]
+    assert found(flags) == {(RUNNER_SHADOWED, path, None)}
+    assert flags[0].message == message
+
+
+@pytest.mark.parametrize("name", ["pytest.toml", ".pytest.toml"])
+def test_a_pytest_toml_is_test_configuration(project: tuple[Path, str], name: str) -> None:
+    repo, base = project
+    head = commit(repo, {**FIX, name: '[pytest]\nminversion = "9.0"\n'})
+    flags = inspect(repo, base, head)
+    assert found(flags) == {(TEST_CONFIG, name, 1)}
+    assert flags[0].message == "the python test configuration changed: [pytest]"
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "needle"),
+    [
+        pytest.param(
+            "tests/__init__.py",
+            'import sys\n\nsys.path.insert(0, "stubs")\n',
+            "sys.path.insert",
+            id="tests-init",
+        ),
+        pytest.param(
+            "tests/conftest.py",
+            'import sys\n\nsys.path[:0] = ["stubs"]\n' + CONFTEST,
+            "sys.path[:0]",
+            id="conftest-slice",
+        ),
+        pytest.param(
+            "tests/test_totals.py",
+            'import os\nimport site\nsite.addsitedir("stubs")\n' + TEST_TOTALS,
+            "site.addsitedir",
+            id="addsitedir",
+        ),
+        pytest.param(
+            "tests/test_prices.py",
+            TEST_PRICES.replace(
+                "    prices = [4, 4, 4]\n",
+                '    os.environ["PYTHONPATH"] = "stubs"\n    prices = [4, 4, 4]\n',
+            ),
+            "PYTHONPATH",
+            id="pythonpath-in-a-test",
+        ),
+    ],
+)
+def test_import_path_tampering_in_tests_is_flagged(
+    project: tuple[Path, str], path: str, text: str, needle: str
+) -> None:
+    repo, base = project
+    head = commit(repo, {**FIX, path: text})
+    flags = inspect(repo, base, head)
+    assert found(flags) == {(TEST_PATCHED, path, line_of(text, needle))}
+
+
+HOOK = """\
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "needles"),
+    [
+        pytest.param(
+            "src/calc/plugin.py",
+            HOOK.replace("import pytest\n", ""),
+            ["@pytest.hookimpl", "def pytest_runtest_makereport"],
+            id="hook-in-source",
+        ),
+        pytest.param(
+            "src/calc/__init__.py",
+            'pytest_plugins = ["calc.plugin"]\n',
+            ["pytest_plugins"],
+            id="plugins-in-source",
+        ),
+        pytest.param(
+            "tests/test_prices.py",
+            TEST_PRICES + "\n\ndef pytest_assertrepr_compare(op, left, right):\n    return []\n",
+            ["def pytest_assertrepr_compare"],
+            id="hook-in-a-test-file",
+        ),
+        pytest.param(
+            ".github/workflows/ci.yml",
+            CI.replace("./run_tests.sh", "python -m pytest -p calc.plugin"),
+            ["-p calc.plugin"],
+            id="plugin-option-in-ci",
+        ),
+        pytest.param(
+            "pyproject.toml",
+            PYPROJECT + '\n[project.entry-points.pytest11]\ncalc = "calc.plugin"\n',
+            ["[project.entry-points.pytest11]"],
+            id="entry-point",
+        ),
+    ],
+)
+def test_a_runner_plugin_or_hook_is_flagged(
+    project: tuple[Path, str], path: str, text: str, needles: list[str]
+) -> None:
+    repo, base = project
+    head = commit(repo, {**FIX, path: text})
+    flags = inspect(repo, base, head)
+    assert found(flags) == {(TEST_CONFIG, path, line_of(text, needle)) for needle in needles}
+    assert all("a test runner plugin or hook is added" in flag.message for flag in flags)
+
+
+MAKE_VARIABLES = (
+    "build:\n\tpython -m build\n\nTESTFLAGS = -q\n\ntest:\n\t./run_tests.sh $(TESTFLAGS)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("changed", "rule"),
+    [
+        (MAKE_VARIABLES.replace("TESTFLAGS = -q", "TESTFLAGS = -q -x"), TEST_CONFIG),
+        (
+            MAKE_VARIABLES.replace("TESTFLAGS = -q", "TESTFLAGS = -q -k 'not total'"),
+            TEST_DESELECTED,
+        ),
+        (
+            MAKE_VARIABLES.replace("TESTFLAGS = -q", "export PYTEST_CONFIGS = calc.plugin"),
+            TEST_CONFIG,
+        ),
+    ],
+    ids=["variable", "deselecting", "export"],
+)
+def test_a_variable_of_the_makefile_a_check_runs_is_configuration(
+    project: tuple[Path, str], changed: str, rule: str
+) -> None:
+    """The variable is set under the build target, but it reaches the test target's recipe."""
+    repo, _ = project
+    start = commit(repo, {"Makefile": MAKE_VARIABLES})
+    head = commit(repo, {**FIX, "Makefile": changed})
+    policy = TamperPolicy(check_commands=("make test",))
+    flags = inspect(repo, start, head, policy)
+    assert found(flags) == {(rule, "Makefile", 4)}
+    # with no check running it, the Makefile's variables outside test targets are its own
+    assert inspect(repo, start, head, TamperPolicy()) == []
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        'import sys\nif "pytest" in sys.modules:\n    total = len\n',
+        "import _pytest.python\n",
+        "from _pytest import runner\n",
+        'import os\nFAKE = os.environ.get("PYTEST_CURRENT_TEST")\n',
+        "import unittest\nunittest.TestCase.run = lambda self, result=None: None\n",
+    ],
+    ids=["sys-modules", "import-internals", "from-internals", "current-test", "patch-unittest"],
+)
+def test_source_reaching_into_the_runner_is_flagged(project: tuple[Path, str], added: str) -> None:
+    repo, base = project
+    text = FIXED_TOTALS + added
+    head = commit(repo, {"src/calc/totals.py": text})
+    flags = inspect(repo, base, head)
+    assert [(flag.rule, flag.path) for flag in flags] == [(RUNNER_TAMPERED, "src/calc/totals.py")]
+    assert flags[0].message.startswith("code outside the tests reaches into the test runner: ")
+
+
+def test_a_changed_assertion_says_what_it_became(project: tuple[Path, str]) -> None:
+    repo, base = project
+    changed = TEST_TOTALS.replace("assert total(()) == 0", "assert total(()) >= 0")
+    head = commit(repo, {**FIX, "tests/test_totals.py": changed})
+    flags = inspect(repo, base, head)
+    line = line_of(TEST_TOTALS, "assert total(()) == 0")
+    assert found(flags) == {(ASSERTION_REMOVED, "tests/test_totals.py", line)}
+    assert flags[0].message == (
+        "assertion changed: `assert total(()) == 0` became `assert total(()) >= 0`"
+    )
+
+
 # -- honest changes --------------------------------------------------------------------------
+
+
+def test_a_new_module_and_a_new_test_setting_pythonpath_are_not_flagged(
+    project: tuple[Path, str],
+) -> None:
+    """A module inside the package is no runner's, whatever its name; a new test may set its
+    own environment; `mkdir -p` in a check script loads no plugin."""
+    repo, base = project
+    new_test = textwrap.dedent(
+        """\
+        from calc.py import double
+
+
+        def test_double(monkeypatch):
+            monkeypatch.setenv("PYTHONPATH", "src")
+            assert double(2) == 4
+        """
+    )
+    head = commit(
+        repo,
+        {
+            **FIX,
+            "src/calc/py.py": "def double(x):\n    return 2 * x\n",
+            "tests/test_double.py": new_test,
+        },
+    )
+    assert inspect(repo, base, head, TamperPolicy(check_commands=("python -m pytest",))) == []
 
 
 def test_a_one_line_source_fix_is_not_flagged(project: tuple[Path, str]) -> None:
@@ -735,3 +970,5 @@ def test_check_commands_name_the_files_they_run() -> None:
     )
     assert files.whole == {"run_tests.sh", "scripts/check.py", "tox.ini", "ci/check.sh"}
     assert files.parts == {"Makefile": {"test"}, "package.json": {"test", "lint"}}
+    assert files.modules == {"pytest"}
+    assert files.makefiles == {"Makefile"}

@@ -21,6 +21,8 @@ from looptui.engine.verification.families import (
     COMMON_SECTIONED,
     FAMILIES,
     LOOP_CONFIG_FILES,
+    MAKEFILE,
+    MAKEFILE_OUTSIDE_RECIPES,
     Patterns,
     RunnerFamily,
     SectionedConfig,
@@ -43,6 +45,7 @@ def family_markers(families: Iterable[RunnerFamily], *, options: bool = True) ->
     families = tuple(families)
     deselect = [f.deselect_markers for f in families]
     deselect += [f.option_markers for f in families] if options else []
+    plugins = [f.plugin_options for f in families] if options else []
     return (
         (
             TEST_XFAIL,
@@ -51,6 +54,11 @@ def family_markers(families: Iterable[RunnerFamily], *, options: bool = True) ->
         ),
         (TEST_SKIPPED, "a test is skipped", _merge(f.skip_markers for f in families)),
         (TEST_DESELECTED, "tests are deselected", _merge(deselect)),
+        (
+            TEST_CONFIG,  # a plugin can rewrite any result: deselect, skip, pass a failure
+            "a test runner plugin or hook is added",
+            _merge([f.plugin_markers for f in families] + plugins),
+        ),
     )
 
 
@@ -84,7 +92,11 @@ def sectioned_rules(path: str, checks: CheckFiles) -> Iterator[tuple[SectionedCo
     for rule, markers in candidates:
         if matches_any((rule.glob,), path) is not None:
             names = checks.parts.get(path)
-            yield (rule if not names else _with_check_parts(rule, names)), markers
+            if names:
+                rule = _with_check_parts(rule, names)
+            if rule.glob == MAKEFILE.glob and path in checks.makefiles:
+                rule = dataclasses.replace(rule, anywhere=MAKEFILE_OUTSIDE_RECIPES)
+            yield rule, markers
 
 
 def _with_check_parts(rule: SectionedConfig, names: frozenset[str]) -> SectionedConfig:
@@ -103,10 +115,13 @@ def relevant_lines(file: FilePatch, rule: SectionedConfig, markers: Markers) -> 
     for hunk in file.hunks:
         section = _header(rule, hunk.section)
         for line in hunk.lines:
-            section = _header(rule, line.text) or section
+            header = _header(rule, line.text)
+            section = header or section
             if line.kind is LineKind.CONTEXT:
                 continue
-            if section is not None and rule.sections is not None:
+            if header is None and rule.anywhere is not None and rule.anywhere.search(line.text):
+                hit = True
+            elif section is not None and rule.sections is not None:
                 hit = rule.sections.search(section) is not None
             else:
                 hit = rule.lines.search(line.text) is not None

@@ -33,6 +33,9 @@ class SectionedConfig:
     header: re.Pattern[str] | None
     sections: re.Pattern[str] | None
     lines: re.Pattern[str]
+    # Lines that count in any section (a Makefile's variables, set anywhere, reach every
+    # recipe); a section's own header is still judged by `sections`.
+    anywhere: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,13 @@ class RunnerFamily:
     # The names of modules a test directory may hold (helpers); another added there may shadow
     # the code under test. None: the family has no such shadowing.
     test_modules: re.Pattern[str] | None = None
+    # Plugins and hooks added to the runner, wherever they are: they can rewrite any result.
+    plugin_markers: Patterns = ()
+    plugin_options: Patterns = ()  # options that load one: read in configuration files only
+    # The runner and its internals: a module added under one of these names replaces it.
+    runner_modules: frozenset[str] = frozenset()
+    # Code outside the tests that looks at or alters the runner: production code never needs to.
+    runner_access: Patterns = ()
 
 
 _TOML_OR_INI_HEADER = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(?:#.*)?$")
@@ -102,6 +112,11 @@ PYTHON = RunnerFamily(
         r"\btestpaths\b",
         r"\baddopts\b",
     ),
+    plugin_options=_all(
+        # on a line that names pytest or its options, since `mkdir -p` loads no plugin
+        r"(?:\bpytest\b|\bpy\.test\b|\baddopts\b|PYTEST_ADDOPTS).*?(?<![\w-])(?P<marker>-p)\s*\S",
+        r"\b(?P<marker>PYTEST_(?:ADDOPTS|PLUGINS|DISABLE_PLUGIN_AUTOLOAD))\b",
+    ),
     assertions=_all(r"^\s*assert\b", r"\bself\.assert\w+\(", r"\bself\.fail\("),
     expected_errors=_all(
         r"\bpytest\.raises\(", r"\bpytest\.warns\(", r"\bself\.assert(?:Raises|Warns)\w*\("
@@ -112,6 +127,8 @@ PYTHON = RunnerFamily(
     ),
     config_files=(
         "conftest.py",
+        "pytest.toml",  # pytest >= 9 reads these before pytest.ini
+        ".pytest.toml",
         "pytest.ini",
         ".pytest.ini",
         "tox.ini",
@@ -122,7 +139,10 @@ PYTHON = RunnerFamily(
         SectionedConfig(
             glob="pyproject.toml",
             header=_TOML_OR_INI_HEADER,
-            sections=re.compile(r"^tool\.(?:pytest|coverage|tox|nox|hatch\.envs\.[\w-]*test)"),
+            sections=re.compile(
+                r"^(?:tool\.(?:pytest|coverage|tox|nox|hatch\.envs\.[\w-]*test)"
+                r"|project\.entry-points\.[\"']?pytest11)"
+            ),
             lines=re.compile(
                 r"^\s*(?:addopts|testpaths|python_files|python_functions|python_classes"
                 r"|norecursedirs|filterwarnings|markers|minversion|required_plugins|fail_under"
@@ -156,11 +176,39 @@ PYTHON = RunnerFamily(
         r"\bglobals\(\)\s*\[",
         r"\bsys\.modules\s*\[",
         r"^\s*@pytest\.fixture\(.*\bautouse\s*=\s*True\b",
+        # the import path changed: another module is imported under the name the tests use
+        r"\bsys\.path\s*\.\s*(?:insert|append|extend)\(",
+        r"\bsys\.path\s*(?:\[[^\]]*\]\s*)?(?:\+?=)(?!=)",
+        r"\bsite\.addsitedir\(",
+        r"\bPYTHONPATH\b",
     ),
     # Dotted only: `calc` in `from calc.totals import` is a package, no helper beside the tests.
     imports=_all(r"^\s*(?:from|import)\s+(?P<module>\w+)\.\w"),
     test_modules=re.compile(
         r"^(?:__init__|conftest|test_\w*|\w*_test|\w*(?:helper|util|fixture)\w*)$"
+    ),
+    plugin_markers=_all(
+        r"^\s*(?P<marker>pytest_plugins)\s*(?::[^=]*)?\+?=",
+        r"^\s*(?:async\s+)?def\s+(?P<marker>pytest_\w+)\s*\(",
+        r"^\s*@(?P<marker>(?:pytest\.|_pytest\.\w+\.|pluggy\.)?hookimpl)\b",
+        # the entry-point group plugins register under: setup.py, setup.cfg, pyproject.toml
+        r"[\"'](?P<marker>pytest11)[\"']\s*:",
+        r"^\s*(?P<marker>pytest11)\s*=",
+        r"^\s*\[.*\b(?P<marker>pytest11)\b",
+    ),
+    runner_modules=frozenset(
+        {"pytest", "_pytest", "py", "pluggy", "unittest", "nose", "nose2", "hypothesis"}
+        | {"sitecustomize", "usercustomize"}  # run by every interpreter that finds them
+    ),
+    runner_access=_all(
+        r"^\s*(?:import|from)\s+(?P<marker>_?pytest|pluggy)\b",
+        r"\b(?:import_module|__import__)\(\s*[\"'](?P<marker>_?pytest|unittest|pluggy)\b",
+        r"[\"'](?P<marker>_?pytest|unittest)[\"']\s+(?:not\s+)?in\s+sys\.modules",
+        r"\bsys\.modules\s*(?:\.get\(|\[)\s*[\"'](?P<marker>_?pytest|unittest)\b",
+        r"\b(?:environ|getenv)\b.*[\"'](?P<marker>PYTEST_\w*)",
+        r"[\"'](?P<marker>PYTEST_\w*)[\"']\s+(?:not\s+)?in\s+os\.environ",
+        r"^\s*(?P<marker>(?:_?pytest|unittest|pluggy)(?:\.\w+)+)\s*=(?!=)",
+        r"\b(?:setattr|delattr)\(\s*(?P<marker>(?:_?pytest|unittest|pluggy)\b[\w.]*)",
     ),
 )
 
@@ -308,6 +356,9 @@ MAKEFILE = SectionedConfig(
     sections=re.compile(r"(?:^|[-_])(?:test|tests|check|ci|coverage|pytest)(?:$|[-_])"),
     lines=re.compile(r"\b(?:pytest|py\.test|tox|nox|go test|cargo test|jest|vitest|mocha)\b"),
 )
+# What in a Makefile a check runs is not in a recipe (which starts with a tab): a variable, a
+# conditional, an include; these change the recipes of the targets the check runs too.
+MAKEFILE_OUTSIDE_RECIPES = re.compile(r"^(?!\t)\S")
 COMMON_SECTIONED = (MAKEFILE,)
 # looptui's own configuration: it holds the loop's checks and gates for later runs.
 LOOP_CONFIG_FILES = ("looptui.toml",)

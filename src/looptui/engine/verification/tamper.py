@@ -7,7 +7,8 @@ never flagged, nor is a change to source files alone.
 
 The rules are small functions below; what they know of each language (where tests live, what
 skips one, what an assertion looks like) is the table in families.py. Where a line stands
-in a test is test_scopes.py; the rules for configuration files are config_rules.py.
+in a test is test_scopes.py; the rules for configuration files are config_rules.py, those for
+the runner itself (a module shadowing it, source code reaching into it) runner_rules.py.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from looptui.engine.verification.rule_names import (
     ASSERTION_WEAKENED,
     ONLY_TESTS,
     PROTECTED,
+    RUNNER_SHADOWED,
+    RUNNER_TAMPERED,
     TEST_CONFIG,
     TEST_DESELECTED,
     TEST_EDITED,
@@ -50,6 +53,7 @@ from looptui.engine.verification.rule_names import (
     TEST_SKIPPED,
     TEST_XFAIL,
 )
+from looptui.engine.verification.runner_rules import runner_access, runner_shadowed
 from looptui.engine.verification.test_scopes import Scope, added_code, is_blank, scoped_lines
 from looptui.engine.workspace.patch import FilePatch, FileStatus, Line, LineKind, Patch
 
@@ -58,6 +62,8 @@ __all__ = [
     "ASSERTION_WEAKENED",
     "ONLY_TESTS",
     "PROTECTED",
+    "RUNNER_SHADOWED",
+    "RUNNER_TAMPERED",
     "TEST_CONFIG",
     "TEST_DESELECTED",
     "TEST_EDITED",
@@ -108,6 +114,7 @@ def inspect_patch(patch: Patch, policy: TamperPolicy) -> list[Flag]:
     kinds: list[_Kind] = []
     for file in patch:
         flags += _protected_files(file, policy.protected)
+        flags += runner_shadowed(file, context.checks)
         configuration = _test_configuration(file, context.checks)
         if configuration is not None:
             kinds.append(_Kind.CONFIG)
@@ -119,6 +126,7 @@ def inspect_patch(patch: Patch, policy: TamperPolicy) -> list[Flag]:
                 flags += _shadowing_module(file, patch)
         else:
             kinds.append(_Kind.OTHER)
+            flags += runner_access(file)
     if not policy.allow_test_edits:
         flags += _only_tests(kinds)
     return list(dict.fromkeys(flags))  # two rules may find the same line
@@ -228,13 +236,28 @@ def _removed_assertions(
     flags: list[Flag] = []
     covered: set[int] = set()
     available = Counter(normal(line.text) for line in changed(file, LineKind.ADDED))
+    removed = {normal(line.text) for line in changed(file, LineKind.REMOVED)}
     for hunk in file.hunks:
         trivial = [
             line
             for line in hunk.lines
             if line.kind is LineKind.ADDED and search(family.trivial_statements, line.text)
         ]
+        # per run of changed lines, the new checks added there: a removed one was changed
+        replacements: list[list[Line]] = [[]]
         for line in hunk.lines:
+            if line.kind is LineKind.CONTEXT:
+                replacements.append([])
+            elif (
+                line.kind is LineKind.ADDED
+                and line not in trivial
+                and normal(line.text) not in removed
+                and search((*family.assertions, *family.expected_errors), line.text)
+            ):
+                replacements[-1].append(line)
+        block = 0
+        for line in hunk.lines:
+            block += line.kind is LineKind.CONTEXT
             if line.kind is not LineKind.REMOVED or line.old_number in bodies:
                 continue
             expected = search(family.expected_errors, line.text) is not None
@@ -253,9 +276,12 @@ def _removed_assertions(
                 flags.append(Flag(ASSERTION_WEAKENED, file.path, swap.new_number, message))
             else:
                 what = "expected-error check" if expected else "assertion"
-                flags.append(
-                    Flag(ASSERTION_REMOVED, file.path, line.old_number, f"{what} removed: {was}")
-                )
+                if replacements[block]:
+                    now = quote(replacements[block].pop(0).text)
+                    message = f"{what} changed: `{was}` became `{now}`"
+                else:
+                    message = f"{what} removed: {was}"
+                flags.append(Flag(ASSERTION_REMOVED, file.path, line.old_number, message))
     return flags, covered
 
 
