@@ -307,3 +307,31 @@ def test_the_loops_own_config_is_protected(tmp_path: Path) -> None:
     [run] = json.loads(run_cli(repo, "status", "--json").stdout)
     run["exit"], run["output"] = 1, ""
     assert_refused(repo, run, "protected")
+
+
+def test_the_evaluator_sees_the_flags_and_cannot_overrule_them(tmp_path: Path) -> None:
+    """A flagged iteration is shown to the evaluator with its flags; its "done" does not
+    count."""
+    with FakeModelServer() as server:
+        repo = project(tmp_path, server, "anthropic")
+        config = (repo / "looptui.toml").read_text()
+        (repo / "looptui.toml").write_text(config + 'evaluator = "openai-chat"\n')
+        git(repo, "commit", "--quiet", "-am", "an evaluator")
+        fooled = {
+            "done": True,
+            "confidence": 0.9,
+            "reasons": ["the suite passes"],
+            "citations": [{"path": "shapes/area.py", "line": 1}],
+        }
+        server.add(
+            shell("anthropic", "rm tests/test_area.py"), Say("Done."), Say(json.dumps(fooled))
+        )
+        run_cli(repo, "run", "fix", env=model_env(server, tmp_path / "home"))
+        asked = [r for r in server.requests if r.protocol == "chat"]
+    [run] = json.loads(run_cli(repo, "status", "--json").stdout)
+    run["exit"], run["output"] = 1, ""
+    assert_refused(repo, run, "test-file-deleted")
+    assert len(asked) == 1
+    question = json.dumps(asked[0].body)
+    assert "tests/test_area.py was deleted" in question  # the flags are in its prompt
+    assert run["last_verdict"]["evaluator"] == "openai-chat"

@@ -7,7 +7,8 @@ Each is a gate that can withhold "done" and none can grant it alone:
 2. the checks run in the run's worktree, where the agent works (their output is its feedback);
 3. when they pass, the clean gate runs them again on a clean checkout of the commit that would
    merge, and the denominator guard compares the tests counted there with the base's;
-4. only then does the evaluator, if the loop has one, judge, reading that same checkout.
+4. only then does the evaluator, if the loop has one, judge, reading that same checkout (a
+   flagged iteration is still shown to it, with its flags, for the next steps it gives).
 """
 
 from __future__ import annotations
@@ -102,15 +103,19 @@ class Verifier:
             result = await run_check(check, iteration.worktree, self.environ)
             checks.append(result)
             await on_check(result)
-        candidate = iteration.agent_ok and all(c.passed for c in checks) and not flags
-        gate: GateResult | None = None
-        if not candidate or (not self.loop.checks and self.loop.evaluator is None):
+        passed = iteration.agent_ok and all(c.passed for c in checks)
+        unjudged = self.loop.evaluator is None and (flags or not self.loop.checks)
+        if not passed or unjudged:
             verdict = await ChecksEvaluator().evaluate(self._evidence(iteration, checks, flags))
             return Judgement(tuple(checks), _with(verdict, flags), None)
-        counting = self.loop.clean_gate and self.loop.checks and not self.loop.allow_test_edits
+        # A flagged iteration is not done whatever happens next: the clean gate and the count
+        # are spared, but an evaluator still reads it, flags in hand, for the next steps.
+        gated = self.loop.clean_gate and bool(self.loop.checks) and not flags
+        counting = gated and not self.loop.allow_test_edits
         base = await self._counts_on_base(iteration.base_commit) if counting else {}
+        gate: GateResult | None = None
         async with self.checkouts.claim(iteration.head, self._setup()) as checkout:
-            if self.loop.clean_gate and self.loop.checks:
+            if gated:
                 gate = await run_gate(
                     self.checkouts,
                     checkout,
@@ -125,7 +130,7 @@ class Verifier:
                 if gate.passed:
                     flags += self._denominator_flags(gate, base)
             evidence = self._evidence(iteration, checks, flags, checkout)
-            if flags or (gate is not None and not gate.passed):
+            if gate is not None and not gate.passed:
                 verdict = await ChecksEvaluator().evaluate(evidence)
             else:
                 verdict = await self.evaluator.evaluate(evidence)
