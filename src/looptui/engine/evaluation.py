@@ -44,6 +44,7 @@ class ChecksEvaluator:
     name = "checks"
 
     async def evaluate(self, evidence: Evidence) -> Verdict:
+        held: list[str] = []  # what speaks for done: said only when it is done
         reasons: list[str] = []
         next_steps: list[str] = []
         if not evidence.agent_ok:
@@ -52,7 +53,7 @@ class ChecksEvaluator:
             next_steps.append(f"Finish the turn without an error (last words: {last_words})")
         for check in evidence.checks:
             if check.passed:
-                reasons.append(f"check {check.name} passed")
+                held.append(f"check {check.name} passed")
                 continue
             status = "timed out" if check.timed_out else f"failed with exit {check.exit_code}"
             reasons.append(f"check {check.name} {status}")
@@ -62,13 +63,16 @@ class ChecksEvaluator:
             reasons.append("no checks are configured: nothing but the agent itself says done")
             next_steps.append("Give the loop checks or an evaluator")
         done = (
-            evidence.agent_ok and bool(evidence.checks) and all(c.passed for c in evidence.checks)
+            evidence.agent_ok
+            and bool(evidence.checks)
+            and all(c.passed for c in evidence.checks)
+            and not evidence.flags
         )
         return Verdict(
             done=done,
             evaluator=self.name,
             confidence=1.0 if evidence.checks else 0.5,
-            reasons=tuple(reasons),
+            reasons=tuple(held if done else reasons),
             next_steps=tuple(next_steps),
         )
 

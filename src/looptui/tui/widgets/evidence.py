@@ -67,6 +67,9 @@ class VerdictsView(VerticalScroll):
                 for flag in verdict.flags:
                     line = f"⚑ flagged {flag.where}: {flag.message} [{flag.rule}]"
                     widgets.append(Static(Text(line), classes="detail -fail"))
+                if verdict.flags:
+                    hint = "(if changing the tests is the task, the loop needs allow_test_edits)"
+                    widgets.append(Static(Text(hint), classes="detail"))
                 for reason in verdict.reasons:
                     widgets.append(Static(Text(f"reason: {reason}"), classes="detail"))
                 for step in verdict.next_steps:
