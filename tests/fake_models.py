@@ -68,6 +68,12 @@ class _Script:
     replies: list[Reply] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def record(self, request: Recorded) -> None:
+        with self.arrived:
+            self.requests.append(request)
+            self.arrived.notify_all()
 
     def next(self) -> Reply:
         with self.lock:
@@ -99,6 +105,14 @@ class FakeModelServer:
     def requests(self) -> list[Recorded]:
         return self._script.requests
 
+    def wait_for_requests(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until `count` requests have arrived (False after `timeout`): the server
+        records them on its own threads. From async code: `asyncio.to_thread(...)`."""
+        with self._script.arrived:
+            return self._script.arrived.wait_for(
+                lambda: len(self._script.requests) >= count, timeout
+            )
+
     def add(self, *replies: Reply) -> None:
         with self._script.lock:
             self._script.replies.extend(replies)
@@ -123,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # Codex probes a websocket on GET /v1/responses
-        self.script.requests.append(Recorded("GET", self.path, self._headers(), None, ""))
+        self.script.record(Recorded("GET", self.path, self._headers(), None, ""))
         self._json(404, {"error": {"type": "not_found", "message": "no such endpoint"}})
 
     def do_POST(self) -> None:
@@ -143,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
             if path.endswith("/responses")
             else ""
         )
-        self.script.requests.append(Recorded("POST", self.path, self._headers(), body, protocol))
+        self.script.record(Recorded("POST", self.path, self._headers(), body, protocol))
         if not protocol or not isinstance(body, dict):
             self._json(404, {"error": {"type": "not_found", "message": f"no model at {path}"}})
             return

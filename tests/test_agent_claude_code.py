@@ -35,6 +35,7 @@ from looptui.engine.agents.base import (
 from looptui.engine.agents.claude_code import ClaudeCodeAgent
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
+from process_support import wait_for_exit
 
 SESSION = "94dff97a-f2de-444c-bdda-df71f6f2388e"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -645,17 +646,6 @@ def _gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
-async def _ends_soon(pid: int, within: float = 5.0) -> bool:
-    """Whether `pid` ends within `within` seconds: a SIGKILL is delivered, not awaited, and
-    no event says when a process that is not our child has died."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not _gone(pid):
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 async def test_a_hang_is_cancelled_and_its_process_group_killed(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
@@ -688,7 +678,7 @@ async def test_a_hang_is_cancelled_and_its_process_group_killed(tmp_path: Path) 
     # Cancelling waited for the leader to be reaped; the grandchild, which ignores SIGTERM,
     # was killed with the group.
     assert _gone(leader)
-    assert await _ends_soon(grandchild)
+    assert await wait_for_exit(grandchild, 5.0)  # a SIGKILL is delivered, not awaited
     assert not any(isinstance(event, Finished) for event in seen)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from looptui.engine.agents.tools import TOOLS, Toolbox
+from process_support import wait_for_exit
 
 
 @pytest.fixture
@@ -146,19 +147,17 @@ async def test_a_command_reads_no_input(box: Toolbox) -> None:
 
 
 async def test_a_cancelled_command_dies_with_its_children(box: Toolbox, tmp_path: Path) -> None:
-    marker, started_file = tmp_path / "child-survived", tmp_path / "started"
-    command = f"(sleep 2; touch {marker}) & touch {started_file}; sleep 60"
+    marker, started = tmp_path / "child-survived", tmp_path / "started"
+    os.mkfifo(started)  # the command says its child's pid through it: an event to await
+    command = f"(sleep 2; touch {marker}) & echo $! > {started}; sleep 60"
     call = asyncio.create_task(box.call("run_command", {"command": command}))
-    deadline = time.monotonic() + 5
-    # the file is written by another process: no event to await
-    while not started_file.exists() and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    assert started_file.exists()
+    child = int(await asyncio.wait_for(asyncio.to_thread(started.read_text), 10))
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    await asyncio.sleep(2.5)
-    assert not marker.exists()  # the background child was killed with the group
+    # left alone, the child would live 2 s and then leave its marker
+    assert await wait_for_exit(child, 1.5), "the background child outlived the cancel"
+    assert not marker.exists()
 
 
 def test_every_tool_has_a_schema() -> None:

@@ -1,0 +1,26 @@
+"""Waiting for a process to end, any process (not only our children), as an event."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+
+async def wait_for_exit(pid: int, within: float) -> bool:
+    """Whether `pid` ends within `within` seconds (a zombie counts as ended). Awaited on a
+    pidfd, which becomes readable when the process exits: no polling."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True  # already gone (and reaped)
+    loop = asyncio.get_running_loop()
+    ended = loop.create_future()
+    loop.add_reader(descriptor, lambda: ended.done() or ended.set_result(None))
+    try:
+        await asyncio.wait_for(ended, within)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(descriptor)
+        os.close(descriptor)
