@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -124,34 +123,25 @@ def test_ctrl_c_of_looptui_run_stores_all_the_agent_printed_while_it_shut_down(
     command = subprocess.Popen(
         [PY, "-m", "looptui", "run", "talk"],
         cwd=root,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        env={**cli_env(), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    assert command.stdout is not None
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the agent's lines, written by another process
-            if store.exists() and _output_lines(store) >= 300:
+        for printed in command.stdout:  # what it prints as the agent talks: the event to await
+            if printed.split()[-1:] == ["300"]:
                 break
-            time.sleep(0.05)
         command.send_signal(signal.SIGINT)
-        assert command.wait(timeout=60) == 130, command.stderr.read() if command.stderr else ""
+        rest, _ = command.communicate(timeout=60)
+        assert command.returncode == 130, rest
     finally:
         command.kill()
     with sqlite3.connect(store) as db:
         rows = db.execute("SELECT data FROM events WHERE kind = 'output' ORDER BY id").fetchall()
     lines = [json.loads(data)["line"] for (data,) in rows if json.loads(data)["stream"] == "stdout"]
     assert_every_number_kept(lines)
-
-
-def _output_lines(store: Path) -> int:
-    try:
-        with sqlite3.connect(store, timeout=1) as db:
-            return int(
-                db.execute("SELECT count(*) FROM events WHERE kind = 'output'").fetchone()[0]
-            )
-    except sqlite3.Error:
-        return 0
 
 
 def stored_bytes(path: Path) -> int:
