@@ -389,9 +389,10 @@ class LoopRunner:
         base = self.run_record.base_commit[:12]
         if gate is not None:  # the clean checkout held the base's tree: the goal held there
             return f"the goal held with no change: it already holds on the base commit {base}"
+        why = "the clean gate is off" if not self.loop.clean_gate else "the loop has no checks"
         return (
-            "the goal held in the worktree with no change; the clean gate is off, so whether "
-            f"it holds on the base commit {base} was not checked"
+            f"the goal held in the worktree with no change; {why}, so whether it holds on the "
+            f"base commit {base} was not checked"
         )
 
     def _budget_spent(self, turn: Usage | None = None) -> str | None:
