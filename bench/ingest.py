@@ -46,19 +46,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looptui.engine.events import EventKind
+from looptui.engine.models import RunStatus
 from looptui.engine.secrets import Redactor
 from looptui.engine.store import Store
 from looptui.engine.store.schema import MIGRATIONS, SEARCHABLE_KINDS
+from looptui.protocol.events import (
+    AgentSaid,
+    AnyPayload,
+    OutputPrinted,
+    StatusChanged,
+    TokensUsed,
+    ToolAnswered,
+    ToolCalled,
+    payload_fields,
+)
 
 try:
     from looptui.engine.store.writer import BATCH_SIZE
 except ImportError:  # the store before its writer had a module of its own
     from looptui.engine.store.store import BATCH_SIZE  # type: ignore[attr-defined,no-redef]
 
-Emitted = tuple[
-    str, EventKind, dict[str, Any], int
-]  # emit()'s arguments: run, kind, data, iteration
+Emitted = tuple[str, AnyPayload, int]  # emit()'s arguments: run, payload, iteration
 WORK_DIR = Path(__file__).resolve().parent / ".work"
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -101,35 +109,32 @@ def make_events(count: int, runs: int, seed: int) -> list[Emitted]:
         return " ".join(rng.choices(WORDS, k=rng.randint(low, high)))
 
     events: list[Emitted] = []
-    data: dict[str, Any]
+    payload: AnyPayload
     for index in range(count):
         run_id = run_ids[index % runs]
         iteration = 1 + index // (count // 10 + 1)
         roll = rng.random()
         if roll < 0.60:
-            kind, data = EventKind.OUTPUT, {"line": words(4, 18), "stream": "stdout"}
+            payload = OutputPrinted(words(4, 18), stream="stdout")
         elif roll < 0.70:
-            kind, data = EventKind.TEXT, {"text": words(10, 60)}
+            payload = AgentSaid(words(10, 60))
         elif roll < 0.80:
-            kind = EventKind.TOOL_CALL
-            data = {"name": "edit_file", "input": {"path": "src/app.py", "new": words(5, 30)}}
+            payload = ToolCalled("edit_file", input={"path": "src/app.py", "new": words(5, 30)})
         elif roll < 0.90:
-            kind = EventKind.TOOL_RESULT
-            data = {"name": "bash", "output": words(10, 80), "is_error": False}
+            payload = ToolAnswered("bash", output=words(10, 80), is_error=False)
         elif roll < 0.98:
-            kind = EventKind.USAGE
-            data = {"input_tokens": rng.randint(1, 9999), "output_tokens": 42, "cost_usd": 0.01}
+            payload = TokensUsed(rng.randint(1, 9999), output_tokens=42, cost_usd=0.01)
         else:
-            kind, data = EventKind.STATUS, {"status": "running"}
-        events.append((run_id, kind, data, iteration))
+            payload = StatusChanged(RunStatus.RUNNING)
+        events.append((run_id, payload, iteration))
     return events
 
 
 def expected_counts(
     events: list[Emitted],
 ) -> tuple[Counter[tuple[str, str]], int]:
-    counts = Counter((run_id, kind.value) for run_id, kind, _, _ in events)
-    searchable = sum(1 for _, kind, _, _ in events if kind.value in SEARCHABLE_KINDS)
+    counts = Counter((run_id, payload.kind.value) for run_id, payload, _ in events)
+    searchable = sum(1 for _, payload, _ in events if payload.kind.value in SEARCHABLE_KINDS)
     return counts, searchable
 
 
@@ -167,8 +172,8 @@ async def store_sample(
     emit = store.emit
     start = time.perf_counter()
     for offset in range(0, len(events), chunk):
-        for run_id, kind, data, iteration in events[offset : offset + chunk]:
-            emit(run_id, kind, data, iteration)
+        for run_id, payload, iteration in events[offset : offset + chunk]:
+            emit(run_id, payload, iteration)
         await asyncio.sleep(0)
         # A producer that outran the writer by more than the store's bound on pending events
         # would have output lines dropped by design; this one waits instead, polling the one
@@ -186,8 +191,15 @@ async def store_sample(
 def raw_rows(events: list[Emitted]) -> list[tuple[Any, ...]]:
     now = time.time()
     return [
-        (index + 1, run_id, iteration, now, kind.value, json.dumps(data, ensure_ascii=False))
-        for index, (run_id, kind, data, iteration) in enumerate(events)
+        (
+            index + 1,
+            run_id,
+            iteration,
+            now,
+            payload.kind.value,
+            json.dumps(payload_fields(payload), ensure_ascii=False),
+        )
+        for index, (run_id, payload, iteration) in enumerate(events)
     ]
 
 

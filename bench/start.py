@@ -48,8 +48,9 @@ from pathlib import Path
 
 import tomli_w
 
-from looptui.engine import Engine, EventKind, load_config
+from looptui.engine import Engine, load_config
 from looptui.engine.workspace import Repository
+from looptui.protocol.events import IterationMarked
 
 WORK_DIR = Path(__file__).resolve().parent / ".work"
 IDENTITY = {
@@ -128,8 +129,10 @@ def reset_repo(repo: Path) -> bool:
     data_dir = Path(git(repo, "rev-parse", "--git-common-dir").strip())
     if not data_dir.is_absolute():
         data_dir = repo / data_dir
-    found = (data_dir / "looptui").exists()
+    worktrees = Repository(repo).worktrees_dir  # under the state home, not in .git
+    found = (data_dir / "looptui").exists() or worktrees.exists()
     shutil.rmtree(data_dir / "looptui", ignore_errors=True)
+    shutil.rmtree(worktrees, ignore_errors=True)
     git(repo, "worktree", "prune")
     refs = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/")
     for branch in refs.split():
@@ -239,13 +242,11 @@ class Bench:
         try:
             started = time.time()
             run = await self.engine.start_run(LOOP)
-            async for event in subscription:
-                if (
-                    event.run_id == run.id
-                    and event.kind is EventKind.ITERATION
-                    and event.data.get("phase") == "started"
-                ):
-                    return event.ts - started, time.time() - started, run.id
+            async for batch in subscription:
+                for event in batch:
+                    match event.payload:
+                        case IterationMarked(phase="started") if event.run_id == run.id:
+                            return event.ts - started, time.time() - started, run.id
         finally:
             subscription.close()
         raise SystemExit("the subscription ended before the run started")

@@ -33,6 +33,7 @@ from textual.screen import Screen
 
 from looptui.engine import Config, Engine, EventKind, load_config
 from looptui.engine.config import CONFIG_NAME
+from looptui.protocol.events import OutputPrinted
 from looptui.tui.app import LooptuiApp
 from looptui.tui.settings import Settings
 from looptui.tui.widgets.card_grid import CardGrid
@@ -230,7 +231,7 @@ async def seed_store(repo: Path, count: int) -> None:
         )
         await store.insert_run(run)
         for line in range(40):
-            store.emit(run.id, EventKind.OUTPUT, {"line": f"output {line}"}, 1)
+            store.emit(run.id, OutputPrinted(f"output {line}"), 1)
         await store.add_verdict(run.id, 2, Verdict(index % 3 != 0, "checks", 1.0, ("r",), ()))
         await store.add_note(Note(run.id, 2, NoteKind.ATTEMPT, "tried", now))
     await engine.close()

@@ -8,7 +8,17 @@ from pathlib import Path
 
 from conftest import BUGGY_PACKAGE, FIXER, cli_env, fixer_config, make_repo, run_cli
 from looptui.console import clean, render_event
-from looptui.engine.events import Event, EventKind
+from looptui.engine.models import NoteKind
+from looptui.protocol.events import (
+    AgentSaid,
+    AnyPayload,
+    CheckRan,
+    ErrorReported,
+    Event,
+    NoteAdded,
+    OutputPrinted,
+    ToolAnswered,
+)
 
 ESCAPES = "\x1b]0;pwned title\x07\x1b[2J\x1b[H\x1b[31mred\x1b[0m \x1bP1$r\x1b\\bell\x07 \x9b5n"
 
@@ -36,18 +46,19 @@ def test_status_json_carries_each_runs_last_verdict(repo: Path) -> None:
 
 
 def test_render_event_strips_terminal_control_from_agent_text() -> None:
-    for kind, data in [
-        (EventKind.OUTPUT, {"line": ESCAPES, "stream": "stdout"}),
-        (EventKind.TEXT, {"text": ESCAPES}),
-        (EventKind.ERROR, {"message": ESCAPES}),
-        (EventKind.TOOL_RESULT, {"name": "x", "output": ESCAPES}),
-        (EventKind.CHECK, {"name": "t", "passed": False, "exit_code": 1, "tail": ESCAPES}),
-        (EventKind.NOTE, {"kind": "attempt", "text": ESCAPES}),
-    ]:
-        line = render_event(Event("r1", kind, data, 1))
+    payloads: list[AnyPayload] = [
+        OutputPrinted(ESCAPES, stream="stdout"),
+        AgentSaid(ESCAPES),
+        ErrorReported(ESCAPES),
+        ToolAnswered("x", output=ESCAPES),
+        CheckRan("t", "pytest", exit_code=1, passed=False, tail=ESCAPES),
+        NoteAdded(NoteKind.ATTEMPT, ESCAPES),
+    ]
+    for payload in payloads:
+        line = render_event(Event("r1", payload, 1))
         assert line is not None
-        assert not any(ord(char) < 32 and char not in "\n" for char in line.plain), kind
-        assert "\x9b" not in line.plain and "red bell" in line.plain, kind
+        assert not any(ord(char) < 32 and char not in "\n" for char in line.plain), payload.kind
+        assert "\x9b" not in line.plain and "red bell" in line.plain, payload.kind
 
 
 def test_clean_keeps_text_tabs_and_newlines() -> None:

@@ -18,13 +18,15 @@ from rich.console import Console
 
 from conftest import cli_env, make_repo
 from looptui.cli import PRINT_BACKLOG, _print_events
-from looptui.engine import Engine, EventKind, RunStatus, load_config
+from looptui.engine import Engine, RunStatus, load_config
 from looptui.engine.agents import AgentTask, Finished, OutputLine, build_agent
 from looptui.engine.agents.base import NOTE_STREAM, AgentError, AgentEvent
 from looptui.engine.agents.command import MAX_OUTPUT_LINES
 from looptui.engine.config import CONFIG_NAME, AgentConfig
 from looptui.engine.process import KEPT_AT_END
 from looptui.engine.store import Store
+from looptui.engine.store.feed import CursorFeed
+from looptui.protocol.events import ErrorReported, OutputPrinted
 from test_bad_input import alive, default_sigint, wait_for
 
 PY = sys.executable
@@ -131,11 +133,11 @@ async def test_the_printer_skips_output_lines_it_is_too_far_behind_to_print(
     tmp_path: Path,
 ) -> None:
     store = await Store.open(tmp_path / "s.db")
-    subscription = store.subscribe("r1")
+    subscription = CursorFeed(store, store.subscribe("r1"), None)  # as Engine.subscribe makes it
     backlog = PRINT_BACKLOG * 3
     for index in range(backlog):
-        store.emit("r1", EventKind.OUTPUT, {"line": f"line {index}"}, 1)
-    store.emit("r1", EventKind.ERROR, {"message": "the agent's turn timed out"}, 1)
+        store.emit("r1", OutputPrinted(f"line {index}"), 1)
+    store.emit("r1", ErrorReported("the agent's turn timed out"), 1)
     await store.flush()
     subscription.close()
     output = io.StringIO()

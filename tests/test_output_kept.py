@@ -18,6 +18,7 @@ from conftest import cli_env, make_repo
 from looptui.engine import Engine, EventKind, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.engine.process import CUT_MARK
+from looptui.protocol.events import ErrorReported, OutputPrinted
 
 PY = sys.executable
 
@@ -60,8 +61,8 @@ async def wait_for_lines(engine: Engine, run_id: str, count: int) -> None:
     try:
         async with asyncio.timeout(60):
             seen = 0
-            async for event in subscription:
-                seen += event.kind is EventKind.OUTPUT
+            async for batch in subscription:
+                seen += sum(isinstance(event.payload, OutputPrinted) for event in batch)
                 if seen >= count:
                     return
     finally:
@@ -70,7 +71,11 @@ async def wait_for_lines(engine: Engine, run_id: str, count: int) -> None:
 
 async def stored_output(engine: Engine, run_id: str) -> list[str]:
     events = await engine.store.events(run_id, kinds=[EventKind.OUTPUT])
-    return [str(e.data["line"]) for e in events if e.data.get("stream") == "stdout"]
+    return [
+        e.payload.line
+        for e in events
+        if isinstance(e.payload, OutputPrinted) and e.payload.stream == "stdout"
+    ]
 
 
 def assert_every_number_kept(lines: list[str]) -> None:
@@ -109,7 +114,10 @@ async def test_a_turn_that_times_out_stores_all_its_agent_printed_while_it_shut_
         assert final.status is RunStatus.FAILED
         assert_every_number_kept(await stored_output(engine, run.id))
         errors = await engine.store.events(run.id, kinds=[EventKind.ERROR])
-        assert any("timed out after 1.5s" in str(e.data["message"]) for e in errors)
+        assert any(
+            isinstance(e.payload, ErrorReported) and "timed out after 1.5s" in e.payload.message
+            for e in errors
+        )
     finally:
         await engine.close()
 

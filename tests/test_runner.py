@@ -13,6 +13,7 @@ import pytest
 from conftest import cli_env, git, make_repo
 from looptui.engine import Engine, EventKind, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
+from looptui.protocol.events import ErrorReported, OutputPrinted, StatusChanged
 
 PY = sys.executable
 
@@ -101,7 +102,10 @@ async def test_an_iteration_timeout_stops_the_agent_and_the_run_goes_on(tmp_path
     events = await engine.store.events(run.id, kinds=[EventKind.ERROR])
     await engine.close()
     assert final.status is RunStatus.SUCCEEDED and final.iterations == 2
-    assert any("timed out after 0.5s" in e.data["message"] for e in events)
+    assert any(
+        isinstance(e.payload, ErrorReported) and "timed out after 0.5s" in e.payload.message
+        for e in events
+    )
 
 
 async def test_a_run_timeout_ends_the_run_as_failed(tmp_path: Path) -> None:
@@ -141,15 +145,17 @@ async def test_max_parallel_bounds_concurrent_runs(tmp_path: Path, max_parallel:
     async def watch() -> None:
         nonlocal running, peak
         finished = 0
-        async for event in subscription:
-            if event.kind is EventKind.STATUS and event.data["status"] == "running":
-                running += 1
-                peak = max(peak, running)
-            elif event.kind is EventKind.STATUS and event.data["status"] == "succeeded":
-                running -= 1
-                finished += 1
-                if finished == len(runs):
-                    return
+        async for batch in subscription:
+            for event in batch:
+                match event.payload:
+                    case StatusChanged(status=RunStatus.RUNNING):
+                        running += 1
+                        peak = max(peak, running)
+                    case StatusChanged(status=RunStatus.SUCCEEDED):
+                        running -= 1
+                        finished += 1
+                        if finished == len(runs):
+                            return
 
     await asyncio.wait_for(watch(), 60)
     await engine.close()
@@ -164,7 +170,8 @@ async def test_environment_secrets_do_not_reach_the_store(tmp_path: Path) -> Non
     engine = await Engine.open(root, env, load_config(root / CONFIG_NAME))
     run = await engine.start_run("job", prompt=f"deploy with {secret}")
     await engine.wait(run.id)
-    lines = [e.data.get("line", "") for e in await engine.store.events(run.id)]
+    events = await engine.store.events(run.id)
+    lines = [e.payload.line for e in events if isinstance(e.payload, OutputPrinted)]
     await engine.close()
     assert any("token is [REDACTED]" in line for line in lines)
     store_bytes = b"".join(p.read_bytes() for p in engine.repository.data_dir.glob("store.db*"))

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from looptui.engine.errors import LooptuiError
-from looptui.engine.events import EventKind
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.secrets import REDACTED, Redactor
 from looptui.engine.store import Store
 from looptui.engine.store.schema import SCHEMA_VERSION
+from looptui.protocol.events import AgentSaid, OutputPrinted, StatusChanged
 
 
 def a_run(run_id: str = "r1", **fields: object) -> Run:
@@ -57,12 +57,12 @@ async def test_store_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
 async def test_events_are_written_in_batches_not_one_commit_each(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "s.db")
     for index in range(1200):
-        store.emit("r1", EventKind.OUTPUT, {"line": f"line {index}"}, 1)
+        store.emit("r1", OutputPrinted(f"line {index}"), 1)
     await store.flush()
     assert store.events_written == 1200
     assert store.batches_written <= 5  # 500 per batch at most: three, plus slack
     events = await store.events("r1")
-    assert [e.data["line"] for e in events] == [f"line {i}" for i in range(1200)]
+    assert [e.payload for e in events] == [OutputPrinted(f"line {i}") for i in range(1200)]
     assert [e.id for e in events] == sorted(e.id for e in events if e.id is not None)
     await store.close()
 
@@ -70,10 +70,10 @@ async def test_events_are_written_in_batches_not_one_commit_each(tmp_path: Path)
 async def test_a_lone_event_is_written_and_published_after_a_short_wait(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "s.db")
     subscription = store.subscribe("r1")
-    store.emit("r2", EventKind.OUTPUT, {"line": "someone else's"})
-    store.emit("r1", EventKind.OUTPUT, {"line": "hello"})
+    store.emit("r2", OutputPrinted("someone else's"))
+    store.emit("r1", OutputPrinted("hello"))
     event = await asyncio.wait_for(subscription.queue.get(), timeout=5)
-    assert event is not None and event.data == {"line": "hello"} and event.id is not None
+    assert event is not None and event.payload == OutputPrinted("hello") and event.id is not None
     assert count_rows(store.path) == 2  # written before it was published
     await store.close()
 
@@ -82,7 +82,7 @@ async def test_close_writes_every_pending_event(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = await Store.open(path)
     for index in range(777):
-        store.emit("r1", EventKind.OUTPUT, {"line": str(index)})
+        store.emit("r1", OutputPrinted(str(index)))
     await store.close()
     assert count_rows(path) == 777
 
@@ -91,8 +91,8 @@ async def test_two_stores_on_one_file_never_lose_or_share_event_ids(tmp_path: Pa
     path = tmp_path / "s.db"
     first, second = await Store.open(path), await Store.open(path)
     for index in range(600):
-        first.emit("a", EventKind.OUTPUT, {"line": str(index)})
-        second.emit("b", EventKind.OUTPUT, {"line": str(index)})
+        first.emit("a", OutputPrinted(str(index)))
+        second.emit("b", OutputPrinted(str(index)))
     await asyncio.gather(first.close(), second.close())
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(DISTINCT id), count(*) FROM events").fetchone() == (
@@ -107,13 +107,13 @@ async def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "s.db", redactor)
     subscription = store.subscribe()
     await store.insert_run(a_run(prompt=f"use {secret}"))
-    store.emit("r1", EventKind.OUTPUT, {"line": f"token={secret}"})
-    store.emit("r1", EventKind.TEXT, {"text": "key sk-ant-api03-abcdefghijklmnopqrstuvwxyz"})
+    store.emit("r1", OutputPrinted(f"token={secret}"))
+    store.emit("r1", AgentSaid("key sk-ant-api03-abcdefghijklmnopqrstuvwxyz"))
     await store.add_note(Note("r1", 1, NoteKind.PROBLEM, f"leaked {secret}"))
     await store.update_run("r1", error=f"failed with {secret}")
     await store.flush()
     published = await subscription.queue.get()
-    assert published is not None and published.data["line"] == f"token={REDACTED}"
+    assert published is not None and published.payload == OutputPrinted(f"token={REDACTED}")
     await store.close()
     raw = b"".join(part.read_bytes() for part in tmp_path.glob("s.db*"))
     with sqlite3.connect(tmp_path / "s.db") as db:
@@ -126,20 +126,21 @@ async def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
 async def test_full_text_search_finds_output_and_notes(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "s.db")
     await store.insert_run(a_run())
-    store.emit("r1", EventKind.OUTPUT, {"line": "ZeroDivisionError in mean"})
-    store.emit("r1", EventKind.STATUS, {"status": "running"})
+    store.emit("r1", OutputPrinted("ZeroDivisionError in mean"))
+    store.emit("r1", StatusChanged(RunStatus.RUNNING))
     await store.flush()
     [hit] = await store.search("ZeroDivisionError")
-    assert hit.data["line"] == "ZeroDivisionError in mean"
+    assert hit.payload == OutputPrinted("ZeroDivisionError in mean")
     await store.close()
 
 
 async def test_last_events_of_a_run_come_in_order(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "s.db")
     for index in range(50):
-        store.emit("r1", EventKind.OUTPUT, {"line": str(index)})
+        store.emit("r1", OutputPrinted(str(index)))
     await store.flush()
-    assert [e.data["line"] for e in await store.events("r1", limit=3)] == ["47", "48", "49"]
+    last = await store.events("r1", limit=3)
+    assert [e.payload for e in last] == [OutputPrinted(n) for n in ("47", "48", "49")]
     await store.close()
 
 
@@ -213,4 +214,4 @@ async def test_a_store_of_the_first_version_gains_unknown_and_flagged_verdicts(
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from looptui.engine.events import EventKind
 from looptui.engine.models import Run, RunStatus
 from looptui.engine.store import Store
+from looptui.protocol.events import OutputPrinted
 
 
 async def test_record_writes_never_lose_the_race_with_the_events_writer(tmp_path: Path) -> None:
@@ -20,7 +20,7 @@ async def test_record_writes_never_lose_the_race_with_the_events_writer(tmp_path
         count = 0
         while streaming:
             for _ in range(200):
-                store.emit(run.id, EventKind.OUTPUT, {"line": f"line {count}"})
+                store.emit(run.id, OutputPrinted(f"line {count}"))
                 count += 1
             await asyncio.sleep(0.001)
 

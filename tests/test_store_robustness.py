@@ -13,11 +13,17 @@ from pathlib import Path
 import pytest
 
 from looptui.engine.errors import LooptuiError
-from looptui.engine.events import EventKind
+from looptui.engine.models import RunStatus
 from looptui.engine.secrets import REDACTED, Redactor
 from looptui.engine.store import Store
 from looptui.engine.store.schema import SCHEMA_VERSION
 from looptui.engine.store.writer import MAX_PENDING
+from looptui.protocol.events import (
+    ErrorReported,
+    OutputPrinted,
+    StatusChanged,
+    ToolCalled,
+)
 from test_store import a_run, count_rows
 
 OPENER = textwrap.dedent(
@@ -68,18 +74,19 @@ async def test_a_flood_of_output_is_bounded_and_the_drop_is_told(tmp_path: Path)
     store = await Store.open(tmp_path / "s.db")
     flood = MAX_PENDING * 3
     for index in range(flood):  # all at once: the writer gets no turn in between
-        store.emit("r1", EventKind.OUTPUT, {"line": f"spam {index}"}, 1)
-    store.emit("r1", EventKind.STATUS, {"status": "failed"})  # never dropped
+        store.emit("r1", OutputPrinted(f"spam {index}"), 1)
+    store.emit("r1", StatusChanged(RunStatus.FAILED))  # never dropped
     await store.flush()
     stored = count_rows(store.path)
     assert store.events_dropped == flood - MAX_PENDING
     assert stored == MAX_PENDING + 2  # what fitted, the status and the note
     events = await store.events("r1")
-    assert events[MAX_PENDING - 1].data["line"] == f"spam {MAX_PENDING - 1}"
+    assert events[MAX_PENDING - 1].payload == OutputPrinted(f"spam {MAX_PENDING - 1}")
     note = events[MAX_PENDING]  # where the lines went missing
-    assert note.data["stream"] == "looptui" and note.iteration == 1
-    assert f"{flood - MAX_PENDING} lines of output dropped" in note.data["line"]
-    assert events[-1].kind is EventKind.STATUS
+    assert isinstance(note.payload, OutputPrinted) and note.iteration == 1
+    assert note.payload.stream == "looptui"
+    assert f"{flood - MAX_PENDING} lines of output dropped" in note.payload.line
+    assert events[-1].payload == StatusChanged(RunStatus.FAILED)
     await store.close()
 
 
@@ -88,16 +95,16 @@ async def test_data_json_cannot_hold_becomes_text_and_what_cannot_be_stored_fail
 ) -> None:
     store = await Store.open(tmp_path / "s.db")
     subscription = store.subscribe("r1")
-    store.emit("r1", EventKind.TOOL_CALL, {"name": "edit", "input": {"path": Path("a b.py")}})
+    store.emit("r1", ToolCalled("edit", input={"path": Path("a b.py")}))
     with pytest.raises(TypeError, match="JSON"):
-        store.emit("r1", EventKind.TOOL_CALL, {"input": {(1, 2): "tuple keys"}})
-    store.emit("r1", EventKind.OUTPUT, {"line": "bad bytes \udcff survive"})
+        store.emit("r1", ToolCalled("edit", input={(1, 2): "tuple keys"}))  # type: ignore[dict-item]
+    store.emit("r1", OutputPrinted("bad bytes \udcff survive"))
     await asyncio.wait_for(store.flush(), timeout=10)
     published = [await subscription.queue.get() for _ in range(2)]
     stored = await store.events("r1")
-    assert [e.data for e in stored] == [e.data for e in published if e is not None]
-    assert stored[0].data["input"] == {"path": "a b.py"}
-    assert stored[1].data["line"] == "bad bytes \udcff survive"
+    assert [e.payload for e in stored] == [e.payload for e in published if e is not None]
+    assert stored[0].payload == ToolCalled("edit", input={"path": "a b.py"})
+    assert stored[1].payload == OutputPrinted("bad bytes \udcff survive")
     await store.close()
 
 
@@ -111,12 +118,12 @@ async def test_a_batch_that_cannot_be_written_fails_flush_instead_of_hanging(
             "CREATE TRIGGER no_room BEFORE INSERT ON events "
             "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
         )
-    store.emit("r1", EventKind.OUTPUT, {"line": "lost"})
+    store.emit("r1", OutputPrinted("lost"))
     with pytest.raises(LooptuiError, match="cannot write events") as failure:
         await asyncio.wait_for(store.flush(), timeout=20)
     assert str(path) in str(failure.value) and "\n" not in str(failure.value)
     with pytest.raises(LooptuiError, match="cannot write events"):
-        store.emit("r1", EventKind.OUTPUT, {"line": "later"})
+        store.emit("r1", OutputPrinted("later"))
     with pytest.raises(LooptuiError, match="cannot write events"):
         await asyncio.wait_for(store.flush(), timeout=5)
     await asyncio.wait_for(store.close(), timeout=5)
@@ -132,7 +139,7 @@ async def test_a_direct_write_is_committed_when_it_returns_even_while_events_are
 
     async def flood() -> None:
         for index in range(20_000):
-            store.emit("r1", EventKind.OUTPUT, {"line": str(index)})
+            store.emit("r1", OutputPrinted(str(index)))
             if index % 50 == 0:
                 await asyncio.sleep(0)
 
@@ -205,7 +212,7 @@ async def test_the_writer_recovers_from_a_long_outside_lock_and_counts_what_it_l
 ) -> None:
     path = tmp_path / "s.db"
     store = await Store.open(path)
-    store.emit("r1", EventKind.OUTPUT, {"line": "0"})
+    store.emit("r1", OutputPrinted("0"))
     await store.flush()
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(path), "14"], stdout=subprocess.PIPE, text=True
@@ -213,18 +220,18 @@ async def test_the_writer_recovers_from_a_long_outside_lock_and_counts_what_it_l
     assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
     emitted = 1
     while holder.poll() is None:  # events keep coming while the store is locked
-        store.emit("r1", EventKind.OUTPUT, {"line": str(emitted)})
+        store.emit("r1", OutputPrinted(str(emitted)))
         emitted += 1
         await asyncio.sleep(0.01)
     after = emitted
     for number in range(after, after + 100):
-        store.emit("r1", EventKind.OUTPUT, {"line": str(number)})
+        store.emit("r1", OutputPrinted(str(number)))
     await asyncio.wait_for(store.flush(), timeout=30)
     events = await store.events("r1")
     await store.close()
 
-    lines = [int(e.data["line"]) for e in events if e.kind is EventKind.OUTPUT]
-    [told] = [str(e.data["message"]) for e in events if e.kind is EventKind.ERROR]
+    lines = [int(e.payload.line) for e in events if isinstance(e.payload, OutputPrinted)]
+    [told] = [e.payload.message for e in events if isinstance(e.payload, ErrorReported)]
     lost = (after + 100) - len(lines)
     assert lost > 0, "the lock was not held long enough for the test to mean anything"
     assert told == f"{lost} events could not be stored: the store was locked by another process"

@@ -26,12 +26,12 @@ from looptui.console import clean, make_console, render_event, run_to_json, runs
 from looptui.engine import Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.agents.prompt_files import sweep_stale_prompt_files
 from looptui.engine.config import CONFIG_NAME, write_starter_config
-from looptui.engine.events import EventKind
 from looptui.engine.models import Run
 from looptui.engine.process import kill_process_groups
-from looptui.engine.store import Subscription
+from looptui.engine.store.feed import Feed
 from looptui.engine.workspace import Repository
 from looptui.engine.workspace.locations import ensure_directory, state_home
+from looptui.protocol.events import EventKind, StatusChanged
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -285,7 +285,7 @@ def _exit_now(engine: Engine, run: Run | None, console: Any) -> None:
                         finished_at=time.time(),
                         error="cancelled: looptui quit at once on a second Ctrl-C",
                     )
-                    engine.store.emit(run.id, EventKind.STATUS, {"status": "cancelled"})
+                    engine.store.emit(run.id, StatusChanged(RunStatus.CANCELLED, "cancelled"))
                 await engine.store.flush()
         _hard_exit()
 
@@ -305,7 +305,7 @@ def _hard_exit() -> None:
 
 
 async def _print_events(
-    subscription: Subscription, console: Console, on_closed_output: Callable[[], None]
+    subscription: Feed, console: Console, on_closed_output: Callable[[], None]
 ) -> None:
     """Print a run's events as they come, a batch at a time; when the terminal falls behind
     by more than PRINT_BACKLOG events, output lines are counted instead of printed."""

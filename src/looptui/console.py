@@ -13,8 +13,24 @@ from rich.style import StyleType
 from rich.text import Text
 
 from looptui.engine.agents.base import NOTE_STREAM
-from looptui.engine.events import Event, EventKind
-from looptui.engine.models import Run, RunStatus, Verdict, flags_from_data
+from looptui.engine.models import Run, RunStatus, Verdict
+from looptui.protocol.events import (
+    AgentSaid,
+    CheckRan,
+    Committed,
+    ErrorReported,
+    Event,
+    GateRan,
+    IterationMarked,
+    NoteAdded,
+    OutputPrinted,
+    StatusChanged,
+    ToolAnswered,
+    ToolCalled,
+    VerdictGiven,
+    payload_fields,
+    payload_from_fields,
+)
 
 STATUS_STYLE = {
     RunStatus.QUEUED: "dim",
@@ -182,99 +198,99 @@ def render_event(
 
     `expanded` shows tool calls' whole input and results instead of a one-line summary.
     """
-    data: Mapping[str, Any] = _clean_value(event.data)
+    # what agents print is shown, never obeyed: control sequences are cleaned from every text
+    payload = payload_from_fields(event.kind, _clean_value(payload_fields(event.payload)))
     muted = palette["muted"]
     head = Text(prefix, style=muted)
     indent = "\n" + prefix + "      "
-    kind = event.kind
-    if kind is EventKind.STATUS:
-        status = RunStatus(data["status"])
-        line = head + Text(f"■ {status.value}", style=palette[STATUS_ROLE[status]])
-        if data.get("error"):
-            line += Text(f": {data['error']}", style=muted)
-        return line
-    if kind is EventKind.ITERATION:
-        if data.get("phase") == "started":
-            return head + Text(
-                f"▶ iteration {event.iteration}/{data.get('max', '?')}", palette["heading"]
+    match payload:
+        case StatusChanged(status=status, error=error):
+            line = head + Text(f"■ {status.value}", style=palette[STATUS_ROLE[status]])
+            if error:
+                line += Text(f": {error}", style=muted)
+            return line
+        case IterationMarked(phase="started", max=last):
+            return head + Text(f"▶ iteration {event.iteration}/{last or '?'}", palette["heading"])
+        case OutputPrinted(line=text, stream=stream):
+            style = {"stderr": palette["fail"], NOTE_STREAM: muted}.get(stream, "")
+            return head + Text("  │ ", style=muted) + Text(text, style=style)
+        case AgentSaid(text=text):
+            return head + Text(f"  ✎ {text}", style=palette["text"])
+        case ToolCalled(name=name, input=tool_input):
+            if expanded and tool_input:
+                body = json.dumps(tool_input, indent=2, ensure_ascii=False).replace("\n", indent)
+                return head + Text(f"  ⚙ {name}{indent}{body}", style=palette["tool"])
+            return head + Text(f"  ⚙ {name} {_compact(tool_input)}", style=palette["tool"])
+        case ToolAnswered(output=output, is_error=is_error):
+            style = palette["fail"] if is_error else muted
+            if expanded:
+                return head + Text("    → " + output.replace("\n", indent), style=style)
+            first, _, rest = output.partition("\n")
+            more = f"  (+{rest.count(chr(10)) + 1} lines)" if rest else ""
+            return head + Text(f"    → {first[:TOOL_RESULT_PREVIEW]}{more}", style=style)
+        case ErrorReported(message=message):
+            return head + Text(f"  ✗ {message}", style=palette["fail"])
+        case Committed(sha=sha, files=files, added=added, removed=removed):
+            diff = f"+{added} -{removed} in {files} files"
+            return head + Text(f"  ● commit {sha[:10]} ({diff})", style=muted)
+        case CheckRan() as check:
+            return _check_line(check, head, indent, full_checks, palette)
+        case GateRan(commit=commit, passed=passed, duration=duration, ignored=ignored):
+            line = head + Text(
+                f"  ⛨ clean checkout of {commit[:12]}: "
+                f"{'passed' if passed else 'FAILED'} in {duration:.1f}s",
+                style=palette["pass" if passed else "fail"],
             )
-        return None
-    if kind is EventKind.OUTPUT:
-        stream = data.get("stream")
-        style = palette["fail"] if stream == "stderr" else muted if stream == NOTE_STREAM else ""
-        return head + Text("  │ ", style=muted) + Text(str(data.get("line", "")), style=style)
-    if kind is EventKind.TEXT:
-        return head + Text(f"  ✎ {data.get('text', '')}", style=palette["text"])
-    if kind is EventKind.TOOL_CALL:
-        tool_input = data.get("input")
-        if expanded and tool_input:
-            body = json.dumps(tool_input, indent=2, ensure_ascii=False).replace("\n", indent)
-            return head + Text(f"  ⚙ {data.get('name')}{indent}{body}", style=palette["tool"])
-        return head + Text(f"  ⚙ {data.get('name')} {_compact(tool_input)}", style=palette["tool"])
-    if kind is EventKind.TOOL_RESULT:
-        style = palette["fail"] if data.get("is_error") else muted
-        output = str(data.get("output", ""))
-        if expanded:
-            return head + Text("    → " + output.replace("\n", indent), style=style)
-        first, _, rest = output.partition("\n")
-        more = f"  (+{rest.count(chr(10)) + 1} lines)" if rest else ""
-        return head + Text(f"    → {first[:TOOL_RESULT_PREVIEW]}{more}", style=style)
-    if kind is EventKind.ERROR:
-        return head + Text(f"  ✗ {data.get('message')}", style=palette["fail"])
-    if kind is EventKind.COMMIT:
-        sha = str(data.get("sha", ""))[:10]
-        diff = f"+{data.get('added')} -{data.get('removed')} in {data.get('files')} files"
-        return head + Text(f"  ● commit {sha} ({diff})", style=muted)
-    if kind is EventKind.CHECK:
-        passed = bool(data.get("passed"))
-        if passed:
-            outcome = "passed"
-        elif data.get("timed_out"):
-            outcome = "timed out"
-        else:
-            outcome = f"failed (exit {data.get('exit_code')})"
-        line = head + Text(
-            f"  {'✓' if passed else '✗'} check {data.get('name')}: {outcome}",
-            style=palette["pass" if passed else "fail"],
-        )
-        output = str(data.get("tail", ""))
-        if output and (full_checks or not passed):
-            for output_line in output.splitlines():
-                line += Text(indent + output_line, style=muted)
-        return line
-    if kind is EventKind.GATE:
-        passed = bool(data.get("passed"))
-        line = head + Text(
-            f"  ⛨ clean checkout of {str(data.get('commit', ''))[:12]}: "
-            f"{'passed' if passed else 'FAILED'} in {float(data.get('duration', 0)):.1f}s",
-            style=palette["pass" if passed else "fail"],
-        )
-        ignored = [str(name) for name in data.get("ignored", [])]
-        if ignored:
-            line += Text(f"{indent}the turn wrote files git ignores: {', '.join(ignored)}", muted)
-        return line
-    if kind is EventKind.VERDICT:
-        done, unknown = bool(data.get("done")), bool(data.get("unknown"))
-        flags = flags_from_data(data.get("flags"))
-        outcome = "unknown" if unknown else "flagged" if flags else "done" if done else "not done"
-        line = head + Text(
-            f"  ⚖ verdict ({data.get('evaluator')}): {outcome}",
-            style=palette["pass" if done and not unknown else "warn"],
-        )
-        for flag in flags:
-            line += Text(f"{indent}⚑ flagged {flag}", style=palette["fail"])
-        if flags:
-            hint = "if changing the tests is the task, the loop needs allow_test_edits = true"
-            line += Text(f"{indent}({hint})", style=muted)
-        for reason in data.get("reasons", []) if not done else []:
-            if not _PASSED_CHECK.match(str(reason)):  # what held is no reason for "not done"
-                line += Text(f"{indent}why: {reason}", style=muted)
-        for step in data.get("next_steps", []):
-            line += Text(f"{indent}next: {step}", style=muted)
-        return line
-    if kind is EventKind.NOTE:
-        return head + Text(f"  ✍ note ({data.get('kind')}): {data.get('text')}", style=muted)
+            if ignored:
+                line += Text(
+                    f"{indent}the turn wrote files git ignores: {', '.join(ignored)}", muted
+                )
+            return line
+        case VerdictGiven() as given:
+            return _verdict_lines(given.verdict, head, indent, palette)
+        case NoteAdded(note=note, text=text):
+            return head + Text(f"  ✍ note ({note.value}): {text}", style=muted)
     return None
+
+
+def _check_line(
+    check: CheckRan, head: Text, indent: str, full: bool, palette: Mapping[str, StyleType]
+) -> Text:
+    if check.passed:
+        outcome = "passed"
+    elif check.timed_out:
+        outcome = "timed out"
+    else:
+        outcome = f"failed (exit {check.exit_code})"
+    line = head + Text(
+        f"  {'✓' if check.passed else '✗'} check {check.name}: {outcome}",
+        style=palette["pass" if check.passed else "fail"],
+    )
+    if check.tail and (full or not check.passed):
+        for output_line in check.tail.splitlines():
+            line += Text(indent + output_line, style=palette["muted"])
+    return line
+
+
+def _verdict_lines(
+    verdict: Verdict, head: Text, indent: str, palette: Mapping[str, StyleType]
+) -> Text:
+    muted = palette["muted"]
+    line = head + Text(
+        f"  ⚖ verdict ({verdict.evaluator}): {verdict.outcome}",
+        style=palette["pass" if verdict.done else "warn"],
+    )
+    for flag in verdict.flags:
+        line += Text(f"{indent}⚑ flagged {flag}", style=palette["fail"])
+    if verdict.flags:
+        hint = "if changing the tests is the task, the loop needs allow_test_edits = true"
+        line += Text(f"{indent}({hint})", style=muted)
+    for reason in verdict.reasons if not verdict.done else ():
+        if not _PASSED_CHECK.match(reason):  # what held is no reason for "not done"
+            line += Text(f"{indent}why: {reason}", style=muted)
+    for step in verdict.next_steps:
+        line += Text(f"{indent}next: {step}", style=muted)
+    return line
 
 
 def _compact(value: Any) -> str:

@@ -222,10 +222,11 @@ async def run_demo(engine: Engine) -> None:
     labels = {run.id: f"{run.loop:<{width}} " for run in runs}
 
     async def show() -> None:
-        async for event in subscription:
-            line = render_event(event, prefix=labels.get(event.run_id, ""))
-            if line is not None:
-                console.print(line)
+        async for batch in subscription:
+            for event in batch:
+                line = render_event(event, prefix=labels.get(event.run_id, ""))
+                if line is not None:
+                    console.print(line)
 
     printer = asyncio.create_task(show())
     for run in runs:

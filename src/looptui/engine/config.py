@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 
@@ -132,6 +132,9 @@ class LoopConfig:
     protected: tuple[str, ...] = ()  # globs the agent may not change at all
     allow_test_edits: bool = False  # changing tests is the task: test edits are not flagged
     evaluator_commands: bool = False  # the evaluator may run commands in its checkout
+    # after a crash of the service: continue the run at once, or wait for `looptui resume`
+    on_interrupt: Literal["resume", "pause"] = "resume"
+    max_resumes: int = 3  # automatic resumes in a row (no iteration finished between them)
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class Config:
     agents: Mapping[str, AgentConfig]
     loops: Mapping[str, LoopConfig]
     max_parallel: int = 4
+    service: bool = True  # runs belong to `looptui serve`; False: to the process that starts them
 
     def secret_values(self) -> list[str]:
         """Values of the agents' `env` tables whose names look secret, for the Redactor."""
@@ -312,8 +316,11 @@ class _Parser:
     def config(self, data: dict[str, Any]) -> Config:
         self.only(data, "", ("settings", "agents", "loops"))
         settings = self.table(data.get("settings", {}), "settings")
-        self.only(settings, "settings", ("max_parallel",))
+        self.only(settings, "settings", ("max_parallel", "service"))
         max_parallel = self.positive_int(settings.get("max_parallel", 4), "settings.max_parallel")
+        service = settings.get("service", True)
+        if not isinstance(service, bool):
+            raise self.fail("settings.service", "true or false", service)
         agents_table = self.table(data.get("agents", {}), "agents")
         agents = {
             self.name(name, f"agents.{name}"): self.agent(name, value)
@@ -324,7 +331,13 @@ class _Parser:
             self.name(name, f"loops.{name}"): self.loop(name, value, agents)
             for name, value in loops_table.items()
         }
-        return Config(path=self.path, agents=agents, loops=loops, max_parallel=max_parallel)
+        return Config(
+            path=self.path,
+            agents=agents,
+            loops=loops,
+            max_parallel=max_parallel,
+            service=service,
+        )
 
     def agent(self, name: str, value: object) -> AgentConfig:
         key = f"agents.{name}"
@@ -421,8 +434,13 @@ class _Parser:
                 "protected",
                 "allow_test_edits",
                 "evaluator_commands",
+                "on_interrupt",
+                "max_resumes",
             ),
         )
+        on_interrupt = table.get("on_interrupt", "resume")
+        if on_interrupt not in ("resume", "pause"):
+            raise self.fail(f"{key}.on_interrupt", '"resume" or "pause"', on_interrupt)
         prompt = self.prompt(table, key)
         agent = self.string(table.get("agent"), f"{key}.agent")
         if agent not in agents:
@@ -478,6 +496,8 @@ class _Parser:
             evaluator_commands=self.boolean(
                 table.get("evaluator_commands", False), f"{key}.evaluator_commands"
             ),
+            on_interrupt=on_interrupt,
+            max_resumes=self.positive_int(table.get("max_resumes", 3), f"{key}.max_resumes"),
         )
 
     def prompt(self, table: Mapping[str, Any], key: str) -> str:

@@ -77,6 +77,7 @@ class Run:
     output_tokens: int = 0
     cost_usd: float = 0.0
     resume_token: str | None = None  # the agent's session, continued by the next iteration
+    resumes: int = 0  # automatic resumes in a row after the service died
 
 
 @dataclass(frozen=True)

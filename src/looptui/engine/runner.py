@@ -20,6 +20,7 @@ from looptui.engine.agents import (
     AgentTask,
     Finished,
     OutputLine,
+    Session,
     Text,
     ToolCall,
     ToolResult,
@@ -29,13 +30,29 @@ from looptui.engine.checks import NOT_FOUND
 from looptui.engine.config import LoopConfig
 from looptui.engine.errors import LooptuiError, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, tail
-from looptui.engine.events import EventKind
 from looptui.engine.models import CheckResult, DiffStat, Note, NoteKind, Run, RunStatus, Verdict
 from looptui.engine.prompting import build_prompt
 from looptui.engine.store import Store
 from looptui.engine.verification.clean_gate import GateResult
 from looptui.engine.verification.verifier import Iteration, Verifier
 from looptui.engine.workspace import Repository
+from looptui.protocol.events import (
+    AgentFinished,
+    AgentSaid,
+    AnyPayload,
+    CheckRan,
+    Committed,
+    ErrorReported,
+    GateRan,
+    IterationMarked,
+    NoteAdded,
+    OutputPrinted,
+    StatusChanged,
+    TokensUsed,
+    ToolAnswered,
+    ToolCalled,
+    VerdictGiven,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +93,10 @@ class LoopRunner:
         environ: Mapping[str, str],
         scratch_dir: Path,
         notes: Sequence[Note] = (),
+        first: int | None = None,
     ) -> None:
-        """A run with `notes` already stored is continued: it keeps its worktree and goes on
-        from its last iteration, for up to `loop.max_iterations` more."""
+        """A run that has iterations already is continued: it keeps its worktree and goes on
+        from `first` (by default the one after its last) up to its `max_iterations`."""
         self.run_record = run
         self.loop = loop
         self.agent = agent
@@ -89,8 +107,9 @@ class LoopRunner:
         self.scratch_dir = scratch_dir
         self.worktree = Path(run.worktree)
         self._notes: list[Note] = list(notes)
-        self._first = run.iterations + 1
-        self._last = run.iterations + loop.max_iterations
+        # a run continued after a crash does again the iteration the crash cut short
+        self._first = first or run.iterations + 1
+        self._last = max(run.max_iterations, self._first)
         self._failing: list[CheckResult] = []
         self._verdict: Verdict | None = None
         self._unchanged = 0
@@ -135,12 +154,16 @@ class LoopRunner:
         """Create the run's worktree, or find it again when the run continues; returns the
         commit the next iteration starts from."""
         record = self.run_record
-        if self._first == 1:
+        exists = await asyncio.to_thread(self.worktree.is_dir)
+        fresh = not exists and not await asyncio.to_thread(
+            self.repository.branch_exists, record.branch
+        )
+        if self._first == 1 and fresh:  # (a resumed first iteration may have made it already)
             await asyncio.to_thread(
                 self.repository.create_worktree, self.worktree, record.branch, record.base_commit
             )
             return record.base_commit
-        if not await asyncio.to_thread(self.worktree.is_dir):
+        if not exists:
             raise WorkspaceError(f"cannot continue: the worktree {self.worktree} is gone")
         self._usage = Usage(record.input_tokens, record.output_tokens, record.cost_usd)
         return await asyncio.to_thread(self.repository.head_of, self.worktree)
@@ -159,7 +182,7 @@ class LoopRunner:
     async def _iteration(self, number: int) -> _Outcome:
         prompt = build_prompt(self.loop.prompt, number, self._notes, self._failing, self._verdict)
         await self.store.start_iteration(self.run_id, number, prompt)
-        self._emit(EventKind.ITERATION, number, phase="started", max=self._last)
+        self._emit(number, IterationMarked("started", max=self._last))
 
         ignored_before = set(
             await asyncio.to_thread(
@@ -177,14 +200,7 @@ class LoopRunner:
         diff = await asyncio.to_thread(self.repository.diff_stat, base, head)
         diff_text = await asyncio.to_thread(self.repository.diff, base, head)
         if commit:
-            self._emit(
-                EventKind.COMMIT,
-                number,
-                sha=commit,
-                files=diff.files,
-                added=diff.added,
-                removed=diff.removed,
-            )
+            self._emit(number, Committed(commit, diff.files, diff.added, diff.removed))
 
         if turn.cannot_start:  # nothing was done: the checks would judge an untouched tree
             await self._record_iteration(number, turn, commit, tree, diff, head)
@@ -207,43 +223,31 @@ class LoopRunner:
         async def record_check(result: CheckResult) -> None:
             await self.store.add_check_result(self.run_id, number, result)
             self._emit(
-                EventKind.CHECK,
                 number,
-                name=result.name,
-                command=result.command,
-                exit_code=result.exit_code,
-                passed=result.passed,
-                timed_out=result.timed_out,
-                duration=round(result.duration, 3),
-                tail=tail(result.output, CHECK_TAIL_LINES),
+                CheckRan(
+                    name=result.name,
+                    command=result.command,
+                    exit_code=result.exit_code,
+                    passed=result.passed,
+                    timed_out=result.timed_out,
+                    duration=round(result.duration, 3),
+                    tail=tail(result.output, CHECK_TAIL_LINES),
+                ),
             )
 
         judgement = await self.verifier.judge(judged, record_check)
         checks, verdict = list(judgement.checks), judgement.verdict
         if judgement.gate is not None:
+            gate = judgement.gate
             self._emit(
-                EventKind.GATE,
                 number,
-                commit=judgement.gate.commit,
-                passed=judgement.gate.passed,
-                duration=round(judgement.gate.duration, 3),
-                ignored=list(judged.ignored_written),
+                GateRan(gate.commit, gate.passed, round(gate.duration, 3), judged.ignored_written),
             )
         evaluator_usage = getattr(self.verifier.evaluator, "usage", None)
         if isinstance(evaluator_usage, Usage):  # a model evaluator's tokens count too
             turn.usage = _added(turn.usage, evaluator_usage)
         await self.store.add_verdict(self.run_id, number, verdict)
-        self._emit(
-            EventKind.VERDICT,
-            number,
-            done=verdict.done,
-            unknown=verdict.unknown,
-            evaluator=verdict.evaluator,
-            confidence=verdict.confidence,
-            reasons=list(verdict.reasons),
-            next_steps=list(verdict.next_steps),
-            flags=[flag.to_data() for flag in verdict.flags],
-        )
+        self._emit(number, VerdictGiven.of(verdict))
 
         self._unchanged = self._unchanged + 1 if tree == self._last_tree else 0
         self._last_tree = tree
@@ -258,7 +262,7 @@ class LoopRunner:
         await self._checkpoint(number, turn, checks, verdict, diff)
 
         await self._record_iteration(number, turn, commit, tree, diff, head)
-        self._emit(EventKind.ITERATION, number, phase="finished", done=verdict.done)
+        self._emit(number, IterationMarked("finished", done=verdict.done))
 
         if verdict.done and diff.files == 0:
             return _Outcome(RunStatus.UNCHANGED, self._unchanged_reason(judgement.gate))
@@ -315,6 +319,7 @@ class LoopRunner:
             diff_added=diff.added,
             diff_removed=diff.removed,
             resume_token=self._resume,
+            resumes=0,  # an iteration ended: the run is not in a crash loop
             input_tokens=self._usage.input_tokens,
             output_tokens=self._usage.output_tokens,
             cost_usd=self._usage.cost_usd,
@@ -336,34 +341,32 @@ class LoopRunner:
             async with asyncio.timeout(self.loop.iteration_timeout):
                 async with contextlib.aclosing(self.agent.run(task)) as events:
                     async for event in events:
+                        if isinstance(event, Session) and event.token != self._resume:
+                            # stored now, not when the turn ends: a kill mid-turn resumes it
+                            self._resume = event.token
+                            await self.store.update_run(self.run_id, resume_token=event.token)
                         self._record_agent_event(number, event, turn)
                         spent = isinstance(event, Usage) and self._budget_spent(turn.usage)
                         if spent:  # stop the turn now: closing the events stops the agent
-                            self._emit(EventKind.ERROR, number, message=spent)
+                            self._emit(number, ErrorReported(spent))
                             turn.ok, turn.message = False, spent
                             break
         except TimeoutError:
             message = f"the agent's turn timed out after {self.loop.iteration_timeout:g}s"
-            self._emit(EventKind.ERROR, number, message=message)
+            self._emit(number, ErrorReported(message))
             turn.ok, turn.message = False, message
         return turn
 
     def _record_agent_event(self, number: int, event: object, turn: _Turn) -> None:
         match event:
             case OutputLine(text=text, stream=stream):
-                self._emit(EventKind.OUTPUT, number, line=text, stream=stream)
+                self._emit(number, OutputPrinted(text, stream))
             case Text(text=text):
-                self._emit(EventKind.TEXT, number, text=text)
+                self._emit(number, AgentSaid(text))
             case ToolCall(name=name, input=tool_input):
-                self._emit(EventKind.TOOL_CALL, number, name=name, input=dict(tool_input))
+                self._emit(number, ToolCalled(name, dict(tool_input)))
             case ToolResult(name=name, output=output, is_error=is_error):
-                self._emit(
-                    EventKind.TOOL_RESULT,
-                    number,
-                    name=name,
-                    output=output[:TOOL_OUTPUT_CAP],
-                    is_error=is_error,
-                )
+                self._emit(number, ToolAnswered(name, output[:TOOL_OUTPUT_CAP], is_error))
             case Usage() as usage:
                 turn.usage = Usage(
                     turn.usage.input_tokens + usage.input_tokens,
@@ -371,18 +374,14 @@ class LoopRunner:
                     turn.usage.cost_usd + usage.cost_usd,
                 )
                 self._emit(
-                    EventKind.USAGE,
-                    number,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cost_usd=usage.cost_usd,
+                    number, TokensUsed(usage.input_tokens, usage.output_tokens, usage.cost_usd)
                 )
             case AgentError(message=message):
-                self._emit(EventKind.ERROR, number, message=message)
+                self._emit(number, ErrorReported(message))
             case Finished(ok=ok, message=message, exit_code=code, resume_token=token):
                 turn.ok, turn.message, turn.exit_code, turn.resume_token = ok, message, code, token
                 turn.cannot_start = event.cannot_start
-                self._emit(EventKind.AGENT_FINISHED, number, ok=ok, message=message, exit_code=code)
+                self._emit(number, AgentFinished(ok, message, code))
 
     def _unchanged_reason(self, gate: GateResult | None) -> str:
         """Why a run that changed nothing ended, and whether the goal held on the base."""
@@ -431,11 +430,11 @@ class LoopRunner:
         note = Note(self.run_id, number, kind, text, time.time())
         await self.store.add_note(note)
         self._notes.append(note)
-        self._emit(EventKind.NOTE, number, kind=kind.value, text=text)
+        self._emit(number, NoteAdded(kind, text))
 
     async def _set_status(self, status: RunStatus, **fields: object) -> None:
         await self.store.update_run(self.run_id, status=status, **fields)
-        self._emit(EventKind.STATUS, 0, status=status.value)
+        self._emit(0, StatusChanged(status))
 
     async def _finish(self, status: RunStatus, error: str | None) -> None:
         try:
@@ -445,15 +444,15 @@ class LoopRunner:
             await self.store.update_run(
                 self.run_id, status=status, error=error, finished_at=time.time()
             )
-            self._emit(EventKind.STATUS, 0, status=status.value, error=error)
+            self._emit(0, StatusChanged(status, error))
             await self.store.flush()
         except LooptuiError:  # the store itself failed: it said so once, the run just ends
             logger.exception(
                 "run %s ended %s but the store could not record it", self.run_id, status
             )
 
-    def _emit(self, kind: EventKind, iteration: int, /, **data: object) -> None:
-        self.store.emit(self.run_id, kind, data, iteration)
+    def _emit(self, iteration: int, payload: AnyPayload) -> None:
+        self.store.emit(self.run_id, payload, iteration)
 
 
 def _added(a: Usage, b: Usage) -> Usage:

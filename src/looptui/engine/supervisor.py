@@ -20,17 +20,19 @@ from looptui.engine.config import Config, LoopConfig
 from looptui.engine.errors import ConfigError, LooptuiError, MergeRefused, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, Evaluator
 from looptui.engine.evaluator_agent import AgentEvaluator
-from looptui.engine.events import EventKind
 from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate, nothing_to_merge
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
-from looptui.engine.store import History, Store, Subscription
+from looptui.engine.store import History, Store
+from looptui.engine.store.feed import CursorFeed, Feed
 from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Patch, Repository, parse_patch
+from looptui.protocol.events import NoteAdded, StatusChanged
 
 DiffScope = Literal["run", "last"]  # the whole run, or its last iteration
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED)
 
 
 class Engine:
@@ -69,7 +71,7 @@ class Engine:
         store = await Store.open(repository.store_path, redactor)
         try:
             for run_id in await store.mark_interrupted():
-                store.emit(run_id, EventKind.STATUS, {"status": RunStatus.INTERRUPTED.value})
+                store.emit(run_id, StatusChanged(RunStatus.INTERRUPTED))
         except BaseException:  # Ctrl-C too: close the store before the event loop ends
             await store.close()
             raise
@@ -84,8 +86,11 @@ class Engine:
             await self._cancel_if_queued(run_id)
         await self.store.close()
 
-    def subscribe(self, run_id: str | None = None) -> Subscription:
-        return self.store.subscribe(run_id)
+    def subscribe(self, run_id: str | None = None, after: int | None = None) -> Feed:
+        """Events of one run (or all) as they are stored: first those after the cursor
+        `after` (the id of the last event the caller saw; None: none of the past), then live
+        ones, with no gap and no duplicate."""
+        return CursorFeed(self.store, self.store.subscribe(run_id), after)
 
     @property
     def history(self) -> History:
@@ -141,11 +146,66 @@ class Engine:
             raise WorkspaceError(f"branch {run.branch} already exists")
         await self.store.record_loop(defined.name, dataclasses.asdict(defined))
         await self.store.insert_run(run)
-        self.store.emit(run.id, EventKind.STATUS, {"status": run.status.value})
+        self.store.emit(run.id, StatusChanged(run.status))
         if prompt:
             loop = dataclasses.replace(loop, prompt=prompt)
         self._schedule(run, loop, backend, notes=())
         return run
+
+    async def resume(self, prefix: str, automatic: bool = False) -> Run:
+        """Continue a run that was interrupted (its process died), cancelled or paused, in
+        its worktree and from its agent's session: the iteration it was cut short in is done
+        again, and it goes on up to its max_iterations.
+
+        `automatic` (after a crash) counts the resume against the loop's `max_resumes`."""
+        if self.config is None:
+            raise LooptuiError("no configuration loaded")
+        await self.store.mark_interrupted()
+        run = await self.store.find_run(prefix)
+        if run.status not in RESUMABLE:
+            raise LooptuiError(
+                f"run {run.id} is {run.status}; only interrupted, cancelled or paused runs "
+                "resume (give feedback to continue a finished one)"
+            )
+        iterations = await self.store.iterations(run.id)
+        cut_short = bool(iterations) and iterations[-1].finished_at is None
+        first = iterations[-1].number if cut_short else run.iterations + 1
+        if first > run.max_iterations:
+            raise LooptuiError(
+                f"run {run.id} has used all its {run.max_iterations} iterations; give it "
+                "feedback to continue"
+            )
+        loop, backend = self._continuation(run)
+        if automatic and run.resumes >= loop.max_resumes:
+            raise LooptuiError(
+                f"run {run.id} was resumed {run.resumes} times in a row without finishing an "
+                f"iteration (max_resumes = {loop.max_resumes}); resume it by hand"
+            )
+        await self.store.update_run(
+            run.id,
+            status=RunStatus.QUEUED,
+            error=None,
+            finished_at=None,
+            resumes=run.resumes + 1 if automatic else 0,
+        )
+        self.store.emit(run.id, StatusChanged(RunStatus.QUEUED))
+        notes = await self.store.notes(run.id)
+        run = await self.store.run(run.id)
+        self._schedule(run, loop, backend, notes, first=first)
+        return run
+
+    def _continuation(self, run: Run) -> tuple[LoopConfig, Agent]:
+        """The loop and agent that continue `run`: its loop as configured now, with the
+        run's own prompt and agent, both checked that they can start."""
+        assert self.config is not None
+        loop = dataclasses.replace(self.config.loop(run.loop), prompt=run.prompt)
+        if run.agent not in self.config.agents:
+            raise ConfigError(f"agent {run.agent!r} of run {run.id} is no longer configured")
+        loop = dataclasses.replace(loop, agent=run.agent)
+        backend = build_agent(self.config.agents[run.agent])
+        backend.preflight(self.environ, self.repository.root)
+        self._judge(loop)
+        return loop, backend
 
     async def feedback(self, prefix: str, text: str) -> Run:
         """Give a finished run the human's feedback and start its next iteration on it.
@@ -158,13 +218,7 @@ class Engine:
         if self.config is None:
             raise LooptuiError("no configuration loaded")
         run = await self._reviewable(prefix, "give feedback")
-        loop = dataclasses.replace(self.config.loop(run.loop), prompt=run.prompt)
-        if run.agent not in self.config.agents:
-            raise ConfigError(f"agent {run.agent!r} of run {run.id} is no longer configured")
-        loop = dataclasses.replace(loop, agent=run.agent)
-        backend = build_agent(self.config.agents[run.agent])
-        backend.preflight(self.environ, self.repository.root)
-        self._judge(loop)
+        loop, backend = self._continuation(run)
         note = Note(run.id, run.iterations, NoteKind.FEEDBACK, text.strip(), time.time())
         await self.store.add_note(note)
         await self.store.update_run(
@@ -173,8 +227,8 @@ class Engine:
             error=None,
             max_iterations=run.iterations + loop.max_iterations,
         )
-        self.store.emit(run.id, EventKind.NOTE, {"kind": note.kind.value, "text": note.text})
-        self.store.emit(run.id, EventKind.STATUS, {"status": RunStatus.QUEUED.value})
+        self.store.emit(run.id, NoteAdded(note.kind, note.text))
+        self.store.emit(run.id, StatusChanged(RunStatus.QUEUED))
         notes = await self.store.notes(run.id)
         run = await self.store.run(run.id)
         self._schedule(run, loop, backend, notes)
@@ -191,7 +245,14 @@ class Engine:
         judge.preflight(self.environ, self.repository.root)
         return judge
 
-    def _schedule(self, run: Run, loop: LoopConfig, backend: Agent, notes: Sequence[Note]) -> None:
+    def _schedule(
+        self,
+        run: Run,
+        loop: LoopConfig,
+        backend: Agent,
+        notes: Sequence[Note],
+        first: int | None = None,
+    ) -> None:
         scratch_dir = self.repository.data_dir / "runs" / run.id
         judge = self._judge(loop)
         evaluator: Evaluator = ChecksEvaluator()
@@ -222,11 +283,13 @@ class Engine:
             environ=self.environ,
             scratch_dir=scratch_dir,
             notes=notes,
+            first=first,
         )
         self._tasks[run.id] = asyncio.create_task(self._drive(runner), name=f"run-{run.id}")
 
     async def _drive(self, runner: LoopRunner) -> RunStatus:
         try:
+            await self.store.claim_run(runner.run_id)  # this process drives it from now on
             async with self._slots:
                 return await runner.drive()
         except asyncio.CancelledError:
@@ -241,7 +304,7 @@ class Engine:
             await self.store.update_run(
                 run.id, status=RunStatus.CANCELLED, finished_at=time.time(), error="cancelled"
             )
-            self.store.emit(run.id, EventKind.STATUS, {"status": "cancelled"})
+            self.store.emit(run.id, StatusChanged(RunStatus.CANCELLED, "cancelled"))
             await self.store.flush()
 
     async def wait(self, run_id: str) -> Run:
@@ -457,5 +520,5 @@ class Engine:
         await asyncio.to_thread(self.repository.remove_worktree, Path(run.worktree))
         await asyncio.to_thread(self.repository.delete_branch, run.branch)
         await self.store.update_run(run.id, status=status, head_commit=head)
-        self.store.emit(run.id, EventKind.STATUS, {"status": status.value})
+        self.store.emit(run.id, StatusChanged(status))
         await self.store.flush()

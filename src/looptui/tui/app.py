@@ -20,9 +20,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from looptui.engine import Engine, LooptuiError
-from looptui.engine.events import Event, EventKind
 from looptui.engine.models import Run, RunStatus
-from looptui.engine.store import Subscription
+from looptui.engine.store.feed import Feed
+from looptui.protocol.events import Event, EventKind, IterationMarked
 from looptui.tui.board import LINE_KINDS, Board, RunSummary, summaries_from
 from looptui.tui.settings import Settings
 from looptui.tui.themes import load_themes, semantic_defaults
@@ -115,7 +115,7 @@ class LooptuiApp(App[None]):
     # -- the bridge: engine events in, board updates out -----------------------------------
 
     @work(group="engine-bridge", exit_on_error=False)
-    async def bridge(self, subscription: Subscription) -> None:
+    async def bridge(self, subscription: Feed) -> None:
         while (batch := await subscription.next_batch()) is not None:
             for event in batch:
                 try:
@@ -131,7 +131,7 @@ class LooptuiApp(App[None]):
             board.add(RunSummary(run=run, iteration=run.iterations))
         board.apply(event)
         if event.kind is EventKind.STATUS or (
-            event.kind is EventKind.ITERATION and event.data.get("phase") == "finished"
+            isinstance(event.payload, IterationMarked) and event.payload.phase == "finished"
         ):
             summary = board.summaries[event.run_id]
             summary.run = await self.engine.history.run(event.run_id)  # the record is the truth

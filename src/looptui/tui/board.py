@@ -10,8 +10,20 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from looptui.engine.events import Event, EventKind
-from looptui.engine.models import DiffStat, Run, RunStatus, Verdict, flags_from_data
+from looptui.engine.models import DiffStat, Run, RunStatus, Verdict
+from looptui.protocol.events import (
+    AgentSaid,
+    Committed,
+    ErrorReported,
+    Event,
+    EventKind,
+    IterationMarked,
+    OutputPrinted,
+    StatusChanged,
+    TokensUsed,
+    ToolCalled,
+    VerdictGiven,
+)
 
 LINE_KINDS = (EventKind.OUTPUT, EventKind.TEXT, EventKind.TOOL_CALL, EventKind.ERROR)
 NEEDS_REVIEW = (RunStatus.SUCCEEDED,)
@@ -59,48 +71,38 @@ class RunSummary:
 
     def apply(self, event: Event) -> None:
         """Fold one event into the summary."""
-        data = event.data
-        match event.kind:
-            case EventKind.STATUS:
-                status = RunStatus(data["status"])
-                changes: dict[str, object] = {"status": status, "error": data.get("error")}
+        match event.payload:
+            case StatusChanged(status=status, error=error):
+                changes: dict[str, object] = {"status": status, "error": error}
                 if status is RunStatus.RUNNING and self.run.started_at is None:
                     changes["started_at"] = event.ts or time.time()
                 if not status.is_active and self.run.finished_at is None:
                     changes["finished_at"] = event.ts or time.time()
                 self.run = dataclasses.replace(self.run, **changes)  # type: ignore[arg-type]
-            case EventKind.ITERATION if data.get("phase") == "started":
+            case IterationMarked(phase="started"):
                 self.iteration = event.iteration
                 self.run = dataclasses.replace(self.run, iterations=event.iteration)
-            case EventKind.OUTPUT:
-                self.last_line = str(data.get("line", ""))
-            case EventKind.TEXT:
-                lines = str(data.get("text", "")).strip().splitlines()
+            case OutputPrinted(line=line):
+                self.last_line = line
+            case AgentSaid(text=text):
+                lines = text.strip().splitlines()
                 self.last_line = lines[-1] if lines else self.last_line
-            case EventKind.TOOL_CALL:
-                self.last_line = f"▸ {data.get('name', 'tool')}"
-            case EventKind.ERROR:
-                self.last_line = f"error: {data.get('message', '')}"
-            case EventKind.COMMIT:
-                diff = DiffStat(data["files"], data["added"], data["removed"])
-                self.run = dataclasses.replace(self.run, diff=diff, head_commit=data["sha"])
-            case EventKind.USAGE:
+            case ToolCalled(name=name):
+                self.last_line = f"▸ {name}"
+            case ErrorReported(message=message):
+                self.last_line = f"error: {message}"
+            case Committed(sha=sha, files=files, added=added, removed=removed):
+                diff = DiffStat(files, added, removed)
+                self.run = dataclasses.replace(self.run, diff=diff, head_commit=sha)
+            case TokensUsed(input_tokens=used_in, output_tokens=used_out, cost_usd=cost):
                 self.run = dataclasses.replace(
                     self.run,
-                    input_tokens=self.run.input_tokens + int(data.get("input_tokens", 0)),
-                    output_tokens=self.run.output_tokens + int(data.get("output_tokens", 0)),
-                    cost_usd=self.run.cost_usd + float(data.get("cost_usd", 0.0)),
+                    input_tokens=self.run.input_tokens + used_in,
+                    output_tokens=self.run.output_tokens + used_out,
+                    cost_usd=self.run.cost_usd + cost,
                 )
-            case EventKind.VERDICT:
-                self.verdict = Verdict(
-                    done=bool(data["done"]),
-                    evaluator=str(data.get("evaluator", "")),
-                    confidence=float(data.get("confidence", 1.0)),
-                    reasons=tuple(data.get("reasons", ())),
-                    next_steps=tuple(data.get("next_steps", ())),
-                    unknown=bool(data.get("unknown", False)),
-                    flags=flags_from_data(data.get("flags")),
-                )
+            case VerdictGiven() as given:
+                self.verdict = given.verdict
             case _:
                 pass
 

@@ -80,6 +80,15 @@ class AgentError:
 
 
 @dataclass(frozen=True)
+class Session:
+    """The agent's resumable session is known: store it now, so that a kill mid-turn can
+    continue it. `token` is what `Finished.resume_token` would carry; an agent yields it as
+    soon as it knows it, once per distinct token in a turn."""
+
+    token: str
+
+
+@dataclass(frozen=True)
 class Finished:
     """The last event of every turn. `ok` is the agent's own claim, never the verdict."""
 
@@ -90,7 +99,7 @@ class Finished:
     cannot_start: bool = False  # the agent could not run at all: another turn will not help
 
 
-AgentEvent = OutputLine | Text | ToolCall | ToolResult | Usage | AgentError | Finished
+AgentEvent = OutputLine | Text | ToolCall | ToolResult | Usage | AgentError | Session | Finished
 
 
 class Agent(Protocol):

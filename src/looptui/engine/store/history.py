@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from looptui.engine.events import Event, EventKind
 from looptui.engine.models import CheckResult, Iteration, Note, Run, RunStatus, Verdict
+from looptui.protocol.events import Event, EventKind
 
 
 class History(Protocol):
@@ -27,6 +27,12 @@ class History(Protocol):
         limit: int | None = None,
         kinds: Iterable[EventKind] | None = None,
     ) -> list[Event]: ...
+
+    async def events_since(
+        self, after_id: int, run_id: str | None = None, limit: int = 10_000
+    ) -> list[Event]: ...
+
+    async def last_event_id(self) -> int: ...
 
     async def events_page(self, run_id: str, after_id: int, count: int) -> list[Event]: ...
 

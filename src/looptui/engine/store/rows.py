@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from looptui.engine.events import Event, EventKind
 from looptui.engine.models import DiffStat, Run, RunStatus, Verdict, flags_from_data
+from looptui.protocol.events import Event, decode_payload
 
 
 def event_from_row(row: sqlite3.Row) -> Event:
     return Event(
         run_id=row["run_id"],
-        kind=EventKind(row["kind"]),
-        data=json.loads(row["data"]),
+        payload=decode_payload(row["kind"], row["data"]),
         iteration=row["iteration"],
         ts=row["ts"],
         id=row["id"],
@@ -56,4 +55,5 @@ def run_from_row(row: sqlite3.Row) -> Run:
         output_tokens=row["output_tokens"],
         cost_usd=row["cost_usd"],
         resume_token=row["resume_token"],
+        resumes=row["resumes"],
     )

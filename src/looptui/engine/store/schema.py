@@ -140,5 +140,11 @@ _V4 = """
 ALTER TABLE runs ADD COLUMN owner_started REAL;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# Automatic resumes of a run in a row after its service died (reset when an iteration
+# finishes): the bound that keeps a run that crashes its service from spinning.
+_V5 = """
+ALTER TABLE runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,7 +21,6 @@ from typing import Any
 import aiosqlite
 
 from looptui.engine.errors import RunNotFound
-from looptui.engine.events import Event, EventKind
 from looptui.engine.models import (
     CheckResult,
     DiffStat,
@@ -44,12 +43,20 @@ from looptui.engine.store.database import (
 )
 from looptui.engine.store.rows import event_from_row, run_from_row, verdict_from_row
 from looptui.engine.store.writer import EventWriter, Subscription, encode_data
+from looptui.protocol.events import (
+    AnyPayload,
+    Event,
+    EventKind,
+    ToolCalled,
+    payload_fields,
+    payload_from_fields,
+)
 
 _RUN_COLUMNS = (
     "id, loop, agent, status, prompt, base_branch, base_commit, branch, worktree, "
     "max_iterations, iterations, head_commit, error, created_at, started_at, finished_at, "
     "owner_pid, diff_files, diff_added, diff_removed, input_tokens, output_tokens, cost_usd, "
-    "resume_token"
+    "resume_token, resumes"
 )
 _EVENT_COLUMNS = "id, run_id, iteration, ts, kind, data"
 OPEN_ATTEMPTS = 4
@@ -66,6 +73,7 @@ _RUN_FIELDS = frozenset(
         "owner_host",
         "owner_started",
         "resume_token",
+        "resumes",
         "diff_files",
         "diff_added",
         "diff_removed",
@@ -171,21 +179,22 @@ class Store:
 
     # -- events ------------------------------------------------------------------------------
 
-    def emit(
-        self,
-        run_id: str,
-        kind: EventKind,
-        data: Mapping[str, Any] | None = None,
-        iteration: int = 0,
-    ) -> None:
+    def emit(self, run_id: str, payload: AnyPayload, iteration: int = 0) -> None:
         """Queue an event for writing; returns at once.
 
-        The data is redacted and serialised here, so that a value JSON cannot hold fails the
-        caller (TypeError) rather than the writer; values without a JSON type become text.
+        The payload is redacted and serialised here, so that a value JSON cannot hold fails
+        the caller (TypeError) rather than the writer; values without a JSON type (in a tool
+        call's input) become text. Subscribers get the payload as a reader of the store would.
         Raises StoreError once the store has failed to write.
         """
-        text, redacted = encode_data(self.redactor.value(dict(data or {})))
-        self._writer.add(Event(run_id, kind, redacted, iteration, time.time()), text)
+        fields = payload_fields(payload)
+        redacted = self.redactor.value(fields)
+        text, _ = encode_data(redacted)
+        # a secret was hidden, or a tool's input held values JSON has no type for: publish
+        # what was stored
+        if redacted != fields or isinstance(payload, ToolCalled):
+            payload = payload_from_fields(payload.kind, redacted)
+        self._writer.add(Event(run_id, payload, iteration, time.time()), text)
 
     async def flush(self) -> None:
         """Return once every event emitted before this call is written and published.
@@ -216,6 +225,24 @@ class Store:
         else:
             query += " ORDER BY id"
         return [event_from_row(row) for row in await self._fetchall(query, params)]
+
+    async def events_since(
+        self, after_id: int, run_id: str | None = None, limit: int = 10_000
+    ) -> list[Event]:
+        """Up to `limit` events after `after_id`, of one run or of all, in order: the history
+        a subscription with a cursor is given before live events."""
+        query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ?"
+        params: list[Any] = [after_id]
+        if run_id is not None:
+            query += " AND run_id = ?"
+            params.append(run_id)
+        rows = await self._fetchall(query + " ORDER BY id LIMIT ?", [*params, limit])
+        return [event_from_row(row) for row in rows]
+
+    async def last_event_id(self) -> int:
+        """The id of the newest stored event (0 when there is none)."""
+        rows = await self._fetchall("SELECT coalesce(max(id), 0) FROM events")
+        return int(rows[0][0])
 
     async def events_page(self, run_id: str, after_id: int, count: int) -> list[Event]:
         """The first `count` of a run's events after `after_id`: a page of its log, read in
@@ -280,6 +307,18 @@ class Store:
                 socket.gethostname(),
                 process_start_time(os.getpid()),
             ),
+        )
+
+    async def claim_run(self, run_id: str, **fields: Any) -> None:
+        """Make this process the run's owner (it drives it from now on), with `fields` set in
+        the same write: a run continued by a process that did not start it must not look
+        orphaned to the next `mark_interrupted`."""
+        await self.update_run(
+            run_id,
+            owner_pid=os.getpid(),
+            owner_host=socket.gethostname(),
+            owner_started=process_start_time(os.getpid()),
+            **fields,
         )
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
@@ -355,7 +394,10 @@ class Store:
 
     async def start_iteration(self, run_id: str, number: int, prompt: str) -> None:
         await self._write(
-            "INSERT INTO iterations (run_id, number, started_at, prompt) VALUES (?, ?, ?, ?)",
+            # an iteration that a crash cut short starts again under its number
+            "INSERT INTO iterations (run_id, number, started_at, prompt) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, number) DO UPDATE SET started_at = excluded.started_at, "
+            "prompt = excluded.prompt, finished_at = NULL",
             (run_id, number, time.time(), self.redactor.text(prompt)),
         )
         await self.update_run(run_id, iterations=number)

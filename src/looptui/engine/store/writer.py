@@ -18,15 +18,22 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from looptui.engine.agents.base import NOTE_STREAM
-from looptui.engine.events import Event, EventKind
 from looptui.engine.store.database import StoreError, immediate_transaction
+from looptui.protocol.events import (
+    ErrorReported,
+    Event,
+    EventKind,
+    OutputPrinted,
+    payload_fields,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +47,7 @@ WRITE_ATTEMPTS = 3  # of a batch, a moment apart, before the store is given up a
 @dataclass(frozen=True)
 class _Pending:
     event: Event
-    text: str  # event.data as JSON
+    text: str  # the event's payload as JSON
 
 
 @dataclass
@@ -233,13 +240,13 @@ class EventWriter:
         key = (marker.run_id, marker.iteration)
         if self._dropping.get(key) is marker:
             del self._dropping[key]
-        data = {
-            "line": f"[looptui: {marker.count} lines of output dropped: they came faster than "
+        payload = OutputPrinted(
+            f"[looptui: {marker.count} lines of output dropped: they came faster than "
             "they could be stored]",
-            "stream": NOTE_STREAM,
-        }
-        event = Event(marker.run_id, EventKind.OUTPUT, data, marker.iteration, marker.ts)
-        return _Pending(event, json.dumps(data))
+            NOTE_STREAM,
+        )
+        event = Event(marker.run_id, payload, marker.iteration, marker.ts)
+        return _Pending(event, json.dumps(payload_fields(payload)))
 
     async def _write(self, batch: list[_Pending]) -> None:
         if self.failure is not None:  # nothing can be written any more; say so once
@@ -274,12 +281,11 @@ class EventWriter:
         """An error event per run whose events were given up, to be written first."""
         notes = []
         for run_id, (count, iteration) in self._lost.items():
-            data = {
-                "message": f"{count} events could not be stored: the store was locked by "
-                "another process"
-            }
-            event = Event(run_id, EventKind.ERROR, data, iteration, time.time())
-            notes.append(_Pending(event, json.dumps(data)))
+            payload = ErrorReported(
+                f"{count} events could not be stored: the store was locked by another process"
+            )
+            event = Event(run_id, payload, iteration, time.time())
+            notes.append(_Pending(event, json.dumps(payload_fields(payload))))
         return notes
 
     def _fail(self, exc: BaseException, lost: int) -> None:
@@ -323,7 +329,10 @@ class EventWriter:
             )
         self.events_written += len(batch)
         self.batches_written += 1
-        return [replace(item.event, id=first_id + index) for index, item in enumerate(batch)]
+        return [
+            msgspec.structs.replace(item.event, id=first_id + index)
+            for index, item in enumerate(batch)
+        ]
 
 
 def _locked(exc: sqlite3.Error) -> bool:

@@ -11,9 +11,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from looptui.engine import LooptuiError
-from looptui.engine.events import EventKind
 from looptui.engine.models import RunStatus
-from looptui.engine.store import Subscription
+from looptui.engine.store.feed import Feed
+from looptui.protocol.events import EventKind
 from looptui.tui import format
 from looptui.tui.widgets.diff_view import DiffView
 from looptui.tui.widgets.evidence import MemoryView, VerdictsView
@@ -80,11 +80,11 @@ class RunScreen(Screen[None]):
         self.workers.cancel_group(self, "follow")
 
     @work(group="follow", exit_on_error=False)
-    async def follow(self, subscription: Subscription) -> None:
+    async def follow(self, subscription: Feed) -> None:
         try:
-            async for event in subscription:
-                self.query_one(RunLog).add([event])
-                if event.kind in RELOADING_KINDS:
+            async for batch in subscription:
+                self.query_one(RunLog).add(batch)
+                if any(event.kind in RELOADING_KINDS for event in batch):
                     self._stale |= {"diff", "verdicts", "memory"}
                     self.reload_current()
         finally:

@@ -10,7 +10,7 @@ from textual.reactive import reactive
 from textual.widgets import RichLog
 
 from looptui.console import render_event
-from looptui.engine.events import Event
+from looptui.protocol.events import Event
 
 KEPT_EVENTS = 5000  # what a re-render (expanding tool calls) can show again
 FLUSH_INTERVAL = 0.05

@@ -1,0 +1,77 @@
+"""A subscription with a cursor: the stored history after the last event a client saw, then
+the live events, with no gap and no duplicate.
+
+The live subscription is opened first, so that nothing written while the history is read
+falls in between; live events the history already gave are dropped by their row id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from looptui.engine.store.writer import Subscription
+from looptui.protocol.events import Event
+
+HISTORY_PAGE = 5000  # events per batch while the history is read
+
+
+class Feed(Protocol):
+    """Batches of events, in order, until the feed is closed (then `next_batch` is None)."""
+
+    async def next_batch(self) -> list[Event] | None: ...
+
+    def __aiter__(self) -> AsyncIterator[list[Event]]: ...
+
+    @property
+    def backlog(self) -> int:
+        """Events received but not taken yet (a reader far behind may skip some output)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _EventSource(Protocol):
+    async def events_since(
+        self, after_id: int, run_id: str | None = None, limit: int = 10_000
+    ) -> list[Event]: ...
+
+
+class CursorFeed:
+    """A `Feed` over the store: history after `after` (None: none, live events only)."""
+
+    def __init__(self, source: _EventSource, live: Subscription, after: int | None) -> None:
+        self._source = source
+        self._live = live
+        self._cursor = after
+        self._catching_up = after is not None
+
+    async def next_batch(self) -> list[Event] | None:
+        while self._catching_up:
+            assert self._cursor is not None
+            page = await self._source.events_since(self._cursor, self._live.run_id, HISTORY_PAGE)
+            if len(page) < HISTORY_PAGE:
+                self._catching_up = False
+            if page:
+                self._cursor = page[-1].id or self._cursor
+                return page
+        while (batch := await self._live.next_batch()) is not None:
+            if self._cursor is not None:
+                batch = [event for event in batch if (event.id or 0) > self._cursor]
+            if batch:
+                return batch
+        return None
+
+    def __aiter__(self) -> AsyncIterator[list[Event]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[list[Event]]:
+        while (batch := await self.next_batch()) is not None:
+            yield batch
+
+    @property
+    def backlog(self) -> int:
+        return self._live.backlog
+
+    def close(self) -> None:
+        self._live.close()

@@ -1,0 +1,1 @@
+"""The supervisor service: one per repository, outliving every window."""
