@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import tomli_w
 
@@ -133,6 +135,37 @@ def private_worktrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs' worktrees live under $XDG_STATE_HOME (see `worktrees_home`): each test its own,
     so that none is left in the machine's home."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+@pytest.fixture(autouse=True)
+def engine_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands drive runs in their own process unless a test asks for the service (the
+    `service` fixture): most tests are about what a run does, not who drives it."""
+    monkeypatch.setenv("LOOPTUI_NO_SERVICE", "1")
+
+
+@pytest.fixture
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Commands go through the repository's service, as for a user; every service started
+    for a repository under this test's directory is stopped (SIGKILL) when it ends."""
+    monkeypatch.delenv("LOOPTUI_NO_SERVICE", raising=False)
+    yield
+    kill_services(tmp_path)
+
+
+def kill_services(root: Path) -> None:
+    """SIGKILL every `looptui serve` serving a repository under `root`, and wait for it."""
+    victims = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if "serve" in cmdline and "--repo" in cmdline:
+            repo = cmdline[cmdline.index("--repo") + 1] if cmdline[-1] != "--repo" else ""
+            if repo and Path(repo).resolve().is_relative_to(root.resolve()):
+                victims.append(process)
+    for process in victims:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(victims, timeout=10)
 
 
 @pytest.fixture

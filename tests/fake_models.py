@@ -25,11 +25,13 @@ USAGE = (12, 20)  # input and output tokens of every reply
 
 @dataclass(frozen=True)
 class ToolUse:
-    """The model calls a tool (after an optional sentence)."""
+    """The model calls a tool (after an optional sentence); `id` is the call's id (a fresh
+    one when empty)."""
 
     name: str
     input: dict[str, Any]
     text: str = ""
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,7 @@ def _anthropic_blocks(reply: ToolUse | Say) -> list[dict[str, Any]]:
     if isinstance(reply, Say):
         return [{"type": "text", "text": reply.text}]
     blocks: list[dict[str, Any]] = [{"type": "text", "text": reply.text}] if reply.text else []
-    call_id = "toolu_" + uuid.uuid4().hex[:20]
+    call_id = reply.id or "toolu_" + uuid.uuid4().hex[:20]
     return [*blocks, {"type": "tool_use", "id": call_id, "name": reply.name, "input": reply.input}]
 
 
@@ -351,7 +353,7 @@ def _chat_final(reply: ToolUse | Say, body: dict[str, Any]) -> dict[str, Any]:
         message["content"] = reply.text or None
         message["tool_calls"] = [
             {
-                "id": "call_" + uuid.uuid4().hex[:12],
+                "id": reply.id or "call_" + uuid.uuid4().hex[:12],
                 "type": "function",
                 "function": {"name": reply.name, "arguments": json.dumps(reply.input)},
             }
@@ -425,7 +427,7 @@ def _responses_items(reply: ToolUse | Say) -> list[dict[str, Any]]:
             {
                 "type": "function_call",
                 "id": "fc_" + uuid.uuid4().hex[:12],
-                "call_id": "call_" + uuid.uuid4().hex[:12],
+                "call_id": reply.id or "call_" + uuid.uuid4().hex[:12],
                 "name": reply.name,
                 "arguments": json.dumps(reply.input),
                 "status": "completed",

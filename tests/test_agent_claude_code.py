@@ -27,6 +27,7 @@ from looptui.engine.agents.base import (
     AgentTask,
     Finished,
     OutputLine,
+    Session,
     Text,
     ToolCall,
     ToolResult,
@@ -369,6 +370,7 @@ async def test_real_stream_json_lines_become_events(tmp_path: Path) -> None:
     events = await turn(config(fake_claude(tmp_path, lines)), task(tmp_path))
 
     assert [event for event in events if not isinstance(event, OutputLine)] == [
+        Session(SESSION),  # announced at once, so that a kill mid-turn can resume it
         Text("Running a command."),
         ToolCall("Bash", {"command": "echo hello-from-fake", "description": "Print a greeting"}),
         ToolResult("Bash", "hello-from-fake", is_error=False),

@@ -28,6 +28,7 @@ from looptui.engine.agents.base import (
     AgentTask,
     Finished,
     OutputLine,
+    Session,
     Text,
     ToolCall,
     ToolResult,
@@ -205,6 +206,7 @@ async def test_a_real_codex_stream_becomes_looptuis_events(tmp_path: Path) -> No
 
     command = "/bin/bash -lc 'echo hello-from-fake'"
     assert without_stderr(events) == [
+        Session(THREAD),
         OutputLine(
             "[codex: Model metadata for `gpt-fake` not found. Defaulting to fallback metadata; "
             "this can degrade performance and cause issues.]",
@@ -298,6 +300,7 @@ async def test_turn_failed_fails_the_turn_and_keeps_the_thread(tmp_path: Path) -
     events = await turn(codex(fake_codex(tmp_path, lines, exit_code=1)), make_task(tmp_path))
     message = "codex: stream disconnected before completion"
     assert without_stderr(events) == [
+        Session(THREAD),
         OutputLine("[codex: Reconnecting... 1/5]", NOTE_STREAM),  # a notice, not the end
         AgentError(message),
         Finished(ok=False, message=message, exit_code=1, resume_token=THREAD),
@@ -320,6 +323,7 @@ async def test_a_crash_after_the_thread_started_fails_cleanly(tmp_path: Path) ->
         f"{binary} ended before its turn did (exit status 3): thread panicked at codex-rs/core"
     )
     assert without_stderr(events) == [
+        Session(THREAD),
         AgentError(message),
         Finished(ok=False, message=message, exit_code=3, resume_token=THREAD),
     ]

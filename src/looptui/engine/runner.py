@@ -117,6 +117,8 @@ class LoopRunner:
         self._usage = Usage()
         self._unknown_verdicts = 0  # in a row
         self._resume = run.resume_token
+        # how a cancel is recorded: a stop by hand, or the service stopping (to resume later)
+        self.cancel_status = RunStatus.CANCELLED
 
     @property
     def run_id(self) -> str:
@@ -140,7 +142,10 @@ class LoopRunner:
             status = RunStatus.FAILED
             error = f"run timed out after {self.loop.run_timeout:g}s"
         except asyncio.CancelledError:
-            await self._finish(RunStatus.CANCELLED, "cancelled")
+            if self.cancel_status is RunStatus.CANCELLED:
+                await self._finish(RunStatus.CANCELLED, "cancelled")
+            else:
+                await self._finish(self.cancel_status, "the looptui service stopped")
             raise
         except LooptuiError as exc:
             status, error = RunStatus.FAILED, str(exc)

@@ -12,7 +12,6 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
 
 from looptui.engine.agents import Agent, build_agent
 from looptui.engine.checks import preflight_check
@@ -20,6 +19,7 @@ from looptui.engine.config import Config, LoopConfig
 from looptui.engine.errors import ConfigError, LooptuiError, MergeRefused, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, Evaluator
 from looptui.engine.evaluator_agent import AgentEvaluator
+from looptui.engine.executor import Executor, LocalExecutor
 from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate, nothing_to_merge
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.runner import LoopRunner
@@ -29,9 +29,9 @@ from looptui.engine.store.feed import CursorFeed, Feed
 from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Patch, Repository, parse_patch
+from looptui.protocol.commands import DiffScope
 from looptui.protocol.events import NoteAdded, StatusChanged
 
-DiffScope = Literal["run", "last"]  # the whole run, or its last iteration
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED)
 
 
@@ -49,8 +49,8 @@ class Engine:
         self.store = store
         self.environ = dict(environ)
         self.config = config
-        self._slots = asyncio.Semaphore(config.max_parallel if config else 1)
-        self._tasks: dict[str, asyncio.Task[RunStatus]] = {}
+        self.recovered: tuple[str, ...] = ()  # runs found orphaned when it opened
+        self.executor: Executor = LocalExecutor(store, config.max_parallel if config else 1)
         # the clean checkouts where "done" is decided, and what the tests counted on each base
         self.checkouts = CleanCheckouts(repository, repository.worktrees_dir / "clean")
         self._base_counts: dict[str, BaseCounts] = {}
@@ -70,21 +70,26 @@ class Engine:
             redactor = redactor.with_values([*config.secret_values(), *named])
         store = await Store.open(repository.store_path, redactor)
         try:
-            for run_id in await store.mark_interrupted():
+            recovered = await store.mark_interrupted()
+            for run_id in recovered:
                 store.emit(run_id, StatusChanged(RunStatus.INTERRUPTED))
         except BaseException:  # Ctrl-C too: close the store before the event loop ends
             await store.close()
             raise
-        return cls(repository, store, environ, config)
+        engine = cls(repository, store, environ, config)
+        engine.recovered = tuple(recovered)
+        return engine
 
-    async def close(self) -> None:
-        """Cancel runs still going (they are recorded as cancelled), then close the store."""
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        for run_id in self._tasks:
-            await self._cancel_if_queued(run_id)
+    async def close(self, status: RunStatus = RunStatus.CANCELLED) -> None:
+        """Stop runs still going, recorded as `status` (cancelled; or interrupted, when the
+        service stops and the next one is to resume them), then close the store."""
+        await self.executor.close(status)
         await self.store.close()
+
+    def reconfigure(self, config: Config | None) -> None:
+        """Use `config` from now on (the service reloads looptui.toml when it changes); runs
+        already going keep the loop they started with."""
+        self.config = config
 
     def subscribe(self, run_id: str | None = None, after: int | None = None) -> Feed:
         """Events of one run (or all) as they are stored: first those after the cursor
@@ -285,45 +290,38 @@ class Engine:
             notes=notes,
             first=first,
         )
-        self._tasks[run.id] = asyncio.create_task(self._drive(runner), name=f"run-{run.id}")
-
-    async def _drive(self, runner: LoopRunner) -> RunStatus:
-        try:
-            await self.store.claim_run(runner.run_id)  # this process drives it from now on
-            async with self._slots:
-                return await runner.drive()
-        except asyncio.CancelledError:
-            await self._cancel_if_queued(runner.run_id)  # cancelled before it had a slot
-            raise
-
-    async def _cancel_if_queued(self, run_id: str) -> None:
-        """Record as cancelled a run cancelled while queued, or before its task ever ran
-        (a task cancelled before its first step never enters `_drive`)."""
-        run = await self.store.run(run_id)
-        if run.status is RunStatus.QUEUED:
-            await self.store.update_run(
-                run.id, status=RunStatus.CANCELLED, finished_at=time.time(), error="cancelled"
-            )
-            self.store.emit(run.id, StatusChanged(RunStatus.CANCELLED, "cancelled"))
-            await self.store.flush()
+        self.executor.submit(runner)
 
     async def wait(self, run_id: str) -> Run:
         """Wait for a run started by this engine to end; return its final record."""
-        task = self._tasks.get(run_id)
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+        await self.executor.wait(run_id)
         return await self.store.run(run_id)
 
-    async def stop(self, run_id: str) -> None:
-        """Cancel a run of this engine; its worktree and everything it did are kept."""
-        task = self._tasks.get(run_id)
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await self._cancel_if_queued(run_id)
+    async def stop(self, prefix: str) -> Run:
+        """Stop a run this engine drives; its worktree and everything it did are kept.
+        Returns its record (a run not driven here is left as it is)."""
+        await self.store.mark_interrupted()
+        run = await self.store.find_run(prefix)
+        if not run.status.is_active:
+            raise LooptuiError(f"run {run.id} is not going: it is {run.status}")
+        if run.id not in self.executor.active():
+            raise LooptuiError(
+                f"run {run.id} is driven by another looptui process (pid {run.owner_pid}); "
+                "stop it there"
+            )
+        await self.executor.stop(run.id)
+        return await self.store.run(run.id)
 
     def active_run_ids(self) -> list[str]:
-        return [run_id for run_id, task in self._tasks.items() if not task.done()]
+        return self.executor.active()
+
+    async def active_runs(self) -> list[str]:
+        return self.executor.active()
+
+    @property
+    def service(self) -> None:
+        """No service: this engine runs in the caller's process."""
+        return None
 
     async def _new_run_id(self) -> str:
         while True:
@@ -353,6 +351,10 @@ class Engine:
 
         A live worktree's uncommitted and untracked changes are part of either scope.
         """
+        return parse_patch(await self.review_diff(prefix, scope))
+
+    async def review_diff(self, prefix: str, scope: DiffScope = "run") -> str:
+        """The text of `patch`'s diff (what the service sends its clients to parse)."""
         run = await self.store.find_run(prefix)
         base: str | None = run.base_commit
         if scope == "last":
@@ -367,9 +369,8 @@ class Engine:
         else:
             target = run.head_commit
         if base is None or target is None:
-            return Patch()
-        text = await asyncio.to_thread(self.repository.review_diff, base, target)
-        return parse_patch(text)
+            return ""
+        return await asyncio.to_thread(self.repository.review_diff, base, target)
 
     async def preview(self, prefix: str, reject: str | None = None) -> MergePlan:
         """What merging the run would do (conflicts, files), with `reject` left out, and

@@ -158,6 +158,7 @@ class Endpoint:
         environ: Mapping[str, str],
         *,
         short_root: Path = SHORT_ROOT,
+        state_dir: Path | None = None,
     ) -> Endpoint:
         """The endpoint of the repository whose git common directory is `common_dir`, in
         `runtime_dir(environ)`, which is created and checked.
@@ -165,26 +166,33 @@ class Endpoint:
         A Unix socket's path must fit in 107 bytes: when the socket's path there would pass
         100 bytes, every file of the endpoint goes to `<short_root>/looptui-<uid>/` instead
         (`/tmp/looptui-<uid>/` by default), created and checked the same way. The choice
-        depends only on `environ`, so processes that share it agree on the endpoint."""
+        depends only on `environ`, so processes that share it agree on the endpoint.
+
+        `state_dir` (the repository's own private directory, by default the socket's) holds
+        the lock and the pid file: there every process finds the same lock whatever its
+        environment says, so that one repository never gets two services."""
         key = repository_key(common_dir, name)
-        endpoint = cls._in(_runtime_dir_path(environ), key)
+        endpoint = cls._in(_runtime_dir_path(environ), key, state_dir)
         if len(os.fsencode(endpoint.socket_path)) > MAX_SOCKET_PATH:
-            endpoint = cls._in(short_root / f"looptui-{os.getuid()}", key)
+            endpoint = cls._in(short_root / f"looptui-{os.getuid()}", key, state_dir)
             if len(os.fsencode(endpoint.socket_path)) > MAX_SOCKET_PATH:
                 raise ServiceError(
                     f"cannot place the service socket: {endpoint.socket_path} is longer "
                     f"than {MAX_SOCKET_PATH} bytes; set XDG_RUNTIME_DIR to a shorter directory"
                 )
         private_directory(endpoint.directory)
+        if state_dir is not None:
+            private_directory(state_dir)
         return endpoint
 
     @classmethod
-    def _in(cls, directory: Path, key: str) -> Endpoint:
+    def _in(cls, directory: Path, key: str, state_dir: Path | None = None) -> Endpoint:
+        state = state_dir or directory
         return cls(
             directory=directory,
             socket_path=directory / f"{key}.sock",
-            lock_path=directory / f"{key}.lock",
-            pid_path=directory / f"{key}.pid",
+            lock_path=state / f"{key}.lock",
+            pid_path=state / f"{key}.pid",
         )
 
 

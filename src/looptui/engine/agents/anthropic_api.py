@@ -110,17 +110,47 @@ class AnthropicBackend:
     def add_results(
         self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
     ) -> None:
-        messages.append(
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": call.id,
-                        "content": output,
-                        "is_error": failed,
-                    }
-                    for call, output, failed in results
-                ],
-            }
-        )
+        blocks = [
+            {"type": "tool_result", "tool_use_id": call.id, "content": output, "is_error": failed}
+            for call, output, failed in results
+        ]
+        # A reply's results all go in the one user message that follows it: results saved
+        # before a kill are joined, not followed, by the ones given on resuming
+        if messages and messages[-1].get("role") == "user" and _results_only(messages[-1]):
+            messages[-1] = {**messages[-1], "content": [*messages[-1]["content"], *blocks]}
+        else:
+            messages.append({"role": "user", "content": blocks})
+
+    def unanswered(self, messages: list[dict[str, Any]]) -> list[Call]:
+        last = len(messages) - 1
+        while last >= 0 and messages[last].get("role") == "user" and _results_only(messages[last]):
+            last -= 1
+        if last < 0 or messages[last].get("role") != "assistant":
+            return []
+        answered = {
+            block.get("tool_use_id")
+            for message in messages[last + 1 :]
+            for block in message["content"]
+        }
+        content = messages[last].get("content")
+        return [
+            Call(str(block["id"]), str(block.get("name") or "tool"), _input(block.get("input")))
+            for block in (content if isinstance(content, list) else [])
+            if isinstance(block, dict)
+            and block.get("type") == "tool_use"
+            and block.get("id") not in answered
+        ]
+
+
+def _results_only(message: dict[str, Any]) -> bool:
+    """Whether a message's content is tool results and nothing else."""
+    content = message.get("content")
+    return (
+        isinstance(content, list)
+        and bool(content)
+        and all(isinstance(block, dict) and block.get("type") == "tool_result" for block in content)
+    )
+
+
+def _input(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None

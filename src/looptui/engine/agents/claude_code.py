@@ -4,8 +4,9 @@ It runs `claude -p --output-format stream-json --verbose` in the worktree with t
 stdin, and turns each line into looptui's events: text, tool calls and their results, usage
 and cost, errors, and the end of the turn. Unknown lines and fields are skipped; a line that
 is not JSON is shown as output. The result line's `is_error` is honoured even when its
-subtype says "success". The session id is the resume token: the next iteration, or the run
-after a restart, continues the conversation with `--resume=<id>`.
+subtype says "success". The session id is the resume token, announced (`Session`) as soon
+as the stream shows it: the next iteration, or the run after a restart (even one in the
+middle of the first turn), continues the conversation with `--resume=<id>`.
 
 The environment passes through, so `ANTHROPIC_BASE_URL` gateways and `ANTHROPIC_API_KEY` or
 `ANTHROPIC_AUTH_TOKEN` work as they do for `claude` itself.
@@ -33,6 +34,7 @@ from looptui.engine.agents.base import (
     AgentTask,
     Finished,
     OutputLine,
+    Session,
     Text,
     ToolCall,
     ToolResult,
@@ -52,6 +54,7 @@ class StreamState:
     """What the lines of one turn have said so far."""
 
     session_id: str | None = None
+    announced: set[str] = field(default_factory=set)  # session ids already yielded as Session
     tool_names: dict[str, str] = field(default_factory=dict)  # tool_use id → tool name
     finished: Finished | None = None
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=5))
@@ -160,8 +163,12 @@ def _read_only_options(task: AgentTask, allowed_tools: tuple[str, ...]) -> list[
 
 def parse_event(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
     """The events of one stream-json line; unknown types and fields are skipped."""
-    if isinstance(data.get("session_id"), str) and data["session_id"]:
-        state.session_id = data["session_id"]
+    session = data.get("session_id")
+    if isinstance(session, str) and session:
+        state.session_id = session
+        if session not in state.announced:  # stored at once: a kill mid-turn can resume it
+            state.announced.add(session)
+            yield Session(session)
     kind, subtype = data.get("type"), data.get("subtype")
     if kind == "assistant":
         yield from _assistant(data, state)

@@ -1,10 +1,11 @@
 """The `codex` agent: the Codex CLI's `codex exec --json`, read through its JSONL events.
 
 The prompt goes on stdin (`-`), which is then closed; the worktree is the working root. The
-thread id of `thread.started` is the resume token: the next iteration, or the run after a
-restart, goes on with `codex exec resume <thread id>`. With `base_url`, a custom model
-provider is configured by `-c` overrides (Responses API, the key read by Codex from the
-variable `api_key_env` names; the key itself never appears in the command line). The
+thread id of `thread.started` is the resume token, announced (`Session`) at once: the next
+iteration, or the run after a restart (even one in the middle of a turn), goes on with
+`codex exec resume <thread id>`. With `base_url`, a custom model provider is configured by
+`-c` overrides (Responses API, the key read by Codex from the variable `api_key_env`
+names; the key itself never appears in the command line). The
 task's system text goes in as `developer_instructions`, a developer message in Codex 0.169.
 
 `codex exec resume` accepts neither `-s` nor `-C` (Codex 0.169), so the sandbox is set with
@@ -29,6 +30,7 @@ from looptui.engine.agents.base import (
     AgentTask,
     Finished,
     OutputLine,
+    Session,
     Text,
     ToolCall,
     ToolResult,
@@ -52,6 +54,7 @@ class CodexState:
     """What the events of one turn have said so far."""
 
     thread_id: str | None = None
+    announced: set[str] = field(default_factory=set)  # thread ids already yielded as Session
     completed: bool = False
     failure: str | None = None
     last_message: str = ""
@@ -139,6 +142,9 @@ def parse_event(data: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]
         thread = _thread_id(data.get("thread_id"))
         if thread is not None:
             state.thread_id = thread
+            if thread not in state.announced:  # stored at once: a kill mid-turn can resume it
+                state.announced.add(thread)
+                yield Session(thread)
     elif kind == "turn.completed":
         state.completed = True
         usage = _dict(data.get("usage"))

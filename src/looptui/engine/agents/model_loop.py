@@ -5,9 +5,12 @@ without calling a tool (or `max_turns` round trips). A provider (`ModelBackend`)
 wire format; faults are handled here, the same for all: 429, 5xx, overload, reset
 connections, timeouts and broken streams are retried with backoff (honouring `retry-after`),
 then the turn fails with a one-line reason. The conversation is saved, redacted, in the run's
-private directory after every round trip, so that the next iteration, or a restart,
-continues it. Secrets are redacted from tool output before the model or an event sees it, and
-the model's commands never get the API key. Nothing but CancelledError leaves `run()`.
+private directory after every round trip and before every tool call, so that the next
+iteration, or a restart, continues it; its token is announced (`Session`) before the first
+request. A call that was running when looptui was killed is never run again: the resumed
+conversation answers it as interrupted (`INTERRUPTED`), and the model decides. Secrets are
+redacted from tool output before the model or an event sees it, and the model's commands
+never get the API key. Nothing but CancelledError leaves `run()`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from looptui.engine.agents.base import (
     AgentEvent,
     AgentTask,
     Finished,
+    Session,
     Text,
     ToolCall,
     ToolResult,
@@ -53,6 +57,10 @@ SYSTEM_PROMPT = (
     "tools to read, search, edit and test the code; paths are relative to the repository "
     "root. Make the change the task asks for, check it, then answer with a short summary of "
     "what you did."
+)
+INTERRUPTED = (
+    "interrupted: looptui was restarted while this tool call ran; it was not run again. "
+    "Check the worktree's state before you repeat it."
 )
 _TOKEN = re.compile(r"^conversation-[A-Za-z0-9_-]+\.json$")
 
@@ -100,7 +108,15 @@ class ModelBackend(Protocol):
 
     def add_results(
         self, messages: list[dict[str, Any]], results: list[tuple[Call, str, bool]]
-    ) -> None: ...
+    ) -> None:
+        """Answer tool calls; after results already given to the same reply, the new ones
+        join them where the provider wants all of a reply's results in one message."""
+        ...
+
+    def unanswered(self, messages: list[dict[str, Any]]) -> list[Call]:
+        """The calls of the conversation's last reply that have no result yet: what was
+        running when the process died (the conversation is saved before each call)."""
+        ...
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -180,8 +196,11 @@ class ModelAgent:
         self, task: AgentTask, backend: ModelBackend
     ) -> AsyncGenerator[AgentEvent, None]:
         config = self.config
-        conversation = self._conversation(task, backend)
+        conversation, interrupted = self._conversation(task, backend)
         token = conversation.path.name
+        yield Session(token)  # stored before the first request: a kill mid-turn continues it
+        for call in interrupted:
+            yield ToolResult(call.name, INTERRUPTED, is_error=True)
         # The model's commands get the task's environment, but not the key it is driven with
         environ = {**task.environ, **config.env}
         environ.pop(self.key_env, None)
@@ -213,6 +232,12 @@ class ModelAgent:
                 return
             results: list[tuple[Call, str, bool]] = []
             for call in reply.calls:
+                # Saved with the call and the results so far before it runs: a kill while it
+                # runs leaves exactly this, and the next turn will not run the call again
+                pending = Conversation(conversation.path, list(conversation.messages))
+                if results:
+                    backend.add_results(pending.messages, results)
+                pending.save(task.redact)
                 yield ToolCall(call.name, _redacted(dict(call.arguments or {}), task.redact))
                 if call.arguments is None:
                     output, failed = f"the arguments are not valid JSON: {call.raw_arguments}", True
@@ -228,8 +253,11 @@ class ModelAgent:
         yield AgentError(message)
         yield Finished(ok=False, message=message, resume_token=token)
 
-    def _conversation(self, task: AgentTask, backend: ModelBackend) -> Conversation:
-        """The saved conversation when the task continues one, else a new one."""
+    def _conversation(
+        self, task: AgentTask, backend: ModelBackend
+    ) -> tuple[Conversation, list[Call]]:
+        """The saved conversation when the task continues one, else a new one, with the task's
+        prompt; and the calls it had left running, now answered as interrupted."""
         path = task.scratch_dir / f"conversation-{self.name}.json"
         token = task.resume_token
         if token and _TOKEN.match(token) and (task.scratch_dir / token).is_file():
@@ -237,11 +265,16 @@ class ModelAgent:
                 saved = json.loads((task.scratch_dir / token).read_text(encoding="utf-8"))
                 messages = saved["messages"]
                 if isinstance(messages, list) and messages:
+                    interrupted = backend.unanswered(messages)
+                    if interrupted:  # the process died while they ran: never run them twice
+                        backend.add_results(
+                            messages, [(call, INTERRUPTED, True) for call in interrupted]
+                        )
                     backend.add_prompt(messages, task.prompt)
-                    return Conversation(path, messages)
-            except (OSError, ValueError, KeyError, TypeError):
+                    return Conversation(path, messages), interrupted
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 pass  # unreadable: start afresh rather than fail the turn
-        return Conversation(path, backend.start(task.prompt))
+        return Conversation(path, backend.start(task.prompt)), []
 
     async def _ask(self, backend: ModelBackend, messages: list[dict[str, Any]]) -> Reply:
         attempts = 1 + self.config.max_retries

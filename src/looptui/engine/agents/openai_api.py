@@ -124,6 +124,22 @@ class ChatBackend:
             content = f"ERROR: {output}" if failed else output
             messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
 
+    def unanswered(self, messages: list[dict[str, Any]]) -> list[Call]:
+        last = len(messages) - 1
+        while last >= 0 and messages[last].get("role") == "tool":
+            last -= 1
+        if last < 0 or messages[last].get("role") != "assistant":
+            return []
+        answered = {message.get("tool_call_id") for message in messages[last + 1 :]}
+        calls = []
+        for item in messages[last].get("tool_calls") or ():
+            function = item.get("function") or {}
+            if item.get("id") not in answered:
+                raw = str(function.get("arguments") or "")
+                name = str(function.get("name") or "tool")
+                calls.append(Call(str(item["id"]), name, parse_arguments(raw), raw))
+        return calls
+
 
 class ResponsesBackend:
     kind = "responses"
@@ -202,3 +218,21 @@ class ResponsesBackend:
         for call, output, failed in results:
             content = f"ERROR: {output}" if failed else output
             messages.append({"type": "function_call_output", "call_id": call.id, "output": content})
+
+    def unanswered(self, messages: list[dict[str, Any]]) -> list[Call]:
+        trailing = []  # the calls of the last reply and the outputs given so far
+        for item in reversed(messages):
+            if item.get("type") not in ("function_call", "function_call_output"):
+                break
+            trailing.append(item)
+        answered = {item.get("call_id") for item in trailing if item["type"] != "function_call"}
+        return [
+            Call(
+                str(item["call_id"]),
+                str(item.get("name") or "tool"),
+                parse_arguments(str(item.get("arguments") or "")),
+                str(item.get("arguments") or ""),
+            )
+            for item in reversed(trailing)
+            if item["type"] == "function_call" and item.get("call_id") not in answered
+        ]

@@ -16,7 +16,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from looptui.engine import LooptuiError
-from looptui.engine.supervisor import DiffScope
 from looptui.engine.workspace import (
     ContentId,
     Decision,
@@ -26,6 +25,7 @@ from looptui.engine.workspace import (
     Selection,
     build_patch,
 )
+from looptui.protocol.commands import DiffScope
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen

@@ -1,0 +1,119 @@
+"""Commands that show runs and land or drop their work: status, log, diff, merge, discard."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.text import Text
+
+from looptui.cli.common import (
+    LOG_PAGE,
+    one_line_errors,
+    run_async,
+    with_engine,
+)
+from looptui.cli.group import main
+from looptui.console import clean, make_console, render_event, run_to_json, runs_table
+from looptui.engine import Engine
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@one_line_errors
+def status(as_json: bool) -> None:
+    """List the runs of this repository."""
+
+    async def body(engine: Engine) -> None:
+        runs = await engine.history.runs()
+        if as_json:
+            verdicts = await engine.history.latest_verdicts()
+            payload = [run_to_json(run, verdicts.get(run.id)) for run in runs]
+            click.echo(json.dumps(payload, indent=2))
+        elif not runs:
+            click.echo("no runs yet; start one with `looptui run LOOP`")
+        else:
+            make_console().print(runs_table(runs))
+
+    run_async(with_engine(body))
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@one_line_errors
+def log(run_id: str) -> None:
+    """Show everything RUN did: agent output, commits, checks, verdicts and notes."""
+
+    async def body(engine: Engine) -> None:
+        run = await engine.history.find_run(run_id)
+        console = make_console()
+        console.print(
+            Text.assemble(
+                ("run ", "bold"),
+                (run.id, "bold"),
+                f" loop {run.loop} agent {run.agent}: ",
+                (run.status.value, "bold"),
+                f" after {run.iterations}/{run.max_iterations} iterations",
+                f" — {clean(run.error)}" if run.error else "",
+            )
+        )
+        console.print(Text(f"  branch {run.branch} from {run.base_branch}@{run.base_commit[:10]}"))
+        # Page by page, printed as it goes: a run may hold millions of lines.
+        after = 0
+        while page := await engine.history.events_page(run.id, after, LOG_PAGE):
+            lines = [render_event(event, full_checks=True) for event in page]
+            # One print per page: Rich's cost is mostly per call, not per line.
+            console.print(Text("\n").join(line for line in lines if line is not None))
+            last = page[-1].id
+            assert last is not None  # events read from the store have their row id
+            after = last
+
+    run_async(with_engine(body))
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--color/--no-color", default=None, help="Colour the diff (default: on a terminal).")
+@one_line_errors
+def diff(run_id: str, color: bool | None) -> None:
+    """Show RUN's changes against its base commit, uncommitted and untracked files included."""
+    use_color = sys.stdout.isatty() if color is None else color
+    text = run_async(with_engine(lambda engine: engine.diff(run_id, color=use_color)))
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--squash", is_flag=True, help="Land the work as one commit instead of a merge.")
+@click.option("--force", is_flag=True, help="Merge even a run whose last verdict is not done.")
+@one_line_errors
+def merge(run_id: str, squash: bool, force: bool) -> None:
+    """Merge RUN into its base branch, after a conflict preview; removes its worktree.
+
+    Only a run whose last verdict is done merges without --force.
+    """
+
+    async def body(engine: Engine) -> str:
+        run = await engine.history.find_run(run_id)
+        commit = await engine.merge(run.id, squash=squash, force=force)
+        return f"merged run {run.id} into {run.base_branch} as {commit[:10]}" + (
+            " (squashed)" if squash else ""
+        )
+
+    click.echo(run_async(with_engine(body)))
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--force", is_flag=True, help="Discard even work that was never merged.")
+@one_line_errors
+def discard(run_id: str, force: bool) -> None:
+    """Remove RUN's worktree and branch."""
+
+    async def body(engine: Engine) -> str:
+        run = await engine.history.find_run(run_id)
+        await engine.discard(run.id, force=force)
+        return f"discarded run {run.id}"
+
+    click.echo(run_async(with_engine(body)))

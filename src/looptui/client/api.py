@@ -1,0 +1,78 @@
+"""`Supervisor`: what a client can ask of runs, the same in-process and over the socket.
+
+`Engine` implements it directly; `RemoteSupervisor` sends each call to the service as a typed
+command. The TUI and the CLI are written against this interface alone, and the engine's tests
+run against both.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from looptui.engine.config import Config
+from looptui.engine.landing import MergeGate, MergePlan
+from looptui.engine.models import Run
+from looptui.engine.store.feed import Feed
+from looptui.engine.store.history import History
+from looptui.engine.workspace import Patch
+from looptui.protocol.commands import DiffScope, ServiceInfo
+
+__all__ = ["Supervisor"]
+
+
+class Supervisor(Protocol):
+    """One repository's runs: start them, follow them, land or drop their work."""
+
+    config: Config | None
+
+    @property
+    def name(self) -> str:
+        """The repository's name, for titles."""
+        ...
+
+    @property
+    def history(self) -> History:
+        """Runs, events, verdicts and notes, read-only."""
+        ...
+
+    @property
+    def service(self) -> ServiceInfo | None:
+        """The service this client talks to; None for the engine in this process."""
+        ...
+
+    async def start_run(
+        self, loop_name: str, prompt: str | None = None, agent: str | None = None
+    ) -> Run: ...
+
+    async def stop(self, prefix: str) -> Run: ...
+
+    async def resume(self, prefix: str) -> Run: ...
+
+    async def feedback(self, prefix: str, text: str) -> Run: ...
+
+    async def wait(self, run_id: str) -> Run: ...
+
+    async def active_runs(self) -> list[str]:
+        """The runs being driven now (queued or running), by this engine or the service."""
+        ...
+
+    async def merge(
+        self, prefix: str, squash: bool = False, reject: str | None = None, force: bool = False
+    ) -> str: ...
+
+    async def preview(self, prefix: str, reject: str | None = None) -> MergePlan: ...
+
+    async def merge_gate(self, run: Run) -> MergeGate: ...
+
+    async def discard(self, prefix: str, force: bool = False) -> None: ...
+
+    async def diff(self, prefix: str, color: bool = False) -> str: ...
+
+    async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch: ...
+
+    def subscribe(self, run_id: str | None = None, after: int | None = None) -> Feed: ...
+
+    async def close(self) -> None:
+        """Let go: in-process, runs still going are stopped; a client of the service just
+        disconnects and the runs go on."""
+        ...

@@ -1,0 +1,278 @@
+"""`looptui serve`: the supervisor of one repository, and how it is started, found, stopped.
+
+The service takes the repository's lock (so two racing for it leave one), opens the engine
+(runs whose process died are marked interrupted and their leftover agents stopped), resumes
+the runs that were going when the last service died, then serves its socket until SIGTERM,
+SIGINT or a `Shutdown` command. On the way out, runs still going are recorded as interrupted,
+so that the next service resumes them: a stopped service, like a crashed one, loses nothing.
+
+Where to find it is written to `service.json` in the repository's private directory, next to
+the lock, so that every client finds the same service whatever its environment says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from looptui import __version__
+from looptui.engine.config import CONFIG_NAME, Config, load_config
+from looptui.engine.errors import LooptuiError
+from looptui.engine.models import RunStatus
+from looptui.engine.supervisor import Engine
+from looptui.engine.workspace import Repository
+from looptui.engine.workspace.locations import ensure_directory
+from looptui.protocol.commands import MAX_FRAME
+from looptui.protocol.events import ErrorReported
+from looptui.service.endpoint import (
+    Endpoint,
+    ServiceError,
+    ServiceLock,
+    bind_listener,
+    clean_stale_socket,
+    holder,
+)
+from looptui.service.server import Server
+
+logger = logging.getLogger(__name__)
+
+INFO_NAME = "service.json"
+LOG_NAME = "service.log"
+START_TIMEOUT = 20.0  # for a detached service to answer
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one repository's service keeps its files."""
+
+    repository: Repository
+    endpoint: Endpoint
+
+    @classmethod
+    def of(cls, start: Path, environ: Mapping[str, str]) -> Place:
+        repository = Repository(start)
+        endpoint = Endpoint.for_repository(
+            repository.common_dir, repository.root.name, environ, state_dir=repository.data_dir
+        )
+        return cls(repository, endpoint)
+
+    @property
+    def info_path(self) -> Path:
+        return self.repository.data_dir / INFO_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.repository.data_dir / LOG_NAME
+
+    def socket_path(self) -> Path:
+        """The socket of the running service, as it wrote it (its environment may differ
+        from the caller's), or where this caller's would be."""
+        try:
+            recorded = json.loads(self.info_path.read_text(encoding="utf-8"))
+            return Path(recorded["socket"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.endpoint.socket_path
+
+    def running(self) -> int | None:
+        """The pid of the live service holding the lock, or None."""
+        return holder(self.endpoint)
+
+
+def _load_config(repository: Repository) -> Config | None:
+    path = repository.root / CONFIG_NAME
+    return load_config(path) if path.exists() else None
+
+
+class _ConfigWatch:
+    """Reloads looptui.toml when it changed, before a command that starts work; a broken
+    edit keeps the last good config and says why in the command's error."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.path = engine.repository.root / CONFIG_NAME
+        self._stamp = self._mtime()
+
+    def _mtime(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime_ns / 1e9
+        except OSError:
+            return None
+
+    def __call__(self) -> None:
+        stamp = self._mtime()
+        if stamp == self._stamp:
+            return
+        self.engine.reconfigure(load_config(self.path) if stamp is not None else None)
+        self._stamp = stamp
+
+
+async def serve(start: Path, environ: Mapping[str, str]) -> None:
+    """Run the service of the repository containing `start` until it is told to stop."""
+    place = Place.of(start, environ)
+    repository = place.repository
+    repository.require_commits()
+    config = _load_config(repository)
+    ensure_directory(repository.worktrees_dir)
+    lock = ServiceLock(place.endpoint)
+    if not lock.acquire():
+        pid = place.running()
+        raise ServiceError(
+            f"a looptui service already runs for {repository.root}"
+            + (f" (pid {pid})" if pid else "")
+        )
+    try:
+        await _serve_locked(place, environ, config)
+    finally:
+        with contextlib.suppress(OSError):
+            place.info_path.unlink()
+        lock.release()
+
+
+async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config | None) -> None:
+    engine = await Engine.open(place.repository.root, environ, config)
+    stop = asyncio.Event()
+    event_loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        event_loop.add_signal_handler(sig, stop.set)
+    server: Server | None = None
+    try:
+        listener = bind_listener(place.endpoint)  # clients wait in its backlog from now on
+        socket_path = str(place.endpoint.socket_path)
+        server = Server(engine, socket_path, stop.set, _ConfigWatch(engine))
+        # before the first client is answered: none sees a run "interrupted" that resumes
+        await resume_interrupted(engine, server)
+        unix_server = await asyncio.start_unix_server(server.handle, sock=listener, limit=MAX_FRAME)
+        _write_info(place, socket_path)
+        logger.info("looptui service %s serving %s", os.getpid(), socket_path)
+        await stop.wait()
+        unix_server.close()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            event_loop.remove_signal_handler(sig)
+        if server is not None:
+            await server.close()
+        # runs still going resume with the next service
+        await engine.close(RunStatus.INTERRUPTED)
+        with contextlib.suppress(OSError):
+            place.endpoint.socket_path.unlink()
+
+
+def _write_info(place: Place, socket_path: str) -> None:
+    info = {"socket": socket_path, "pid": os.getpid(), "version": __version__}
+    temporary = place.info_path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(info), encoding="utf-8")
+    os.replace(temporary, place.info_path)
+
+
+async def resume_interrupted(engine: Engine, server: Server) -> list[str]:
+    """Resume the interrupted runs (their process died, or the last service stopped) whose
+    loop says `on_interrupt = "resume"`, each at most `max_resumes` times in a row; returns
+    the ids resumed. A run that cannot resume says why in its events. (Whoever noticed first
+    that the run's process was gone, this service or a command that read the store, the run
+    is resumed here.)"""
+    resumed = []
+    for run in await engine.history.runs([RunStatus.INTERRUPTED]):
+        if engine.config is None or run.loop not in engine.config.loops:
+            continue
+        if engine.config.loop(run.loop).on_interrupt != "resume":
+            continue
+        if run.resumes >= engine.config.loop(run.loop).max_resumes:
+            continue  # said once, when it was refused
+        try:
+            await engine.resume(run.id, automatic=True)
+        except LooptuiError as exc:
+            message = f"not resumed after the service restarted: {exc}"
+            engine.store.emit(run.id, ErrorReported(message))
+            server.record_error(f"run {run.id}: {message}")
+            continue
+        resumed.append(run.id)
+    await engine.store.flush()
+    return resumed
+
+
+# -- a detached service ---------------------------------------------------------------------
+
+
+def start_detached(start: Path, environ: Mapping[str, str]) -> int:
+    """Start the repository's service in the background (its own session, output to its
+    log) and return its pid once it holds the lock and its socket answers."""
+    place = Place.of(start, environ)
+    place.repository.require_commits()
+    clean_stale_socket(place.endpoint)
+    log = open(place.log_path, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "looptui", "serve", "--repo", str(place.repository.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=dict(environ),
+            cwd=place.repository.root,
+            start_new_session=True,  # no terminal's hangup or Ctrl-C reaches it
+            close_fds=True,
+        )
+    finally:
+        log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            pid = place.running()
+            if pid is not None:  # another service won the race: it is the one
+                return pid
+            raise ServiceError(_failure_line(place, code))
+        pid = place.running()
+        if pid is not None and _answers(place.socket_path()):
+            return pid
+        time.sleep(0.02)
+    raise ServiceError(f"the looptui service did not answer within {START_TIMEOUT:g}s")
+
+
+def _failure_line(place: Place, code: int) -> str:
+    """The last line the service wrote before it exited, for the user."""
+    try:
+        lines = place.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    last = last.removeprefix("looptui: ")
+    return f"the looptui service could not start (exit {code}): {last or 'no reason given'}"
+
+
+def _answers(path: Path) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def stop_service(start: Path, environ: Mapping[str, str], timeout: float = 30.0) -> int | None:
+    """Stop the repository's service (SIGTERM: its runs resume with the next one); returns
+    the pid stopped, or None when none was running."""
+    place = Place.of(start, environ)
+    pid = place.running()
+    if pid is None:
+        clean_stale_socket(place.endpoint)
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if place.running() is None:
+            return pid
+        time.sleep(0.02)
+    raise ServiceError(f"the looptui service (pid {pid}) did not stop within {timeout:g}s")
