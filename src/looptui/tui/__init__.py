@@ -1,11 +1,13 @@
-"""The Textual app. It talks to the engine only through the `Engine` facade."""
+"""The Textual app. It talks to runs only through a `Supervisor`: the repository's service,
+or the engine in this process when the service is off."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from looptui.engine import Config, Engine
+from looptui.client.connect import open_supervisor, use_service
+from looptui.engine import Config
 
 
 async def run_app(
@@ -14,14 +16,18 @@ async def run_app(
     config: Config | None,
     start: Iterable[str] = (),
 ) -> None:
-    """Open the engine of the repository at `root`, start the loops named in `start`, and run
-    the app until the user quits; runs still going are then stopped, their work kept."""
+    """Connect to the service of the repository at `root` (or open its engine here, when the
+    service is off), start the loops named in `start`, and run the app until the user quits.
+    Runs the service drives go on after that; runs of an engine in this process stop, their
+    work kept."""
     from looptui.tui.app import LooptuiApp
     from looptui.tui.settings import Settings, config_home
     from looptui.tui.themes import SHIPPED_THEMES
 
     home = config_home(environ)
-    engine = await Engine.open(root, environ, config)
+    engine = await open_supervisor(
+        root, environ, config, service=use_service(config, False, environ), client="tui"
+    )
     try:
         for loop in start:
             await engine.start_run(loop)

@@ -19,7 +19,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from looptui.engine import Engine, LooptuiError
+from looptui.client.api import Supervisor
+from looptui.engine import LooptuiError
 from looptui.engine.models import Run, RunStatus
 from looptui.engine.store.feed import Feed
 from looptui.protocol.events import Event, EventKind, IterationMarked
@@ -47,12 +48,12 @@ class LooptuiApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "needs_you", "Needs you", tooltip="Runs waiting for your review"),
         Binding("question_mark", "help", "Keys", tooltip="Every key of this screen"),
-        Binding("q", "quit", "Quit", tooltip="Quit (running runs are stopped, work is kept)"),
+        Binding("q", "quit", "Quit", tooltip="Quit (runs of the service go on)"),
     ]
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Supervisor,
         settings: Settings,
         theme_dirs: Iterable[Path] = (),
         clock: Callable[[], float] = time.time,
@@ -146,7 +147,7 @@ class LooptuiApp(App[None]):
             runs = await self.engine.history.runs()
         except LooptuiError:
             return
-        own = set(self.engine.active_run_ids())
+        own = set(await self.engine.active_runs())
         board = self.board
         for run in runs:
             summary = board.summaries.get(run.id)
@@ -181,7 +182,10 @@ class LooptuiApp(App[None]):
             self.board.add(RunSummary(run=run))
 
     async def stop_run(self, run_id: str) -> None:
-        await self.engine.stop(run_id)
+        try:
+            await self.engine.stop(run_id)
+        except LooptuiError as exc:
+            self.notify(str(exc), title="not stopped", severity="error")
 
     def open_run(self, run_id: str) -> None:
         from looptui.tui.screens.run import RunScreen
@@ -225,17 +229,41 @@ class LooptuiApp(App[None]):
         if not active:
             self.exit()
             return
+        if self.engine.service is not None:  # they go on in the service, unless stopped
+            from looptui.tui.screens.quit import QuitScreen
+
+            self.push_screen(QuitScreen(len(active)), self._quit_as_chosen)
+            return
         from looptui.tui.screens.confirm import ConfirmScreen
 
         question = (
-            f"{len(active)} run{'s are' if len(active) > 1 else ' is'} still going. Quit and "
-            "stop them? Their worktrees and everything they did are kept."
+            f"{len(active)} run{'s are' if len(active) > 1 else ' is'} still going in this "
+            "window (the service is off). Quit and stop them? Their worktrees and everything "
+            "they did are kept."
         )
         self.push_screen(ConfirmScreen(question, "Quit"), self._quit_if_confirmed)
 
     def _quit_if_confirmed(self, confirmed: bool | None) -> None:
         if confirmed:
             self.exit()
+
+    async def _quit_as_chosen(self, choice: str | None) -> None:
+        if choice == "stop":
+            for summary in list(self.board.summaries.values()):
+                if summary.status.is_active:
+                    await self.stop_run(summary.id)
+        if choice in ("leave", "stop"):
+            self.exit(message=self._goodbye() if choice == "leave" else None)
+
+    def _goodbye(self) -> str:
+        """What the terminal says once the app is gone: the runs go on, and where."""
+        active = sum(s.status.is_active for s in self.board.summaries.values())
+        service = self.engine.service
+        pid = f" (pid {service.pid})" if service is not None else ""
+        return (
+            f"{active} run{'s go' if active != 1 else ' goes'} on in the looptui service{pid}: "
+            "`looptui status` lists them, `looptui` opens the app again"
+        )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette offers every action of the current screen, by its description."""
