@@ -13,8 +13,10 @@ from looptui.cli.common import (
     one_line_errors,
     run_async,
     with_engine,
+    with_supervisor,
 )
 from looptui.cli.group import main
+from looptui.client.api import Supervisor
 from looptui.console import clean, make_console, render_event, run_to_json, runs_table
 from looptui.engine import Engine
 
@@ -94,14 +96,14 @@ def merge(run_id: str, squash: bool, force: bool) -> None:
     Only a run whose last verdict is done merges without --force.
     """
 
-    async def body(engine: Engine) -> str:
-        run = await engine.history.find_run(run_id)
-        commit = await engine.merge(run.id, squash=squash, force=force)
+    async def body(supervisor: Supervisor) -> str:
+        run = await supervisor.history.find_run(run_id)
+        commit = await supervisor.merge(run.id, squash=squash, force=force)
         return f"merged run {run.id} into {run.base_branch} as {commit[:10]}" + (
             " (squashed)" if squash else ""
         )
 
-    click.echo(run_async(with_engine(body)))
+    click.echo(run_async(with_supervisor(body)))
 
 
 @main.command()
@@ -111,9 +113,9 @@ def merge(run_id: str, squash: bool, force: bool) -> None:
 def discard(run_id: str, force: bool) -> None:
     """Remove RUN's worktree and branch."""
 
-    async def body(engine: Engine) -> str:
-        run = await engine.history.find_run(run_id)
-        await engine.discard(run.id, force=force)
+    async def body(supervisor: Supervisor) -> str:
+        run = await supervisor.history.find_run(run_id)
+        await supervisor.discard(run.id, force=force)
         return f"discarded run {run.id}"
 
-    click.echo(run_async(with_engine(body)))
+    click.echo(run_async(with_supervisor(body)))
