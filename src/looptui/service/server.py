@@ -87,8 +87,8 @@ class Server:
         self.socket_path = socket_path
         self.started_at = time.time()
         self.errors: list[str] = []
-        self._on_shutdown = on_shutdown
-        self._reload_config = reload_config
+        self.request_shutdown = on_shutdown
+        self.reload_config = reload_config
         self._connections: set[asyncio.Task[None]] = set()
 
     def info(self) -> ServiceInfo:
@@ -199,18 +199,18 @@ class _Connection:
             case GetStatus():
                 return self.server.info()
             case Shutdown():
-                self.server._on_shutdown()
+                self.server.request_shutdown()
                 return None
             case StartRun(loop=loop, prompt=prompt, agent=agent):
-                self.server._reload_config()
+                self.server.reload_config()
                 return await engine.start_run(loop, prompt, agent)
             case StopRun(run=run):
                 return await engine.stop(run)
             case ResumeRun(run=run):
-                self.server._reload_config()
+                self.server.reload_config()
                 return await engine.resume(run)
             case GiveFeedback(run=run, text=text):
-                self.server._reload_config()
+                self.server.reload_config()
                 return await engine.feedback(run, text)
             case WaitRun(run=run):
                 return await engine.wait(run)
