@@ -28,7 +28,8 @@ BACKENDS = ["anthropic", "chat", "responses"]
 
 
 def config(server: FakeModelServer, backend: str, **options: Any) -> AgentConfig:
-    settings: dict[str, Any] = {"max_retries": 2, "request_timeout": 5.0, **options}
+    # generous: the first request of a process builds the SDK's models, slow on a loaded machine
+    settings: dict[str, Any] = {"max_retries": 2, "request_timeout": 30.0, **options}
     if backend == "anthropic":
         return AgentConfig(
             name="claude-api", kind="anthropic", base_url=server.url, api_key_env="K", **settings
