@@ -330,11 +330,15 @@ class RemoteFeed:
         self._closed = False
         self._waiting = 0  # events in the queue
         self.error: BaseException | None = None
+        # subscribed at once, as the engine's own feed is: a live-only feed read later still
+        # has the events written in between (without a running loop: on the first read)
+        self._starting: asyncio.Task[None] | None = None
+        with contextlib.suppress(RuntimeError):
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+            self._starting.add_done_callback(_retrieve)
 
     async def _start(self) -> None:
         self._started = True
-        if self.cursor is None:  # live from now on: a cursor makes a reconnection gapless
-            self.cursor = await self._client.history.last_event_id()
         await self.resubscribe()
 
     async def resubscribe(self) -> None:
@@ -344,7 +348,9 @@ class RemoteFeed:
         self._client._unregister(self)
         self.number = self._client._next_feed_number()
         self._client._register(self)
-        await self._client.call(Subscribe(self.number, self.run_id, self.cursor), type(None))
+        start = await self._client.call(Subscribe(self.number, self.run_id, self.cursor), int)
+        if self.cursor is None:  # live from now on: with a cursor, a reconnection is gapless
+            self.cursor = start
 
     def receive(self, frame: Pushed) -> None:
         self._waiting += len(frame.events)
@@ -356,8 +362,9 @@ class RemoteFeed:
     async def next_batch(self) -> list[Event] | None:
         if self._closed:
             return None
-        if not self._started:
-            await self._start()
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await self._starting
         while True:
             item = await self._queue.get()
             if isinstance(item, _Closed):
@@ -392,9 +399,15 @@ class RemoteFeed:
 
     def close(self) -> None:
         if not self._closed:
-            self._closed = True
+            self._closed = True  # a start under way sees it and does not subscribe
             self._client._unregister(self)
             self._queue.put_nowait(_Closed())
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a feed's failed start as seen: its reader gets the error on its next read."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _Closed(Exception):

@@ -106,7 +106,8 @@ class GetReviewDiff(Command, frozen=True, tag="review_diff"):
 class Subscribe(Command, frozen=True, tag="subscribe"):
     """Events of one run (or all) after the cursor `after` (None: live ones only), as
     `Pushed` frames under `subscription`, a number the client chose (so that it is ready
-    for the first batch, which may come before the reply)."""
+    for the first batch, which may come before the reply). The reply is the cursor the
+    subscription starts from (for None, the newest event stored when the service got it)."""
 
     subscription: int
     run: str | None = None

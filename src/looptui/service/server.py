@@ -226,8 +226,10 @@ class _Connection:
             case GetReviewDiff(run=run, scope=scope):
                 return await engine.review_diff(run, scope)
             case Subscribe(subscription=number, run=run, after=after):
+                if after is None:  # live from now: the cursor is the newest event stored
+                    after = await history.last_event_id()
                 self._subscribe(number, run, after)
-                return None
+                return after
             case Unsubscribe(subscription=number):
                 feed = self._feeds.pop(number, None)
                 if feed is not None:
