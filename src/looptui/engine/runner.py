@@ -163,7 +163,9 @@ class LoopRunner:
         fresh = not exists and not await asyncio.to_thread(
             self.repository.branch_exists, record.branch
         )
-        if self._first == 1 and fresh:  # (a resumed first iteration may have made it already)
+        # a run resumed before its first iteration began may not have made it yet; one that
+        # began an iteration had it, and one deleted since is not made again from the base
+        if record.iterations == 0 and fresh:
             await asyncio.to_thread(
                 self.repository.create_worktree, self.worktree, record.branch, record.base_commit
             )

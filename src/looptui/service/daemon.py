@@ -186,14 +186,15 @@ async def resume_interrupted(engine: Engine, server: Server) -> list[str]:
             continue
         if engine.config.loop(run.loop).on_interrupt != "resume":
             continue
-        if run.resumes >= engine.config.loop(run.loop).max_resumes:
-            continue  # said once, when it was refused
-        try:
+        try:  # a run past its max_resumes is refused here, saying why
             await engine.resume(run.id, automatic=True)
         except LooptuiError as exc:
             message = f"not resumed after the service restarted: {exc}"
-            engine.store.emit(run.id, ErrorReported(message))
             server.record_error(f"run {run.id}: {message}")
+            # in the run's events once, not again at every later start of the service
+            last = await engine.history.events(run.id, limit=1)
+            if not last or last[-1].payload != ErrorReported(message):
+                engine.store.emit(run.id, ErrorReported(message))
             continue
         resumed.append(run.id)
     await engine.store.flush()
