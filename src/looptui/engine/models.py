@@ -157,11 +157,25 @@ class Verdict:
 
     @property
     def outcome(self) -> str:
+        """The verdict in a word or two; every screen and command words it so."""
         if self.unknown:
             return "unknown"
         if self.flags:
             return "flagged"
         return "done" if self.done else "not done"
+
+    @property
+    def label(self) -> str:
+        """The outcome with its mark, as cards and logs show it ("✔ done", "⚑ flagged")."""
+        return f"{_MARKS[self.outcome]} {self.outcome}"
+
+    @property
+    def tone(self) -> str:
+        """How it looks: "pass", "fail" or "unknown" (themes colour each)."""
+        return {"done": "pass", "unknown": "unknown"}.get(self.outcome, "fail")
+
+
+_MARKS = {"done": "✔", "not done": "✘", "flagged": "⚑", "unknown": "?"}
 
 
 @dataclass(frozen=True)
