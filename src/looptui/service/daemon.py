@@ -213,7 +213,14 @@ def start_detached(start: Path, environ: Mapping[str, str]) -> int:
     log = open(place.log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "looptui", "serve", "--repo", str(place.repository.root)],
+            [
+                sys.executable,
+                "-m",
+                "looptui.service",
+                "serve",
+                "--repo",
+                str(place.repository.root),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
