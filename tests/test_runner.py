@@ -188,7 +188,7 @@ def test_a_huge_prompt_is_cut_to_fit_keeping_the_goal_and_the_feedback() -> None
     noisy = CheckResult("tests", "pytest", 1, 1.0, ("E" * 60_000 + "\n") * 40 + "the real error")
     prompt = build_prompt("Make the tests pass.", 60, notes, [noisy], None)
     assert len(prompt) <= MAX_PROMPT_CHARS
-    assert prompt.startswith("Make the tests pass.")
-    assert "Keep the public API." in prompt
+    assert prompt.startswith("## Feedback from the human reviewing your work")  # it leads
+    assert "- Keep the public API.\n\nMake the tests pass." in prompt
     assert "attempt 58" in prompt and "attempt 1 " not in prompt  # the newest notes stay
     assert "the real error" in prompt  # the end of the output, where failures are explained

@@ -53,7 +53,10 @@ def iso(timestamp: float | None) -> str | None:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
 
 
-def run_to_json(run: Run, verdict: tuple[int, Verdict] | None = None) -> dict[str, Any]:
+def run_to_json(
+    run: Run, verdict: tuple[int, Verdict] | None = None, driven: bool = False
+) -> dict[str, Any]:
+    """`run` as JSON; `driven`: the repository's service is driving it now."""
     return {
         "id": run.id,
         "loop": run.loop,
@@ -70,6 +73,7 @@ def run_to_json(run: Run, verdict: tuple[int, Verdict] | None = None) -> dict[st
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "error": run.error,
+        "driven": driven,
         "diff": {"files": run.diff.files, "added": run.diff.added, "removed": run.diff.removed},
         "usage": {
             "input_tokens": run.input_tokens,
@@ -91,10 +95,11 @@ def run_to_json(run: Run, verdict: tuple[int, Verdict] | None = None) -> dict[st
     }
 
 
-def runs_table(runs: Sequence[Run]) -> Group:
+def runs_table(runs: Sequence[Run], driven: Mapping[str, int] | None = None) -> Group:
     """Every run as a block: a headline (id, loop, status, iterations, diff) and then, one per
     line and never cut short, its branch, base, worktree, times and error. Reads at 80
-    columns; long paths run on rather than being truncated."""
+    columns; long paths run on rather than being truncated. `driven` maps the runs the
+    service is driving now to its pid."""
     blocks: list[Text] = []
     for run in runs:
         block = Text.assemble(
@@ -115,6 +120,8 @@ def runs_table(runs: Sequence[Run]) -> Group:
         ]
         if run.error:
             details.append(("error", clean(run.error)))
+        if driven and run.id in driven:
+            details.append(("driver", f"driven by the service (pid {driven[run.id]})"))
         for label, value in details:
             block.append(f"\n  {label:<9} ", style="dim")
             block.append(value)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
 from rich.text import Text
@@ -17,28 +20,61 @@ from looptui.cli.common import (
 )
 from looptui.cli.group import main
 from looptui.client.api import Supervisor
+from looptui.client.connect import VersionMismatch, open_supervisor
 from looptui.console import clean, make_console, render_event, run_to_json, runs_table
 from looptui.engine import Engine
+from looptui.service.daemon import Place
+from looptui.service.endpoint import ServiceError
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @one_line_errors
 def status(as_json: bool) -> None:
-    """List the runs of this repository."""
+    """List the runs of this repository, marking those its service is driving now."""
 
     async def body(engine: Engine) -> None:
+        driven, service_line = await _driven_runs()  # first: a run ending meanwhile is not
         runs = await engine.history.runs()
+        driven = {run.id: driven[run.id] for run in runs if run.id in driven}
         if as_json:
             verdicts = await engine.history.latest_verdicts()
-            payload = [run_to_json(run, verdicts.get(run.id)) for run in runs]
+            payload = [run_to_json(run, verdicts.get(run.id), run.id in driven) for run in runs]
             click.echo(json.dumps(payload, indent=2))
-        elif not runs:
+            return
+        if not runs:
             click.echo("no runs yet; start one with `looptui run LOOP`")
         else:
-            make_console().print(runs_table(runs))
+            make_console().print(runs_table(runs, driven))
+        click.echo(service_line)
 
     run_async(with_engine(body))
+
+
+async def _driven_runs() -> tuple[dict[str, int], str]:
+    """The runs the repository's service drives now (run id -> the service's pid) and a
+    line saying so. Only a running service is asked: none is started for this."""
+    try:
+        place = await asyncio.to_thread(Place.of, Path.cwd(), os.environ)
+        pid = await asyncio.to_thread(place.running)
+        if pid is None:
+            return {}, "no looptui service runs for this repository: no run is driven now"
+        supervisor = await open_supervisor(Path.cwd(), os.environ, None, start=False)
+    except VersionMismatch as mismatch:  # it still says which runs it drives
+        info = mismatch.info
+        return dict.fromkeys(info.active_runs, info.pid), f"looptui: {mismatch}"
+    except (ServiceError, OSError) as exc:
+        return {}, f"the looptui service could not be asked which runs it drives: {exc}"
+    try:
+        active = await supervisor.active_runs()
+        if supervisor.service is not None:
+            pid = supervisor.service.pid
+    except (ServiceError, OSError) as exc:
+        return {}, f"the looptui service could not be asked which runs it drives: {exc}"
+    finally:
+        await supervisor.close()
+    line = f"the looptui service (pid {pid}) is driving {len(active)} run(s)"
+    return dict.fromkeys(active, pid), line
 
 
 @main.command()

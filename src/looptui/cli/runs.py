@@ -137,7 +137,7 @@ def stop(run_id: str) -> None:
 def resume(run_id: str) -> None:
     """Continue RUN (interrupted, cancelled or paused) in its worktree, from its agent's
     session: the iteration it was cut short in runs again."""
-    _continue(run_id, lambda supervisor: supervisor.resume(run_id), "resumed")
+    _continue(run_id, lambda supervisor: supervisor.resume(run_id), "resumed", redo_cut=True)
 
 
 @main.command()
@@ -150,18 +150,27 @@ def feedback(run_id: str, text: str) -> None:
     _continue(run_id, lambda supervisor: supervisor.feedback(run_id, text), "continued")
 
 
-def _continue(run_id: str, action: Callable[[Supervisor], Awaitable[Run]], verb: str) -> None:
+def _continue(
+    run_id: str,
+    action: Callable[[Supervisor], Awaitable[Run]],
+    verb: str,
+    redo_cut: bool = False,
+) -> None:
     """Resume or give feedback: the service drives the run on; without the service this
-    command follows it to its end (the run cannot outlive it)."""
+    command follows it to its end (the run cannot outlive it). `redo_cut`: an iteration cut
+    short runs again (resume), rather than the next one (feedback)."""
 
     async def body(supervisor: Supervisor) -> RunStatus | None:
         console = make_console()
         with _signals(supervisor) as stopped:
+            # read before the action: once the run goes on, its iterations change
+            before = await supervisor.history.find_run(run_id)
+            iterations = await supervisor.history.iterations(before.id)
+            cut = redo_cut and bool(iterations) and iterations[-1].finished_at is None
+            number = iterations[-1].number if cut else before.iterations + 1
             run = await action(supervisor)
             stopped.run_id = run.id
-            console.print(
-                f"{verb} run {run.id} at iteration {run.iterations + 1} of {run.max_iterations}"
-            )
+            console.print(f"{verb} run {run.id} at iteration {number} of {run.max_iterations}")
             if supervisor.service is not None:
                 console.print(f"follow it: looptui attach {run.id}")
                 return None

@@ -17,7 +17,6 @@ from looptui.client.remote import RemoteSupervisor
 from looptui.engine.workspace import Repository
 from looptui.protocol.commands import ServiceInfo
 from looptui.service.daemon import Place, serve, start_detached, stop_service
-from looptui.service.endpoint import ServiceError
 
 
 @main.command(name="serve")
@@ -115,12 +114,15 @@ def service_status(as_json: bool) -> None:
 
 
 async def _status() -> ServiceInfo | None:
+    place = Place.of(Path.cwd(), os.environ)
+    if place.running() is None:
+        return None
+    # a service runs: a socket that cannot be used (another user's, say) is an error to
+    # show, not "no service"
     try:
         supervisor = await open_supervisor(Path.cwd(), os.environ, None, start=False)
     except VersionMismatch as mismatch:
         return mismatch.info
-    except ServiceError:
-        return None
     assert isinstance(supervisor, RemoteSupervisor)
     try:
         return await supervisor.status()

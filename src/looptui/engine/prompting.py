@@ -20,7 +20,8 @@ def build_prompt(
     last_verdict: Verdict | None,
     limit: int = MAX_PROMPT_CHARS,
 ) -> str:
-    """The loop's prompt, then earlier notes, failing checks and the last verdict's next steps.
+    """The human's feedback (when a review continues the run), the loop's prompt, then earlier
+    notes, failing checks and the last verdict's next steps.
 
     Past `limit` characters, the checks' output is cut to its end (where failures are
     explained), then the oldest notes go, so that the goal and the feedback always fit.
@@ -59,17 +60,23 @@ def _assemble(
     last_verdict: Verdict | None,
     output_chars: int,
 ) -> str:
-    parts = [goal.strip()]
-    if iteration > 1:
-        parts.append(f"This is iteration {iteration}. Earlier iterations did not reach the goal.")
-    if history:
-        lines = [f"- iteration {note.iteration} ({note.kind}): {note.text}" for note in history]
-        parts.append("## Notes from earlier iterations\n" + "\n".join(lines))
-    if feedback:
+    parts = []
+    if feedback:  # the human's word leads: it is why this iteration exists
         lines = [f"- {note.text}" for note in feedback]
         parts.append(
             "## Feedback from the human reviewing your work (address it first)\n" + "\n".join(lines)
         )
+    parts.append(goal.strip())
+    if feedback:
+        parts.append(
+            f"This is iteration {iteration}. The human reviewed the work of the earlier "
+            "iterations and asks for the changes above."
+        )
+    elif iteration > 1:
+        parts.append(f"This is iteration {iteration}. Earlier iterations did not reach the goal.")
+    if history:
+        lines = [f"- iteration {note.iteration} ({note.kind}): {note.text}" for note in history]
+        parts.append("## Notes from earlier iterations\n" + "\n".join(lines))
     if failing_checks:
         blocks = []
         share = max(100, output_chars // len(failing_checks))

@@ -1,35 +1,47 @@
 """The looptui app: the engine's runs on screen, the human's decisions sent back.
 
-The app holds the engine's facade and one bridge worker that folds the engine's event stream
-into the board; screens read the board and call the facade. Nothing here runs a git or agent
-command itself.
+The app holds the supervisor (the service's client, or the engine in this process) and one
+bridge worker that folds its event stream into the board, then tells the screens which runs
+changed (`RunsChanged`, coalesced) and how the connection to the service stands
+(`ConnectionChanged`); screens react to those messages and call the supervisor. Nothing here
+runs a git or agent command itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
+import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from looptui.client.api import Supervisor
+from looptui.client.remote import RemoteSupervisor, State
 from looptui.engine import LooptuiError
 from looptui.engine.models import Run, RunStatus
-from looptui.engine.store.feed import Feed
 from looptui.protocol.events import Event, EventKind, IterationMarked
 from looptui.tui.board import LINE_KINDS, Board, RunSummary, summaries_from
 from looptui.tui.settings import Settings
 from looptui.tui.themes import load_themes, semantic_defaults
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_THEME = "looptui-dusk"
 RESYNC_INTERVAL = 2.0  # how often runs changed by another looptui process are picked up
+PUBLISH_DELAY = 0.1  # changes are told to the screens at most ten times a second
+BRIDGE_RETRY = 2.0  # seconds before a bridge whose service could not be reached tries again
+Connection = Literal["local", "connected", "reconnecting", "closed"]
 ANNOUNCED = {
     RunStatus.SUCCEEDED: ("goal met: ready for your review (press r)", "information"),
     RunStatus.UNCHANGED: ("the goal held with no change: nothing to merge", "information"),
@@ -48,8 +60,21 @@ class LooptuiApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "needs_you", "Needs you", tooltip="Runs waiting for your review"),
         Binding("question_mark", "help", "Keys", tooltip="Every key of this screen"),
-        Binding("q", "quit", "Quit", tooltip="Quit (runs of the service go on)"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first while runs go)"),
     ]
+
+    @dataclass
+    class RunsChanged(Message):
+        """These runs' summaries on the board changed (posted to every screen of the stack,
+        a few times a second at most however fast the runs stream)."""
+
+        run_ids: frozenset[str]
+
+    @dataclass
+    class ConnectionChanged(Message):
+        """The connection to the service changed; `LooptuiApp.connection_line` words it."""
+
+        connection: Connection
 
     def __init__(
         self,
@@ -68,13 +93,46 @@ class LooptuiApp(App[None]):
         self._theme_dirs = list(theme_dirs)
         self._themes_ready = False
         self.repository_name = engine.name
+        self.connection: Connection = "local"
+        self.bridge_error: str | None = None  # why live updates stopped, while they are
+        self._publishing = False
+
+    @property
+    def remote(self) -> RemoteSupervisor | None:
+        """The service's client, when the runs belong to the service."""
+        return self.engine if isinstance(self.engine, RemoteSupervisor) else None
+
+    @property
+    def trouble(self) -> bool:
+        """Whether live updates may be late or stopped (the connection is down, the bridge
+        failed): every screen says so, not just the grid."""
+        return self.bridge_error is not None or self.connection in ("reconnecting", "closed")
+
+    @property
+    def connection_line(self) -> str:
+        """Where the runs are driven, for titles: the service (and its pid), or this window."""
+        if self.bridge_error is not None:
+            return f"[$error]live updates stopped: {self.bridge_error}[/]"
+        if self.connection == "local":
+            return "in this window (no service)"
+        if self.connection == "reconnecting":
+            return "[$warning]reconnecting to the service…[/]"
+        if self.connection == "closed":
+            return "disconnected from the service"
+        service = self.engine.service
+        return f"service pid {service.pid}" if service is not None else "service"
 
     # -- start-up ------------------------------------------------------------------------------
 
     async def on_mount(self) -> None:
         self._register_themes()
-        subscription = self.engine.subscribe()  # before loading: no event falls in between
         history = self.engine.history
+        # the cursor before loading: the bridge starts from it, so no event falls in between
+        cursor = await history.last_event_id()
+        remote = self.remote
+        if remote is not None:
+            self.connection = remote.state
+            remote.on_state = self._connection_changed
         runs = await history.runs()
         lines = await history.latest_lines(LINE_KINDS)
         verdicts = await history.latest_verdicts()
@@ -84,9 +142,15 @@ class LooptuiApp(App[None]):
         from looptui.tui.screens.grid import GridScreen
 
         await self.push_screen(GridScreen(self.clock))
-        self.bridge(subscription)
-        self.set_interval(RESYNC_INTERVAL, self.resync, name="store resync")
+        self.bridge(cursor)
+        if remote is None:  # a service sends every run's events; an engine here only its own
+            self.set_interval(RESYNC_INTERVAL, self.resync, name="store resync")
         self.call_after_refresh(_freeze_start_up)
+
+    def on_unmount(self) -> None:
+        remote = self.remote
+        if remote is not None:
+            remote.on_state = lambda state: None
 
     def _register_themes(self) -> None:
         themes, errors = load_themes(self._theme_dirs)
@@ -113,19 +177,49 @@ class LooptuiApp(App[None]):
         except OSError as exc:
             self.notify(f"cannot remember the theme: {exc}", severity="warning")
 
-    # -- the bridge: engine events in, board updates out -----------------------------------
+    # -- the bridge: engine events in, messages to the screens out ----------------------------
 
     @work(group="engine-bridge", exit_on_error=False)
-    async def bridge(self, subscription: Feed) -> None:
-        while (batch := await subscription.next_batch()) is not None:
-            for event in batch:
-                try:
-                    await self.take(event)
-                except LooptuiError as exc:  # one bad read must not stop the live updates
-                    self.notify(str(exc), title="live update failed", severity="error")
+    async def bridge(self, cursor: int | None) -> None:
+        """Fold every event after `cursor` into the board, for as long as the app runs. The
+        service's client reconnects by itself; should it give up, the title says so and the
+        bridge tries again from its cursor, so no event is lost or taken twice."""
+        while True:
+            subscription = self.engine.subscribe(after=cursor)
+            try:
+                while (batch := await subscription.next_batch()) is not None:
+                    if self.bridge_error is not None:
+                        self.bridge_error = None
+                        self._tell_screens(lambda: self.ConnectionChanged(self.connection))
+                    for event in batch:
+                        try:
+                            await self.take(event)
+                        except LooptuiError as exc:  # one bad read must not stop the updates
+                            self.notify(str(exc), title="live update failed", severity="error")
+                        cursor = event.id if event.id is not None else cursor
+                    self.publish_soon()
+                return
+            except LooptuiError as exc:  # the service cannot be reached, for now
+                self._bridge_stopped(str(exc))
+                await asyncio.sleep(BRIDGE_RETRY)
+            finally:
+                subscription.close()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A bridge that died must show it: live updates would stop without a word."""
+        worker = event.worker
+        if worker.group == "engine-bridge" and event.state is WorkerState.ERROR:
+            logger.error("the bridge stopped", exc_info=worker.error)
+            self._bridge_stopped(f"{type(worker.error).__name__}: {worker.error}")
+
+    def _bridge_stopped(self, why: str) -> None:
+        if self.bridge_error is None:
+            self.notify(why, title="live updates stopped", severity="error", timeout=10)
+        self.bridge_error = why
+        self._tell_screens(lambda: self.ConnectionChanged(self.connection))
 
     async def take(self, event: Event) -> None:
-        """Fold one engine event into the board (screens repaint from it on their timers)."""
+        """Fold one engine event into the board (`publish_soon` tells the screens)."""
         board = self.board
         if event.run_id not in board.summaries:
             run = await self.engine.history.run(event.run_id)
@@ -138,6 +232,39 @@ class LooptuiApp(App[None]):
             summary.run = await self.engine.history.run(event.run_id)  # the record is the truth
         if event.kind is EventKind.STATUS:
             self.announce(board.summaries[event.run_id])
+
+    def publish_soon(self) -> None:
+        """Tell the screens, shortly, which runs changed: a burst of events is one message."""
+        if not self._publishing and self.board.dirty:
+            self._publishing = True
+            self.set_timer(PUBLISH_DELAY, self._publish, name="publish run changes")
+
+    def _publish(self) -> None:
+        self._publishing = False
+        changed = frozenset(self.board.take_dirty())
+        if changed:
+            self._tell_screens(lambda: self.RunsChanged(changed))
+
+    def _tell_screens(self, message: Callable[[], Message]) -> None:
+        """Post a message to every screen of the stack (a screen below a dialog keeps its
+        cards current too); each gets its own instance."""
+        for screen in self.screen_stack:
+            screen.post_message(message())
+
+    def _connection_changed(self, state: State) -> None:
+        """The service's client says how its connection stands (called on the app's loop)."""
+        before, self.connection = self.connection, state
+        if state == "reconnecting" and before == "connected":
+            self.notify(
+                "lost the connection to the looptui service; reconnecting…",
+                severity="warning",
+                timeout=6,
+            )
+        elif state == "connected" and before == "reconnecting":
+            service = self.engine.service
+            pid = f" (pid {service.pid})" if service is not None else ""
+            self.notify(f"connected to the looptui service again{pid}", timeout=6)
+        self._tell_screens(lambda: self.ConnectionChanged(state))
 
     @work(group="resync", exclusive=True, exit_on_error=False)
     async def resync(self) -> None:
@@ -156,6 +283,7 @@ class LooptuiApp(App[None]):
             elif run.id not in own and _changed(summary.run, run):
                 summary.run, summary.iteration = run, run.iterations
                 board.dirty.add(run.id)
+        self.publish_soon()
 
     def announce(self, summary: RunSummary) -> None:
         if summary.status not in ANNOUNCED:
@@ -180,6 +308,7 @@ class LooptuiApp(App[None]):
             return
         if run.id not in self.board.summaries:
             self.board.add(RunSummary(run=run))
+            self.publish_soon()
 
     async def stop_run(self, run_id: str) -> None:
         try:

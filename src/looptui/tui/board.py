@@ -1,6 +1,7 @@
 """What the grid knows of each run: its record, kept current from the engine's events.
 
-Plain Python, no widgets: the bridge feeds events in, cards read summaries out.
+Plain Python, no widgets: the app's bridge feeds events in and tells the screens which runs
+changed; cards read summaries out.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class RunSummary:
 
 @dataclass
 class Board:
-    """Every run's summary, and which of them changed since the screen last looked."""
+    """Every run's summary, and which of them changed since the app last told the screens
+    (the app is the one reader of `dirty`: screens hear of changes by message)."""
 
     summaries: dict[str, RunSummary] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import on
 from textual.actions import SkipAction
@@ -13,13 +13,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from looptui.tui.app import LooptuiApp
 from looptui.tui.board import RunSummary
 from looptui.tui.widgets.card_grid import CardGrid
 
-if TYPE_CHECKING:
-    from looptui.tui.app import LooptuiApp
-
-REFRESH_INTERVAL = 0.25  # cards repaint at most 4 times a second, however fast runs stream
 GROUPINGS = ("none", "loop", "status")
 
 
@@ -69,8 +66,6 @@ class GridScreen(Screen[None]):
 
     @property
     def looptui(self) -> LooptuiApp:
-        from looptui.tui.app import LooptuiApp
-
         assert isinstance(self.app, LooptuiApp)
         return self.app
 
@@ -91,7 +86,7 @@ class GridScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.rebuild()
-        self.set_interval(REFRESH_INTERVAL, self.refresh_cards, name="card refresh")
+        # a clock, not a poll: the elapsed time of running cards moves on by itself
         self.set_interval(1.0, self.tick_clocks, name="elapsed clocks")
 
     # -- building and refreshing ---------------------------------------------------------------
@@ -119,10 +114,12 @@ class GridScreen(Screen[None]):
         self.cards.display = bool(self.cards.runs)
         self.update_title()
 
-    def refresh_cards(self) -> None:
-        """Repaint the cards whose runs changed since the last refresh; re-lay out if needed."""
+    @on(LooptuiApp.RunsChanged)
+    def refresh_cards(self, message: LooptuiApp.RunsChanged) -> None:
+        """Repaint the cards of the runs that changed, in place; lay out again when one
+        joined, left or moved between groups."""
         board = self.looptui.board
-        dirty = board.take_dirty()
+        dirty = {run_id for run_id in message.run_ids if run_id in board.summaries}
         if not dirty:
             return
         placement = {
@@ -139,6 +136,10 @@ class GridScreen(Screen[None]):
             self.update_title()
         self._refresh_bindings_if_changed()
 
+    @on(LooptuiApp.ConnectionChanged)
+    def connection_changed(self) -> None:
+        self.update_title()
+
     def tick_clocks(self) -> None:
         self.cards.refresh_runs({s.id for s in self.cards.runs if s.status.is_active})
 
@@ -153,6 +154,8 @@ class GridScreen(Screen[None]):
             parts.append(f"[b $needs-review]{waiting} need you[/] (press [b]r[/])")
         if self.grouping != "none":
             parts.append(f"grouped by {self.grouping}")
+        # where the runs are driven comes last, unless live updates are in trouble
+        parts.insert(1 if self.looptui.trouble else len(parts), self.looptui.connection_line)
         self.query_one("#title", Static).update("  ·  ".join(parts))
 
     def watch_grouping(self) -> None:

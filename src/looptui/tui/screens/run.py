@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,12 +15,10 @@ from looptui.engine.models import RunStatus
 from looptui.engine.store.feed import Feed
 from looptui.protocol.events import EventKind
 from looptui.tui import format
+from looptui.tui.app import LooptuiApp
 from looptui.tui.widgets.diff_view import DiffView
 from looptui.tui.widgets.evidence import MemoryView, VerdictsView
 from looptui.tui.widgets.run_log import KEPT_EVENTS, RunLog
-
-if TYPE_CHECKING:
-    from looptui.tui.app import LooptuiApp
 
 RELOADING_KINDS = {EventKind.COMMIT, EventKind.VERDICT, EventKind.NOTE, EventKind.STATUS}
 
@@ -48,8 +46,6 @@ class RunScreen(Screen[None]):
 
     @property
     def looptui(self) -> LooptuiApp:
-        from looptui.tui.app import LooptuiApp
-
         assert isinstance(self.app, LooptuiApp)
         return self.app
 
@@ -74,7 +70,8 @@ class RunScreen(Screen[None]):
         log.add(history)
         log.flush()
         self.follow(subscription)
-        self.set_interval(1.0, self.update_title, name="run title")
+        # a clock, not a poll: a running run's elapsed time moves on by itself
+        self.set_interval(1.0, self.tick_clock, name="run clock")
 
     def on_unmount(self) -> None:
         self.workers.cancel_group(self, "follow")
@@ -89,6 +86,20 @@ class RunScreen(Screen[None]):
                     self.reload_current()
         finally:
             subscription.close()
+
+    @on(LooptuiApp.RunsChanged)
+    def run_changed(self, message: LooptuiApp.RunsChanged) -> None:
+        if self.run_id in message.run_ids:
+            self.update_title()
+
+    @on(LooptuiApp.ConnectionChanged)
+    def connection_changed(self) -> None:
+        self.update_title()
+
+    def tick_clock(self) -> None:
+        summary = self.looptui.board.summaries.get(self.run_id)
+        if summary is not None and summary.status.is_active:
+            self.update_title()
 
     def update_title(self) -> None:
         summary = self.looptui.board.summaries.get(self.run_id)
@@ -105,6 +116,8 @@ class RunScreen(Screen[None]):
         ]
         if run.error and not run.status.is_active:
             parts.append(f"[$verdict-fail]{run.error}[/]")
+        if self.looptui.trouble:  # where the runs are driven is the grid's business
+            parts.append(self.looptui.connection_line)
         self.query_one("#run-title", Static).update("  ·  ".join(parts))
         self.refresh_bindings()
 
