@@ -133,7 +133,7 @@ async def test_the_printer_skips_output_lines_it_is_too_far_behind_to_print(
     tmp_path: Path,
 ) -> None:
     store = await Store.open(tmp_path / "s.db")
-    subscription = CursorFeed(store, store.subscribe("r1"), None)  # as Engine.subscribe makes it
+    subscription = CursorFeed(store, "r1", None)  # as Engine.subscribe makes it
     backlog = PRINT_BACKLOG * 3
     for index in range(backlog):
         store.emit("r1", OutputPrinted(f"line {index}"), 1)

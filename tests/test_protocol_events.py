@@ -35,6 +35,7 @@ from looptui.protocol.events import (
     payload_fields,
     payload_from_fields,
 )
+from test_store import a_run
 
 FLAG = Flag("test-removed", "tests/test_a.py", 7, "test_a was deleted")
 
@@ -192,3 +193,41 @@ async def test_secrets_in_a_line_and_a_nested_tool_input_are_redacted_everywhere
     assert [event.payload for event in published if event is not None] == expected
     with sqlite3.connect(tmp_path / "s.db") as db:
         assert SECRET not in "\n".join(db.iterdump())
+
+
+async def test_a_reader_that_falls_far_behind_costs_no_memory_and_misses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_BACKLOG waiting events a subscription is given no more; its feed takes what
+    it had, reads what it missed from the store, then goes live again: every event, in
+    order, once."""
+    from looptui.engine.store import writer
+    from looptui.engine.store.feed import CursorFeed
+
+    monkeypatch.setattr(writer, "MAX_BACKLOG", 50)
+    store = await Store.open(tmp_path / "store.db")
+    try:
+        await store.insert_run(a_run("r1"))
+        feed = CursorFeed(store, "r1", None)
+        for number in range(500):  # nobody reads meanwhile
+            store.emit("r1", OutputPrinted(f"line {number}"), 1)
+            if number % 100 == 99:
+                await store.flush()
+        await store.flush()
+        assert feed._live.queue.qsize() <= 50  # the backlog stayed bounded
+        seen: list[Event] = []
+        while len(seen) < 500:
+            batch = await asyncio.wait_for(feed.next_batch(), 10)
+            assert batch is not None
+            seen += batch
+        store.emit("r1", OutputPrinted("live again"), 1)  # and it is live once more
+        await store.flush()
+        live = await asyncio.wait_for(feed.next_batch(), 10)
+        feed.close()
+    finally:
+        await store.close()
+    lines = [e.payload.line for e in seen if isinstance(e.payload, OutputPrinted)]
+    assert lines == [f"line {n}" for n in range(500)]
+    ids = [e.id for e in seen]
+    assert ids == sorted(set(ids))  # no duplicate
+    assert live is not None and [e.payload for e in live] == [OutputPrinted("live again")]

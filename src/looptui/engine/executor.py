@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Protocol
 
+from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus
 from looptui.engine.runner import LoopRunner
 from looptui.engine.store import Store
@@ -50,6 +51,9 @@ class LocalExecutor:
         self._runners: dict[str, LoopRunner] = {}
 
     def submit(self, runner: LoopRunner) -> None:
+        task = self._tasks.get(runner.run_id)
+        if task is not None and not task.done():  # two drivers in one worktree: never
+            raise LooptuiError(f"run {runner.run_id} is already going")
         self._runners[runner.run_id] = runner
         self._tasks[runner.run_id] = asyncio.create_task(
             self._drive(runner), name=f"run-{runner.run_id}"
@@ -77,7 +81,9 @@ class LocalExecutor:
     async def wait(self, run_id: str) -> None:
         task = self._tasks.get(run_id)
         if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+            # not gather: a waiter that is cancelled (a client that detached) must not
+            # cancel the run it waited for
+            await asyncio.wait({task})
 
     async def stop(self, run_id: str, status: RunStatus = RunStatus.CANCELLED) -> None:
         task = self._tasks.get(run_id)

@@ -267,11 +267,22 @@ def process_start_time(pid: int | None) -> float | None:
 
 def same_process_alive(pid: int | None, started: float | None) -> bool:
     """Whether the process `pid` that started at `started` is still there; without a start
-    time (a run recorded by an older looptui), whether any process has this id."""
+    time (a run recorded by an older looptui), whether any process has this id. A zombie (a
+    process that died and that its parent has not reaped yet, for ever under a container's
+    init that reaps nothing) is not alive: it drives nothing any more."""
     if started is None:
-        return process_alive(pid)
+        return process_alive(pid) and not _zombie(pid)
     now = process_start_time(pid)
-    return now is not None and abs(now - started) < START_TIME_TOLERANCE
+    return now is not None and abs(now - started) < START_TIME_TOLERANCE and not _zombie(pid)
+
+
+def _zombie(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

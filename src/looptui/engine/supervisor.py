@@ -7,10 +7,11 @@ happens comes out as events from `subscribe()`. Runs go concurrently up to `max_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 from looptui.engine.agents import Agent, build_agent
@@ -50,6 +51,7 @@ class Engine:
         self.environ = dict(environ)
         self.config = config
         self.recovered: tuple[str, ...] = ()  # runs found orphaned when it opened
+        self._continuing_runs: set[str] = set()  # being resumed or given feedback now
         self.executor: Executor = LocalExecutor(store, config.max_parallel if config else 1)
         # the clean checkouts where "done" is decided, and what the tests counted on each base
         self.checkouts = CleanCheckouts(repository, repository.worktrees_dir / "clean")
@@ -95,7 +97,7 @@ class Engine:
         """Events of one run (or all) as they are stored: first those after the cursor
         `after` (the id of the last event the caller saw; None: none of the past), then live
         ones, with no gap and no duplicate."""
-        return CursorFeed(self.store, self.store.subscribe(run_id), after)
+        return CursorFeed(self.store, run_id, after)
 
     @property
     def history(self) -> History:
@@ -167,6 +169,10 @@ class Engine:
             raise LooptuiError("no configuration loaded")
         await self.store.mark_interrupted()
         run = await self.store.find_run(prefix)
+        async with self._continuing(run.id):
+            return await self._resume(run, automatic)
+
+    async def _resume(self, run: Run, automatic: bool) -> Run:
         if run.status not in RESUMABLE:
             raise LooptuiError(
                 f"run {run.id} is {run.status}; only interrupted, cancelled or paused runs "
@@ -199,6 +205,19 @@ class Engine:
         self._schedule(run, loop, backend, notes, first=first)
         return run
 
+    @contextlib.asynccontextmanager
+    async def _continuing(self, run_id: str) -> AsyncIterator[None]:
+        """One continuation of a run at a time: two resumes (or a resume and feedback) at
+        once would put two agents in one worktree. The second is refused, as is any while
+        the run is driven."""
+        if run_id in self._continuing_runs or run_id in self.executor.active():
+            raise LooptuiError(f"run {run_id} is already going")
+        self._continuing_runs.add(run_id)
+        try:
+            yield
+        finally:
+            self._continuing_runs.discard(run_id)
+
     def _continuation(self, run: Run) -> tuple[LoopConfig, Agent]:
         """The loop and agent that continue `run`: its loop as configured now, with the
         run's own prompt and agent, both checked that they can start."""
@@ -222,6 +241,11 @@ class Engine:
             raise LooptuiError("feedback is empty")
         if self.config is None:
             raise LooptuiError("no configuration loaded")
+        found = await self.store.find_run(prefix)
+        async with self._continuing(found.id):
+            return await self._feedback(prefix, text)
+
+    async def _feedback(self, prefix: str, text: str) -> Run:
         run = await self._reviewable(prefix, "give feedback")
         loop, backend = self._continuation(run)
         note = Note(run.id, run.iterations, NoteKind.FEEDBACK, text.strip(), time.time())

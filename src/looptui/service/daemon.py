@@ -190,11 +190,12 @@ async def resume_interrupted(engine: Engine, server: Server) -> list[str]:
             await engine.resume(run.id, automatic=True)
         except LooptuiError as exc:
             message = f"not resumed after the service restarted: {exc}"
-            server.record_error(f"run {run.id}: {message}")
-            # in the run's events once, not again at every later start of the service
+            # said once, in the run's events and the service's errors (both are stored),
+            # not again at every later start of the service
             last = await engine.history.events(run.id, limit=1)
             if not last or last[-1].payload != ErrorReported(message):
                 engine.store.emit(run.id, ErrorReported(message))
+                await server.record_error(f"run {run.id}: {message}")
             continue
         resumed.append(run.id)
     await engine.store.flush()

@@ -70,7 +70,7 @@ from looptui.service.endpoint import peer_allowed
 
 logger = logging.getLogger(__name__)
 
-MAX_ERRORS = 20  # the service's own errors kept for `looptui service status`
+MAX_ERRORS = 20  # the service's own errors that `looptui service status` shows
 
 
 class Server:
@@ -86,12 +86,12 @@ class Server:
         self.engine = engine
         self.socket_path = socket_path
         self.started_at = time.time()
-        self.errors: list[str] = []
         self.request_shutdown = on_shutdown
         self.reload_config = reload_config
         self._connections: set[asyncio.Task[None]] = set()
 
-    def info(self) -> ServiceInfo:
+    async def info(self) -> ServiceInfo:
+        errors = await self.engine.store.service_errors(MAX_ERRORS)
         return ServiceInfo(
             protocol=PROTOCOL_VERSION,
             version=__version__,
@@ -100,12 +100,19 @@ class Server:
             socket=self.socket_path,
             repository=str(self.engine.repository.root),
             active_runs=tuple(self.engine.active_run_ids()),
-            errors=tuple(self.errors),
+            errors=tuple(
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))} (pid {pid}) {message}"
+                for at, pid, message in errors
+            ),
         )
 
-    def record_error(self, message: str) -> None:
-        """Keep one of the service's own errors (the log has the traceback)."""
-        self.errors = [*self.errors[-(MAX_ERRORS - 1) :], f"{time.strftime('%H:%M:%S')} {message}"]
+    async def record_error(self, message: str) -> None:
+        """Keep one of the service's own errors in the store, for `looptui service status`
+        now and after this service is gone (the log has the traceback)."""
+        try:
+            await self.engine.store.add_service_error(message)
+        except LooptuiError:  # the store itself is failing: the log keeps it
+            logger.error("could not record the service error: %s", message)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client's connection, until it closes it or the service stops."""
@@ -185,7 +192,7 @@ class _Connection:
         except Exception as exc:
             what = type(request.command).__name__
             logger.exception("the service failed on %s", what)
-            self.server.record_error(f"{what}: {exc!r}")
+            await self.server.record_error(f"{what}: {exc!r}")
             await self._fail(request, "ServiceFailure", f"the service failed on {what}: {exc!r}")
         else:
             await self._send(Response(request.id, encode_value(result)))
@@ -195,9 +202,9 @@ class _Connection:
         match command:
             case Hello():
                 self._greeted = True
-                return self.server.info()
+                return await self.server.info()
             case GetStatus():
-                return self.server.info()
+                return await self.server.info()
             case Shutdown():
                 self.server.request_shutdown()
                 return None

@@ -2,7 +2,9 @@
 the live events, with no gap and no duplicate.
 
 The live subscription is opened first, so that nothing written while the history is read
-falls in between; live events the history already gave are dropped by their row id.
+falls in between; live events the history already gave are dropped by their row id. A
+reader that falls too far behind (MAX_BACKLOG) is given no more live events; once it has
+taken those it had, it reads what it missed from the store, then goes live again.
 """
 
 from __future__ import annotations
@@ -36,13 +38,15 @@ class _EventSource(Protocol):
         self, after_id: int, run_id: str | None = None, limit: int = 10_000
     ) -> list[Event]: ...
 
+    def subscribe(self, run_id: str | None = None) -> Subscription: ...
+
 
 class CursorFeed:
     """A `Feed` over the store: history after `after` (None: none, live events only)."""
 
-    def __init__(self, source: _EventSource, live: Subscription, after: int | None) -> None:
+    def __init__(self, source: _EventSource, run_id: str | None, after: int | None) -> None:
         self._source = source
-        self._live = live
+        self._live = source.subscribe(run_id)
         self._cursor = after
         self._catching_up = after is not None
 
@@ -55,12 +59,22 @@ class CursorFeed:
             if page:
                 self._cursor = page[-1].id or self._cursor
                 return page
-        while (batch := await self._live.next_batch()) is not None:
+        while True:
+            live = self._live
+            if live.overflowed and live.queue.empty() and self._cursor is not None:
+                # it fell behind and was given no more: what it missed is in the store
+                live.close()
+                self._live = self._source.subscribe(live.run_id)
+                self._catching_up = True
+                return await self.next_batch()
+            batch = await live.next_batch()
+            if batch is None:
+                return None
             if self._cursor is not None:
                 batch = [event for event in batch if (event.id or 0) > self._cursor]
             if batch:
+                self._cursor = batch[-1].id or self._cursor
                 return batch
-        return None
 
     def __aiter__(self) -> AsyncIterator[list[Event]]:
         return self._iterate()

@@ -146,5 +146,16 @@ _V5 = """
 ALTER TABLE runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# The service's own errors (a command that failed inside it, a run it could not resume), so
+# that `looptui service status` shows them after the service that met them is gone.
+_V6 = """
+CREATE TABLE service_errors (
+    id          INTEGER PRIMARY KEY,
+    created_at  REAL NOT NULL,
+    pid         INTEGER NOT NULL,
+    message     TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -309,6 +309,22 @@ class Store:
             ),
         )
 
+    async def add_service_error(self, message: str) -> None:
+        """Record one of the service's own errors (redacted, like everything stored)."""
+        await self._write(
+            "INSERT INTO service_errors (created_at, pid, message) VALUES (?, ?, ?)",
+            (time.time(), os.getpid(), self.redactor.text(message)),
+        )
+
+    async def service_errors(self, limit: int = 20) -> list[tuple[float, int, str]]:
+        """The newest of the service's errors, oldest first: (time, pid, message)."""
+        rows = await self._fetchall(
+            "SELECT created_at, pid, message FROM (SELECT * FROM service_errors "
+            "ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (limit,),
+        )
+        return [(row["created_at"], row["pid"], row["message"]) for row in rows]
+
     async def claim_run(self, run_id: str, **fields: Any) -> None:
         """Make this process the run's owner (it drives it from now on), with `fields` set in
         the same write: a run continued by a process that did not start it must not look

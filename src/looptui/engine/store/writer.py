@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 # events that arrive during a write make the next batch (one transaction, one statement).
 BATCH_SIZE = 2000
 MAX_PENDING = 20_000  # events waiting to be written; past it output lines are dropped
+MAX_BACKLOG = 20_000  # events a subscription may have waiting before it is given no more
 WRITE_ATTEMPTS = 3  # of a batch, a moment apart, before the store is given up as failed
 
 
@@ -100,6 +101,7 @@ class Subscription:
         self._writer = writer
         self.run_id = run_id
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.overflowed = False  # it fell MAX_BACKLOG behind and was given no more
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iterate()
@@ -127,6 +129,19 @@ class Subscription:
     def backlog(self) -> int:
         """Events published but not taken yet."""
         return self.queue.qsize()
+
+    def publish(self, events: list[Event]) -> None:
+        """Queue the events this subscription wants, up to MAX_BACKLOG waiting: past it the
+        subscription is `overflowed` and takes no more (a reader with a cursor reads the rest
+        from the store), so that a reader that stopped reading costs no memory."""
+        if self.overflowed:
+            return
+        for event in events:
+            if self.run_id in (None, event.run_id):
+                if self.queue.qsize() >= MAX_BACKLOG:
+                    self.overflowed = True
+                    return
+                self.queue.put_nowait(event)
 
     def close(self) -> None:
         self._writer.subscriptions.discard(self)
@@ -266,9 +281,7 @@ class EventWriter:
                 await asyncio.sleep(0.2 * attempt)
         self._lost.clear()
         for subscription in list(self.subscriptions):
-            for event in written:
-                if subscription.run_id in (None, event.run_id):
-                    subscription.queue.put_nowait(event)
+            subscription.publish(written)
 
     def _count_lost(self, batch: list[_Pending]) -> None:
         self.events_lost += len(batch)

@@ -64,12 +64,14 @@ class RunScreen(Screen[None]):
 
     async def on_mount(self) -> None:
         self.update_title()
-        subscription = self.looptui.engine.subscribe(self.run_id)
-        history = await self.looptui.engine.history.events(self.run_id, limit=KEPT_EVENTS)
+        engine = self.looptui.engine
+        history = await engine.history.events(self.run_id, limit=KEPT_EVENTS)
         log = self.query_one(RunLog)
         log.add(history)
         log.flush()
-        self.follow(subscription)
+        # from the last event shown: nothing stored meanwhile is missed, nothing shown twice
+        last = history[-1].id if history and history[-1].id is not None else 0
+        self.follow(engine.subscribe(self.run_id, after=last))
         # a clock, not a poll: a running run's elapsed time moves on by itself
         self.set_interval(1.0, self.tick_clock, name="run clock")
 
