@@ -47,6 +47,10 @@ def one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
         except LooptuiError as exc:
             click.echo(f"looptui: {_one_line(str(exc))}", err=True)
             sys.exit(EXIT_USAGE)
+        except BrokenPipeError:  # `looptui status | head`: the reader has all it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit stays quiet
+            sys.exit(0)
         except KeyboardInterrupt:  # Ctrl-C before a run's own handler was in place
             click.echo("looptui: interrupted", err=True)
             sys.exit(EXIT_FOR_STATUS[RunStatus.CANCELLED])
@@ -127,6 +131,8 @@ async def with_supervisor(
         service=use_service(config, False, os.environ),
         start=start,
     )
+    for notice in getattr(supervisor, "notices", ()):
+        click.echo(f"looptui: {notice}", err=True)
     try:
         if isinstance(supervisor, Engine):
             await _warn_of_orphans(supervisor)

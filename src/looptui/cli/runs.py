@@ -359,8 +359,11 @@ async def _print_events(
             behind = len(batch) + subscription.backlog > PRINT_BACKLOG
             lines: list[Text] = []
             for event in batch:
-                if event.kind is EventKind.STATUS:
-                    continue  # the summary line says how it ended
+                status = event.payload
+                # the summary line says how it ended; an interruption is shown, as it is why
+                # the iteration that follows starts again
+                if isinstance(status, StatusChanged) and status.status is not RunStatus.INTERRUPTED:
+                    continue
                 if behind and event.kind is EventKind.OUTPUT:
                     skipped += 1
                     continue

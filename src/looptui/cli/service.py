@@ -14,6 +14,7 @@ from looptui.cli.common import one_line_errors, run_async
 from looptui.cli.group import main
 from looptui.client.connect import VersionMismatch, open_supervisor
 from looptui.client.remote import RemoteSupervisor
+from looptui.engine.config import CONFIG_NAME, load_config
 from looptui.engine.workspace import Repository
 from looptui.protocol.commands import ServiceInfo
 from looptui.service.daemon import Place, serve, start_detached, stop_service
@@ -69,6 +70,9 @@ def service_stop() -> None:
 def service_restart() -> None:
     """Stop the service and start one of this looptui's version; its runs resume."""
     root = Repository(Path.cwd()).root
+    path = root / CONFIG_NAME
+    if path.exists():  # a broken file would leave no service at all: say so, stop nothing
+        load_config(path)
     stopped = stop_service(root, os.environ)
     pid = start_detached(root, os.environ)
     was = f" (was pid {stopped})" if stopped else ""

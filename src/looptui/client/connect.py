@@ -84,9 +84,16 @@ async def open_supervisor(
     except VersionMismatch as mismatch:
         if mismatch.info.active_runs or not start:
             raise
-        # an idle service of another version: replace it with one of this version
+        # an idle service of another version: replace it with one of this version, and say so
         await asyncio.to_thread(stop_service, root, environ)
-        return await RemoteSupervisor.connect(connector, config, place.repository.root.name)
+        fresh = await RemoteSupervisor.connect(connector, config, place.repository.root.name)
+        old = mismatch.info
+        fresh.notices.append(
+            f"the looptui service (pid {old.pid}) ran looptui {old.version} and drove no run: "
+            f"replaced by one of looptui {__version__}"
+            + (f" (pid {fresh.service.pid})" if fresh.service is not None else "")
+        )
+        return fresh
 
 
 async def _connect(

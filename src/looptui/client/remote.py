@@ -108,6 +108,7 @@ class RemoteSupervisor:
         self._connecting: asyncio.Task[None] | None = None
         self._info: ServiceInfo | None = None
         self.state: State = "reconnecting"
+        self.notices: list[str] = []  # what connecting did that the user should hear of
         self.on_state: Callable[[State], None] = lambda state: None  # the TUI shows it
         self.history = RemoteHistory(self)
 

@@ -170,7 +170,9 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
 def _write_info(place: Place, socket_path: str) -> None:
     info = {"socket": socket_path, "pid": os.getpid(), "version": __version__}
     temporary = place.info_path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(info), encoding="utf-8")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(json.dumps(info))
     os.replace(temporary, place.info_path)
 
 
@@ -211,7 +213,9 @@ def start_detached(start: Path, environ: Mapping[str, str]) -> int:
     place = Place.of(start, environ)
     place.repository.require_commits()
     clean_stale_socket(place.endpoint)
-    log = open(place.log_path, "ab")  # noqa: SIM115 - handed to the child
+    _rotate(place.log_path)
+    # the child's stdout and stderr; private, like everything in the directory
+    log = os.fdopen(os.open(place.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
         process = subprocess.Popen(
             [
@@ -245,6 +249,18 @@ def start_detached(start: Path, environ: Mapping[str, str]) -> int:
             return pid
         time.sleep(0.02)
     raise ServiceError(f"the looptui service did not answer within {START_TIMEOUT:g}s")
+
+
+LOG_LIMIT = 10 * 1024 * 1024  # bytes of service.log before it is rotated to service.log.1
+
+
+def _rotate(path: Path) -> None:
+    """Keep the service's log from growing for ever: past LOG_LIMIT it becomes .log.1."""
+    try:
+        if path.stat().st_size > LOG_LIMIT:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except OSError:
+        pass
 
 
 def _failure_line(place: Place, code: int) -> str:

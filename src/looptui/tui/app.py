@@ -133,6 +133,8 @@ class LooptuiApp(App[None]):
         if remote is not None:
             self.connection = remote.state
             remote.on_state = self._connection_changed
+            for notice in remote.notices:
+                self.notify(notice, title="looptui service", timeout=8)
         runs = await history.runs()
         lines = await history.latest_lines(LINE_KINDS)
         verdicts = await history.latest_verdicts()
