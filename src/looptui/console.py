@@ -13,7 +13,7 @@ from rich.style import StyleType
 from rich.text import Text
 
 from looptui.engine.agents.base import NOTE_STREAM
-from looptui.engine.models import Run, RunStatus, Verdict
+from looptui.engine.models import Run, RunStatus, Verdict, check_outcome
 from looptui.protocol.events import (
     AgentSaid,
     CheckRan,
@@ -263,12 +263,7 @@ def render_event(
 def _check_line(
     check: CheckRan, head: Text, indent: str, full: bool, palette: Mapping[str, StyleType]
 ) -> Text:
-    if check.passed:
-        outcome = "passed"
-    elif check.timed_out:
-        outcome = "timed out"
-    else:
-        outcome = f"failed (exit {check.exit_code})"
+    outcome = check_outcome(check.exit_code, check.timed_out)
     line = head + Text(
         f"  {'✓' if check.passed else '✗'} check {check.name}: {outcome}",
         style=palette["pass" if check.passed else "fail"],

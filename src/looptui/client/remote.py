@@ -23,6 +23,7 @@ from looptui.engine.config import Config
 from looptui.engine.landing import MergeGate, MergePlan, merge_gate
 from looptui.engine.models import CheckResult, Iteration, Note, Run, RunStatus, Verdict
 from looptui.engine.store.database import StoreError
+from looptui.engine.store.feed import Batches
 from looptui.engine.workspace import Patch, parse_patch
 from looptui.protocol.commands import (
     ActiveRuns,
@@ -317,7 +318,7 @@ class RemoteSupervisor:
                 self._writer.write(encode(request))
 
 
-class RemoteFeed:
+class RemoteFeed(Batches):
     """A `Feed` from the service. It remembers the id of the last event it delivered and,
     after a lost connection, subscribes again from there."""
 
@@ -385,13 +386,6 @@ class RemoteFeed:
             if events:
                 self.cursor = events[-1].id
                 return events
-
-    def __aiter__(self) -> AsyncIterator[list[Event]]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[list[Event]]:
-        while (batch := await self.next_batch()) is not None:
-            yield batch
 
     @property
     def backlog(self) -> int:

@@ -93,6 +93,17 @@ class CheckResult:
     def passed(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
 
+    @property
+    def outcome(self) -> str:
+        return check_outcome(self.exit_code, self.timed_out)
+
+
+def check_outcome(exit_code: int | None, timed_out: bool) -> str:
+    """How a check ended, as every screen and command says it."""
+    if exit_code == 0 and not timed_out:
+        return "passed"
+    return "timed out" if timed_out else f"failed (exit {exit_code})"
+
 
 @dataclass(frozen=True)
 class Flag:

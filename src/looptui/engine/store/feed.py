@@ -33,6 +33,20 @@ class Feed(Protocol):
     def close(self) -> None: ...
 
 
+class Batches:
+    """`async for batch in feed`, for a feed that has `next_batch`."""
+
+    async def next_batch(self) -> list[Event] | None:
+        raise NotImplementedError
+
+    def __aiter__(self) -> AsyncIterator[list[Event]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[list[Event]]:
+        while (batch := await self.next_batch()) is not None:
+            yield batch
+
+
 class _EventSource(Protocol):
     async def events_since(
         self, after_id: int, run_id: str | None = None, limit: int = 10_000
@@ -41,7 +55,7 @@ class _EventSource(Protocol):
     def subscribe(self, run_id: str | None = None) -> Subscription: ...
 
 
-class CursorFeed:
+class CursorFeed(Batches):
     """A `Feed` over the store: history after `after` (None: none, live events only)."""
 
     def __init__(self, source: _EventSource, run_id: str | None, after: int | None) -> None:
@@ -75,13 +89,6 @@ class CursorFeed:
             if batch:
                 self._cursor = batch[-1].id or self._cursor
                 return batch
-
-    def __aiter__(self) -> AsyncIterator[list[Event]]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[list[Event]]:
-        while (batch := await self.next_batch()) is not None:
-            yield batch
 
     @property
     def backlog(self) -> int:

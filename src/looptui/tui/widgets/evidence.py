@@ -78,14 +78,8 @@ class VerdictsView(VerticalScroll):
 
 
 def _check_widget(check: CheckResult) -> Collapsible:
-    if check.passed:
-        outcome = "passed"
-    elif check.timed_out:
-        outcome = "timed out"
-    else:
-        outcome = f"failed (exit {check.exit_code})"
     mark = "✔" if check.passed else "✘"
-    title = f"{mark} {check.name}: {outcome} in {check.duration:.1f}s  · {check.command}"
+    title = f"{mark} {check.name}: {check.outcome} in {check.duration:.1f}s  · {check.command}"
     lines = check.output.splitlines()[-CHECK_OUTPUT_LINES:]
     output = Static(Text("\n".join(lines) or "(no output)"), classes="check-output")
     return Collapsible(
