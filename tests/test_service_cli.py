@@ -589,3 +589,85 @@ def test_a_service_that_cannot_start_is_one_line(tmp_path: Path) -> None:
     line = one_line(result, "looptui: ")
     assert "service" in line or "store" in line, line
     assert service_info(repo) == {"running": False}
+
+
+# -- clients that go away, and a service that died ----------------------------------------
+
+
+def test_a_client_that_detaches_or_vanishes_leaves_the_run_going(tmp_path: Path) -> None:
+    repo, control = held_repo(tmp_path)
+    run_id = detach(repo)
+    turn_started(control, 1)
+
+    attach = Command(repo, "attach", run_id)  # Ctrl-C: detaches
+    try:
+        attach.wait_for_line("turn 1 started")
+        attach.process.send_signal(signal.SIGINT)
+        result = attach.finish()
+    finally:
+        attach.kill()
+    assert result.code == 0, result
+    assert f"detached: run {run_id} goes on" in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr
+    run = runs(repo)[run_id]
+    assert (run["status"], run["driven"]) == ("running", True)
+
+    vanished = Command(repo, "attach", run_id)  # SIGKILL: the client just disappears
+    try:
+        vanished.wait_for_line("turn 1 started")
+        vanished.process.kill()
+        assert vanished.process.wait(WAIT) == -signal.SIGKILL
+    finally:
+        vanished.kill()
+    run = runs(repo)[run_id]
+    assert (run["status"], run["driven"]) == ("running", True)
+
+    # had a client's going cancelled the run, it would not succeed now (nor redo turn 1)
+    release(control)
+    final = run_cli(repo, "attach", run_id)
+    assert final.code == 0 and f"run {run_id}: succeeded" in final.stdout, final
+    assert runs(repo)[run_id]["iterations"] == 1
+    assert not (control / "turn-2.prompt").exists()
+
+
+def test_a_zombie_service_drives_nothing_and_the_next_one_resumes_its_run(
+    tmp_path: Path,
+) -> None:
+    repo, control = held_repo(tmp_path)
+    # this test's own child: killed, it stays a zombie until the test reaps it
+    old = subprocess.Popen(
+        [sys.executable, "-m", "looptui.service", "serve", "--repo", str(repo)],
+        cwd=repo,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: service_info(repo).get("pid") == old.pid, "the test's own service")
+        run_id = detach(repo)  # driven by that service
+        turn_started(control, 1)
+        assert runs(repo)[run_id]["driven"] is True
+
+        os.kill(old.pid, signal.SIGKILL)  # and no wait(): nobody reaps it
+        zombie = psutil.Process(old.pid)
+        wait_for(lambda: zombie.status() == psutil.STATUS_ZOMBIE, "the service to be a zombie")
+
+        started = run_cli(repo, "service", "start")
+        assert started.code == 0, started
+        assert zombie.status() == psutil.STATUS_ZOMBIE  # still there, pid and all
+        fresh = service_info(repo)
+        assert fresh["pid"] != old.pid
+        assert fresh["active_runs"] == [run_id]  # resumed before it answered
+        turn_started(control, 2)  # the new service found the run interrupted and resumed it
+        release(control)
+        final = run_cli(repo, "attach", run_id)
+        assert final.code == 0 and f"run {run_id}: succeeded" in final.stdout, final
+        run = runs(repo)[run_id]
+        assert (run["status"], run["iterations"]) == ("succeeded", 1)
+        assert list(stored_prompts(repo, run_id)) == [1]  # the cut iteration, done again
+    finally:
+        if old.returncode is None:
+            old.kill()  # a no-op on a zombie
+        old.wait(WAIT)  # reaped
+    assert old.returncode == -signal.SIGKILL

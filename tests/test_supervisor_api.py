@@ -5,11 +5,13 @@ engine in this process (`Engine`) and a client of the repository's service over 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from conftest import cli_env, git, make_repo
@@ -35,10 +37,14 @@ MODES = ["in-process", "service"]
 WAIT = 60.0  # seconds before a test waiting on an event gives up
 
 # A quick agent: it prints its prompt, waits for a release file when given one, and writes
-# out.txt (what the loops' checks look for).
+# out.txt (what the loops' checks look for). With PIDS set, it first appends its pid there:
+# one line per turn.
 AGENT = textwrap.dedent(
     """\
     import os, pathlib, sys, time
+    if "PIDS" in os.environ:
+        with open(os.environ["PIDS"], "a") as pids:
+            print(os.getpid(), file=pids)
     for line in pathlib.Path(sys.argv[1]).read_text().splitlines():
         print("prompt:", line, flush=True)
     if len(sys.argv) > 2:
@@ -71,6 +77,7 @@ def api_config(release: Path) -> dict[str, Any]:
             "gated": {
                 "kind": "command",
                 "command": ["python", "tools/agent.py", "{prompt_file}", str(release)],
+                "env": {"PIDS": str(agent_pids(release))},
             },
         },
         "loops": {
@@ -94,6 +101,11 @@ def api_config(release: Path) -> dict[str, Any]:
             },
         },
     }
+
+
+def agent_pids(release: Path) -> Path:
+    """Where each turn of the `gated` agent appends its pid."""
+    return release.with_name("agent-pids")
 
 
 @pytest.fixture
@@ -439,3 +451,121 @@ async def test_errors_arrive_as_the_same_class_and_line(
             assert (type(there.value), str(there.value)) == (type(info.value), str(info.value))
     finally:
         await engine.close()
+
+
+# -- one continuation at a time ------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def second_client(supervisor: Supervisor, root: Path) -> AsyncIterator[Supervisor]:
+    """Another client of the same runs: a second connection to the service, or the same
+    engine (whose calls race in this one process)."""
+    if supervisor.service is None:
+        yield supervisor
+        return
+    other = await open_mode("service", root)
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+def turns(release: Path) -> list[int]:
+    """The pids of the `gated` agent's turns so far, one per turn."""
+    path = agent_pids(release)
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def processes_in(worktree: Path) -> list[psutil.Process]:
+    """Live processes working in `worktree` (agents, checks)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.status() != psutil.STATUS_ZOMBIE and Path(process.cwd()).is_relative_to(
+                worktree
+            ):
+                found.append(process)
+    return found
+
+
+def one_of(outcomes: Sequence[Run | BaseException], run_id: str) -> Run:
+    """The one continuation that went; every other was refused as one already going."""
+    [went] = [outcome for outcome in outcomes if isinstance(outcome, Run)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert refused and len(refused) == len(outcomes) - 1, outcomes
+    going = [error for error in refused if "already going" in str(error)]
+    assert going, refused
+    assert all(type(error) is LooptuiError for error in refused), refused
+    assert str(going[0]) == f"run {run_id} is already going"
+    assert went.id == run_id and went.status is RunStatus.QUEUED
+    return went
+
+
+async def stop_the_one_turn(supervisor: Supervisor, run: Run, after: int, release: Path) -> None:
+    """The continued run's agent is waiting (its feed after `after` says so), queued once:
+    the refused continuations left no trace. Once stopped, the run stays cancelled and
+    nothing drives it."""
+    feed = supervisor.subscribe(run.id, after=after)
+    try:
+        events = await collect(feed, says("waiting for"))
+    finally:
+        feed.close()
+    statuses = [e.payload.status for e in events if isinstance(e.payload, StatusChanged)]
+    assert statuses == [RunStatus.QUEUED, RunStatus.RUNNING], statuses
+    before = len(turns(release))
+    assert await supervisor.active_runs() == [run.id]
+    stopped = await supervisor.stop(run.id)
+    assert stopped.status is RunStatus.CANCELLED
+    assert await supervisor.active_runs() == []
+    assert processes_in(Path(run.worktree)) == []
+    assert len(turns(release)) == before
+    # a second driver would go on once released: let a whole run go through meanwhile
+    await asyncio.to_thread(release.touch)
+    assert (await finished(supervisor, "write")).status is RunStatus.SUCCEEDED
+    assert (await supervisor.history.run(run.id)).status is RunStatus.CANCELLED
+    assert await supervisor.active_runs() == []
+    assert len(turns(release)) == before
+
+
+@pytest.mark.parametrize("second", ["resume", "feedback"])
+async def test_a_resume_at_once_with_another_continuation_puts_one_agent_in_the_worktree(
+    supervisor: Supervisor, api_repo: Path, release: Path, second: str
+) -> None:
+    run = await supervisor.start_run("gated")
+    feed = supervisor.subscribe(run.id, after=0)
+    try:
+        await collect(feed, says("waiting for"))
+    finally:
+        feed.close()
+    assert (await supervisor.stop(run.id)).status is RunStatus.CANCELLED
+    assert len(turns(release)) == 1
+    after = await supervisor.history.last_event_id()
+    async with second_client(supervisor, api_repo) as other:
+        again = other.resume(run.id) if second == "resume" else other.feedback(run.id, "Go on.")
+        outcomes = await asyncio.gather(supervisor.resume(run.id), again, return_exceptions=True)
+    one_of(outcomes, run.id)
+    await stop_the_one_turn(supervisor, run, after, release)
+    assert len(turns(release)) == 2  # the first turn, and the one continuation's
+
+
+async def test_a_finished_run_takes_one_feedback_at_a_time(
+    supervisor: Supervisor, api_repo: Path, release: Path
+) -> None:
+    await asyncio.to_thread(release.touch)
+    done = await finished(supervisor, "gated")
+    assert done.status is RunStatus.SUCCEEDED and len(turns(release)) == 1
+    await asyncio.to_thread(release.unlink)  # the next turn waits
+    after = await supervisor.history.last_event_id()
+    async with second_client(supervisor, api_repo) as other:
+        outcomes = await asyncio.gather(
+            supervisor.feedback(done.id, "One."),
+            other.feedback(done.id, "Two."),
+            supervisor.resume(done.id),  # refused too: a finished run takes feedback
+            return_exceptions=True,
+        )
+    went = one_of(outcomes, done.id)
+    assert went.max_iterations == done.iterations + 2
+    feedback = [n for n in await supervisor.history.notes(done.id) if n.kind is NoteKind.FEEDBACK]
+    assert len(feedback) == 1 and feedback[0].text in {"One.", "Two."}
+    await stop_the_one_turn(supervisor, went, after, release)
+    assert len(turns(release)) == 2
