@@ -29,7 +29,7 @@ from looptui.protocol.commands import (
     decode_service_frame,
     encode,
 )
-from looptui.service.daemon import Place, start_detached, stop_service
+from looptui.service.daemon import START_TIMEOUT, Place, start_detached, stop_service
 from looptui.service.endpoint import ServiceError, check_socket
 
 HELLO_TIMEOUT = 10.0
@@ -107,9 +107,22 @@ async def _connect(
                 "`looptui service start`"
             )
         await asyncio.to_thread(start_detached, place.repository.root, environ)
-    path = await asyncio.to_thread(place.socket_path)
-    await asyncio.to_thread(check_socket, path)  # a socket someone else owns is refused
-    reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_FRAME)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT
+    while True:
+        path = await asyncio.to_thread(place.socket_path)
+        await asyncio.to_thread(check_socket, path)  # a socket someone else owns is refused
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_FRAME)
+            break
+        except OSError as exc:
+            # a service that holds the lock but does not listen yet is starting: wait for it
+            if loop.time() > deadline or await asyncio.to_thread(place.running) is None:
+                reason = exc.strerror or str(exc)
+                raise ServiceError(
+                    f"cannot connect to the looptui service at {path}: {reason}"
+                ) from None
+            await asyncio.sleep(0.05)
     try:
         async with asyncio.timeout(HELLO_TIMEOUT):
             writer.write(encode(Request(0, Hello(PROTOCOL_VERSION, __version__, client))))
