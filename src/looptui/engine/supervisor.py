@@ -208,9 +208,9 @@ class Engine:
     @contextlib.asynccontextmanager
     async def _continuing(self, run_id: str) -> AsyncIterator[None]:
         """One continuation of a run at a time: two resumes (or a resume and feedback) at
-        once would put two agents in one worktree. The second is refused, as is any while
-        the run is driven."""
-        if run_id in self._continuing_runs or run_id in self.executor.active():
+        once would put two agents in one worktree. The second is refused; a run already
+        driven is refused by the status checks that follow (and the executor)."""
+        if run_id in self._continuing_runs:
             raise LooptuiError(f"run {run_id} is already going")
         self._continuing_runs.add(run_id)
         try:

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,8 @@ def _save_counts(cache: Path, key: str, counts: BaseCounts) -> None:
         k: {name: None if c is None else dataclasses.asdict(c) for name, c in v.items()}
         for k, v in list(saved.items())[-MAX_CACHED_BASES:]
     }
-    temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+    # a name of its own: several runs of one process may save at once (threads)
+    temporary = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(json.dumps(data))
     os.replace(temporary, cache)
 
