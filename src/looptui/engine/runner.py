@@ -353,6 +353,8 @@ class LoopRunner:
                             self._resume = event.token
                             await self.store.update_run(self.run_id, resume_token=event.token)
                         self._record_agent_event(number, event, turn)
+                        if self.store.crowded:  # the agent waits on its pipe, lines are kept
+                            await self.store.room()
                         spent = isinstance(event, Usage) and self._budget_spent(turn.usage)
                         if spent:  # stop the turn now: closing the events stops the agent
                             self._emit(number, ErrorReported(spent))

@@ -196,6 +196,16 @@ class Store:
             payload = payload_from_fields(payload.kind, redacted)
         self._writer.add(Event(run_id, payload, iteration, time.time()), text)
 
+    @property
+    def crowded(self) -> bool:
+        """Whether events wait to be written faster than they are: a producer that can wait
+        (a run reading its agent's output) should `await room()` before it emits more."""
+        return self._writer.crowded
+
+    async def room(self) -> None:
+        """Return once the writer has caught up enough (see `EventWriter.room`)."""
+        await self._writer.room()
+
     async def flush(self) -> None:
         """Return once every event emitted before this call is written and published.
 

@@ -2,12 +2,14 @@
 connection of its own, then published to subscribers with their row ids.
 
 Batches go by size, by time and on shutdown, one transaction each. The queue is bounded:
-when output lines arrive faster than they can be written, the newest are counted and dropped,
-and a note says how many. A batch kept out by another process's lock for longer than SQLite's
-busy timeout is given up and counted, and the writer goes on: the next batch written starts
-with an error event per run saying how many of its events could not be stored. A batch that
-cannot be written for any other reason (a full disk, a damaged file) fails the store: pending
-and later flushes raise StoreError rather than wait forever, and later emits raise it too.
+a producer that can wait (a run reading its agent's output) is asked to past HIGH_WATER
+(`crowded`, `room`); output lines that still arrive faster than they can be written are
+counted and dropped past MAX_PENDING, and a note says how many. A batch kept out by another
+process's lock for longer than SQLite's busy timeout is given up and counted, and the writer
+goes on: the next batch written starts with an error event per run saying how many of its
+events could not be stored. A batch that cannot be written for any other reason (a full disk,
+a damaged file) fails the store: pending and later flushes raise StoreError rather than wait
+forever, and later emits raise it too.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ logger = logging.getLogger(__name__)
 # events that arrive during a write make the next batch (one transaction, one statement).
 BATCH_SIZE = 2000
 MAX_PENDING = 20_000  # events waiting to be written; past it output lines are dropped
+# Past this many waiting, producers that can wait (a run's agent output) are asked to, until
+# the queue is down to half of it: the agent then waits on its full pipe, and on a machine
+# short of CPU the writer gets the time it needs instead of lines being dropped.
+HIGH_WATER = MAX_PENDING // 2
 MAX_BACKLOG = 20_000  # events a subscription may have waiting before it is given no more
 WRITE_ATTEMPTS = 3  # of a batch, a moment apart, before the store is given up as failed
 
@@ -161,6 +167,8 @@ class EventWriter:
         self._turn = turn or asyncio.Lock()
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._pending = 0  # events in the queue
+        self._room = asyncio.Event()  # set while producers need not wait (see HIGH_WATER)
+        self._room.set()
         self._dropping: dict[tuple[str, int], _Dropped] = {}  # markers still in the queue
         self.subscriptions: set[Subscription] = set()
         self.failure: StoreError | None = None
@@ -186,6 +194,18 @@ class EventWriter:
             return
         self._pending += 1
         self._queue.put_nowait(_Pending(event, text))
+
+    @property
+    def crowded(self) -> bool:
+        """Whether HIGH_WATER events or more wait to be written (see `room`)."""
+        return self._pending >= HIGH_WATER
+
+    async def room(self) -> None:
+        """Return once fewer than HIGH_WATER / 2 events wait to be written, or the store has
+        failed (the next emit says so): a producer that waits here is never dropped."""
+        while self.crowded and self.failure is None:
+            self._room.clear()
+            await self._room.wait()
 
     async def flush(self) -> None:
         """Return once every event added before is written, or counted as lost while the store
@@ -218,6 +238,8 @@ class EventWriter:
             except Exception as exc:  # a bug here must not leave flushes waiting forever
                 logger.exception("the store's writer failed")
                 self._fail(exc, len(batch))
+            if self._pending < HIGH_WATER // 2 or self.failure is not None:
+                self._room.set()
             for flush in flushes:
                 if flush.done.done():
                     continue
