@@ -82,6 +82,7 @@ def looptui(*args: str) -> str:
     return " ".join(shlex.quote(part) for part in (sys.executable, "-m", "looptui", *args))
 
 
+@pytest.mark.usefixtures("service")  # the app starts the demo's service, as for a user
 def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[Terminal]) -> None:
     demo = tmp_path / "demo"
     term = Terminal(looptui("demo", str(demo)), tmp_path, 160, 50)
