@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def wait_for_exit(pid: int, within: float) -> bool:
@@ -24,3 +29,17 @@ async def wait_for_exit(pid: int, within: float) -> bool:
     finally:
         loop.remove_reader(descriptor)
         os.close(descriptor)
+
+
+def wait_for(condition: Callable[[], T | None], what: str, timeout: float) -> T:
+    """The first truthy value of `condition`, looked at every 20 ms until `timeout`; fails
+    naming `what`. For state another process changes (a file, the store, a process table),
+    which no event announces to this one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

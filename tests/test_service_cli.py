@@ -35,6 +35,7 @@ from conftest import BUGGY_PACKAGE, Result, cli_env, fixer_config, make_repo, ru
 from looptui.client.connect import VersionMismatch, open_supervisor
 from looptui.client.remote import RemoteSupervisor
 from looptui.engine.workspace import Repository
+from process_support import wait_for as wait_until
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -64,15 +65,8 @@ HELD_AGENT = textwrap.dedent(
 
 
 def wait_for(condition: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """The first truthy value of `condition`, checked until `timeout`; fails naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    """`process_support.wait_for`, with this file's timeout."""
+    return wait_until(condition, what, timeout)
 
 
 def held_repo(tmp_path: Path) -> tuple[Path, Path]:

@@ -18,7 +18,6 @@ import json
 import shutil
 import sqlite3
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from conftest import Result, cli_env, git, make_repo, run_cli
 from fake_models import FakeModelServer, Say, ToolUse
 from looptui.engine.agents.model_loop import INTERRUPTED
 from looptui.engine.workspace import Repository
+from process_support import wait_for as wait_until
 from test_agent_resume import CALL_ID, interrupted_answer
 
 pytestmark = pytest.mark.usefixtures("service")
@@ -49,16 +49,8 @@ Event = tuple[int, str, str]  # id, kind, data as stored
 
 
 def wait_for(condition: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """The first truthy value of `condition`, checked until `timeout`; fails saying `what`
-    never happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    """`process_support.wait_for`, with this file's timeout."""
+    return wait_until(condition, what, timeout)
 
 
 def query(repo: Path, sql: str, *args: object) -> list[sqlite3.Row]:

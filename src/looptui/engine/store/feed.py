@@ -9,6 +9,7 @@ taken those it had, it reads what it missed from the store, then goes live again
 
 from __future__ import annotations
 
+import abc
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -33,11 +34,11 @@ class Feed(Protocol):
     def close(self) -> None: ...
 
 
-class Batches:
+class Batches(abc.ABC):
     """`async for batch in feed`, for a feed that has `next_batch`."""
 
-    async def next_batch(self) -> list[Event] | None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def next_batch(self) -> list[Event] | None: ...
 
     def __aiter__(self) -> AsyncIterator[list[Event]]:
         return self._iterate()
