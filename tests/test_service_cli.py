@@ -450,7 +450,8 @@ def test_a_stale_socket_of_a_dead_service_is_replaced(tmp_path: Path) -> None:
     info = kill_service(repo)
     path = Path(info["socket"])
     assert path.exists()  # the dead service left it behind
-    assert not answers(path)  # nothing listens there
+    # nothing listens there (once what the killed process left has ended with it)
+    wait_for(lambda: not answers(path), "the dead service's socket to refuse", 10)
 
     assert run_cli(repo, "service", "status").code == 1  # no service: nothing answers
     result = run_cli(repo, "status")
