@@ -15,6 +15,10 @@ Run: python bench/tui.py [--runs 100] [--rate 100] [--seconds 30]
 
 from __future__ import annotations
 
+import looptui.tui  # noqa: F401  (first: it sets Textual's frame rate, as the app does)
+
+# isort: split
+
 import argparse
 import asyncio
 import json

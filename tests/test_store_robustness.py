@@ -15,7 +15,8 @@ import pytest
 from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus
 from looptui.engine.secrets import REDACTED, Redactor
-from looptui.engine.store import Store
+from looptui.engine.store import Store, database
+from looptui.engine.store.database import StoreError
 from looptui.engine.store.schema import SCHEMA_VERSION
 from looptui.engine.store.writer import MAX_PENDING
 from looptui.protocol.events import (
@@ -237,3 +238,32 @@ async def test_the_writer_recovers_from_a_long_outside_lock_and_counts_what_it_l
     assert told == f"{lost} events could not be stored: the store was locked by another process"
     # the first batch that met the lock was given up; everything after it was stored
     assert lines == [0, *range(lost + 1, after + 100)]
+
+
+async def test_a_record_write_waits_out_a_lock_longer_than_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's final status must not be lost to a lock held a while: the write is tried
+    again, up to LOCKED_ATTEMPTS busy timeouts."""
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 500)
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    await store.insert_run(a_run())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), "0.9"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    await store.update_run("r1", status=RunStatus.SUCCEEDED)  # one busy timeout is not enough
+    assert holder.wait(timeout=10) == 0
+    assert (await store.run("r1")).status is RunStatus.SUCCEEDED
+    # a lock outlasting every attempt is still a one-line error
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), "5"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    with pytest.raises(StoreError, match="database is locked"):
+        await store.update_run("r1", status=RunStatus.FAILED)
+    holder.kill()
+    holder.wait()
+    assert (await store.run("r1")).status is RunStatus.SUCCEEDED
+    await store.close()

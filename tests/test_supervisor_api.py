@@ -62,6 +62,7 @@ AGENT = textwrap.dedent(
     """
 )
 GOAL = "Write out.txt."
+CHATTY_LINES = 3000
 
 
 def api_config(release: Path) -> dict[str, Any]:
@@ -74,6 +75,15 @@ def api_config(release: Path) -> dict[str, Any]:
                 "kind": "command",
                 "command": ["python", "tools/agent.py", "{prompt_file}"],
                 "env": {"OUT": "other.txt"},
+            },
+            "chatty": {
+                "kind": "command",
+                "command": [
+                    "python",
+                    "-c",
+                    f"for i in range({CHATTY_LINES}): print('line', i)\n"
+                    "open('out.txt', 'w').write('done')",
+                ],
             },
             "gated": {
                 "kind": "command",
@@ -93,6 +103,12 @@ def api_config(release: Path) -> dict[str, Any]:
                 "agent": "gated",
                 "checks": [{"name": "out", "run": "test -f out.txt"}],
                 "max_iterations": 2,
+            },
+            "chatty": {
+                "prompt": GOAL,
+                "agent": "chatty",
+                "checks": [{"name": "out", "run": "test -f out.txt"}],
+                "max_iterations": 1,
             },
             "never": {
                 "prompt": GOAL,
@@ -246,6 +262,33 @@ async def test_subscribers_get_history_after_their_cursor_then_live_events(
     # the live-only subscriber saw none of the past, and everything after it
     assert tail == [event for event in stored if (event.id or 0) > before]
     assert any(says("wrote out.txt")(event) for event in tail)
+
+
+async def test_a_feed_of_the_newest_lines_keeps_every_other_event_and_each_runs_last_line(
+    supervisor: Supervisor,
+) -> None:
+    run = await finished(supervisor, "chatty")
+    assert run.status is RunStatus.SUCCEEDED
+    stored = await supervisor.history.events(run.id)
+    lines = [event for event in stored if isinstance(event.payload, OutputPrinted)]
+    assert len([e for e in lines if e.payload.line.startswith("line ")]) == CHATTY_LINES
+    live = supervisor.subscribe(after=0, lines="newest")  # all runs, from the start
+    try:
+        newest = await collect(live, lambda event: event.id == stored[-1].id)
+    finally:
+        live.close()
+    mine = [event for event in newest if event.run_id == run.id]
+    # every event but output lines, all in order; of the lines, a few, the last among them
+    others = [event for event in stored if not isinstance(event.payload, OutputPrinted)]
+    assert [e for e in mine if not isinstance(e.payload, OutputPrinted)] == others
+    kept = [event for event in mine if isinstance(event.payload, OutputPrinted)]
+    assert kept and kept[-1] == lines[-1]
+    assert set(ids(kept)) <= set(ids(lines)) and len(kept) < len(lines) // 10
+    every = supervisor.subscribe(run.id, after=0)  # the default: every line
+    try:
+        assert await collect(every, lambda event: event.id == stored[-1].id) == stored
+    finally:
+        every.close()
 
 
 async def test_stop_keeps_the_worktree_and_resume_finishes_the_run(

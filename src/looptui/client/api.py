@@ -16,6 +16,7 @@ from looptui.engine.store.feed import Feed
 from looptui.engine.store.history import History
 from looptui.engine.workspace import Patch
 from looptui.protocol.commands import DiffScope, ServiceInfo
+from looptui.protocol.events import Lines
 
 __all__ = ["Supervisor"]
 
@@ -70,7 +71,9 @@ class Supervisor(Protocol):
 
     async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch: ...
 
-    def subscribe(self, run_id: str | None = None, after: int | None = None) -> Feed: ...
+    def subscribe(
+        self, run_id: str | None = None, after: int | None = None, lines: Lines = "all"
+    ) -> Feed: ...
 
     async def close(self) -> None:
         """Let go: in-process, runs still going are stopped; a client of the service just

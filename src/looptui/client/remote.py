@@ -64,7 +64,7 @@ from looptui.protocol.commands import (
     decode_service_frame,
     encode,
 )
-from looptui.protocol.events import Event, EventKind
+from looptui.protocol.events import Event, EventKind, Lines
 from looptui.service.endpoint import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -300,8 +300,10 @@ class RemoteSupervisor:
     async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch:
         return parse_patch(await self.call(GetReviewDiff(prefix, scope), str))
 
-    def subscribe(self, run_id: str | None = None, after: int | None = None) -> RemoteFeed:
-        return RemoteFeed(self, run_id, after)
+    def subscribe(
+        self, run_id: str | None = None, after: int | None = None, lines: Lines = "all"
+    ) -> RemoteFeed:
+        return RemoteFeed(self, run_id, after, lines)
 
     # -- feeds -------------------------------------------------------------------------------
 
@@ -322,10 +324,13 @@ class RemoteFeed(Batches):
     """A `Feed` from the service. It remembers the id of the last event it delivered and,
     after a lost connection, subscribes again from there."""
 
-    def __init__(self, client: RemoteSupervisor, run_id: str | None, after: int | None) -> None:
+    def __init__(
+        self, client: RemoteSupervisor, run_id: str | None, after: int | None, lines: Lines
+    ) -> None:
         self._client = client
         self.run_id = run_id
         self.cursor = after
+        self.lines: Lines = lines
         self.number = 0
         self._queue: asyncio.Queue[Pushed | BaseException] = asyncio.Queue()
         self._started = False
@@ -350,7 +355,8 @@ class RemoteFeed(Batches):
         self._client._unregister(self)
         self.number = self._client._next_feed_number()
         self._client._register(self)
-        start = await self._client.call(Subscribe(self.number, self.run_id, self.cursor), int)
+        subscribe = Subscribe(self.number, self.run_id, self.cursor, self.lines)
+        start = await self._client.call(subscribe, int)
         if self.cursor is None:  # live from now on: with a cursor, a reconnection is gapless
             self.cursor = start
 

@@ -91,7 +91,8 @@ class Redactor:
     def text(self, text: str) -> str:
         if self._values is not None:
             text = self._values.sub(REDACTED, text)
-        text = _URL_PASSWORD.sub(_redacted_password, text)
+        if "://" in text:  # a cheap look first: this runs on every line an agent prints
+            text = _URL_PASSWORD.sub(_redacted_password, text)
         return _KEY_SHAPES.sub(REDACTED, text)
 
     def value(self, value: Any) -> Any:

@@ -31,7 +31,7 @@ from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Patch, Repository, parse_patch
 from looptui.protocol.commands import DiffScope
-from looptui.protocol.events import NoteAdded, StatusChanged
+from looptui.protocol.events import Lines, NoteAdded, StatusChanged
 
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED)
 
@@ -93,11 +93,14 @@ class Engine:
         already going keep the loop they started with."""
         self.config = config
 
-    def subscribe(self, run_id: str | None = None, after: int | None = None) -> Feed:
+    def subscribe(
+        self, run_id: str | None = None, after: int | None = None, lines: Lines = "all"
+    ) -> Feed:
         """Events of one run (or all) as they are stored: first those after the cursor
         `after` (the id of the last event the caller saw; None: none of the past), then live
-        ones, with no gap and no duplicate."""
-        return CursorFeed(self.store, run_id, after)
+        ones, with no gap and no duplicate. `lines="newest"` leaves out the output lines
+        that a newer line of the same run follows in a batch (for views of the newest)."""
+        return CursorFeed(self.store, run_id, after, lines)
 
     @property
     def history(self) -> History:

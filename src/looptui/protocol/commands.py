@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 from looptui.engine.models import RunStatus
-from looptui.protocol.events import Event, EventKind
+from looptui.protocol.events import Event, EventKind, Lines
 
 DiffScope = Literal["run", "last"]  # the whole run's diff, or its last iteration's
 
@@ -107,11 +107,13 @@ class Subscribe(Command, frozen=True, tag="subscribe"):
     """Events of one run (or all) after the cursor `after` (None: live ones only), as
     `Pushed` frames under `subscription`, a number the client chose (so that it is ready
     for the first batch, which may come before the reply). The reply is the cursor the
-    subscription starts from (for None, the newest event stored when the service got it)."""
+    subscription starts from (for None, the newest event stored when the service got it).
+    `lines="newest"`: only each run's newest output line of each batch."""
 
     subscription: int
     run: str | None = None
     after: int | None = None
+    lines: Lines = "all"
 
 
 class Unsubscribe(Command, frozen=True, tag="unsubscribe"):

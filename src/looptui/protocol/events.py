@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -41,9 +41,14 @@ class EventKind(enum.StrEnum):
 class Payload(msgspec.Struct, frozen=True, tag_field="event"):
     """What an event says; its subclass is its kind."""
 
+    _kinds: ClassVar[dict[type, EventKind]] = {}
+
     @property
     def kind(self) -> EventKind:
-        return EventKind(str(self.__struct_config__.tag))
+        kind = Payload._kinds.get(type(self))
+        if kind is None:  # once per class: it is asked for every event
+            kind = Payload._kinds[type(self)] = EventKind(str(self.__struct_config__.tag))
+        return kind
 
 
 class StatusChanged(Payload, frozen=True, tag=EventKind.STATUS.value):
@@ -217,6 +222,11 @@ class Event(msgspec.Struct, frozen=True):
     @property
     def kind(self) -> EventKind:
         return self.payload.kind
+
+
+# What a subscription gets of output lines: every one, or only each run's newest of each
+# batch (for a view that shows the newest line of each run, such as the grid).
+Lines = Literal["all", "newest"]
 
 
 def payload_fields(payload: Payload) -> dict[str, Any]:

@@ -66,6 +66,7 @@ from looptui.protocol.commands import (
     encode,
     encode_value,
 )
+from looptui.protocol.events import Lines
 from looptui.service.endpoint import peer_allowed
 
 logger = logging.getLogger(__name__)
@@ -232,10 +233,10 @@ class _Connection:
                 return await engine.diff(run, color)
             case GetReviewDiff(run=run, scope=scope):
                 return await engine.review_diff(run, scope)
-            case Subscribe(subscription=number, run=run, after=after):
+            case Subscribe(subscription=number, run=run, after=after, lines=lines):
                 if after is None:  # live from now: the cursor is the newest event stored
                     after = await history.last_event_id()
-                self._subscribe(number, run, after)
+                self._subscribe(number, run, after, lines)
                 return after
             case Unsubscribe(subscription=number):
                 feed = self._feeds.pop(number, None)
@@ -274,10 +275,10 @@ class _Connection:
                 return await history.notes(run)
         raise LooptuiError(f"unknown command {type(command).__name__}")
 
-    def _subscribe(self, number: int, run_id: str | None, after: int | None) -> None:
+    def _subscribe(self, number: int, run_id: str | None, after: int | None, lines: Lines) -> None:
         if number in self._feeds:
             raise LooptuiError(f"subscription {number} is already open")
-        feed = self.engine.subscribe(run_id, after)
+        feed = self.engine.subscribe(run_id, after, lines)
 
         async def forward() -> None:
             try:

@@ -187,7 +187,8 @@ class LooptuiApp(App[None]):
         service's client reconnects by itself; should it give up, the title says so and the
         bridge tries again from its cursor, so no event is lost or taken twice."""
         while True:
-            subscription = self.engine.subscribe(after=cursor)
+            # the grid shows each run's newest line: the older ones of a batch need not come
+            subscription = self.engine.subscribe(after=cursor, lines="newest")
             try:
                 while (batch := await subscription.next_batch()) is not None:
                     if self.bridge_error is not None:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from looptui.engine.store.writer import Subscription
-from looptui.protocol.events import Event
+from looptui.protocol.events import Event, Lines, OutputPrinted
 
 HISTORY_PAGE = 5000  # events per batch while the history is read
 
@@ -59,13 +59,20 @@ class _EventSource(Protocol):
 class CursorFeed(Batches):
     """A `Feed` over the store: history after `after` (None: none, live events only)."""
 
-    def __init__(self, source: _EventSource, run_id: str | None, after: int | None) -> None:
+    def __init__(
+        self, source: _EventSource, run_id: str | None, after: int | None, lines: Lines = "all"
+    ) -> None:
         self._source = source
         self._live = source.subscribe(run_id)
         self._cursor = after
         self._catching_up = after is not None
+        self._newest = lines == "newest"
 
     async def next_batch(self) -> list[Event] | None:
+        batch = await self._next_batch()
+        return newest_lines(batch) if batch and self._newest else batch
+
+    async def _next_batch(self) -> list[Event] | None:
         while self._catching_up:
             assert self._cursor is not None
             page = await self._source.events_since(self._cursor, self._live.run_id, HISTORY_PAGE)
@@ -81,7 +88,7 @@ class CursorFeed(Batches):
                 live.close()
                 self._live = self._source.subscribe(live.run_id)
                 self._catching_up = True
-                return await self.next_batch()
+                return await self._next_batch()
             batch = await live.next_batch()
             if batch is None:
                 return None
@@ -97,3 +104,20 @@ class CursorFeed(Batches):
 
     def close(self) -> None:
         self._live.close()
+
+
+def newest_lines(batch: list[Event]) -> list[Event]:
+    """The batch without the output lines that a later line of the same run in it follows:
+    what a view of the newest line of each run needs (the grid), at a fraction of the
+    events under a flood of output. The batch's last event is always kept, so a cursor
+    taken from it still covers the whole batch."""
+    seen: set[str] = set()
+    kept: list[Event] = []
+    for event in reversed(batch):
+        if isinstance(event.payload, OutputPrinted):
+            if event.run_id in seen:
+                continue
+            seen.add(event.run_id)
+        kept.append(event)
+    kept.reverse()
+    return kept

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -42,7 +43,13 @@ from looptui.engine.store.database import (
     migrate,
 )
 from looptui.engine.store.rows import event_from_row, run_from_row, verdict_from_row
-from looptui.engine.store.writer import EventWriter, Subscription, encode_data
+from looptui.engine.store.writer import (
+    EventWriter,
+    Subscription,
+    encode_data,
+    encode_fields,
+    locked,
+)
 from looptui.protocol.events import (
     AnyPayload,
     Event,
@@ -52,6 +59,8 @@ from looptui.protocol.events import (
     payload_from_fields,
 )
 
+logger = logging.getLogger(__name__)
+
 _RUN_COLUMNS = (
     "id, loop, agent, status, prompt, base_branch, base_commit, branch, worktree, "
     "max_iterations, iterations, head_commit, error, created_at, started_at, finished_at, "
@@ -60,6 +69,7 @@ _RUN_COLUMNS = (
 )
 _EVENT_COLUMNS = "id, run_id, iteration, ts, kind, data"
 OPEN_ATTEMPTS = 4
+LOCKED_ATTEMPTS = 3  # of a record write that met another connection's lock (busy timeout each)
 _RUN_FIELDS = frozenset(
     {
         "status",
@@ -173,9 +183,20 @@ class Store:
         autocommit write would read first, wait for the events writer's transaction, and then
         fail at once ("database is locked") because what it read is no longer the latest.
         """
-        with database_errors(self.path, "write to the looptui store"):
-            async with self._write_lock, immediate_transaction(self._db):
-                await self._db.execute(sql, tuple(params))
+        for attempt in range(1, LOCKED_ATTEMPTS + 1):
+            try:
+                with database_errors(self.path, "write to the looptui store"):
+                    async with self._write_lock, immediate_transaction(self._db):
+                        await self._db.execute(sql, tuple(params))
+                return
+            except StoreError as exc:
+                cause = exc.__cause__
+                if attempt == LOCKED_ATTEMPTS or not (
+                    isinstance(cause, sqlite3.Error) and locked(cause)
+                ):
+                    raise
+                # a record write (a run's status) must not be lost to a lock held a while
+                logger.warning("%s; trying again (%d of %d)", exc, attempt + 1, LOCKED_ATTEMPTS)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -189,7 +210,7 @@ class Store:
         """
         fields = payload_fields(payload)
         redacted = self.redactor.value(fields)
-        text, _ = encode_data(redacted)
+        text = encode_fields(redacted)
         # a secret was hidden, or a tool's input held values JSON has no type for: publish
         # what was stored
         if redacted != fields or isinstance(payload, ToolCalled):

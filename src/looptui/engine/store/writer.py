@@ -100,6 +100,20 @@ def encode_data(data: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     return text, (json.loads(text) if converted else data)
 
 
+_FIELDS_ENCODER = msgspec.json.Encoder()
+
+
+def encode_fields(fields: Mapping[str, Any]) -> str:
+    """A payload's plain data (`payload_fields`: only JSON's own types) as JSON text; the
+    fast path of `encode_data`, taken for every event."""
+    try:
+        return _FIELDS_ENCODER.encode(fields).decode()
+    except UnicodeEncodeError:  # lone surrogates (undecodable bytes) are escaped
+        return json.dumps(fields)
+    except (TypeError, ValueError) as exc:  # keys that are not text
+        raise TypeError(f"event data cannot be stored as JSON: {exc}") from None
+
+
 class Subscription:
     """An async iterator over events published after it was opened."""
 
@@ -294,7 +308,7 @@ class EventWriter:
                 written = await self._insert(told + batch)
                 break
             except sqlite3.Error as exc:
-                if _locked(exc):  # SQLite already waited its busy timeout: give this batch up
+                if locked(exc):  # SQLite already waited its busy timeout: give this batch up
                     self._count_lost(batch)
                     return
                 if attempt == WRITE_ATTEMPTS:
@@ -370,7 +384,7 @@ class EventWriter:
         ]
 
 
-def _locked(exc: sqlite3.Error) -> bool:
+def locked(exc: sqlite3.Error) -> bool:
     """Whether `exc` is another connection's lock outlasting the busy timeout."""
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc)

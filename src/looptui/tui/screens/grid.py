@@ -63,6 +63,7 @@ class GridScreen(Screen[None]):
         self.clock = clock
         self._placed: dict[str, tuple[str, bool]] = {}  # run id: (group, shown)
         self._enabled: tuple[bool, ...] = ()
+        self._title = ""
 
     @property
     def looptui(self) -> LooptuiApp:
@@ -156,7 +157,10 @@ class GridScreen(Screen[None]):
             parts.append(f"grouped by {self.grouping}")
         # where the runs are driven comes last, unless live updates are in trouble
         parts.insert(1 if self.looptui.trouble else len(parts), self.looptui.connection_line)
-        self.query_one("#title", Static).update("  ·  ".join(parts))
+        title = "  ·  ".join(parts)
+        if title != self._title:  # one line, always: no layout, and none when unchanged
+            self._title = title
+            self.query_one("#title", Static).update(title, layout=False)
 
     def watch_grouping(self) -> None:
         self.rebuild()

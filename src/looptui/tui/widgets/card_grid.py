@@ -27,6 +27,7 @@ from looptui.tui.board import RunSummary
 
 CARD_HEIGHT = 6  # four lines inside a border
 GUTTER = 1
+CARDS_PER_FRAME = 6  # most changed cards drawn in one frame (each costs about a millisecond)
 MIN_CARD_WIDTH = 40
 STATUS_MARK = {
     RunStatus.QUEUED: "◌",
@@ -124,6 +125,8 @@ class CardGrid(ScrollView, can_focus=True):
         self._cards: dict[tuple[str, int, bool], list[Strip]] = {}  # (run, width, cursor)
         self._versions: dict[str, tuple[object, ...]] = {}
         self._colours: tuple[Style, ...] = ()
+        self._stale: dict[str, None] = {}  # runs whose cards wait to be drawn, in order
+        self._drawing = False
 
     # -- what is shown -------------------------------------------------------------------------
 
@@ -152,13 +155,66 @@ class CardGrid(ScrollView, can_focus=True):
         self.post_message(self.CursorMoved(self.selected.id if self.selected else None))
 
     def refresh_runs(self, run_ids: set[str] | None = None) -> None:
-        """Draw again the cards of these runs (all, by default) on the next frame."""
+        """Draw again the cards of these runs (all, by default). A burst of changed cards
+        is drawn over the next frames, CARDS_PER_FRAME of those on screen in each, so that
+        the frame a key press asks for never waits on a whole grid's drawing; cards off
+        screen are drawn when they scroll into view."""
         if run_ids is None:
             self._cards.clear()
-        else:
-            for key in [key for key in self._cards if key[0] in run_ids]:
-                del self._cards[key]
-        self.refresh()
+            self._stale.clear()
+            self.refresh()
+            return
+        self._stale.update(dict.fromkeys(run_ids))
+        self._draw_some()
+
+    def _draw_some(self) -> None:
+        self._drawing = False
+        budget = CARDS_PER_FRAME
+        for index in self._on_screen():
+            run_id = self.runs[index].id
+            if run_id in self._stale:
+                self._redraw(index)
+                budget -= 1
+                if not budget:
+                    break
+        if budget or not self._stale:  # every card on screen is drawn: the rest can wait
+            for run_id in self._stale:
+                self._forget(run_id)
+            self._stale.clear()
+        elif not self._drawing:
+            self._drawing = True
+            self.call_after_refresh(self._draw_some)
+
+    def _redraw(self, index: int) -> None:
+        """Draw this card again now, and repaint in the next frame only the lines of it that
+        changed (under a flood of output, the one with the run's newest line)."""
+        summary = self.runs[index]
+        self._stale.pop(summary.id, None)
+        cursor = index == self.cursor and self.has_focus
+        key = (summary.id, self._card_width, cursor)
+        before = self._cards.get(key)
+        self._forget(summary.id)
+        self._versions[summary.id] = self._version(summary)
+        lines = self._cards[key] = self._draw(summary, cursor)
+        region = self._card_region(index, titled=False).translate(-self.scroll_offset)
+        if before is None or len(before) != len(lines):
+            self.refresh(region)
+            return
+        for offset, (old, new) in enumerate(zip(before, lines, strict=True)):
+            if old != new:
+                self.refresh(Region(region.x, region.y + offset, region.width, 1))
+
+    def _forget(self, run_id: str) -> None:
+        for key in [key for key in self._cards if key[0] == run_id]:
+            del self._cards[key]
+
+    def _on_screen(self) -> list[int]:
+        """The cards in view, top to bottom."""
+        top = self.scroll_offset.y
+        bottom = top + self.scrollable_content_region.height
+        first = max(0, bisect.bisect_right(self._row_starts, top) - 1)
+        last = bisect.bisect_left(self._row_starts, bottom)
+        return [index for row in self._rows[first:last] for index in row.cards]
 
     def select(self, run_id: str) -> None:
         for index, summary in enumerate(self.runs):
@@ -184,9 +240,11 @@ class CardGrid(ScrollView, can_focus=True):
     def _move_to(self, index: int) -> None:
         if index == self.cursor:
             return
-        old = self.runs[self.cursor].id if self.runs else None
+        old = self.cursor
         self.cursor = index
-        self.refresh_runs({self.runs[index].id, *([old] if old else [])})
+        for moved in (old, index):  # now, whatever else waits to be drawn
+            if moved < len(self.runs):
+                self._redraw(moved)
         self.scroll_to_region(self._card_region(index), animate=False, force=True)
         self.post_message(self.CursorMoved(self.runs[index].id))
 
@@ -213,6 +271,7 @@ class CardGrid(ScrollView, can_focus=True):
         self._rows = rows
         self._row_starts = [row.y for row in rows]
         self._cards.clear()
+        self._stale.clear()
         self.virtual_size = Size(width, y)
         self.refresh()
 
@@ -222,10 +281,13 @@ class CardGrid(ScrollView, can_focus=True):
                 return row_index, row.cards.index(index)
         return 0, 0
 
-    def _card_region(self, index: int) -> Region:
+    def _card_region(self, index: int, titled: bool = True) -> Region:
+        """Where the card is in the grid (with its group's title above it, if `titled` and
+        it is the group's first row)."""
         row_index, column = self._place(index)
         row = self._rows[row_index]
-        top = row.y - (2 if row_index and self._rows[row_index - 1].title else 0)
+        above = titled and row_index > 0 and bool(self._rows[row_index - 1].title)
+        top = row.y - (2 if above else 0)
         x = column * (self._card_width + GUTTER)
         return Region(x, top, self._card_width, row.y + CARD_HEIGHT - top)
 
