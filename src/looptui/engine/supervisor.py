@@ -2,11 +2,11 @@
 
 Commands go in as async method calls (start, stop, merge, discard, diff); everything that
 happens comes out as events from `subscribe()`. Runs go concurrently up to `max_parallel`.
+Reviewing and landing a stopped run's work (diff, merge, discard) is in `review`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import secrets
@@ -17,26 +17,25 @@ from pathlib import Path
 from looptui.engine.agents import Agent, build_agent
 from looptui.engine.checks import preflight_check
 from looptui.engine.config import Config, LoopConfig
-from looptui.engine.errors import ConfigError, LooptuiError, MergeRefused, WorkspaceError
+from looptui.engine.errors import ConfigError, LooptuiError, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, Evaluator
 from looptui.engine.evaluator_agent import AgentEvaluator
 from looptui.engine.executor import Executor, LocalExecutor
-from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate, nothing_to_merge
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
+from looptui.engine.review import ReviewMixin
 from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
 from looptui.engine.store import History, Store
 from looptui.engine.store.feed import CursorFeed, Feed
 from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
-from looptui.engine.workspace import Patch, Repository, parse_patch
-from looptui.protocol.commands import DiffScope
+from looptui.engine.workspace import Repository
 from looptui.protocol.events import Lines, NoteAdded, StatusChanged
 
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED)
 
 
-class Engine:
+class Engine(ReviewMixin):
     """One repository's runs: start them, watch them, and land or drop their work."""
 
     def __init__(
@@ -357,196 +356,3 @@ class Engine:
                 await self.store.run(run_id)
             except LooptuiError:
                 return run_id
-
-    # -- review ----------------------------------------------------------------------------
-
-    async def diff(self, prefix: str, color: bool = False) -> str:
-        """The run's diff against its base: committed, uncommitted and untracked changes."""
-        run = await self.store.find_run(prefix)
-        worktree = Path(run.worktree)
-        if run.status.has_workspace and await asyncio.to_thread(worktree.is_dir):
-            target = await asyncio.to_thread(self.repository.snapshot, worktree)
-        elif run.head_commit:
-            target = run.head_commit
-        else:
-            return ""
-        text = await asyncio.to_thread(self.repository.diff, run.base_commit, target, color)
-        return self.store.redactor.text(text)  # shown, never applied: secrets stay out
-
-    async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch:
-        """The run's diff as a Patch for review: of the whole run, or of its last iteration.
-
-        A live worktree's uncommitted and untracked changes are part of either scope.
-        """
-        return parse_patch(await self.review_diff(prefix, scope))
-
-    async def review_diff(self, prefix: str, scope: DiffScope = "run") -> str:
-        """The text of `patch`'s diff (what the service sends its clients to parse)."""
-        run = await self.store.find_run(prefix)
-        base: str | None = run.base_commit
-        if scope == "last":
-            iterations = await self.store.iterations(run.id)
-            last = iterations[-1].commit if iterations else None
-            # an iteration that changed nothing has no commit: its diff is empty (but for
-            # what is left uncommitted in a live worktree)
-            base = f"{last}^" if last else run.head_commit
-        worktree = Path(run.worktree)
-        if run.status.has_workspace and await asyncio.to_thread(worktree.is_dir):
-            target: str | None = await asyncio.to_thread(self.repository.snapshot, worktree)
-        else:
-            target = run.head_commit
-        if base is None or target is None:
-            return ""
-        return await asyncio.to_thread(self.repository.review_diff, base, target)
-
-    async def preview(self, prefix: str, reject: str | None = None) -> MergePlan:
-        """What merging the run would do (conflicts, files), with `reject` left out, and
-        whether its last verdict lets it land (`MergePlan.gate`).
-
-        No checkout of the user's moves and the base branch does not change; work the agent
-        left uncommitted in the run's worktree is committed on the run's branch first, as a
-        merge would.
-        """
-        run = await self._reviewable(prefix, "merge")
-        gate = await self.merge_gate(run)
-        head = await self._landing_commit(run, reject)
-        preview = await asyncio.to_thread(self.repository.preview_merge, run.base_branch, head)
-        nothing = None
-        if preview.is_noop:
-            nothing = nothing_to_merge(run, await asyncio.to_thread(self._why_nothing, run, head))
-        return MergePlan(preview, gate, nothing)
-
-    async def merge_gate(self, run: Run) -> MergeGate:
-        """Whether `run` may land without force: its status and last verdict say done."""
-        return merge_gate(run, await self.store.verdicts(run.id))
-
-    async def merge(
-        self, prefix: str, squash: bool = False, reject: str | None = None, force: bool = False
-    ) -> str:
-        """Land a run on its base branch (merge commit or squash); returns the new commit.
-
-        A run whose last verdict is not done (or whose status says it failed, stalled...) is
-        refused unless `force`. `reject` is a patch of the changes the reviewer turned down
-        (as `build_patch` makes with `reverse=True` from the run's diff): they are reverted in
-        a commit of their own on top of the run, so that only the accepted changes land. The
-        merge is previewed first; a conflict, or uncommitted changes in the base checkout
-        among the files involved, refuses it with nothing changed.
-        """
-        run = await self._reviewable(prefix, "merge")
-        repository = self.repository
-        if await asyncio.to_thread(self._changed_nothing, run):
-            raise MergeRefused(nothing_to_merge(run, "unchanged"))
-        gate = await self.merge_gate(run)
-        if not gate.allowed and not force:
-            raise MergeRefused(gate.refusal)
-        head = await self._landing_commit(run, reject)
-        preview = await asyncio.to_thread(repository.preview_merge, run.base_branch, head)
-        if preview.is_noop:
-            why = await asyncio.to_thread(self._why_nothing, run, head)
-            raise MergeRefused(nothing_to_merge(run, why))
-        summary = run.prompt.strip().splitlines()[0][:72] if run.prompt.strip() else run.loop
-        if squash:
-            message = (
-                f"{run.loop}: {summary}\n\nSquashed from looptui run {run.id} "
-                f"({run.iterations} iterations, branch {run.branch})."
-            )
-        else:
-            message = f"Merge looptui run {run.id} ({run.loop}): {summary}"
-        commit = await asyncio.to_thread(repository.merge, preview, message, squash)
-        # From now on the run's diff is what landed (the iterations keep what the agent did).
-        landed = await asyncio.to_thread(repository.diff_stat, run.base_commit, head)
-        await self.store.update_run(
-            run.id, diff_files=landed.files, diff_added=landed.added, diff_removed=landed.removed
-        )
-        await self._retire(run, RunStatus.MERGED, head)
-        return commit
-
-    def _changed_nothing(self, run: Run) -> bool:
-        """True when the run's own diff (base commit to branch and worktree) is empty;
-        nothing is committed to find out."""
-        repository = self.repository
-        worktree = Path(run.worktree)
-        if worktree.is_dir():
-            tree = repository.snapshot(worktree)
-        elif repository.branch_exists(run.branch):
-            tree = repository.tree_of(repository.branch_commit(run.branch))
-        else:
-            return False  # no work to look at: let the merge say what is missing
-        return tree == repository.tree_of(run.base_commit)
-
-    def _why_nothing(self, run: Run, head: str) -> NothingWhy:
-        """Why merging `head` (the run's landing commit) would change nothing."""
-        repository = self.repository
-        base_tree = repository.tree_of(run.base_commit)
-        if repository.tree_of(repository.branch_commit(run.branch)) == base_tree:
-            return "unchanged"
-        if repository.tree_of(head) == base_tree:
-            return "rejected"
-        return "merged"
-
-    async def _landing_commit(self, run: Run, reject: str | None) -> str:
-        """The commit that a merge of the run lands: its branch with leftovers committed,
-        then the rejected changes reverted."""
-        worktree = Path(run.worktree)
-        repository = self.repository
-        if await asyncio.to_thread(worktree.is_dir):  # what the diff showed is what lands
-            await asyncio.to_thread(
-                repository.commit_all, worktree, f"{run.loop}: work left uncommitted at merge"
-            )
-        head = await asyncio.to_thread(repository.branch_commit, run.branch)
-        if reject and reject.strip():
-            message = f"{run.loop}: leave out the changes rejected in review"
-            head = await asyncio.to_thread(repository.revert_hunks, head, reject, message)
-        return head
-
-    async def discard(self, prefix: str, force: bool = False) -> None:
-        """Remove a run's worktree and branch; refuses without `force` if work would be lost."""
-        run = await self._reviewable(prefix, "discard")
-        if not force:
-            unmerged = await asyncio.to_thread(self._unmerged_work, run)
-            if unmerged:
-                raise LooptuiError(
-                    f"run {run.id} holds work not merged into {run.base_branch} ({unmerged}); "
-                    "use --force to discard it anyway"
-                )
-        head = run.head_commit
-        if self.repository.branch_exists(run.branch):
-            head = await asyncio.to_thread(self.repository.branch_commit, run.branch)
-        await self._retire(run, RunStatus.DISCARDED, head)
-
-    def _unmerged_work(self, run: Run) -> str | None:
-        """A description of the run's work that its base branch lacks, or None."""
-        repository = self.repository
-        worktree = Path(run.worktree)
-        head = (
-            repository.branch_commit(run.branch) if repository.branch_exists(run.branch) else None
-        )
-        if (
-            worktree.is_dir()
-            and head is not None
-            and repository.snapshot(worktree) != repository.tree_of(head)
-        ):
-            return "uncommitted changes in its worktree"
-        if head is None or head == run.base_commit:
-            return None
-        if not repository.branch_exists(run.base_branch):
-            return f"{run.base_branch} no longer exists"
-        if repository.is_merged(run.base_branch, head):
-            return None
-        return str(repository.diff_stat(run.base_commit, head))
-
-    async def _reviewable(self, prefix: str, action: str) -> Run:
-        await self.store.mark_interrupted()
-        run = await self.store.find_run(prefix)
-        if run.status.is_active:
-            raise LooptuiError(f"run {run.id} is still {run.status}; stop it before you {action}")
-        if not run.status.has_workspace:
-            raise LooptuiError(f"run {run.id} is already {run.status}")
-        return run
-
-    async def _retire(self, run: Run, status: RunStatus, head: str | None) -> None:
-        await asyncio.to_thread(self.repository.remove_worktree, Path(run.worktree))
-        await asyncio.to_thread(self.repository.delete_branch, run.branch)
-        await self.store.update_run(run.id, status=status, head_commit=head)
-        self.store.emit(run.id, StatusChanged(status))
-        await self.store.flush()

@@ -1,31 +1,28 @@
-"""`looptui.toml`: read once with tomllib, checked, and turned into typed objects.
+"""The checks of `looptui.toml`'s tables, turning them into the typed objects of `model`.
 
-Every problem is reported as one line naming the file, the key path and what was expected,
-so that a user can fix a typo without reading a traceback.
+Every problem is one line naming the file, the key path and what was expected, so that a
+user can fix a typo without reading a traceback.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import tomli_w
-
+from looptui.engine.config.model import (
+    AGENT_KINDS,
+    CODEX_SANDBOXES,
+    OPENAI_APIS,
+    AgentConfig,
+    CheckConfig,
+    Config,
+    LoopConfig,
+)
 from looptui.engine.errors import ConfigError
-from looptui.engine.secrets import secret_values
 from looptui.engine.user_files import NotARegularFile, read_regular_file
-
-CONFIG_NAME = "looptui.toml"
-AGENT_KINDS = ("command", "replay", "claude-code", "codex", "anthropic", "openai")
-OPENAI_APIS = ("chat", "responses")
-CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
-PROMPT_PLACEHOLDER = "{prompt}"
-PROMPT_FILE_PLACEHOLDER = "{prompt_file}"
 
 _API_KEYS = (
     "model",
@@ -59,178 +56,14 @@ _AGENT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # safe in a git branch name
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_DURATION = 30 * 24 * 3600.0  # 30 days: past it a timeout is a typo, or an overflow
 
 
-@dataclass(frozen=True)
-class AgentConfig:
-    """A named agent: `kind` selects the backend, the rest are that backend's options."""
-
-    name: str
-    kind: str
-    command: tuple[str, ...] = ()  # command: argv, with {prompt} or {prompt_file}, else stdin
-    script: Path | None = None  # replay: the JSONL script, resolved against the repository
-    speed: float = 1.0  # replay: 2.0 plays twice as fast, 0 plays instantly
-    env: Mapping[str, str] = field(default_factory=dict)
-    # claude-code, codex, anthropic, openai
-    model: str | None = None
-    max_turns: int | None = None  # tool round trips in one turn
-    # claude-code and codex: the program (default `claude` / `codex`, found on PATH)
-    binary: str | None = None
-    # claude-code
-    permission_mode: str | None = None
-    allowed_tools: tuple[str, ...] = ()
-    append_system_prompt: str | None = None
-    mcp_config: Path | None = None
-    # codex
-    sandbox: str = "workspace-write"
-    # codex, anthropic, openai: a gateway or any compatible server, and the variable that
-    # holds its key (never the key itself)
-    base_url: str | None = None
-    api_key_env: str | None = None
-    # anthropic, openai
-    api: str = "chat"  # openai: "chat" (Chat Completions) or "responses"
-    max_tokens: int = 8192  # of one model reply
-    max_retries: int = 3  # of one request, after 429, 5xx, overload, a reset or a timeout
-    request_timeout: float = 600.0
-    command_timeout: float = 120.0  # of the run_command tool
-    output_cap: int = 30_000  # characters of a tool's output the model sees
-    input_price: float = 0.0  # dollars per million tokens, for the cost of a turn
-    output_price: float = 0.0
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    name: str
-    run: str  # a shell command, run in the worktree
-    timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """A named loop: what to ask, whom to ask, how to tell when it is done, and its budgets."""
-
-    name: str
-    prompt: str
-    agent: str
-    checks: tuple[CheckConfig, ...] = ()
-    base: str | None = None  # base branch; None means the branch checked out when the run starts
-    max_iterations: int = 5
-    iteration_timeout: float = 1800.0
-    run_timeout: float = 7200.0
-    stall_after: int = 3
-    evaluator: str | None = None  # an agent's name: judges each iteration after the checks
-    evaluator_failures: int = 2  # consecutive unknown verdicts before the run pauses
-    max_tokens: int | None = None  # the run's budget, input and output tokens together
-    max_cost_usd: float | None = None
-    # verification: "done" is decided on what would merge
-    setup: tuple[str, ...] = ()  # shell commands that prepare a clean checkout (`uv sync`)
-    clean_gate: bool = True  # re-run the checks on a clean checkout of the commit to merge
-    protected: tuple[str, ...] = ()  # globs the agent may not change at all
-    allow_test_edits: bool = False  # changing tests is the task: test edits are not flagged
-    evaluator_commands: bool = False  # the evaluator may run commands in its checkout
-    # after a crash of the service: continue the run at once, or wait for `looptui resume`
-    on_interrupt: Literal["resume", "pause"] = "resume"
-    max_resumes: int = 3  # automatic resumes in a row (no iteration finished between them)
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    agents: Mapping[str, AgentConfig]
-    loops: Mapping[str, LoopConfig]
-    max_parallel: int = 4
-    service: bool = True  # runs belong to `looptui serve`; False: to the process that starts them
-
-    def secret_values(self) -> list[str]:
-        """Values of the agents' `env` tables whose names look secret, for the Redactor."""
-        return [value for agent in self.agents.values() for value in secret_values(agent.env)]
-
-    def loop(self, name: str) -> LoopConfig:
-        try:
-            return self.loops[name]
-        except KeyError:
-            known = ", ".join(sorted(self.loops)) or "none"
-            raise ConfigError(
-                f"unknown loop {name!r} (loops in {self.path.name}: {known})"
-            ) from None
-
-
-def load_config(path: Path) -> Config:
-    """Read and check `path`; raise ConfigError with a one-line message on any problem."""
-    try:
-        text = read_regular_file(path)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found; create one with `looptui init`") from None
-    except NotARegularFile as exc:
-        raise ConfigError(f"{path}: not a regular file ({exc}); refusing to read it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # Python 3.11's TOMLDecodeError carries the position only in its message.
-        line = getattr(exc, "lineno", None) or _line_of(str(exc))
-        where = f"{path}:{line}" if line else str(path)
-        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
-    nul = _key_with_nul(data)
-    if nul is not None:  # no argv, path or environment can carry one: refuse it here
-        raise ConfigError(f"{path}: {nul}: contains a NUL character (\\u0000)")
+def parse_config(path: Path, data: dict[str, Any]) -> Config:
+    """Check the decoded document `data` of the file at `path` and build its Config."""
     return _Parser(path).config(data)
-
-
-def _key_with_nul(value: object, key: str = "") -> str | None:
-    """The key path of the first key or string in `value` holding a NUL character."""
-    if isinstance(value, str):
-        return key if "\0" in value else None
-    items: list[tuple[str, object]] = []
-    if isinstance(value, dict):
-        for name, item in value.items():
-            where = f"{key}.{name}" if key else name
-            if "\0" in name:
-                return where
-            items.append((where, item))
-    elif isinstance(value, list):
-        items = [(f"{key}[{index}]", item) for index, item in enumerate(value)]
-    for where, item in items:
-        found = _key_with_nul(item, where)
-        if found is not None:
-            return found
-    return None
-
-
-def _line_of(message: str) -> int | None:
-    match = _TOML_POSITION.search(message)
-    return int(match.group(1)) if match else None
-
-
-def write_starter_config(path: Path) -> None:
-    """Write a starter file to edit; refuse to overwrite an existing one."""
-    starter = {
-        "settings": {"max_parallel": 4},
-        "agents": {
-            "shell": {"kind": "command", "command": ["echo", "{prompt}"]},
-        },
-        "loops": {
-            "fix": {
-                "prompt": "Make the test suite pass.",
-                "agent": "shell",
-                "checks": [{"name": "tests", "run": "python -m pytest -q", "timeout": 600}],
-                "max_iterations": 5,
-                "iteration_timeout": "30m",
-                "run_timeout": "2h",
-                "stall_after": 3,
-            }
-        },
-    }
-    try:
-        with path.open("xb") as handle:
-            tomli_w.dump(starter, handle)
-    except FileExistsError:
-        raise ConfigError(f"{path}: already exists; not overwriting it") from None
 
 
 def _reports_cost(agent: AgentConfig) -> bool:

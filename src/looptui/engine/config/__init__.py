@@ -1,0 +1,39 @@
+"""`looptui.toml`: read once with tomllib, checked, and turned into typed objects.
+
+`load_config` (in `loading`, with `CONFIG_NAME`) reads the file; `parsing` checks its tables
+and words each problem as one line; `model` holds what they become: `Config`, `LoopConfig`,
+`AgentConfig` and `CheckConfig`. Import any of them from here.
+"""
+
+from looptui.engine.config.loading import CONFIG_NAME, load_config, write_starter_config
+from looptui.engine.config.model import (
+    AGENT_KINDS,
+    CODEX_SANDBOXES,
+    OPENAI_APIS,
+    PROMPT_FILE_PLACEHOLDER,
+    PROMPT_PLACEHOLDER,
+    AgentConfig,
+    CheckConfig,
+    Config,
+    LoopConfig,
+)
+from looptui.engine.config.parsing import MAX_DURATION, parse_duration
+from looptui.engine.errors import ConfigError
+
+__all__ = [
+    "AGENT_KINDS",
+    "CODEX_SANDBOXES",
+    "CONFIG_NAME",
+    "MAX_DURATION",
+    "OPENAI_APIS",
+    "PROMPT_FILE_PLACEHOLDER",
+    "PROMPT_PLACEHOLDER",
+    "AgentConfig",
+    "CheckConfig",
+    "Config",
+    "ConfigError",
+    "LoopConfig",
+    "load_config",
+    "parse_duration",
+    "write_starter_config",
+]
