@@ -1,9 +1,15 @@
-"""Waiting for a process to end, any process (not only our children), as an event."""
+"""Waiting for a process to end, any process (not only our children), as an event.
+
+"Ended" means every thread of it has exited, which is what a pidfd reports. A process's main
+thread shows as a zombie as soon as it has exited, while the others may still be tearing the
+process down; the descriptors they share (a listening socket, a lock) are closed only by the
+last of them, so a zombie main thread does not mean that what the process held is gone."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import select
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -12,8 +18,8 @@ T = TypeVar("T")
 
 
 async def wait_for_exit(pid: int, within: float) -> bool:
-    """Whether `pid` ends within `within` seconds (a zombie counts as ended). Awaited on a
-    pidfd, which becomes readable when the process exits: no polling."""
+    """Whether `pid` ends within `within` seconds (a zombie counts as ended once all its
+    threads have exited). Awaited on a pidfd, which becomes readable then: no polling."""
     try:
         descriptor = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -28,6 +34,21 @@ async def wait_for_exit(pid: int, within: float) -> bool:
         return False
     finally:
         loop.remove_reader(descriptor)
+        os.close(descriptor)
+
+
+def exited(pid: int, within: float = 0.0) -> bool:
+    """`wait_for_exit` for code outside an event loop: whether `pid` ends within `within`
+    seconds (at once, by default), blocking on its pidfd meanwhile."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(descriptor, select.POLLIN)
+        return bool(poller.poll(within * 1000))
+    finally:
         os.close(descriptor)
 
 

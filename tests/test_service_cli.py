@@ -35,6 +35,7 @@ from conftest import BUGGY_PACKAGE, Result, cli_env, fixer_config, make_repo, ru
 from looptui.client.connect import VersionMismatch, open_supervisor
 from looptui.client.remote import RemoteSupervisor
 from looptui.engine.workspace import Repository
+from process_support import exited
 from process_support import wait_for as wait_until
 
 pytestmark = pytest.mark.usefixtures("service")
@@ -121,13 +122,6 @@ def answers(path: Path) -> bool:
         except ConnectionRefusedError:
             return False
     return True
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def one_line(result: Result, *words: str) -> str:
@@ -399,7 +393,7 @@ def test_service_verbs_and_a_stop_that_interrupts_runs_the_next_service_resumes(
 
     stopped = run_cli(repo, "service", "stop")
     assert stopped.code == 0 and f"stopped the service (pid {info['pid']})" in stopped.stdout
-    wait_for(lambda: gone(info["pid"]), "the stopped service's process to end")
+    assert exited(info["pid"], WAIT), "the stopped service's process did not end"
     assert runs(repo)[run_id]["status"] == "interrupted"
     assert run_cli(repo, "service", "status").code == 1
 
@@ -437,11 +431,46 @@ def test_sigterm_to_the_service_interrupts_its_runs_and_the_next_resumes_them(
 
 
 def kill_service(repo: Path, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """SIGKILL the running service and wait until it is gone; returns what it said of itself."""
+    """SIGKILL the running service and wait until it has ended, every thread of it (only
+    the last one closes its socket and lock); returns what it said of itself."""
     info = info or service_info(repo)
     psutil.Process(info["pid"]).kill()
-    wait_for(lambda: gone(info["pid"]), "the killed service's process to end")
+    assert exited(info["pid"], WAIT), "the killed service's process did not end"
     return info
+
+
+def descriptors(pid: int) -> set[str]:
+    """What the process's open descriptors refer to (`socket:[inode]`, paths...)."""
+    fds = Path(f"/proc/{pid}/fd")
+    return {os.readlink(fds / fd) for fd in os.listdir(fds)}
+
+
+def listener_inode(path: str) -> str:
+    """The inode of the listening Unix socket bound at `path` (__SO_ACCEPTCON in its flags)."""
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) == 8 and fields[7] == path and int(fields[3], 16) & 0x10000:
+            return fields[6]
+    raise AssertionError(f"nothing listens at {path}")
+
+
+def test_agents_of_the_service_hold_neither_its_socket_nor_its_lock(tmp_path: Path) -> None:
+    # Were they inherited, a killed service's socket would go on accepting connections (into
+    # a backlog nobody reads) and its lock stay held, for as long as its agents live.
+    repo, control = held_repo(tmp_path)
+    run_id = detach(repo)
+    turn_started(control, 1)
+    info = service_info(repo)
+    service = psutil.Process(info["pid"])
+    agents = [child for child in service.children(True) if "tools/held.py" in child.cmdline()]
+    assert len(agents) == 1, agents
+    listener = f"socket:[{listener_inode(info['socket'])}]"
+    lock = {target for target in descriptors(service.pid) if target.endswith(".lock")}
+    assert listener in descriptors(service.pid) and len(lock) == 1  # the service holds both
+    assert not descriptors(agents[0].pid) & {listener, *lock}
+    release(control)
+    final = run_cli(repo, "attach", run_id)
+    assert final.code == 0, final
 
 
 def test_a_stale_socket_of_a_dead_service_is_replaced(tmp_path: Path) -> None:
@@ -450,8 +479,7 @@ def test_a_stale_socket_of_a_dead_service_is_replaced(tmp_path: Path) -> None:
     info = kill_service(repo)
     path = Path(info["socket"])
     assert path.exists()  # the dead service left it behind
-    # nothing listens there (once what the killed process left has ended with it)
-    wait_for(lambda: not answers(path), "the dead service's socket to refuse", 10)
+    assert not answers(path)  # nothing listens there
 
     assert run_cli(repo, "service", "status").code == 1  # no service: nothing answers
     result = run_cli(repo, "status")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import select
 import shutil
 import signal
@@ -34,6 +35,7 @@ from looptui.service.endpoint import (
     peer_uid,
     runtime_dir,
 )
+from process_support import exited, wait_for
 
 NOBODY = 65534
 IS_ROOT = os.geteuid() == 0
@@ -57,6 +59,26 @@ LOCK_CHILD = textwrap.dedent(
     lock.release()
     """
 )
+
+# A service's state for the moments after a SIGKILL: its main thread has exited (a zombie)
+# while another thread, still tearing the process down, keeps the descriptors they share
+# (the lock, the listener) open. Here that thread lasts until stdin closes.
+DYING_HOLDER = textwrap.dedent(
+    """\
+    import ctypes, json, os, sys, threading
+    from pathlib import Path
+    from looptui.service.endpoint import Endpoint, ServiceLock, bind_listener
+    fields, sys_exit = json.loads(sys.argv[1]), int(sys.argv[2])
+    endpoint = Endpoint(**{key: Path(value) for key, value in fields.items()})
+    lock = ServiceLock(endpoint)
+    assert lock.acquire()
+    listener = bind_listener(endpoint)  # the name keeps it open
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0))).start()
+    print("holding", flush=True)
+    ctypes.CDLL(None).syscall(sys_exit, 0)  # exit(2): this thread alone, not exit_group(2)
+    """
+)
+SYS_EXIT = {"x86_64": 60, "aarch64": 93}.get(platform.machine())
 
 Spawn = Callable[..., subprocess.Popen[str]]
 
@@ -341,6 +363,32 @@ def test_pid_file_naming_another_process_is_not_the_holder(
     endpoint.pid_path.write_text("garbage")
     assert holder(endpoint) is None
     finish(child)
+
+
+@pytest.mark.skipif(SYS_EXIT is None, reason="the exit(2) syscall's number is not known here")
+def test_a_holder_whose_main_thread_has_exited_is_no_holder_and_its_lock_follows(
+    spawn: Spawn, endpoint: Endpoint
+) -> None:
+    fields = {key: str(value) for key, value in vars(endpoint).items()}
+    child = spawn(sys.executable, "-c", DYING_HOLDER, json.dumps(fields), str(SYS_EXIT))
+    assert read_line(child) == "holding"
+    dying = psutil.Process(child.pid)
+    wait_for(lambda: dying.status() == psutil.STATUS_ZOMBIE, "the main thread to exit", 15)
+
+    # still held and still accepting, by the last thread: a zombie is not enough
+    assert not exited(child.pid) and dying.num_threads() == 2
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.connect(str(endpoint.socket_path))  # queued in the backlog of nobody
+    assert clean_stale_socket(endpoint) is False  # held: left alone
+    assert holder(endpoint) is None  # but nobody to talk to: the next service may start
+
+    assert child.stdin is not None
+    child.stdin.close()  # its last thread ends now
+    lock = ServiceLock(endpoint)
+    assert lock.acquire()  # the next service waits the moment out instead of giving up
+    assert exited(child.pid)
+    lock.release()
+    assert clean_stale_socket(endpoint) is True
 
 
 # --- sockets -----------------------------------------------------------------------------

@@ -226,8 +226,9 @@ class ServiceLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                # A held lock with no live holder on record is a `holder()` probe or a
-                # service between locking and writing its pid file: both last moments.
+                # A held lock with no live holder on record is a `holder()` probe, a
+                # service between locking and writing its pid file, or a killed service
+                # whose other threads are still exiting: all last moments.
                 if _recorded_holder(self.endpoint) is not None or time.monotonic() >= deadline:
                     os.close(fd)
                     return False
@@ -422,7 +423,12 @@ def _write_pid_file(path: Path) -> None:
 
 def _recorded_holder(endpoint: Endpoint) -> int | None:
     """The pid in the pid file when that process is alive and is the one that wrote it (same
-    start time); None otherwise. It says nothing about the lock: callers check that."""
+    start time); None otherwise. It says nothing about the lock: callers check that.
+
+    A zombie is not alive, even while it still holds the lock: a process's descriptors (its
+    lock, its listening socket) are shared by its threads and close only when the last one
+    has exited, and a killed service's main thread is a zombie while its other threads are
+    still tearing the process down. What it holds goes with them, in moments."""
     try:
         record = json.loads(endpoint.pid_path.read_text())
         pid, started = record["pid"], record["started"]
@@ -431,7 +437,10 @@ def _recorded_holder(endpoint: Endpoint) -> int | None:
     if not isinstance(pid, int) or not isinstance(started, int | float) or pid <= 0:
         return None
     try:
-        actual = psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        actual = process.create_time()
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
     except psutil.Error:
         return None
     return pid if abs(actual - started) <= _START_TOLERANCE else None
