@@ -1,36 +1,50 @@
-"""A run's log: the stored history, then live lines, written in batches a few times a second."""
+"""A run's log: the stored history, then live lines, written in batches a few times a second.
+
+Drawn line by line (Textual's Line API): an event becomes rich `Text` lines when it is laid
+out, and a line becomes a `Strip` only when it is on screen. Opening a run lays out its
+newest FIRST_PAINT events at once and the older ones a chunk at a time after each refresh,
+so the newest lines show in the first frame however long the history.
+"""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import deque
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, overload
 
-from rich.console import Console
-from rich.segment import Segment
 from rich.style import Style, StyleType
 from rich.text import Text
-from textual import work
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import RichLog
 
 from looptui.console import render_event
 from looptui.protocol.events import Event
 
 KEPT_EVENTS = 5000  # what a re-render (expanding tool calls) can show again
 FLUSH_INTERVAL = 0.05
-FIRST_PAINT = 200  # stored events shown at once when a run opens; older ones follow
+FIRST_PAINT = 200  # stored events laid out at once when a run opens; older ones follow
+OLDER_CHUNK = 500  # older events laid out per refresh (about 10 ms of rich Text)
 PALETTE_ROLES = ("muted", "active", "pass", "fail", "warn", "tool", "text", "heading")
 
 
-class RunLog(RichLog):
-    """Events as lines; tool calls one line each until `expanded` shows them whole."""
+class RunLog(ScrollView, can_focus=True):
+    """Events as lines; tool calls one line each until `expanded` shows them whole.
+
+    Follows the newest line while scrolled to the end (Textual's anchor); scrolled up, the
+    lines in view stay in view as older lines are laid out above or the oldest are dropped.
+    """
 
     DEFAULT_CSS = """
     RunLog {
         background: $surface;
+        color: $foreground;
+        overflow-y: scroll;
+        &:focus { background-tint: $foreground 5%; }
         .run-log--muted { color: $text-muted; }
         .run-log--active { color: $run-active; }
         .run-log--pass { color: $verdict-pass; }
@@ -46,14 +60,38 @@ class RunLog(RichLog):
     expanded: reactive[bool] = reactive(False, init=False)
 
     def __init__(self, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=KEPT_EVENTS * 2, wrap=False, markup=False)
-        self.events: deque[Event] = deque(maxlen=KEPT_EVENTS)
+        super().__init__(id=id)
+        self.events: deque[Event] = deque()  # the kept ones, oldest first
         self._pending: list[Event] = []
-        self._generation = 0  # counts re-renders, so that a late older part is dropped
         self.last_id = 0
+        # The laid-out events are always the newest len(_counts) of `events`; the older
+        # ones wait for `_lay_out_older`.
+        self._texts: list[Text] = []  # the laid-out events' lines, in order
+        self._counts: deque[int] = deque()  # how many of those lines each event has
+        self._first_line = 0  # a number for _texts[0] that no other line has had since reset
+        self._widest = 0
+        self._older_scheduled = False
+        self._strips: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+
+    @property
+    def lines(self) -> Sequence[Strip]:
+        """The laid-out lines as strips (made when asked for, not kept)."""
+        return _Lines(self)
+
+    @property
+    def following(self) -> bool:
+        """Whether the log keeps to its newest line (scrolled to the end, anchored)."""
+        # Textual keeps the anchor's state private: released once the reader scrolls away,
+        # restored when they scroll back to the end
+        return self.is_anchored and not self._anchor_released
 
     def on_mount(self) -> None:
+        self.anchor()
         self.set_interval(FLUSH_INTERVAL, self.flush, name="log flush")
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
 
     def add(self, events: list[Event]) -> None:
         """Queue events (already stored ones are skipped by id); they show on the next flush."""
@@ -63,82 +101,113 @@ class RunLog(RichLog):
             self._pending += fresh
 
     def flush(self) -> None:
+        """Show the queued events: all at once, or the newest FIRST_PAINT into an empty log."""
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending[-KEPT_EVENTS:], []
         self.events.extend(pending)
-        if not self.lines and len(pending) > FIRST_PAINT:
-            self._write_newest_first(pending)
-        else:
-            self._write(pending)
+        self._append(pending[-FIRST_PAINT:] if not self._counts else pending)
+        self._trim()
+        self._changed()
 
     def watch_expanded(self) -> None:
-        """Render everything again with tool calls expanded or compact."""
-        self.clear()
-        self._generation += 1
-        self._write_newest_first(list(self.events))
+        """Lay everything out again with tool calls expanded or compact, keeping the event at
+        the top of the view there when the reader has scrolled up."""
+        top = None if self.following else self._event_at(int(self.scroll_y))
+        self._texts.clear()
+        self._counts.clear()
+        self._strips.clear()
+        self._first_line, self._widest = 0, 0
+        total = len(self.events)
+        start = total - FIRST_PAINT if top is None else min(top[0], total - FIRST_PAINT)
+        start = max(start, 0)
+        self._append(list(itertools.islice(self.events, start, total)))
+        if top is not None:
+            index, offset = top
+            count = self._counts[index - start]
+            first = sum(itertools.islice(self._counts, 0, index - start))
+            y = first + min(offset, max(count - 1, 0))
+            self._changed()
+            self.scroll_to(y=y, animate=False, immediate=True)
+        else:
+            self._changed()
 
-    def _write(self, events: Iterable[Event]) -> None:
-        """One write for the whole batch: RichLog lays out, trims and scrolls once per write."""
+    # -- laying out ----------------------------------------------------------------------------
+
+    def _lay_out(self, events: Iterable[Event]) -> tuple[list[Text], list[int]]:
         palette = self._palette()
-        text = _joined(events, palette, self.expanded)
-        if text is not None:
-            self.write(text)
+        texts: list[Text] = []
+        counts: list[int] = []
+        for event in events:
+            text = render_event(event, palette=palette, expanded=self.expanded)
+            if text is None:
+                counts.append(0)
+                continue
+            parts = list(text.split("\n", allow_blank=True)) if "\n" in text.plain else [text]
+            for part in parts:
+                if "\t" in part.plain:
+                    part.expand_tabs()
+                self._widest = max(self._widest, part.cell_len)
+            texts += parts
+            counts.append(len(parts))
+        return texts, counts
 
-    def _write_newest_first(self, events: list[Event]) -> None:
-        """Thousands of stored lines take rich a second or more to lay out: the newest
-        screenfuls are written at once, the older lines are laid out in a thread and put
-        above them when they are ready."""
-        older, newest = events[:-FIRST_PAINT], events[-FIRST_PAINT:]
-        self._write(newest)
-        if older:
-            self._lay_out_older(older, self._palette(), self.expanded, self._generation)
+    def _append(self, events: list[Event]) -> None:
+        texts, counts = self._lay_out(events)
+        self._texts += texts
+        self._counts.extend(counts)
 
-    @work(thread=True, group="log-history", exit_on_error=False)
-    def _lay_out_older(
-        self,
-        events: list[Event],
-        palette: dict[str, StyleType],
-        expanded: bool,
-        generation: int,
-    ) -> None:
-        text = _joined(events, palette, expanded)
-        if text is None:
+    def _lay_out_older(self) -> None:
+        """Lay out one chunk of the older events above the lines there are, and ask for the
+        next chunk after the next refresh."""
+        self._older_scheduled = False
+        waiting = len(self.events) - len(self._counts)
+        if waiting <= 0:
             return
-        parts = text.split("\n")
-        width = max(self.min_width, *(part.cell_len for part in parts))
-        # a console of its own: the app's is not the thread's to use
-        console = Console(
-            width=width,
-            color_system=self.app.console.color_system,  # type: ignore[arg-type]
-            force_terminal=True,
-            legacy_windows=False,
-        )
-        options = console.options.update(overflow="ignore", no_wrap=True, width=width)
-        strips = Strip.from_lines(list(Segment.split_lines(console.render(text, options))))
-        for strip in strips:
-            strip.adjust_cell_length(width)
-        self.app.call_from_thread(self._put_above, strips, width, generation)
+        start = max(waiting - OLDER_CHUNK, 0)
+        texts, counts = self._lay_out(itertools.islice(self.events, start, waiting))
+        self._texts[:0] = texts
+        self._counts.extendleft(reversed(counts))
+        self._first_line -= len(texts)
+        following = self.following
+        self._changed()
+        if texts and not following:  # the reader scrolled up: keep the same lines in view
+            self.scroll_to(y=self.scroll_y + len(texts), animate=False, immediate=True)
 
-    def _put_above(self, strips: list[Strip], width: int, generation: int) -> None:
-        if generation != self._generation:  # the log was rendered again meanwhile
+    def _trim(self) -> None:
+        """Drop the oldest events past KEPT_EVENTS (and their lines, if laid out)."""
+        excess = len(self.events) - KEPT_EVENTS
+        if excess <= 0:
             return
-        if not self._size_known or self._deferred_renders:  # the newest lines go in first
-            self.set_timer(0.02, lambda: self._put_above(strips, width, generation))
-            return
-        at_end = self.is_vertical_scroll_end
-        self.lines[:0] = strips
-        if self.max_lines is not None and len(self.lines) > self.max_lines:
-            del self.lines[: len(self.lines) - self.max_lines]
-        # RichLog's own bookkeeping, as `write` keeps it
-        self._line_cache.clear()
-        self._widest_line_width = max(self._widest_line_width, width)
-        self.virtual_size = Size(self._widest_line_width, len(self.lines))
-        if at_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
-        else:  # the reader scrolled up: keep the same lines in view
-            self.scroll_to(y=self.scroll_y + len(strips), animate=False, immediate=True)
+        waiting = len(self.events) - len(self._counts)
+        dropped = 0
+        for _ in range(excess):
+            self.events.popleft()
+            if waiting:
+                waiting -= 1
+            else:
+                dropped += self._counts.popleft()
+        if dropped:
+            del self._texts[:dropped]
+            self._first_line += dropped
+            if not self.following:
+                self.scroll_to(y=max(self.scroll_y - dropped, 0), animate=False, immediate=True)
+
+    def _changed(self) -> None:
+        self.virtual_size = Size(self._widest, len(self._texts))
         self.refresh()
+        if len(self._counts) < len(self.events) and not self._older_scheduled:
+            self._older_scheduled = True
+            self.call_after_refresh(self._lay_out_older)
+
+    def _event_at(self, line: int) -> tuple[int, int] | None:
+        """The index in `events` of the event showing `line`, and the line's place in it."""
+        if not self._texts:
+            return None
+        ends = list(itertools.accumulate(self._counts))
+        laid = bisect.bisect_right(ends, min(line, len(self._texts) - 1))
+        start = ends[laid - 1] if laid else 0
+        return len(self.events) - len(self._counts) + laid, line - start
 
     def _palette(self) -> dict[str, StyleType]:
         palette: dict[str, StyleType] = {}
@@ -147,8 +216,48 @@ class RunLog(RichLog):
             palette[role] = style if style else Style()
         return palette
 
+    # -- drawing -------------------------------------------------------------------------------
 
-def _joined(events: Iterable[Event], palette: dict[str, StyleType], expanded: bool) -> Text | None:
-    lines = [render_event(event, palette=palette, expanded=expanded) for event in events]
-    shown = [line for line in lines if line is not None]
-    return Text("\n").join(shown) if shown else None
+    def strip(self, index: int) -> Strip:
+        """Laid-out line `index` as a strip of its own width."""
+        text = self._texts[index]
+        return Strip(text.render(self.app.console), text.cell_len)
+
+    def render_line(self, y: int) -> Strip:
+        """Row `y` of the view: its strip made once per scroll column and width."""
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        index = scroll_y + y
+        if not 0 <= index < len(self._texts):
+            return Strip.blank(width, self.rich_style)
+        key = (self._first_line + index, scroll_x, width)
+        line = self._strips.get(key)
+        if line is None:
+            line = self.strip(index).crop_extend(scroll_x, scroll_x + width, self.rich_style)
+            self._strips[key] = line
+        return line.apply_style(self.rich_style)
+
+
+class _Lines(Sequence[Strip]):
+    """A log's laid-out lines as strips, each made when it is read."""
+
+    def __init__(self, log: RunLog) -> None:
+        self._log = log
+
+    def __len__(self) -> int:
+        return len(self._log._texts)
+
+    @overload
+    def __getitem__(self, index: int) -> Strip: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Strip]: ...
+
+    def __getitem__(self, index: int | slice) -> Strip | list[Strip]:
+        if isinstance(index, slice):
+            return [self._log.strip(n) for n in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._log.strip(index)
