@@ -100,29 +100,32 @@ async def _connect(
     place: Place, environ: Mapping[str, str], client: str, start: bool
 ) -> Connection:
     """Connect to the service, starting it first when none holds the lock."""
-    if await asyncio.to_thread(place.running) is None:
+    # the lock, the socket's path and its owner in one trip to a thread: each trip waits its
+    # turn for the GIL, which any busy thread of the caller holds most of the time
+    pid, path = await asyncio.to_thread(_look, place)
+    if pid is None:
         if not start:
             raise ServiceError(
                 f"no looptui service runs for {place.repository.root}; start one with "
                 "`looptui service start`"
             )
         await asyncio.to_thread(start_detached, place.repository.root, environ)
+        pid, path = await asyncio.to_thread(_look, place)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT
     while True:
-        path = await asyncio.to_thread(place.socket_path)
-        await asyncio.to_thread(check_socket, path)  # a socket someone else owns is refused
-        try:
-            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_FRAME)
-            break
-        except OSError as exc:
-            # a service that holds the lock but does not listen yet is starting: wait for it
-            if loop.time() > deadline or await asyncio.to_thread(place.running) is None:
-                reason = exc.strerror or str(exc)
-                raise ServiceError(
-                    f"cannot connect to the looptui service at {path}: {reason}"
-                ) from None
-            await asyncio.sleep(0.05)
+        error = "no service holds its lock" if pid is None else ""
+        if pid is not None:
+            try:
+                reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_FRAME)
+                break
+            except OSError as exc:
+                error = exc.strerror or str(exc)
+        # a service that holds the lock but does not listen yet is starting: wait for it
+        if pid is None or loop.time() > deadline:
+            raise ServiceError(f"cannot connect to the looptui service at {path}: {error}")
+        await asyncio.sleep(0.05)
+        pid, path = await asyncio.to_thread(_look, place)
     try:
         async with asyncio.timeout(HELLO_TIMEOUT):
             writer.write(encode(Request(0, Hello(PROTOCOL_VERSION, __version__, client))))
@@ -136,6 +139,16 @@ async def _connect(
         writer.close()
         raise VersionMismatch(info)
     return reader, writer, info
+
+
+def _look(place: Place) -> tuple[int | None, Path]:
+    """The pid of the service holding the lock (None when none does) and its socket; when
+    one does, a socket someone else owns is refused (ServiceError)."""
+    pid = place.running()
+    path = place.socket_path()
+    if pid is not None:
+        check_socket(path)
+    return pid, path
 
 
 def _welcome(line: bytes) -> ServiceInfo:

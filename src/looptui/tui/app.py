@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar, Literal
 
 from textual import work
@@ -55,7 +55,13 @@ ANNOUNCED = {
 class LooptuiApp(App[None]):
     """Supervise a repository's runs: a grid of them, each one's evidence, review and merge."""
 
-    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses live elsewhere
+    # absolute: subclasses live elsewhere. The grid's file is read with the app's: read when
+    # the first screen is pushed, it costs a second parse of every rule and a restyle of the
+    # app before the first frame (its rules are app-wide once read, either way)
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
+        Path(__file__).parent / "app.tcss",
+        Path(__file__).parent / "screens" / "grid.tcss",
+    ]
     TITLE = "looptui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "needs_you", "Needs you", tooltip="Runs waiting for your review"),
@@ -135,9 +141,10 @@ class LooptuiApp(App[None]):
             remote.on_state = self._connection_changed
             for notice in remote.notices:
                 self.notify(notice, title="looptui service", timeout=8)
-        runs = await history.runs()
-        lines = await history.latest_lines(LINE_KINDS)
-        verdicts = await history.latest_verdicts()
+        # at once, not one after another: over the socket each is a round trip
+        runs, lines, verdicts = await asyncio.gather(
+            history.runs(), history.latest_lines(LINE_KINDS), history.latest_verdicts()
+        )
         for summary in summaries_from(runs, lines, verdicts):
             self.board.add(summary)
         self.board.take_dirty()
