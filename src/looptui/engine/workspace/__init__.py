@@ -1,6 +1,7 @@
 """Workspace isolation: a git worktree and branch per run."""
 
 from looptui.engine.workspace.git_diff import PatchParseError, build_patch, parse_patch
+from looptui.engine.workspace.merging import MergePreview
 from looptui.engine.workspace.patch import (
     FilePatch,
     FileStatus,
@@ -11,7 +12,7 @@ from looptui.engine.workspace.patch import (
     Patch,
 )
 from looptui.engine.workspace.paths import PathEscape, confine
-from looptui.engine.workspace.repository import MergePreview, Repository
+from looptui.engine.workspace.repository import Repository
 from looptui.engine.workspace.selection import ContentId, Decision, Selection, SelectionCounts
 
 __all__ = [

@@ -1,31 +1,23 @@
-"""Git for looptui, through GitPython: worktrees per run, snapshots, diffs, merge and discard.
+"""Git for looptui, through GitPython: worktrees per run, snapshots, diffs and reverts of
+rejected hunks, on top of the repository core (core.py) and merging (merging.py).
 
 Everything here is synchronous (git is a subprocess either way); the async engine calls it
-through `asyncio.to_thread`. Nothing in this module touches the user's checkout except
-`merge`, and that only after its preview said the merge is clean and safe.
+through `asyncio.to_thread`. Nothing in this module touches the user's checkout: only
+`merge` (merging.py) does, and that only after its preview said the merge is clean and safe.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
-import git
-
-from looptui.engine.errors import MergeRefused, WorkspaceError
+from looptui.engine.errors import WorkspaceError
 from looptui.engine.models import DiffStat
-from looptui.engine.workspace.binding import admin_dir, bind
-from looptui.engine.workspace.locations import ensure_directory, worktrees_home
-from looptui.engine.workspace.merge_safety import operation_in_progress, untracked_obstacles
+from looptui.engine.workspace.locations import ensure_directory
+from looptui.engine.workspace.merging import Merging
 
-DATA_DIR_NAME = "looptui"  # inside the git common dir, where `git status` never looks
 AGENT_IDENTITY = {
     "GIT_AUTHOR_NAME": "looptui agent",
     "GIT_AUTHOR_EMAIL": "agent@looptui.invalid",
@@ -38,151 +30,12 @@ AGENT_IDENTITY = {
 # user's own commits, not for every iteration of an agent. The commit that lands a run on the
 # user's branch is the user's, and follows their configuration.
 RUN_COMMIT_CONFIG = ("-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null")
-_PATHSPEC_CHUNK = 200  # paths per git command, well inside any argument limit
-_FALLBACK_USER = {
-    "GIT_AUTHOR_NAME": "looptui",
-    "GIT_AUTHOR_EMAIL": "looptui@looptui.invalid",
-    "GIT_COMMITTER_NAME": "looptui",
-    "GIT_COMMITTER_EMAIL": "looptui@looptui.invalid",
-}
 
 
-@dataclass(frozen=True)
-class MergePreview:
-    """What merging `head` into `base_branch` would do, computed without touching a checkout."""
-
-    base_branch: str
-    base_tip: str
-    head: str
-    tree: str
-    conflicts: tuple[str, ...]
-    changed_files: tuple[str, ...]  # files the merge changes on the base branch
-
-    @property
-    def clean(self) -> bool:
-        return not self.conflicts
-
-    @property
-    def is_noop(self) -> bool:
-        return self.clean and not self.changed_files
-
-
-class Repository:
+class Repository(Merging):
     """The user's repository, found from any directory inside it."""
 
-    def __init__(self, start: Path) -> None:
-        try:
-            self.repo = git.Repo(start, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise WorkspaceError(f"not a git repository: {start}") from None
-        if self.repo.bare or self.repo.working_tree_dir is None:
-            raise WorkspaceError(f"{start}: a bare repository has no checkout to run loops in")
-        self.root = Path(self.repo.working_tree_dir).resolve()
-        self.common_dir = Path(self.repo.common_dir).resolve()
-        self.data_dir = self.common_dir / DATA_DIR_NAME
-        self.worktrees_dir = worktrees_home() / f"{self.root.name}-{_digest(self.common_dir)}"
-        self.store_path = self.data_dir / "store.db"
-
-    def _runner(self, cwd: Path | None) -> git.Git:
-        return git.Git(str(cwd or self.root))
-
-    def _git(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-        """Run git and return stdout; raise WorkspaceError with git's own message on failure."""
-        command = ["git", *args]
-        try:
-            output: str = self._runner(cwd).execute(command, env=env, strip_newline_in_stdout=False)
-        except git.GitCommandError as exc:
-            message = (exc.stderr or exc.stdout or str(exc)).strip().replace("\n", " ")
-            message = message.removeprefix("stderr: ").strip("'").strip()
-            raise WorkspaceError(f"git {_subcommand(args)} failed: {message}") from None
-        return output
-
-    def _git_status(
-        self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-    ) -> tuple[int, str]:
-        """Run git and return (exit status, stdout) without raising."""
-        status, stdout, _ = self._runner(cwd).execute(
-            ["git", *args],
-            with_extended_output=True,
-            with_exceptions=False,
-            strip_newline_in_stdout=False,
-            env=env,
-        )
-        return int(status), stdout
-
-    # -- git bound to a run's worktree (see binding.py) -----------------------------------
-
-    def _bind(self, worktree: Path) -> tuple[tuple[str, ...], dict[str, str]]:
-        return bind(self.common_dir, worktree)
-
-    def _admin_dir(self, worktree: Path) -> Path:
-        return admin_dir(self.common_dir, worktree)
-
-    def is_worktree(self, path: Path) -> bool:
-        """Whether `path` is still a worktree of this repository (see `_admin_dir`)."""
-        try:
-            self._admin_dir(path)
-        except WorkspaceError:
-            return False
-        return True
-
-    def _in_worktree(self, worktree: Path, *args: str, env: dict[str, str] | None = None) -> str:
-        """`_git` bound to the run's `worktree` (see `_bind`)."""
-        options, bound = self._bind(worktree)
-        try:
-            return self._git(*options, *args, cwd=worktree, env={**bound, **(env or {})})
-        except WorkspaceError:
-            self._admin_dir(worktree)  # "gone" says more than git's complaint about it
-            raise
-
-    def _in_worktree_status(self, worktree: Path, *args: str) -> tuple[int, str]:
-        """`_git_status` bound to the run's `worktree` (see `_bind`)."""
-        options, bound = self._bind(worktree)
-        return self._git_status(*options, *args, cwd=worktree, env=bound)
-
-    # -- the base --------------------------------------------------------------------------
-
-    def require_commits(self) -> str:
-        """The commit HEAD points at; a repository without commits cannot host runs."""
-        status, out = self._git_status("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-        if status != 0:
-            raise WorkspaceError(
-                f"{self.root}: the repository has no commits yet; commit something first"
-            )
-        return out.strip()
-
-    def current_branch(self) -> str:
-        self.require_commits()
-        status, out = self._git_status("symbolic-ref", "--quiet", "--short", "HEAD")
-        if status != 0:
-            raise WorkspaceError(
-                f"{self.root}: HEAD is detached; check out a branch or set the loop's base"
-            )
-        return out.strip()
-
-    def branch_commit(self, branch: str) -> str:
-        status, out = self._git_status(
-            "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"
-        )
-        if status != 0:
-            raise WorkspaceError(f"no branch {branch!r} in {self.root}")
-        return out.strip()
-
-    def branch_exists(self, branch: str) -> bool:
-        status, _ = self._git_status("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
-        return status == 0
-
     # -- worktrees -------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _worktrees_locked(self) -> Iterator[None]:
-        """Hold the repository's worktree lock: git reads every worktree's metadata while it
-        adds or prunes one, and fails on another's half-written entry, so worktree commands
-        of all looptui processes and threads go one at a time."""
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.data_dir / "worktrees.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            yield
 
     def create_worktree(self, path: Path, branch: str, base_commit: str) -> None:
         """Check out `base_commit` on a new `branch` in a new worktree at `path`."""
@@ -281,9 +134,6 @@ class Repository:
         """The commit checked out in the run's `worktree`."""
         return self._in_worktree(worktree, "rev-parse", "HEAD").strip()
 
-    def tree_of(self, commitish: str) -> str:
-        return self._git("rev-parse", f"{commitish}^{{tree}}").strip()
-
     # -- diffs -----------------------------------------------------------------------------
 
     def diff(self, base: str, target: str, color: bool = False) -> str:
@@ -324,125 +174,7 @@ class Repository:
             removed += int(minus) if minus.isdigit() else 0
         return DiffStat(files, added, removed)
 
-    # -- merge and discard -----------------------------------------------------------------
-
-    def preview_merge(self, base_branch: str, head: str) -> MergePreview:
-        """Merge `head` into `base_branch` with `git merge-tree`: no checkout moves."""
-        base_tip = self.branch_commit(base_branch)
-        # -z everywhere: names come whole and unquoted (spaces, newlines, non-ASCII), as
-        # `dirty_files` has them.
-        status, out = self._git_status(
-            "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", base_tip, head
-        )
-        if status not in (0, 1):
-            raise WorkspaceError(f"git merge-tree failed for {head[:12]}: {out.strip()}")
-        tree, *names = out.split("\0")
-        tree = tree.strip()
-        # a file/directory clash moves the file aside as `<path>~<commit>`: name the path
-        aside = (f"~{base_tip}", f"~{head}")
-        conflicts = tuple(dict.fromkeys(_without_suffix(name, aside) for name in names if name))
-        changed: tuple[str, ...] = ()
-        if status == 0:
-            out = self._git("diff", "--name-only", "-z", "--no-renames", base_tip, tree)
-            changed = tuple(name for name in out.split("\0") if name)
-        return MergePreview(base_branch, base_tip, head, tree, conflicts, changed)
-
-    def checkout_of(self, branch: str) -> Path | None:
-        """The worktree (the user's main checkout or another) where `branch` is checked out."""
-        with self._worktrees_locked():
-            out = self._git("worktree", "list", "--porcelain")
-        path: Path | None = None
-        for line in out.splitlines():
-            if line.startswith("worktree "):
-                path = Path(line.removeprefix("worktree "))
-            elif line == f"branch refs/heads/{branch}" and path is not None:
-                return path
-        return None
-
-    def dirty_files(self, checkout: Path, paths: Iterable[str] | None = None) -> set[str]:
-        """Paths with uncommitted changes or untracked files in `checkout`.
-
-        With `paths`, only those among them, and ignored files among them count too: a merge
-        that writes a path would overwrite an ignored file there as well.
-        """
-        status = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
-        if paths is None:
-            return _status_paths(self._git(*status, cwd=checkout))
-        wanted = sorted(set(paths))
-        found: set[str] = set()
-        for start in range(0, len(wanted), _PATHSPEC_CHUNK):
-            pathspecs = [f":(literal){path}" for path in wanted[start : start + _PATHSPEC_CHUNK]]
-            out = self._git(*status, "--ignored=matching", "--", *pathspecs, cwd=checkout)
-            found |= _status_paths(out)
-        return found
-
-    @contextlib.contextmanager
-    def _merges_locked(self) -> Iterator[None]:
-        """Hold the repository's merge lock: two merges into one branch at once would both
-        build on the same tip, and the second would move the branch from under the first
-        (or fail in git's words), so merges of all looptui processes go one at a time."""
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.data_dir / "merge.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            yield
-
-    def merge(self, preview: MergePreview, message: str, squash: bool) -> str:
-        """Land a clean preview on its base branch as a merge commit or a squash commit.
-
-        Under the merge lock the merge is previewed again (the branch may have moved since),
-        then refused, changing nothing, when it conflicts, when the branch is being rebased,
-        merged, cherry-picked, reverted or bisected in any worktree, or when the checkout of
-        the base branch has uncommitted changes or untracked files where the merge writes.
-        """
-        with self._merges_locked():
-            return self._merge_locked(preview.base_branch, preview.head, message, squash)
-
-    def _merge_locked(self, base: str, head: str, message: str, squash: bool) -> str:
-        busy = operation_in_progress(self.common_dir, base)
-        if busy:
-            raise MergeRefused(busy)
-        preview = self.preview_merge(base, head)
-        if not preview.clean:
-            raise MergeRefused(
-                f"merging into {base} would conflict in "
-                f"{', '.join(preview.conflicts)}; nothing was changed"
-            )
-        if preview.is_noop:
-            raise MergeRefused(f"{base} already holds these changes; nothing was changed")
-        checkout = self.checkout_of(base)
-        if checkout is not None:
-            touched = self.dirty_files(checkout, preview.changed_files)
-            if touched:
-                raise MergeRefused(
-                    f"your checkout of {base} has uncommitted changes or "
-                    f"ignored files the merge would overwrite: {', '.join(sorted(touched))}; "
-                    "commit, stash or move them first (nothing was changed)"
-                )
-            obstacles = untracked_obstacles(checkout, preview.changed_files)
-            if obstacles:
-                where = ", ".join(f"{name} (for {path})" for name, path in obstacles.items())
-                raise MergeRefused(
-                    f"your checkout of {base} has untracked files where the merge needs "
-                    f"directories: {where}; move them first (nothing was changed)"
-                )
-        parents = ["-p", preview.base_tip] + ([] if squash else ["-p", preview.head])
-        commit = self._git(
-            "commit-tree", preview.tree, *parents, "-m", message, env=self._user_identity()
-        ).strip()
-        try:
-            if checkout is not None:
-                # A fast-forward moves the branch and updates only the files the merge
-                # changed; git refuses it rather than overwrite a local change.
-                self._git("merge", "--quiet", "--ff-only", commit, cwd=checkout)
-            else:  # the old value makes git refuse if the branch moved meanwhile
-                self._git("update-ref", f"refs/heads/{base}", commit, preview.base_tip)
-        except WorkspaceError as exc:
-            if self.branch_commit(base) != preview.base_tip:
-                raise MergeRefused(
-                    f"{base} moved while the merge was being made; nothing was changed, merge again"
-                ) from None
-            raise MergeRefused(f"{base} was not changed: {exc}") from None
-        return commit
+    # -- discarding rejected hunks ---------------------------------------------------------
 
     def revert_hunks(self, head: str, patch_text: str, message: str) -> str:
         """A new commit on top of `head` whose tree is head's with `patch_text` taken out.
@@ -489,46 +221,3 @@ class Repository:
             message,
             env=self._user_identity(),
         ).strip()
-
-    def is_merged(self, base_branch: str, head: str) -> bool:
-        """True when merging `head` would change nothing on `base_branch`.
-
-        This holds after a merge, after a squash merge (whose commit is no ancestor) and when
-        the same change arrived any other way: trees are compared, not ancestry.
-        """
-        preview = self.preview_merge(base_branch, head)
-        return preview.clean and preview.tree == self.tree_of(preview.base_tip)
-
-    def _user_identity(self) -> dict[str, str]:
-        """The user's git identity when configured, else a neutral one, for merge commits."""
-        reader = self.repo.config_reader()
-        if reader.has_option("user", "name") and reader.has_option("user", "email"):
-            return {}
-        return {k: v for k, v in _FALLBACK_USER.items() if k not in os.environ}
-
-
-def _subcommand(args: tuple[str, ...]) -> str:
-    """The git command among `args`, past global options such as `-c name=value`."""
-    words = iter(args)
-    for word in words:
-        if word == "-c":
-            next(words, None)
-        elif not word.startswith("-"):
-            return word
-    return args[0] if args else "git"
-
-
-def _without_suffix(name: str, suffixes: Iterable[str]) -> str:
-    for suffix in suffixes:
-        if name.endswith(suffix):
-            return name.removesuffix(suffix)
-    return name
-
-
-def _status_paths(porcelain_z: str) -> set[str]:
-    """The paths of `git status --porcelain=v1 -z --no-renames` entries ("XY path")."""
-    return {entry[3:] for entry in porcelain_z.split("\0") if len(entry) > 3}
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(str(path).encode()).hexdigest()[:8]
