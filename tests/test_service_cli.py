@@ -23,15 +23,17 @@ import sys
 import textwrap
 import threading
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 import pytest
+import tomli_w
 
 import looptui.client.connect
-from conftest import BUGGY_PACKAGE, Result, cli_env, fixer_config, make_repo, run_cli
+from conftest import BUGGY_PACKAGE, Result, cli_env, fixer_config, git, make_repo, run_cli
 from looptui.client.connect import VersionMismatch, open_supervisor
 from looptui.client.remote import RemoteSupervisor
 from looptui.engine.workspace import Repository
@@ -427,6 +429,74 @@ def test_sigterm_to_the_service_interrupts_its_runs_and_the_next_resumes_them(
     assert runs(repo)[run_id]["status"] == "succeeded"
 
 
+def test_after_a_kill_the_next_status_starts_the_service_which_resumes_the_run(
+    tmp_path: Path,
+) -> None:
+    repo, control = held_repo(tmp_path)
+    run_id = detach(repo)
+    turn_started(control, 1)
+    killed = kill_service(repo)
+
+    shown = run_cli(repo, "status")  # the next client after the crash
+    assert shown.code == 0, shown
+    fresh = service_info(repo)
+    assert fresh["running"] and fresh["pid"] != killed["pid"]
+    assert (
+        f"started the looptui service (pid {fresh['pid']}): it resumes 1 run a crash "
+        f"interrupted: {run_id}"
+    ) in shown.stdout
+    turn_started(control, 2)  # the cut iteration, again
+    release(control)
+    final = run_cli(repo, "attach", run_id)
+    assert final.code == 0, final
+    assert runs(repo)[run_id]["status"] == "succeeded"
+    # the history says why the run was interrupted, as its record did
+    history = run_cli(repo, "log", run_id)
+    assert "interrupted: its looptui process ended before the run finished" in history.stdout
+
+
+def test_status_after_a_deliberate_stop_starts_no_service(tmp_path: Path) -> None:
+    repo, control = held_repo(tmp_path)
+    run_id = detach(repo)
+    turn_started(control, 1)
+    assert run_cli(repo, "service", "stop").code == 0
+    shown = run_cli(repo, "status")
+    assert shown.code == 0 and "no looptui service runs" in shown.stdout, shown
+    assert service_info(repo) == {"running": False}  # it waits for the next start
+    assert runs(repo)[run_id]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("command", ["attach", "stop", "resume", "merge", "discard"])
+def test_a_run_id_no_run_has_is_refused_without_starting_a_service(
+    tmp_path: Path, command: str
+) -> None:
+    repo, _ = held_repo(tmp_path)
+    one_line(run_cli(repo, command, "nope"), "no run matches 'nope'")
+    assert service_info(repo) == {"running": False}
+
+
+@pytest.mark.parametrize("how", ["settings", "flag"])
+def test_with_the_service_off_runs_live_in_the_command(tmp_path: Path, how: str) -> None:
+    """`settings.service = false` in looptui.toml, or `looptui --no-service`: the engine runs
+    in the command's own process, so nothing can be detached, and no service starts."""
+    repo, control = held_repo(tmp_path)
+    flags: tuple[str, ...] = ()
+    if how == "settings":
+        path = repo / "looptui.toml"
+        config = tomllib.loads(path.read_text())
+        config.setdefault("settings", {})["service"] = False
+        path.write_text(tomli_w.dumps(config))
+        git(repo, "commit", "--quiet", "-am", "no service")
+    else:
+        flags = ("--no-service",)
+    one_line(run_cli(repo, *flags, "run", "fix", "--detach"), "--detach", "service")
+    release(control)
+    met = run_cli(repo, *flags, "run", "fix")
+    assert met.code == 0 and "succeeded" in met.stdout, met
+    assert service_info(repo) == {"running": False}
+    assert [run["driven"] for run in runs(repo).values()] == [False]
+
+
 # -- faults --------------------------------------------------------------------------------
 
 
@@ -554,6 +624,12 @@ async def test_an_idle_service_of_another_version_is_replaced(tmp_path: Path) ->
             lambda: (found := service_info(repo))["running"] and found, "the old service"
         )
         assert info["version"] == "0.0.1" and info["pid"] == old.pid
+        assert "this is looptui " + looptui.__version__ in info["mismatch"]
+        told = run_cli(repo, "service", "status")  # says so, and what to do
+        assert told.code == 0 and "looptui service restart" in told.stdout, told
+        assert f"runs looptui 0.0.1 (protocol 1), this is looptui {looptui.__version__}" in (
+            told.stdout
+        )
         supervisor = await open_supervisor(repo, os.environ, None)
         try:
             assert isinstance(supervisor, RemoteSupervisor)

@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -113,16 +114,35 @@ async def start_two(app: LooptuiApp, pilot: Pilot[None]) -> list[str]:
     return run_ids
 
 
+def exit_messages(app: LooptuiApp) -> list[str]:
+    """What the app asks Textual to print once it is gone, as it asks."""
+    said: list[str] = []
+    leave = app.exit
+
+    def exit(*args: Any, message: object = None, **kwargs: Any) -> None:
+        said.append(str(message))
+        leave(*args, message=message, **kwargs)  # type: ignore[arg-type]
+
+    app.exit = exit  # type: ignore[method-assign]
+    return said
+
+
 async def test_quit_leaves_the_runs_going_and_a_new_window_follows_them(tmp_path: Path) -> None:
     setup = Setup(tmp_path)
     async with setup.app() as (app, pilot):
         pid = app.engine.service.pid if app.engine.service else None
         assert pid is not None and f"service pid {pid}" in title(app)
         run_ids = await start_two(app, pilot)
+        said = exit_messages(app)
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
+    # what the terminal says once the app is gone (Textual prints its exit message)
+    assert said == [
+        f"2 runs go on in the looptui service (pid {pid}): `looptui status` lists them, "
+        "`looptui` opens the app again"
+    ]
     other = await setup.client()
     try:
         assert sorted(await other.active_runs()) == sorted(run_ids)
@@ -167,10 +187,12 @@ async def test_s_in_the_quit_dialog_stops_the_runs_and_quits(tmp_path: Path) -> 
     setup = Setup(tmp_path)
     async with setup.app() as (app, pilot):
         run_ids = await start_two(app, pilot)
+        said = exit_messages(app)
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("s")
         await until(pilot, lambda: not app.is_running)
+    assert said == ["stopped 2 runs; their work is kept: `looptui resume RUN` continues one"]
     other = await setup.client()
     try:
         assert await other.active_runs() == []

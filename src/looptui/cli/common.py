@@ -21,6 +21,8 @@ from looptui.client.api import Supervisor
 from looptui.client.connect import open_supervisor, use_service
 from looptui.engine import Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
+from looptui.engine.errors import RunNotFound
+from looptui.engine.store import Store
 from looptui.engine.workspace import Repository
 from looptui.engine.workspace.locations import ensure_directory, state_home
 
@@ -113,13 +115,17 @@ async def with_supervisor(
     *,
     with_config: bool = False,
     start: bool = True,
+    run: str | None = None,
 ) -> T:
     """Run `body` against this repository's supervisor: its service (started when none runs,
     unless `start` is false), or the engine in this process when the service is off
     (`--no-service`, `settings.service = false`). `with_config`: runs will start, so the
-    loops' config must exist."""
+    loops' config must exist. `run`: the command acts on that run, so an id no run has is
+    refused before a service is started for it."""
     repository = Repository(Path.cwd())
     repository.require_commits()
+    if run is not None:
+        await _require_run(repository, run)
     path = repository.root / CONFIG_NAME
     config = load_config(path) if with_config or path.exists() else None
     if with_config:  # runs will start: their worktrees need the state directory
@@ -139,6 +145,17 @@ async def with_supervisor(
         return await body(supervisor)
     finally:
         await supervisor.close()
+
+
+async def _require_run(repository: Repository, prefix: str) -> None:
+    """RunNotFound (or the ambiguity) unless `prefix` names one run of the store."""
+    if not await asyncio.to_thread(repository.store_path.exists):
+        raise RunNotFound(f"no run matches {prefix!r}")
+    store = await Store.open(repository.store_path)
+    try:
+        await store.find_run(prefix)
+    finally:
+        await store.close()
 
 
 async def _warn_of_orphans(engine: Engine) -> None:

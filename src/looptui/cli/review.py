@@ -20,10 +20,15 @@ from looptui.cli.common import (
 )
 from looptui.cli.group import main
 from looptui.client.api import Supervisor
-from looptui.client.connect import VersionMismatch, open_supervisor
+from looptui.client.connect import VersionMismatch, open_supervisor, use_service
 from looptui.console import clean, make_console, render_event, run_to_json, runs_table
 from looptui.engine import Engine
-from looptui.service.daemon import Place
+from looptui.engine.config import CONFIG_NAME, load_config
+from looptui.engine.errors import LooptuiError
+from looptui.engine.models import Run, RunStatus
+from looptui.engine.store.records import CRASHED
+from looptui.engine.workspace import Repository
+from looptui.service.daemon import Place, start_detached
 from looptui.service.endpoint import ServiceError
 
 
@@ -37,18 +42,59 @@ def status(as_json: bool) -> None:
         driven, service_line = await _driven_runs()  # first: a run ending meanwhile is not
         runs = await engine.history.runs()
         driven = {run.id: driven[run.id] for run in runs if run.id in driven}
+        started = await _start_for_crashed(runs)
         if as_json:
             verdicts = await engine.history.latest_verdicts()
             payload = [run_to_json(run, verdicts.get(run.id), run.id in driven) for run in runs]
             click.echo(json.dumps(payload, indent=2))
+            if started:
+                click.echo(started, err=True)
             return
         if not runs:
             click.echo("no runs yet; start one with `looptui run LOOP`")
         else:
             make_console().print(runs_table(runs, driven))
-        click.echo(service_line)
+        click.echo(started or service_line)
 
     run_async(with_engine(body))
+
+
+async def _start_for_crashed(runs: list[Run]) -> str | None:
+    """After a crash, the next client starts the service, and the service resumes the runs
+    the crash interrupted whose loop says `on_interrupt = "resume"`: `status` is such a
+    client. Runs interrupted by a deliberate `looptui service stop` wait for the next start.
+    Returns what to tell the user, or None when nothing was started."""
+    crashed = [run for run in runs if run.status is RunStatus.INTERRUPTED and run.error == CRASHED]
+    if not crashed:
+        return None
+    root = await asyncio.to_thread(lambda: Repository(Path.cwd()).root)
+    try:
+        config = await asyncio.to_thread(load_config, root / CONFIG_NAME)
+    except LooptuiError:  # a broken config: the service could not start either
+        return None
+    if not use_service(config, False, os.environ):
+        return None
+    waiting = [
+        run.id
+        for run in crashed
+        if run.loop in config.loops
+        and config.loop(run.loop).on_interrupt == "resume"
+        and run.resumes < config.loop(run.loop).max_resumes
+    ]
+    if not waiting:
+        return None
+    try:
+        place = await asyncio.to_thread(Place.of, root, os.environ)
+        if await asyncio.to_thread(place.running) is not None:
+            return None  # one runs (it did not resume them, and said why in their events)
+        pid = await asyncio.to_thread(start_detached, root, os.environ)
+    except (ServiceError, OSError) as exc:
+        return f"the looptui service could not be started to resume {', '.join(waiting)}: {exc}"
+    count = f"{len(waiting)} run{'s' if len(waiting) != 1 else ''}"
+    return (
+        f"started the looptui service (pid {pid}): it resumes {count} a crash interrupted: "
+        + ", ".join(waiting)
+    )
 
 
 async def _driven_runs() -> tuple[dict[str, int], str]:
@@ -139,7 +185,7 @@ def merge(run_id: str, squash: bool, force: bool) -> None:
             " (squashed)" if squash else ""
         )
 
-    click.echo(run_async(with_supervisor(body)))
+    click.echo(run_async(with_supervisor(body, run=run_id)))
 
 
 @main.command()
@@ -154,4 +200,4 @@ def discard(run_id: str, force: bool) -> None:
         await supervisor.discard(run.id, force=force)
         return f"discarded run {run.id}"
 
-    click.echo(run_async(with_supervisor(body)))
+    click.echo(run_async(with_supervisor(body, run=run_id)))

@@ -114,7 +114,7 @@ def attach(run_id: str) -> None:
         await _summary(supervisor, final, console)
         return final.status
 
-    status = run_async(with_supervisor(body))
+    status = run_async(with_supervisor(body, run=run_id))
     sys.exit(0 if status is None else EXIT_FOR_STATUS.get(status, 1))
 
 
@@ -128,7 +128,7 @@ def stop(run_id: str) -> None:
         run = await supervisor.stop(run_id)
         return f"stopped run {run.id} ({run.status}); resume it with: looptui resume {run.id}"
 
-    click.echo(run_async(with_supervisor(body)))
+    click.echo(run_async(with_supervisor(body, run=run_id)))
 
 
 @main.command()
@@ -178,7 +178,7 @@ def _continue(
         await _summary(supervisor, final, console)
         return final.status
 
-    status = run_async(with_supervisor(body, with_config=True))
+    status = run_async(with_supervisor(body, with_config=True, run=run_id))
     if status is not None:
         sys.exit(EXIT_FOR_STATUS.get(status, 1))
 

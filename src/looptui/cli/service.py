@@ -85,7 +85,7 @@ def service_restart() -> None:
 def service_status(as_json: bool) -> None:
     """Show the service's pid, version, uptime, socket, active runs and recent errors.
     Exits 1 when no service runs."""
-    info = run_async(_status())
+    info, mismatch = run_async(_status())
     if info is None:
         if as_json:
             click.echo(json.dumps({"running": False}))
@@ -104,6 +104,7 @@ def service_status(as_json: bool) -> None:
             "repository": info.repository,
             "active_runs": list(info.active_runs),
             "errors": list(info.errors),
+            "mismatch": mismatch,  # null, or why this looptui cannot use it
         }
         click.echo(json.dumps(record, indent=2))
         return
@@ -115,21 +116,25 @@ def service_status(as_json: bool) -> None:
     )
     for error in info.errors:
         click.echo(f"  error: {error}")
+    if mismatch:
+        click.echo(f"  {mismatch}")
 
 
-async def _status() -> ServiceInfo | None:
+async def _status() -> tuple[ServiceInfo | None, str | None]:
+    """What the running service says of itself (None: none runs), and why this looptui
+    cannot use it when it is of another version."""
     place = Place.of(Path.cwd(), os.environ)
     if place.running() is None:
-        return None
+        return None, None
     # a service runs: a socket that cannot be used (another user's, say) is an error to
     # show, not "no service"
     try:
         supervisor = await open_supervisor(Path.cwd(), os.environ, None, start=False)
     except VersionMismatch as mismatch:
-        return mismatch.info
+        return mismatch.info, str(mismatch)
     assert isinstance(supervisor, RemoteSupervisor)
     try:
-        return await supervisor.status()
+        return await supervisor.status(), None
     finally:
         await supervisor.close()
 

@@ -27,6 +27,7 @@ from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
 from looptui.engine.store import History, Store
 from looptui.engine.store.feed import CursorFeed, Feed
+from looptui.engine.store.records import CRASHED
 from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Repository
@@ -72,8 +73,8 @@ class Engine(ReviewMixin):
         store = await Store.open(repository.store_path, redactor)
         try:
             recovered = await store.mark_interrupted()
-            for run_id in recovered:
-                store.emit(run_id, StatusChanged(RunStatus.INTERRUPTED))
+            for run_id in recovered:  # the history says why, as the record does
+                store.emit(run_id, StatusChanged(RunStatus.INTERRUPTED, CRASHED))
         except BaseException:  # Ctrl-C too: close the store before the event loop ends
             await store.close()
             raise

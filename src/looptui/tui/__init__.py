@@ -4,18 +4,26 @@ or the engine in this process when the service is off."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from looptui.client.connect import open_supervisor, use_service
 from looptui.engine import Config
 
-# Textual draws at most 60 frames a second unless told (TEXTUAL_FPS, read when Textual is first
-# imported, by the modules of this package): while cards change, a key press waits for the next
-# frame, up to 16.7 ms at 60. At 120 the wait halves, and frames stay small (the grid draws at
-# most CARDS_PER_FRAME changed cards in each). The user's own TEXTUAL_FPS wins.
+# Textual draws at most 60 frames a second unless told (TEXTUAL_FPS, read once, when
+# textual.constants is first imported): while cards change, a key press waits for the next
+# frame, up to 16.7 ms at 60. At 120 the wait halves, and frames stay small (the grid draws
+# at most CARDS_PER_FRAME changed cards in each). The user's own TEXTUAL_FPS wins. The
+# variable is set only while Textual reads it: the service, agents and checks started from
+# this process get the environment as the user gave it.
 FRAME_RATE = "120"
-os.environ.setdefault("TEXTUAL_FPS", FRAME_RATE)
+if "TEXTUAL_FPS" not in os.environ and "textual.constants" not in sys.modules:
+    os.environ["TEXTUAL_FPS"] = FRAME_RATE
+    try:
+        import textual.constants  # noqa: F401
+    finally:
+        del os.environ["TEXTUAL_FPS"]
 
 
 async def run_app(

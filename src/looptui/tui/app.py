@@ -387,16 +387,30 @@ class LooptuiApp(App[None]):
             self.exit()
 
     async def _quit_as_chosen(self, choice: str | None) -> None:
+        if choice not in ("leave", "stop"):
+            return
+        stopped = 0
         if choice == "stop":
             for summary in list(self.board.summaries.values()):
                 if summary.status.is_active:
                     await self.stop_run(summary.id)
-        if choice in ("leave", "stop"):
-            self.exit(message=self._goodbye() if choice == "leave" else None)
+                    stopped += 1
+        self.exit(message=await self._goodbye(stopped if choice == "stop" else None))
 
-    def _goodbye(self) -> str:
-        """What the terminal says once the app is gone: the runs go on, and where."""
-        active = sum(s.status.is_active for s in self.board.summaries.values())
+    async def _goodbye(self, stopped: int | None) -> str:
+        """What the terminal says once the app is gone: the runs stopped, or those that go on
+        and where (as the service counts them now: the board may lag a moment behind)."""
+        if stopped is not None:
+            return (
+                f"stopped {stopped} run{'s' if stopped != 1 else ''}; their work is kept: "
+                "`looptui resume RUN` continues one"
+            )
+        try:
+            active = len(await self.engine.active_runs())
+        except LooptuiError:  # the service cannot be asked: the board's count, then
+            active = sum(s.status.is_active for s in self.board.summaries.values())
+        if not active:
+            return "no run is going; `looptui` opens the app again"
         service = self.engine.service
         pid = f" (pid {service.pid})" if service is not None else ""
         return (

@@ -30,6 +30,8 @@ from looptui.engine.secrets import Redactor
 from looptui.engine.store.rows import run_from_row, verdict_from_row
 from looptui.engine.store.writer import encode_data
 
+# What an active run whose process is gone (a crash, a kill -9) is marked interrupted with.
+CRASHED = "its looptui process ended before the run finished"
 _RUN_COLUMNS = (
     "id, loop, agent, status, prompt, base_branch, base_commit, branch, worktree, "
     "max_iterations, iterations, head_commit, error, created_at, started_at, finished_at, "
@@ -197,7 +199,7 @@ class Records(abc.ABC):
                 row["id"],
                 status=RunStatus.INTERRUPTED,
                 finished_at=time.time(),
-                error="its looptui process ended before the run finished",
+                error=CRASHED,
             )
             if row["status"] == RunStatus.RUNNING.value:
                 await asyncio.to_thread(kill_orphans, row["worktree"])
