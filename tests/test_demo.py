@@ -10,7 +10,7 @@ from conftest import git, run_cli
 
 def test_the_demo_runs_its_loops_and_leaves_runs_to_review(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
-    result = run_cli(tmp_path, "demo", "--headless", str(demo))
+    result = run_cli(tmp_path, "demo", "--headless", "--speed", "1", str(demo))
 
     assert result.code == 0, result.stderr
     assert f"demo repository: {demo}" in result.stdout

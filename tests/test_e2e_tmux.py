@@ -6,6 +6,7 @@ rejected, the rest merged; the app is quit and reopened on the same history.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_env, git
+from conftest import cli_env, git, run_cli
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)"
@@ -85,11 +86,22 @@ def looptui(*args: str) -> str:
 @pytest.mark.usefixtures("service")  # the app starts the demo's service, as for a user
 def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[Terminal]) -> None:
     demo = tmp_path / "demo"
-    term = Terminal(looptui("demo", str(demo)), tmp_path, 160, 50)
+    first = Terminal(looptui("demo", str(demo)), tmp_path, 160, 50)  # paced to be watched
+    terminals.append(first)
+    # at least three runs at work: quit while they are, and they go on
+    first.wait_for(lambda s: s.count("● running") + s.count("◌ queued") >= 3, timeout=30)
+    first.press("q")
+    first.wait_for(lambda s: "still going. They go on in the looptui service" in s)
+    first.press("q")
+    said = first.wait_for(lambda s: "the demo repository stays in" in s)
+    assert "go on in the looptui service (pid" in said, said
+    status = run_cli(demo, "status")
+    assert status.code == 0 and re.search(r"is driving [1-9]\d* run", status.stdout), status
+
+    # reopened, the app follows them to their end
+    term = Terminal(looptui(), demo, 160, 50)
     terminals.append(term)
-    # at least three runs at work, then the demo's runs done
-    term.wait_for(lambda s: s.count("● running") + s.count("◌ queued") >= 3, timeout=30)
-    screen = term.wait_for(lambda s: "0 active" in s and "need you" in s)
+    screen = term.wait_for(lambda s: "0 active" in s and "need you" in s, timeout=120)
     assert screen.count("succeeded") >= 3 and "stalled" in screen, screen
 
     term.press("r")
@@ -114,8 +126,7 @@ def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[
     assert "return a + b" in arith and "debug" not in arith
     assert git(demo, "status", "--porcelain") == ""
 
-    term.press("q")
-    term.wait_for(lambda s: "the demo repository stays in" in s)
+    term.press("q")  # nothing is going any more: no dialog
 
     again = Terminal(looptui(), demo, 80, 24)
     terminals.append(again)

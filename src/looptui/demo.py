@@ -175,8 +175,17 @@ def _loops(python: str) -> dict[str, Any]:
     }
 
 
-def create_demo_repository(directory: Path | None) -> Path:
-    """Create and commit the demo repository; refuse a directory that is not empty."""
+# How fast the demo's replay agents work when a person watches: slow enough to see several
+# agents at work (and to quit while they are) for half a minute. At 1.0 all four runs end
+# within about five seconds, which tests and scripts prefer.
+WATCHABLE_SPEED = 0.12
+
+
+def create_demo_repository(directory: Path | None, speed: float = 1.0) -> Path:
+    """Create and commit the demo repository, its replay agents working at `speed`; refuse a
+    directory that is not empty."""
+    if speed <= 0:
+        raise LooptuiError(f"the demo's speed must be above 0, not {speed:g}")
     if directory is None:
         path = Path(tempfile.mkdtemp(prefix="looptui-demo-"))
     else:
@@ -196,7 +205,7 @@ def create_demo_repository(directory: Path | None) -> Path:
     config = {
         "settings": {"max_parallel": 4},
         "agents": {
-            name: {"kind": "replay", "script": f".looptui/replays/{name}.jsonl", "speed": 1.0}
+            name: {"kind": "replay", "script": f".looptui/replays/{name}.jsonl", "speed": speed}
             for name in _REPLAYS
         },
         "loops": _loops(shlex.quote(sys.executable)),

@@ -44,16 +44,23 @@ def init() -> None:
 @main.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--headless", is_flag=True, help="Print the runs' progress instead of the app.")
+@click.option(
+    "--speed",
+    type=float,
+    default=None,
+    help="How fast the replay agents work (default 0.12, to watch them; 1: all done in "
+    "about five seconds).",
+)
 @one_line_errors
-def demo(directory: Path | None, headless: bool) -> None:
+def demo(directory: Path | None, headless: bool, speed: float | None) -> None:
     """Create a demo repository in DIRECTORY (default: a new temporary one), start its loops
     and open the app on it.
 
     Offline and without any API key: the agents are replays, the checks are real.
     """
-    from looptui.demo import create_demo_repository, run_demo
+    from looptui.demo import WATCHABLE_SPEED, create_demo_repository, run_demo
 
-    path = create_demo_repository(directory)
+    path = create_demo_repository(directory, WATCHABLE_SPEED if speed is None else speed)
     click.echo(f"demo repository: {path}")
     os.chdir(path)
     if headless:
