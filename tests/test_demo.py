@@ -35,3 +35,12 @@ def test_the_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.stderr.startswith("looptui: ") and "not empty" in result.stderr
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_the_demo_refuses_a_speed_that_is_not_a_number_above_zero(tmp_path: Path) -> None:
+    for speed in ("0", "-1", "nan", "inf"):
+        demo = tmp_path / f"demo-{speed}"
+        result = run_cli(tmp_path, "demo", "--headless", "--speed", speed, str(demo))
+        assert result.code == 2, result
+        assert "speed must be a number above 0" in result.stderr
+        assert not demo.exists() or not any(demo.iterdir())  # nothing made

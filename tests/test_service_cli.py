@@ -475,6 +475,16 @@ def test_a_run_id_no_run_has_is_refused_without_starting_a_service(
     assert service_info(repo) == {"running": False}
 
 
+@pytest.mark.parametrize("detached", [False, True])
+def test_an_unknown_loop_is_refused_without_starting_a_service(
+    tmp_path: Path, detached: bool
+) -> None:
+    repo, _ = held_repo(tmp_path)
+    args = ("run", "nosuchloop", *(["--detach"] if detached else []))
+    one_line(run_cli(repo, *args), "unknown loop 'nosuchloop'", "fix")
+    assert service_info(repo) == {"running": False}
+
+
 @pytest.mark.parametrize("how", ["settings", "flag"])
 def test_with_the_service_off_runs_live_in_the_command(tmp_path: Path, how: str) -> None:
     """`settings.service = false` in looptui.toml, or `looptui --no-service`: the engine runs

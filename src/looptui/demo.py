@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shlex
 import subprocess
 import sys
@@ -184,8 +185,8 @@ WATCHABLE_SPEED = 0.12
 def create_demo_repository(directory: Path | None, speed: float = 1.0) -> Path:
     """Create and commit the demo repository, its replay agents working at `speed`; refuse a
     directory that is not empty."""
-    if speed <= 0:
-        raise LooptuiError(f"the demo's speed must be above 0, not {speed:g}")
+    if not speed > 0 or math.isinf(speed):  # NaN is not above 0 either
+        raise LooptuiError(f"the demo's speed must be a number above 0, not {speed:g}")
     if directory is None:
         path = Path(tempfile.mkdtemp(prefix="looptui-demo-"))
     else:

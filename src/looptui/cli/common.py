@@ -116,18 +116,22 @@ async def with_supervisor(
     with_config: bool = False,
     start: bool = True,
     run: str | None = None,
+    loop: str | None = None,
 ) -> T:
     """Run `body` against this repository's supervisor: its service (started when none runs,
     unless `start` is false), or the engine in this process when the service is off
     (`--no-service`, `settings.service = false`). `with_config`: runs will start, so the
-    loops' config must exist. `run`: the command acts on that run, so an id no run has is
-    refused before a service is started for it."""
+    loops' config must exist. `run`, `loop`: the command acts on that run or starts that
+    loop, so an id no run has, or a loop the config lacks, is refused before a service is
+    started for it."""
     repository = Repository(Path.cwd())
     repository.require_commits()
     if run is not None:
         await _require_run(repository, run)
     path = repository.root / CONFIG_NAME
     config = load_config(path) if with_config or path.exists() else None
+    if loop is not None and config is not None:
+        config.loop(loop)  # ConfigError, naming the loops there are
     if with_config:  # runs will start: their worktrees need the state directory
         ensure_directory(repository.worktrees_dir)
     supervisor = await open_supervisor(

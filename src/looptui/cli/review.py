@@ -77,7 +77,8 @@ async def _start_for_crashed(runs: list[Run]) -> str | None:
     waiting = [
         run.id
         for run in crashed
-        if run.loop in config.loops
+        if Path(run.worktree).is_dir()  # without it the run cannot go on, and says so
+        and run.loop in config.loops
         and config.loop(run.loop).on_interrupt == "resume"
         and run.resumes < config.loop(run.loop).max_resumes
     ]

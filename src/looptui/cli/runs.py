@@ -53,10 +53,14 @@ def run_command(loop: str, prompt: str | None, detach: bool) -> None:
     """
     if detach:
         click.echo(
-            run_async(with_supervisor(lambda sup: _detach(sup, loop, prompt), with_config=True))
+            run_async(
+                with_supervisor(lambda sup: _detach(sup, loop, prompt), with_config=True, loop=loop)
+            )
         )
         return
-    status = run_async(with_supervisor(lambda sup: _run(sup, loop, prompt), with_config=True))
+    status = run_async(
+        with_supervisor(lambda sup: _run(sup, loop, prompt), with_config=True, loop=loop)
+    )
     sys.exit(EXIT_FOR_STATUS.get(status, 1))
 
 
