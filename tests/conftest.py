@@ -154,14 +154,22 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def kill_services(root: Path) -> None:
-    """SIGKILL every `looptui serve` serving a repository under `root`, and wait for it."""
+    """SIGKILL every `looptui serve` serving a repository under `root`, and what they left
+    working there (agents and checks live in process groups of their own, so a killed
+    service leaves them behind, as a crash would), and wait for them."""
     victims = []
-    for process in psutil.process_iter(["cmdline"]):
+    top = root.resolve()
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        if process.pid == os.getpid():
+            continue
         cmdline = process.info.get("cmdline") or []
+        cwd = process.info.get("cwd")
         if "serve" in cmdline and "--repo" in cmdline:
             repo = cmdline[cmdline.index("--repo") + 1] if cmdline[-1] != "--repo" else ""
-            if repo and Path(repo).resolve().is_relative_to(root.resolve()):
+            if repo and Path(repo).resolve().is_relative_to(top):
                 victims.append(process)
+        elif cwd and Path(cwd).is_relative_to(top):
+            victims.append(process)
     for process in victims:
         with contextlib.suppress(psutil.Error):
             process.kill()

@@ -16,6 +16,7 @@ from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus
 from looptui.engine.secrets import REDACTED, Redactor
 from looptui.engine.store import Store, database
+from looptui.engine.store import store as store_module
 from looptui.engine.store.database import StoreError
 from looptui.engine.store.schema import SCHEMA_VERSION
 from looptui.engine.store.writer import MAX_PENDING
@@ -238,6 +239,33 @@ async def test_the_writer_recovers_from_a_long_outside_lock_and_counts_what_it_l
     assert told == f"{lost} events could not be stored: the store was locked by another process"
     # the first batch that met the lock was given up; everything after it was stored
     assert lines == [0, *range(lost + 1, after + 100)]
+
+
+async def test_a_record_write_beside_a_read_waits_for_the_lock_instead_of_failing_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read and a record write on the store's connection at the same moment (a client
+    reading while a run ends): the write's BEGIN must not run while the read holds its
+    snapshot, where SQLite fails it "database is locked" at once, without its busy timeout
+    (a write lock held elsewhere, or anything committed since the read began, the events
+    writer's batches in the service). One attempt must be enough for a short lock."""
+    monkeypatch.setattr(store_module, "LOCKED_ATTEMPTS", 1)
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    try:
+        await store.insert_run(a_run())
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(path), "0.5"], stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        # both start in the same step of the event loop: the write's BEGIN is queued on the
+        # connection right behind the read's statement
+        runs, _ = await asyncio.gather(store.runs(), store.update_run("r1", iterations=1))
+        assert holder.wait(timeout=10) == 0  # the write waited for the lock's end, then wrote
+        assert [run.id for run in runs] == ["r1"]
+        assert (await store.run("r1")).iterations == 1
+    finally:
+        await store.close()
 
 
 async def test_a_record_write_waits_out_a_lock_longer_than_the_busy_timeout(

@@ -74,10 +74,12 @@ async def _start_for_crashed(runs: list[Run]) -> str | None:
         return None
     if not use_service(config, False, os.environ):
         return None
+    # without its worktree a run cannot go on (it says so when it is resumed)
+    kept = await asyncio.to_thread(lambda: {r.id for r in crashed if Path(r.worktree).is_dir()})
     waiting = [
         run.id
         for run in crashed
-        if Path(run.worktree).is_dir()  # without it the run cannot go on, and says so
+        if run.id in kept
         and run.loop in config.loops
         and config.loop(run.loop).on_interrupt == "resume"
         and run.resumes < config.loop(run.loop).max_resumes

@@ -128,9 +128,14 @@ class Store(Records):
         return self._writer.events_dropped
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        # The statement runs and is read to its end in one call on the connection's thread.
+        # Run and fetched in two calls, the read would hold its snapshot open between them,
+        # and a record write's BEGIN IMMEDIATE queued on this connection in between would fail
+        # "database is locked" at once, without the busy timeout (SQLite does not wait for a
+        # connection that already reads): if anything committed since the read began
+        # (the events writer, batch after batch), or another process holds the write lock.
         with database_errors(self.path, "read the looptui store"):
-            async with self._db.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            return list(await self._db.execute_fetchall(sql, tuple(params)))
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
         """One statement in its own write transaction.
