@@ -117,7 +117,6 @@ def test_the_starter_config_is_valid_and_never_overwritten(tmp_path: Path) -> No
             "[loops.x]\nprompt = 'p'\nagent = 'a'\nevaluator = 'judge'\n",
             "loops.x.evaluator: expected the name of an agent (a)",
         ),
-        ("[loops.x]\ntriggers = []\n", "loops.x.triggers: not supported yet"),
         ("[agents.a]\nkind = 'openai'\napi = 'soap'\n", "agents.a.api: expected one of chat"),
         ("[agents.a]\nkind = 'codex'\nsandbox = 'none'\n", "agents.a.sandbox: expected one of"),
         ("[agents.a]\nkind = 'anthropic'\nbase_url = 'ftp://x'\n", "agents.a.base_url: expected"),

@@ -1,10 +1,12 @@
 """`looptui.toml`: read once with tomllib, checked, and turned into typed objects.
 
 `load_config` (in `loading`, with `CONFIG_NAME`) reads the file; `parsing` checks its tables
-and words each problem as one line; `model` holds what they become: `Config`, `LoopConfig`,
+and words each problem as one line (`triggers` does so for a loop's triggers and policy,
+`durations` reads "90s"); `model` holds what they become: `Config`, `LoopConfig`,
 `AgentConfig` and `CheckConfig`. Import any of them from here.
 """
 
+from looptui.engine.config.durations import MAX_DURATION, parse_duration
 from looptui.engine.config.loading import CONFIG_NAME, load_config, write_starter_config
 from looptui.engine.config.model import (
     AGENT_KINDS,
@@ -17,7 +19,6 @@ from looptui.engine.config.model import (
     Config,
     LoopConfig,
 )
-from looptui.engine.config.parsing import MAX_DURATION, parse_duration
 from looptui.engine.errors import ConfigError
 
 __all__ = [

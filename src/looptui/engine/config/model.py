@@ -12,6 +12,7 @@ from typing import Literal
 
 from looptui.engine.errors import ConfigError
 from looptui.engine.secrets import secret_values
+from looptui.engine.triggers.model import Policy, Trigger
 
 AGENT_KINDS = ("command", "replay", "claude-code", "codex", "anthropic", "openai")
 OPENAI_APIS = ("chat", "responses")
@@ -92,6 +93,11 @@ class LoopConfig:
     # after a crash of the service: continue the run at once, or wait for `looptui resume`
     on_interrupt: Literal["resume", "pause"] = "resume"
     max_resumes: int = 3  # automatic resumes in a row (no iteration finished between them)
+    # unattended runs: what starts them (none: a loop run by hand), and what a firing does
+    # when runs are going or were missed; `when` holds the cheap commands asked first
+    triggers: tuple[Trigger, ...] = ()
+    policy: Policy = field(default_factory=Policy)
+    when: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

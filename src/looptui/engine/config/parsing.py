@@ -6,12 +6,12 @@ user can fix a typo without reading a traceback.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from looptui.engine.config.durations import parse_duration
 from looptui.engine.config.model import (
     AGENT_KINDS,
     CODEX_SANDBOXES,
@@ -21,6 +21,7 @@ from looptui.engine.config.model import (
     Config,
     LoopConfig,
 )
+from looptui.engine.config.triggers import check_after_edges, parse_policy, parse_triggers
 from looptui.engine.errors import ConfigError
 from looptui.engine.user_files import NotARegularFile, read_regular_file
 
@@ -55,10 +56,8 @@ _AGENT_KEYS: dict[str, tuple[str, ...]] = {
     "openai": ("api", *_API_KEYS),
 }
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # safe in a git branch name
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_DURATION = 30 * 24 * 3600.0  # 30 days: past it a timeout is a typo, or an overflow
 
 
 def parse_config(path: Path, data: dict[str, Any]) -> Config:
@@ -71,22 +70,6 @@ def _reports_cost(agent: AgentConfig) -> bool:
     if agent.kind == "claude-code":
         return True  # Claude Code reports its cost
     return agent.kind in ("anthropic", "openai") and bool(agent.input_price or agent.output_price)
-
-
-def parse_duration(value: object) -> float | None:
-    """Seconds from `90`, `1.5`, `"90s"`, `"10m"`, `"2h"` or `"500ms"`; None when invalid,
-    not positive, or longer than MAX_DURATION."""
-    if isinstance(value, bool):
-        return None
-    seconds: float | None = None
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
-        seconds = float(match.group(1)) * scale
-    if seconds is None or not math.isfinite(seconds) or not 0 < seconds <= MAX_DURATION:
-        return None
-    return seconds
 
 
 class _Parser:
@@ -161,9 +144,10 @@ class _Parser:
         }
         loops_table = self.table(data.get("loops", {}), "loops")
         loops = {
-            self.name(name, f"loops.{name}"): self.loop(name, value, agents)
+            self.name(name, f"loops.{name}"): self.loop(name, value, agents, tuple(loops_table))
             for name, value in loops_table.items()
         }
+        check_after_edges(self.path, loops)
         return Config(
             path=self.path,
             agents=agents,
@@ -240,11 +224,15 @@ class _Parser:
             return value
         return self.string(value, key)  # model, binary, permission_mode, append_system_prompt
 
-    def loop(self, name: str, value: object, agents: Mapping[str, AgentConfig]) -> LoopConfig:
+    def loop(
+        self,
+        name: str,
+        value: object,
+        agents: Mapping[str, AgentConfig],
+        loop_names: Sequence[str],
+    ) -> LoopConfig:
         key = f"loops.{name}"
         table = self.table(value, key)
-        if "triggers" in table:
-            raise ConfigError(f"{self.path}: {key}.triggers: not supported yet")
         self.only(
             table,
             key,
@@ -269,6 +257,9 @@ class _Parser:
                 "evaluator_commands",
                 "on_interrupt",
                 "max_resumes",
+                "triggers",
+                "policy",
+                "when",
             ),
         )
         on_interrupt = table.get("on_interrupt", "resume")
@@ -331,6 +322,9 @@ class _Parser:
             ),
             on_interrupt=on_interrupt,
             max_resumes=self.positive_int(table.get("max_resumes", 3), f"{key}.max_resumes"),
+            triggers=parse_triggers(self, table.get("triggers", []), f"{key}.triggers", loop_names),
+            policy=parse_policy(self, table.get("policy", {}), f"{key}.policy"),
+            when=self.strings(table.get("when", []), f"{key}.when"),
         )
 
     def prompt(self, table: Mapping[str, Any], key: str) -> str:
