@@ -155,9 +155,10 @@ async def test_a_cancelled_command_dies_with_its_children(box: Toolbox, tmp_path
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    # left alone, the child would live 2 s and then leave its marker
-    assert await wait_for_exit(child, 1.5), "the background child outlived the cancel"
-    assert not marker.exists()
+    # left alone, the child would live 2 s and then leave its marker: that it ended without
+    # one is the proof (a loaded machine may take a moment to deliver the kill)
+    assert await wait_for_exit(child, 10), "the background child outlived the cancel"
+    assert not marker.exists(), "the background child lived on after the cancel"
 
 
 def test_every_tool_has_a_schema() -> None:

@@ -157,5 +157,34 @@ CREATE TABLE service_errors (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# The ledger of trigger firings (each a row before anything happens, settled with its outcome)
+# and the stored schedule: every trigger's next fire time and its one queued firing, so that a
+# restart resumes exactly (see docs/triggers.md).
+_V7 = """
+CREATE TABLE firings (
+    id              INTEGER PRIMARY KEY,
+    loop            TEXT NOT NULL,
+    trigger         TEXT NOT NULL,
+    due_at          REAL NOT NULL,
+    fired_at        REAL NOT NULL,
+    payload         TEXT NOT NULL,      -- JSON
+    outcome         TEXT NOT NULL,
+    run_id          TEXT,
+    reason          TEXT,
+    coalesced_into  INTEGER,            -- the firing this one was folded into
+    retry_at        REAL                -- when a deferred firing is tried again
+);
+CREATE INDEX firings_by_loop ON firings (loop, id);
+
+CREATE TABLE schedule (
+    loop            TEXT,
+    trigger         TEXT,
+    next_due_at     REAL,
+    paused          INTEGER NOT NULL DEFAULT 0,
+    waiting_firing  INTEGER,            -- the one firing queued behind a running one
+    PRIMARY KEY (loop, trigger)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,7 +3,8 @@
 Events arrive through `emit()` (never blocking the caller) and are written in batches by the
 writer (see `writer`), on a connection of its own. Runs, iterations, checks, verdicts and notes
 are rare and are written directly, each statement its own transaction (their queries are in
-`records`). Every SQLite error reaches the caller as a one-line StoreError naming the file.
+`records`; those of the triggers' firings and schedule in `ledger`). Every SQLite error reaches
+the caller as a one-line StoreError naming the file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from looptui.engine.store.database import (
     immediate_transaction,
     migrate,
 )
+from looptui.engine.store.ledger import Ledger
 from looptui.engine.store.records import Records
 from looptui.engine.store.rows import event_from_row
 from looptui.engine.store.writer import (
@@ -52,7 +54,7 @@ LOCKED_ATTEMPTS = 3  # of a record write that met another connection's lock (bus
 __all__ = ["Store", "Subscription"]
 
 
-class Store(Records):
+class Store(Records, Ledger):
     """One open store. Use `await Store.open(path)` and `await store.close()`."""
 
     def __init__(
@@ -137,8 +139,9 @@ class Store(Records):
         with database_errors(self.path, "read the looptui store"):
             return list(await self._db.execute_fetchall(sql, tuple(params)))
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
-        """One statement in its own write transaction.
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> tuple[int, int]:
+        """One statement in its own write transaction; its (lastrowid, rowcount), read inside
+        the transaction, so that another connection's insert is never taken for this one's.
 
         BEGIN IMMEDIATE takes the write lock before the statement reads anything: a plain
         autocommit write would read first, wait for the events writer's transaction, and then
@@ -148,8 +151,10 @@ class Store(Records):
             try:
                 with database_errors(self.path, "write to the looptui store"):
                     async with self._write_lock, immediate_transaction(self._db):
-                        await self._db.execute(sql, tuple(params))
-                return
+                        cursor = await self._db.execute(sql, tuple(params))
+                        counted = (cursor.lastrowid or 0, cursor.rowcount)
+                        await cursor.close()
+                return counted
             except StoreError as exc:
                 cause = exc.__cause__
                 if attempt == LOCKED_ATTEMPTS or not (
@@ -158,6 +163,7 @@ class Store(Records):
                     raise
                 # a record write (a run's status) must not be lost to a lock held a while
                 logger.warning("%s; trying again (%d of %d)", exc, attempt + 1, LOCKED_ATTEMPTS)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- events ------------------------------------------------------------------------------
 

@@ -1,0 +1,246 @@
+"""The ledger of trigger firings and the stored schedule (see docs/triggers.md).
+
+A firing is a row, `pending`, before anything happens, and is settled with its outcome once
+known; a firing whose run could not start is `failed`, never silently `started`. The schedule
+holds every trigger's next fire time and its one queued firing, so that a restart resumes it.
+`Store` is the records, this ledger and the events.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from looptui.engine.secrets import Redactor
+from looptui.engine.store.writer import encode_data
+
+_FIRING_COLUMNS = (
+    "id, loop, trigger, due_at, fired_at, payload, outcome, run_id, reason, coalesced_into, "
+    "retry_at"
+)
+
+
+class Outcome(enum.StrEnum):
+    """What came of a firing."""
+
+    PENDING = "pending"  # recorded; nothing has happened yet
+    STARTED = "started"  # only once the run's first agent turn began
+    NOTHING_TO_DO = "nothing_to_do"  # a `when` command said so, or the goal already held
+    SKIPPED = "skipped"  # a run of the loop was already going (overlap)
+    COALESCED = "coalesced"  # folded into another firing (`coalesced_into`)
+    MISSED = "missed"  # the service was down and catch-up said skip
+    DEFERRED = "deferred"  # a usage limit: tried again at `retry_at`
+    REFUSED = "refused"  # a hook exited 2
+    FAILED = "failed"  # the run could not start (`reason`)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One firing of a loop's trigger, as the ledger holds it."""
+
+    id: int
+    loop: str
+    trigger: str
+    due_at: float  # when the trigger was due
+    fired_at: float  # when it actually fired (later than due_at after a restart)
+    payload: Mapping[str, Any]  # what the trigger carried (a webhook's body, changed paths...)
+    outcome: Outcome
+    run_id: str | None = None
+    reason: str | None = None
+    coalesced_into: int | None = None
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """A trigger's place in the stored schedule."""
+
+    loop: str
+    trigger: str
+    next_due_at: float | None
+    paused: bool = False
+    waiting_firing: int | None = None  # the one firing queued behind a running one
+
+
+class _Keep(enum.Enum):
+    """A schedule field `set_schedule` was not given: left as stored."""
+
+    KEEP = enum.auto()
+
+
+KEEP = _Keep.KEEP
+
+
+def _firing_from_row(row: sqlite3.Row) -> Firing:
+    return Firing(
+        id=row["id"],
+        loop=row["loop"],
+        trigger=row["trigger"],
+        due_at=row["due_at"],
+        fired_at=row["fired_at"],
+        payload=json.loads(row["payload"]),
+        outcome=Outcome(row["outcome"]),
+        run_id=row["run_id"],
+        reason=row["reason"],
+        coalesced_into=row["coalesced_into"],
+        retry_at=row["retry_at"],
+    )
+
+
+def _entry_from_row(row: sqlite3.Row) -> ScheduleEntry:
+    return ScheduleEntry(
+        loop=row["loop"],
+        trigger=row["trigger"],
+        next_due_at=row["next_due_at"],
+        paused=bool(row["paused"]),
+        waiting_firing=row["waiting_firing"],
+    )
+
+
+class Ledger(abc.ABC):
+    """The ledger's and the schedule's queries, over the connection a store provides."""
+
+    redactor: Redactor
+
+    @abc.abstractmethod
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]: ...
+
+    @abc.abstractmethod
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> tuple[int, int]:
+        """One statement in its own write transaction: (lastrowid, rowcount)."""
+
+    # -- firings -------------------------------------------------------------------------------
+
+    async def record_firing(
+        self,
+        loop: str,
+        trigger: str,
+        *,
+        due_at: float,
+        payload: Mapping[str, Any] | None = None,
+        fired_at: float | None = None,
+    ) -> int:
+        """Record a firing as pending, before anything happens, and return its id.
+
+        The payload is redacted like everything stored; values JSON has no type for are
+        stored as their text. Raises TypeError for a payload that cannot be stored at all."""
+        text, _ = encode_data(self.redactor.value(dict(payload or {})))
+        firing_id, _ = await self._write(
+            "INSERT INTO firings (loop, trigger, due_at, fired_at, payload, outcome) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                loop,
+                trigger,
+                due_at,
+                time.time() if fired_at is None else fired_at,
+                text,
+                Outcome.PENDING.value,
+            ),
+        )
+        return firing_id
+
+    async def settle_firing(
+        self,
+        firing_id: int,
+        outcome: Outcome,
+        run_id: str | None = None,
+        reason: str | None = None,
+        coalesced_into: int | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Give a firing its outcome. A coalesced firing names the firing it went into, a
+        deferred one when it is tried again, a failed one why; the reason is redacted."""
+        if outcome is Outcome.PENDING:
+            raise ValueError("a firing is settled with an outcome other than pending")
+        if outcome is Outcome.COALESCED and coalesced_into is None:
+            raise ValueError("a coalesced firing needs the firing it was coalesced into")
+        if outcome is Outcome.DEFERRED and retry_at is None:
+            raise ValueError("a deferred firing needs the time it is tried again (retry_at)")
+        if outcome is Outcome.FAILED and not reason:
+            raise ValueError("a failed firing needs the reason its run could not start")
+        _, changed = await self._write(
+            "UPDATE firings SET outcome = ?, run_id = ?, reason = ?, coalesced_into = ?, "
+            "retry_at = ? WHERE id = ?",
+            (
+                outcome.value,
+                run_id,
+                None if reason is None else self.redactor.text(reason),
+                coalesced_into,
+                retry_at,
+                firing_id,
+            ),
+        )
+        if not changed:
+            raise LookupError(f"no firing {firing_id}")
+
+    async def firings(self, loop: str | None = None, limit: int = 50) -> list[Firing]:
+        """The newest `limit` firings, of one loop or of all, newest first."""
+        query = f"SELECT {_FIRING_COLUMNS} FROM firings"
+        params: list[Any] = []
+        if loop is not None:
+            query += " WHERE loop = ?"
+            params.append(loop)
+        rows = await self._fetchall(query + " ORDER BY id DESC LIMIT ?", [*params, limit])
+        return [_firing_from_row(row) for row in rows]
+
+    async def pending_firings(self, loop: str | None = None) -> list[Firing]:
+        """The firings not yet settled, of one loop or of all, oldest first: after a crash,
+        the ones a restart must settle."""
+        query = f"SELECT {_FIRING_COLUMNS} FROM firings WHERE outcome = ?"
+        params: list[Any] = [Outcome.PENDING.value]
+        if loop is not None:
+            query += " AND loop = ?"
+            params.append(loop)
+        rows = await self._fetchall(query + " ORDER BY id", params)
+        return [_firing_from_row(row) for row in rows]
+
+    # -- the schedule ------------------------------------------------------------------------
+
+    async def set_schedule(
+        self,
+        loop: str,
+        trigger: str,
+        *,
+        next_due_at: float | _Keep | None = KEEP,
+        paused: bool | _Keep = KEEP,
+        waiting_firing: int | _Keep | None = KEEP,
+    ) -> None:
+        """Add or change a trigger's schedule entry; the fields not given keep their stored
+        value (a new entry starts with no due time, not paused, nothing waiting)."""
+        fields: dict[str, Any] = {}
+        if not isinstance(next_due_at, _Keep):
+            fields["next_due_at"] = next_due_at
+        if not isinstance(paused, _Keep):
+            fields["paused"] = int(paused)
+        if not isinstance(waiting_firing, _Keep):
+            fields["waiting_firing"] = waiting_firing
+        columns = "".join(f", {name}" for name in fields)
+        marks = "".join(", ?" for _ in fields)
+        update = (
+            "DO UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in fields)
+            if fields
+            else "DO NOTHING"
+        )
+        await self._write(
+            f"INSERT INTO schedule (loop, trigger{columns}) VALUES (?, ?{marks}) "
+            f"ON CONFLICT (loop, trigger) {update}",
+            (loop, trigger, *fields.values()),
+        )
+
+    async def schedule_entry(self, loop: str, trigger: str) -> ScheduleEntry | None:
+        """A trigger's schedule entry, or None when it has none."""
+        rows = await self._fetchall(
+            "SELECT * FROM schedule WHERE loop = ? AND trigger = ?", (loop, trigger)
+        )
+        return _entry_from_row(rows[0]) if rows else None
+
+    async def schedule(self) -> list[ScheduleEntry]:
+        """Every trigger's schedule entry, by loop and trigger."""
+        rows = await self._fetchall("SELECT * FROM schedule ORDER BY loop, trigger")
+        return [_entry_from_row(row) for row in rows]

@@ -1,0 +1,189 @@
+"""The ledger of firings and the stored schedule: settling, order, privacy, restarts and the
+migration that brings them to an older store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from looptui.engine.secrets import REDACTED, Redactor
+from looptui.engine.store import Store
+from looptui.engine.store.ledger import Outcome, ScheduleEntry
+from looptui.engine.store.schema import SCHEMA_VERSION
+from test_store import a_run
+
+
+async def test_a_firing_is_recorded_pending_and_settled_each_way(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        first = await store.record_firing(
+            "fix", "nightly", due_at=100.0, payload={"n": 1}, fired_at=101.5
+        )
+        (pending,) = await store.pending_firings("fix")
+        assert (pending.id, pending.outcome, pending.due_at, pending.fired_at) == (
+            first,
+            Outcome.PENDING,
+            100.0,
+            101.5,
+        )
+        assert pending.payload == {"n": 1} and pending.trigger == "nightly"
+
+        settlements: dict[Outcome, dict[str, object]] = {
+            Outcome.STARTED: {"run_id": "r1"},
+            Outcome.NOTHING_TO_DO: {"reason": "the goal already holds"},
+            Outcome.SKIPPED: {"reason": "r1 is still running"},
+            Outcome.COALESCED: {"coalesced_into": first},
+            Outcome.MISSED: {},
+            Outcome.DEFERRED: {"retry_at": 500.0},
+            Outcome.REFUSED: {"reason": "hook exited 2"},
+            Outcome.FAILED: {"reason": "no such agent"},
+        }
+        ids = {}
+        for outcome, fields in settlements.items():
+            ids[outcome] = await store.record_firing("fix", "watch", due_at=time.time())
+            await store.settle_firing(ids[outcome], outcome, **fields)  # type: ignore[arg-type]
+        await store.settle_firing(first, Outcome.STARTED, run_id="r0")
+
+        assert await store.pending_firings("fix") == []
+        stored = {firing.id: firing for firing in await store.firings("fix")}
+        for outcome, fields in settlements.items():
+            firing = stored[ids[outcome]]
+            assert firing.outcome is outcome
+            assert firing.run_id == fields.get("run_id")
+            assert firing.reason == fields.get("reason")
+            assert firing.coalesced_into == fields.get("coalesced_into")
+            assert firing.retry_at == fields.get("retry_at")
+        assert stored[first].outcome is Outcome.STARTED and stored[first].run_id == "r0"
+    finally:
+        await store.close()
+
+
+async def test_a_settlement_missing_what_its_outcome_needs_is_refused(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        firing = await store.record_firing("fix", "cron", due_at=1.0)
+        for outcome in (Outcome.PENDING, Outcome.COALESCED, Outcome.DEFERRED, Outcome.FAILED):
+            with pytest.raises(ValueError):
+                await store.settle_firing(firing, outcome)
+        with pytest.raises(LookupError, match="no firing 999"):
+            await store.settle_firing(999, Outcome.MISSED)
+        assert [f.outcome for f in await store.pending_firings()] == [Outcome.PENDING]
+    finally:
+        await store.close()
+
+
+async def test_firings_come_newest_first_within_the_limit_and_by_loop(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        recorded = [
+            await store.record_firing(loop, "cron", due_at=float(n), payload={"n": n})
+            for n, loop in enumerate(["fix", "docs", "fix", "fix", "docs"])
+        ]
+        assert [f.id for f in await store.firings()] == recorded[::-1]
+        assert [f.id for f in await store.firings(limit=2)] == recorded[:2:-1]
+        assert [f.payload["n"] for f in await store.firings("fix")] == [3, 2, 0]
+        assert [f.payload["n"] for f in await store.firings("fix", limit=1)] == [3]
+        await store.settle_firing(recorded[2], Outcome.MISSED)
+        assert [f.id for f in await store.pending_firings("fix")] == [recorded[0], recorded[3]]
+        assert len(await store.pending_firings()) == 4
+    finally:
+        await store.close()
+
+
+async def test_firings_from_two_connections_at_once_each_get_their_own_id(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    one, two = await Store.open(path), await Store.open(path)
+    try:
+        ids = await asyncio.gather(
+            *(
+                store.record_firing("fix", "cron", due_at=float(n), payload={"n": n})
+                for n in range(10)
+                for store in (one, two)
+            )
+        )
+        assert len(set(ids)) == 20
+        stored = {f.id: f.payload["n"] for f in await one.firings(limit=100)}
+        assert sorted(stored) == sorted(ids)
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_secret_in_a_firing_is_stored_redacted(tmp_path: Path) -> None:
+    secret = "hook-secret-0123456789"
+    store = await Store.open(tmp_path / "s.db", Redactor([secret]))
+    try:
+        firing = await store.record_firing(
+            "fix", "webhook", due_at=1.0, payload={"body": {"token": secret, "list": [secret]}}
+        )
+        await store.settle_firing(firing, Outcome.FAILED, reason=f"401 for {secret}")
+        (read,) = await store.firings()
+        assert read.payload == {"body": {"token": REDACTED, "list": [REDACTED]}}
+        assert read.reason == f"401 for {REDACTED}"
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        payload, reason = db.execute("SELECT payload, reason FROM firings").fetchone()
+    assert secret not in payload and secret not in reason
+    assert json.loads(payload)["body"]["token"] == REDACTED
+
+
+async def test_the_schedule_upserts_and_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    try:
+        assert await store.schedule_entry("fix", "nightly") is None
+        await store.set_schedule("fix", "nightly", next_due_at=1000.0)
+        await store.set_schedule("docs", "watch")
+        waiting = await store.record_firing("fix", "nightly", due_at=1000.0)
+        # only the fields given change
+        await store.set_schedule("fix", "nightly", paused=True, waiting_firing=waiting)
+        await store.set_schedule("fix", "nightly", next_due_at=2000.0)
+        assert await store.schedule_entry("fix", "nightly") == ScheduleEntry(
+            "fix", "nightly", 2000.0, paused=True, waiting_firing=waiting
+        )
+        await store.set_schedule("fix", "nightly", paused=False, waiting_firing=None)
+    finally:
+        await store.close()
+
+    store = await Store.open(path)  # a restart
+    try:
+        assert await store.schedule() == [
+            ScheduleEntry("docs", "watch", None),
+            ScheduleEntry("fix", "nightly", 2000.0, paused=False, waiting_firing=None),
+        ]
+        assert [f.id for f in await store.pending_firings("fix")] == [waiting]
+    finally:
+        await store.close()
+
+
+async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = await Store.open(path)
+    await store.insert_run(a_run("r1"))
+    await store.close()
+    with sqlite3.connect(path) as db:  # back to what the release with schema 6 left on disk
+        db.execute("DROP TABLE firings")
+        db.execute("DROP TABLE schedule")
+        db.execute("PRAGMA user_version = 6")
+
+    store = await Store.open(path)
+    try:
+        assert [run.id for run in await store.runs()] == ["r1"]
+        firing = await store.record_firing("fix", "cron", due_at=1.0)
+        await store.settle_firing(firing, Outcome.STARTED, run_id="r1")
+        await store.set_schedule("fix", "cron", next_due_at=61.0)
+        assert [(f.outcome, f.run_id) for f in await store.firings()] == [(Outcome.STARTED, "r1")]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert {"firings", "firings_by_loop", "schedule"} <= tables
