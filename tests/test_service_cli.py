@@ -193,6 +193,15 @@ class Command:
             self.process.kill()
             self.process.wait()
 
+    def interrupt_after(self, text: str) -> Result:
+        """Ctrl-C once the command printed `text`; what it did then (killed if it hangs)."""
+        try:
+            self.wait_for_line(text)
+            self.process.send_signal(signal.SIGINT)
+            return self.finish()
+        finally:
+            self.kill()
+
 
 # -- run --detach, status, attach ----------------------------------------------------------
 
@@ -355,13 +364,7 @@ def test_run_in_the_foreground_exits_0_only_when_the_goal_was_met(tmp_path: Path
 
 def test_ctrl_c_stops_a_foreground_run_and_says_so(tmp_path: Path) -> None:
     repo, _ = held_repo(tmp_path)
-    command = Command(repo, "run", "fix")
-    try:
-        command.wait_for_line("turn 1 started")
-        command.process.send_signal(signal.SIGINT)
-        result = command.finish()
-    finally:
-        command.kill()
+    result = Command(repo, "run", "fix").interrupt_after("turn 1 started")
     assert result.code == 130, result
     assert "stopping" in result.stdout and "cancelled" in result.stdout, result.stdout
     assert "Traceback" not in result.stderr
@@ -708,13 +711,7 @@ def test_a_client_that_detaches_or_vanishes_leaves_the_run_going(tmp_path: Path)
     run_id = detach(repo)
     turn_started(control, 1)
 
-    attach = Command(repo, "attach", run_id)  # Ctrl-C: detaches
-    try:
-        attach.wait_for_line("turn 1 started")
-        attach.process.send_signal(signal.SIGINT)
-        result = attach.finish()
-    finally:
-        attach.kill()
+    result = Command(repo, "attach", run_id).interrupt_after("turn 1 started")  # detaches
     assert result.code == 0, result
     assert f"detached: run {run_id} goes on" in result.stdout, result.stdout
     assert "Traceback" not in result.stderr

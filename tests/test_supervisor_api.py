@@ -168,6 +168,17 @@ async def collect(feed: Feed, until: Callable[[Event], bool]) -> list[Event]:
     raise AssertionError(f"the feed ended before the event awaited; it gave {seen}")
 
 
+async def collect_from(
+    supervisor: Supervisor, run_id: str, after: int, until: Callable[[Event], bool]
+) -> list[Event]:
+    """`collect` over a subscription of its own to the run, from `after`, closed after."""
+    feed = supervisor.subscribe(run_id, after=after)
+    try:
+        return await collect(feed, until)
+    finally:
+        feed.close()
+
+
 def ended(event: Event) -> bool:
     return isinstance(event.payload, StatusChanged) and not event.payload.status.is_active
 
@@ -295,11 +306,7 @@ async def test_stop_keeps_the_worktree_and_resume_finishes_the_run(
     supervisor: Supervisor, release: Path
 ) -> None:
     run = await supervisor.start_run("gated")
-    feed = supervisor.subscribe(run.id, after=0)
-    try:
-        await collect(feed, says("waiting for"))
-    finally:
-        feed.close()
+    await collect_from(supervisor, run.id, 0, says("waiting for"))
     stopped = await supervisor.stop(run.id[:5])
     assert stopped.id == run.id and stopped.status is RunStatus.CANCELLED
     worktree = Path(stopped.worktree)
@@ -553,11 +560,7 @@ async def stop_the_one_turn(supervisor: Supervisor, run: Run, after: int, releas
     """The continued run's agent is waiting (its feed after `after` says so), queued once:
     the refused continuations left no trace. Once stopped, the run stays cancelled and
     nothing drives it."""
-    feed = supervisor.subscribe(run.id, after=after)
-    try:
-        events = await collect(feed, says("waiting for"))
-    finally:
-        feed.close()
+    events = await collect_from(supervisor, run.id, after, says("waiting for"))
     statuses = [e.payload.status for e in events if isinstance(e.payload, StatusChanged)]
     assert statuses == [RunStatus.QUEUED, RunStatus.RUNNING], statuses
     before = len(turns(release))
@@ -580,11 +583,7 @@ async def test_a_resume_at_once_with_another_continuation_puts_one_agent_in_the_
     supervisor: Supervisor, api_repo: Path, release: Path, second: str
 ) -> None:
     run = await supervisor.start_run("gated")
-    feed = supervisor.subscribe(run.id, after=0)
-    try:
-        await collect(feed, says("waiting for"))
-    finally:
-        feed.close()
+    await collect_from(supervisor, run.id, 0, says("waiting for"))
     assert (await supervisor.stop(run.id)).status is RunStatus.CANCELLED
     assert len(turns(release)) == 1
     after = await supervisor.history.last_event_id()
