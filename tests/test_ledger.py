@@ -140,16 +140,19 @@ async def test_the_schedule_upserts_and_survives_a_restart(tmp_path: Path) -> No
     store = await Store.open(path)
     try:
         assert await store.schedule_entry("fix", "nightly") is None
-        await store.set_schedule("fix", "nightly", next_due_at=1000.0)
+        await store.set_schedule("fix", "nightly", next_due_at=1000.0, spec="cron 0 3 * * *")
         await store.set_schedule("docs", "watch")
-        waiting = await store.record_firing("fix", "nightly", due_at=1000.0)
+        await store.set_schedule("fix", "hourly", next_due_at=3600.0, anchor=0.0)
         # only the fields given change
-        await store.set_schedule("fix", "nightly", paused=True, waiting_firing=waiting)
+        await store.set_schedule("fix", "nightly", paused=True)
         await store.set_schedule("fix", "nightly", next_due_at=2000.0)
         assert await store.schedule_entry("fix", "nightly") == ScheduleEntry(
-            "fix", "nightly", 2000.0, paused=True, waiting_firing=waiting
+            "fix", "nightly", 2000.0, paused=True, spec="cron 0 3 * * *"
         )
-        await store.set_schedule("fix", "nightly", paused=False, waiting_firing=None)
+        await store.set_schedule("fix", "nightly", paused=False)
+        waiting = await store.record_firing("fix", "nightly", due_at=1000.0)
+        starting = await store.record_firing("fix", "hourly", due_at=3600.0)
+        await store.link_firing(starting, "r1")
     finally:
         await store.close()
 
@@ -157,9 +160,42 @@ async def test_the_schedule_upserts_and_survives_a_restart(tmp_path: Path) -> No
     try:
         assert await store.schedule() == [
             ScheduleEntry("docs", "watch", None),
-            ScheduleEntry("fix", "nightly", 2000.0, paused=False, waiting_firing=None),
+            ScheduleEntry("fix", "hourly", 3600.0, anchor=0.0),
+            ScheduleEntry("fix", "nightly", 2000.0, paused=False, spec="cron 0 3 * * *"),
         ]
-        assert [f.id for f in await store.pending_firings("fix")] == [waiting]
+        assert [f.id for f in await store.pending_firings("fix")] == [waiting, starting]
+        # the loop's queued firing is the pending one with no run; the other is starting
+        assert [f.id for f in await store.pending_firings("fix", queued=True)] == [waiting]
+        (linked,) = await store.pending_firings("fix", queued=False)
+        assert (linked.id, linked.run_id) == (starting, "r1")
+        # settled later, it keeps the run it was linked to
+        await store.settle_firing(starting, Outcome.FAILED, reason="no worktree")
+        assert (await store.firing(starting)).run_id == "r1"
+    finally:
+        await store.close()
+
+
+async def test_a_firing_with_an_outcome_known_at_once_is_recorded_settled(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        first = await store.record_firing("fix", "cron", due_at=1.0)
+        skipped = await store.record_firing(
+            "fix", "watch", due_at=2.0, outcome=Outcome.SKIPPED, reason="r1 is running"
+        )
+        folded = await store.record_firing(
+            "fix", "git", due_at=2.0, outcome=Outcome.COALESCED, coalesced_into=first
+        )
+        await store.set_firing_payload(first, {"changed_paths": ["a.py", "b.py"]})
+        assert (await store.firing(skipped)).reason == "r1 is running"
+        assert (await store.firing(folded)).coalesced_into == first
+        assert (await store.firing(first)).payload == {"changed_paths": ["a.py", "b.py"]}
+        with pytest.raises(ValueError, match="coalesced into"):
+            await store.record_firing("fix", "git", due_at=3.0, outcome=Outcome.COALESCED)
+        await store.settle_firing(first, Outcome.NOTHING_TO_DO, reason="the goal holds")
+        with pytest.raises(LookupError, match="no pending firing"):  # settled: not changed
+            await store.set_firing_payload(first, {})
+        with pytest.raises(LookupError, match="no firing 999"):
+            await store.firing(999)
     finally:
         await store.close()
 
@@ -184,6 +220,8 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    assert {"firings", "firings_by_loop", "schedule"} <= tables
+        columns = {row[1] for row in db.execute("PRAGMA table_info(schedule)")}
+    assert {"firings", "firings_by_loop", "firings_pending", "schedule"} <= tables
+    assert {"anchor", "spec"} <= columns and "waiting_firing" not in columns

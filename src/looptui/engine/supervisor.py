@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from looptui.engine.agents import Agent, build_agent
 from looptui.engine.checks import preflight_check
@@ -28,6 +29,7 @@ from looptui.engine.secrets import Redactor
 from looptui.engine.store import History, Store
 from looptui.engine.store.feed import CursorFeed, Feed
 from looptui.engine.store.records import CRASHED
+from looptui.engine.triggers.placeholders import render
 from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Repository
@@ -115,11 +117,17 @@ class Engine(ReviewMixin):
     # -- runs ------------------------------------------------------------------------------
 
     async def start_run(
-        self, loop_name: str, prompt: str | None = None, agent: str | None = None
+        self,
+        loop_name: str,
+        prompt: str | None = None,
+        agent: str | None = None,
+        fired: Mapping[str, Any] | None = None,
     ) -> Run:
         """Check that the run can start, record it as queued, and schedule it.
 
         `prompt` and `agent` (the name of a configured agent) override the loop's own.
+        `fired` is what a trigger's firing carried; its placeholders fill the prompt (None:
+        started by hand).
         """
         if self.config is None:
             raise LooptuiError("no configuration loaded")
@@ -144,7 +152,7 @@ class Engine(ReviewMixin):
             loop=loop.name,
             agent=agent_config.name,
             status=RunStatus.QUEUED,
-            prompt=prompt or loop.prompt,
+            prompt=render(prompt or loop.prompt, fired),
             base_branch=base_branch,
             base_commit=base_commit,
             branch=f"looptui/{loop.name}/{run_id}",
@@ -157,8 +165,7 @@ class Engine(ReviewMixin):
         await self.store.record_loop(defined.name, dataclasses.asdict(defined))
         await self.store.insert_run(run)
         self.store.emit(run.id, StatusChanged(run.status))
-        if prompt:
-            loop = dataclasses.replace(loop, prompt=prompt)
+        loop = dataclasses.replace(loop, prompt=run.prompt)
         self._schedule(run, loop, backend, notes=())
         return run
 

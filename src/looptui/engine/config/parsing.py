@@ -23,6 +23,7 @@ from looptui.engine.config.model import (
 )
 from looptui.engine.config.triggers import check_after_edges, parse_policy, parse_triggers
 from looptui.engine.errors import ConfigError
+from looptui.engine.triggers.placeholders import PLACEHOLDERS, unknown_placeholders
 from looptui.engine.user_files import NotARegularFile, read_regular_file
 
 _API_KEYS = (
@@ -266,6 +267,12 @@ class _Parser:
         if on_interrupt not in ("resume", "pause"):
             raise self.fail(f"{key}.on_interrupt", '"resume" or "pause"', on_interrupt)
         prompt = self.prompt(table, key)
+        if unknown := unknown_placeholders(prompt):
+            raise ConfigError(
+                f"{self.path}: {key}: unknown placeholder {{{unknown[0]}}} in the prompt "
+                f"(placeholders: {', '.join('{' + name + '}' for name in PLACEHOLDERS)}; "
+                "write {{ and }} for a brace)"
+            )
         agent = self.string(table.get("agent"), f"{key}.agent")
         if agent not in agents:
             known = ", ".join(sorted(agents)) or "none defined"

@@ -2,7 +2,8 @@
 
 A firing is a row, `pending`, before anything happens, and is settled with its outcome once
 known; a firing whose run could not start is `failed`, never silently `started`. The schedule
-holds every trigger's next fire time and its one queued firing, so that a restart resumes it.
+holds every trigger's next fire time (and an `every`'s phase), so that a restart resumes it;
+a loop's queued firing is its pending firing with no run yet.
 `Store` is the records, this ledger and the events.
 """
 
@@ -63,9 +64,10 @@ class ScheduleEntry:
 
     loop: str
     trigger: str
-    next_due_at: float | None
+    next_due_at: float | None  # None: an event trigger, or one that never fires again
     paused: bool = False
-    waiting_firing: int | None = None  # the one firing queued behind a running one
+    anchor: float | None = None  # when an `every` schedule began: its phase
+    spec: str | None = None  # the trigger as configured when next_due_at was computed
 
 
 class _Keep(enum.Enum):
@@ -75,6 +77,23 @@ class _Keep(enum.Enum):
 
 
 KEEP = _Keep.KEEP
+
+
+def _check_settlement(
+    outcome: Outcome,
+    reason: str | None,
+    coalesced_into: int | None,
+    retry_at: float | None,
+    run_id: str | None,
+) -> None:
+    if outcome is Outcome.PENDING:
+        raise ValueError("a firing is settled with an outcome other than pending")
+    if outcome is Outcome.COALESCED and coalesced_into is None:
+        raise ValueError("a coalesced firing needs the firing it was coalesced into")
+    if outcome is Outcome.DEFERRED and retry_at is None:
+        raise ValueError("a deferred firing needs the time it is tried again (retry_at)")
+    if outcome is Outcome.FAILED and not reason:
+        raise ValueError("a failed firing needs the reason its run could not start")
 
 
 def _firing_from_row(row: sqlite3.Row) -> Firing:
@@ -99,7 +118,8 @@ def _entry_from_row(row: sqlite3.Row) -> ScheduleEntry:
         trigger=row["trigger"],
         next_due_at=row["next_due_at"],
         paused=bool(row["paused"]),
-        waiting_firing=row["waiting_firing"],
+        anchor=row["anchor"],
+        spec=row["spec"],
     )
 
 
@@ -125,25 +145,66 @@ class Ledger(abc.ABC):
         due_at: float,
         payload: Mapping[str, Any] | None = None,
         fired_at: float | None = None,
+        outcome: Outcome = Outcome.PENDING,
+        reason: str | None = None,
+        coalesced_into: int | None = None,
     ) -> int:
-        """Record a firing as pending, before anything happens, and return its id.
+        """Record a firing, pending (before anything happens) unless its outcome is known at
+        once (skipped, coalesced, missed), and return its id.
 
         The payload is redacted like everything stored; values JSON has no type for are
         stored as their text. Raises TypeError for a payload that cannot be stored at all."""
-        text, _ = encode_data(self.redactor.value(dict(payload or {})))
+        if outcome is not Outcome.PENDING:
+            _check_settlement(outcome, reason, coalesced_into, retry_at=None, run_id=None)
+        text = self._payload_text(payload)
         firing_id, _ = await self._write(
-            "INSERT INTO firings (loop, trigger, due_at, fired_at, payload, outcome) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO firings (loop, trigger, due_at, fired_at, payload, outcome, reason, "
+            "coalesced_into) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 loop,
                 trigger,
                 due_at,
                 time.time() if fired_at is None else fired_at,
                 text,
-                Outcome.PENDING.value,
+                outcome.value,
+                None if reason is None else self.redactor.text(reason),
+                coalesced_into,
             ),
         )
         return firing_id
+
+    def _payload_text(self, payload: Mapping[str, Any] | None) -> str:
+        text, _ = encode_data(self.redactor.value(dict(payload or {})))
+        return text
+
+    async def link_firing(self, firing_id: int, run_id: str) -> None:
+        """Name the run a pending firing started; it stays pending until the run's first
+        agent turn begins (then `settle_firing(..., STARTED)`)."""
+        await self._update_pending(firing_id, "run_id = ?", (run_id,))
+
+    async def set_firing_payload(self, firing_id: int, payload: Mapping[str, Any]) -> None:
+        """Replace a pending firing's payload: a queued firing gathers what the firings
+        coalesced into it carried (changed paths, the newest commit)."""
+        await self._update_pending(firing_id, "payload = ?", (self._payload_text(payload),))
+
+    async def _update_pending(
+        self, firing_id: int, assignment: str, params: tuple[Any, ...]
+    ) -> None:
+        _, changed = await self._write(
+            f"UPDATE firings SET {assignment} WHERE id = ? AND outcome = ?",
+            (*params, firing_id, Outcome.PENDING.value),
+        )
+        if not changed:
+            raise LookupError(f"no pending firing {firing_id}")
+
+    async def firing(self, firing_id: int) -> Firing:
+        """One firing by id; LookupError when there is none."""
+        rows = await self._fetchall(
+            f"SELECT {_FIRING_COLUMNS} FROM firings WHERE id = ?", (firing_id,)
+        )
+        if not rows:
+            raise LookupError(f"no firing {firing_id}")
+        return _firing_from_row(rows[0])
 
     async def settle_firing(
         self,
@@ -156,14 +217,10 @@ class Ledger(abc.ABC):
     ) -> None:
         """Give a firing its outcome. A coalesced firing names the firing it went into, a
         deferred one when it is tried again, a failed one why; the reason is redacted."""
-        if outcome is Outcome.PENDING:
-            raise ValueError("a firing is settled with an outcome other than pending")
-        if outcome is Outcome.COALESCED and coalesced_into is None:
-            raise ValueError("a coalesced firing needs the firing it was coalesced into")
-        if outcome is Outcome.DEFERRED and retry_at is None:
-            raise ValueError("a deferred firing needs the time it is tried again (retry_at)")
-        if outcome is Outcome.FAILED and not reason:
-            raise ValueError("a failed firing needs the reason its run could not start")
+        _check_settlement(outcome, reason, coalesced_into, retry_at, run_id)
+        if run_id is None:  # a firing linked to its run keeps it whatever becomes of it
+            rows = await self._fetchall("SELECT run_id FROM firings WHERE id = ?", (firing_id,))
+            run_id = rows[0]["run_id"] if rows else None
         _, changed = await self._write(
             "UPDATE firings SET outcome = ?, run_id = ?, reason = ?, coalesced_into = ?, "
             "retry_at = ? WHERE id = ?",
@@ -189,14 +246,19 @@ class Ledger(abc.ABC):
         rows = await self._fetchall(query + " ORDER BY id DESC LIMIT ?", [*params, limit])
         return [_firing_from_row(row) for row in rows]
 
-    async def pending_firings(self, loop: str | None = None) -> list[Firing]:
+    async def pending_firings(
+        self, loop: str | None = None, *, queued: bool | None = None
+    ) -> list[Firing]:
         """The firings not yet settled, of one loop or of all, oldest first: after a crash,
-        the ones a restart must settle."""
+        the ones a restart must settle. `queued=True`: only those with no run yet (a loop's
+        waiting firing); False: only those whose run is starting."""
         query = f"SELECT {_FIRING_COLUMNS} FROM firings WHERE outcome = ?"
         params: list[Any] = [Outcome.PENDING.value]
         if loop is not None:
             query += " AND loop = ?"
             params.append(loop)
+        if queued is not None:
+            query += " AND run_id IS NULL" if queued else " AND run_id IS NOT NULL"
         rows = await self._fetchall(query + " ORDER BY id", params)
         return [_firing_from_row(row) for row in rows]
 
@@ -209,17 +271,17 @@ class Ledger(abc.ABC):
         *,
         next_due_at: float | _Keep | None = KEEP,
         paused: bool | _Keep = KEEP,
-        waiting_firing: int | _Keep | None = KEEP,
+        anchor: float | _Keep | None = KEEP,
+        spec: str | _Keep | None = KEEP,
     ) -> None:
         """Add or change a trigger's schedule entry; the fields not given keep their stored
-        value (a new entry starts with no due time, not paused, nothing waiting)."""
-        fields: dict[str, Any] = {}
-        if not isinstance(next_due_at, _Keep):
-            fields["next_due_at"] = next_due_at
-        if not isinstance(paused, _Keep):
-            fields["paused"] = int(paused)
-        if not isinstance(waiting_firing, _Keep):
-            fields["waiting_firing"] = waiting_firing
+        value (a new entry starts with no due time, not paused, no anchor or spec)."""
+        given = {"next_due_at": next_due_at, "paused": paused, "anchor": anchor, "spec": spec}
+        fields: dict[str, Any] = {
+            name: int(value) if isinstance(value, bool) else value
+            for name, value in given.items()
+            if not isinstance(value, _Keep)
+        }
         columns = "".join(f", {name}" for name in fields)
         marks = "".join(", ?" for _ in fields)
         update = (

@@ -186,5 +186,16 @@ CREATE TABLE schedule (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+# The scheduler's stored state per trigger: `anchor`, when an `every` schedule began (its
+# phase survives a restart), and `spec`, the trigger as configured when its next fire time was
+# computed (an edited trigger is scheduled anew). A loop's queued firing is its pending firing
+# that has no run yet: the ledger holds it, so the schedule no longer names it.
+_V8 = """
+ALTER TABLE schedule ADD COLUMN anchor REAL;
+ALTER TABLE schedule ADD COLUMN spec TEXT;
+ALTER TABLE schedule DROP COLUMN waiting_firing;
+CREATE INDEX firings_pending ON firings (loop, id) WHERE outcome = 'pending';
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,160 @@
+"""The scheduler fires time triggers on a fake clock, through one path with the overlap
+policies, records every firing in the ledger, and counts a firing as started only once its
+run's first iteration began. Real engine, real git, real agent processes, real SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from looptui.engine.models import RunStatus
+from looptui.engine.store.ledger import Outcome
+from scheduler_support import T0, loop, rig, until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_a_cron_trigger_fires_on_the_minute_and_its_run_gets_what_fired_it(
+    tmp_path: Path,
+) -> None:
+    loops = {"tick": loop(triggers=[{"cron": "*/5 * * * *", "name": "five"}])}
+    async with rig(tmp_path, loops) as r:
+        entry = await r.engine.store.schedule_entry("tick", "five")
+        assert entry is not None and entry.next_due_at == T0 + 300
+        await r.advance(299)
+        assert await r.firings() == []  # not yet due: nothing fired
+        await r.advance(1)
+        (firing,) = await r.firings()
+        assert firing.due_at == T0 + 300 and firing.trigger == "five"
+        settled = await r.settled(firing.id)
+        assert settled.outcome is Outcome.STARTED and settled.run_id
+        prompt = await r.prompt_of(settled.run_id)
+        assert 'Fired by: cron "*/5 * * * *" (UTC), due' in prompt
+        entry = await r.engine.store.schedule_entry("tick", "five")
+        assert entry is not None and entry.next_due_at == T0 + 600
+
+
+async def test_overlap_queue_keeps_one_waiting_firing_and_folds_later_ones_into_it(
+    tmp_path: Path,
+) -> None:
+    async with rig(tmp_path, {"work": loop("hold", prompt="Look at:\n{changed_paths}")}) as r:
+        first = await r.scheduler.fire("work", payload={"changed_paths": ["a.py"]})
+        second = await r.scheduler.fire("work", payload={"changed_paths": ["b.py"]}, due_at=T0 + 5)
+        third = await r.scheduler.fire(
+            "work", payload={"changed_paths": ["c.py", "b.py"]}, due_at=T0 + 9
+        )
+        assert first.run_id is not None
+        assert (second.outcome, second.run_id) == (Outcome.PENDING, None)  # it waits
+        assert (third.outcome, third.coalesced_into) == (Outcome.COALESCED, second.id)
+        waiting = await r.engine.store.firing(second.id)
+        assert waiting.payload["changed_paths"] == ["b.py", "c.py"]  # nothing a watcher saw is lost
+        assert (await r.settled(first.id)).outcome is Outcome.STARTED
+        r.release()  # the first run ends, the waiting firing starts its run
+        started = await r.settled(second.id)
+        assert started.outcome is Outcome.STARTED and started.run_id != first.run_id
+        await r.engine.wait(started.run_id)
+        assert "Look at:\n- b.py\n- c.py" in await r.prompt_of(started.run_id)
+        assert "a.py" not in await r.prompt_of(started.run_id)
+        assert await r.outcomes("work") == [Outcome.STARTED, Outcome.STARTED, Outcome.COALESCED]
+
+
+async def test_overlap_skip_and_replace(tmp_path: Path) -> None:
+    loops = {
+        "skipper": loop("hold", policy={"overlap": "skip"}),
+        "replacer": loop("hold", policy={"overlap": "replace"}),
+    }
+    async with rig(tmp_path, loops) as r:
+        await r.scheduler.fire("skipper")
+        skipped = await r.scheduler.fire("skipper", due_at=T0 + 10)
+        assert skipped.outcome is Outcome.SKIPPED and "still going" in (skipped.reason or "")
+
+        old = await r.scheduler.fire("replacer")
+        assert old.run_id is not None
+        await r.settled(old.id)
+        new = await r.scheduler.fire("replacer", due_at=T0 + 10)
+        assert new.run_id is not None and new.run_id != old.run_id
+        stopped = await r.engine.store.run(old.run_id)
+        assert stopped.status is RunStatus.CANCELLED  # its work kept: the worktree is there
+        assert Path(stopped.worktree).is_dir()
+        assert (await r.settled(new.id)).outcome is Outcome.STARTED
+
+
+async def test_parallel_runs_up_to_its_limit_then_queues(tmp_path: Path) -> None:
+    loops = {"wide": loop("hold", policy={"overlap": "parallel", "parallel_max": 2})}
+    async with rig(tmp_path, loops, settings={"max_parallel": 4}) as r:
+        one = await r.scheduler.fire("wide")
+        two = await r.scheduler.fire("wide", due_at=T0 + 10)
+        three = await r.scheduler.fire("wide", due_at=T0 + 20)
+        assert one.run_id and two.run_id and one.run_id != two.run_id
+        assert (three.outcome, three.run_id) == (Outcome.PENDING, None)
+
+
+async def test_two_triggers_due_at_one_instant_start_one_run(tmp_path: Path) -> None:
+    triggers = [{"cron": "0 * * * *", "name": "hourly"}, {"every": "30m", "name": "half"}]
+    policy = {"overlap": "parallel", "parallel_max": 3}
+    async with rig(tmp_path, {"both": loop("hold", triggers=triggers, policy=policy)}) as r:
+        await r.advance(1800)  # 10:30: the interval alone
+        await r.advance(1800)  # 11:00: the cron's hour and the interval's second slot
+        half, *at_eleven = await r.firings("both")
+        assert (half.trigger, half.due_at, half.run_id is not None) == ("half", T0 + 1800, True)
+        assert [f.due_at for f in at_eleven] == [T0 + 3600, T0 + 3600]
+        starter, folded = at_eleven
+        assert starter.run_id is not None and starter.run_id != half.run_id
+        assert (folded.outcome, folded.coalesced_into) == (Outcome.COALESCED, starter.id)
+        assert len(await r.engine.history.runs()) == 2
+
+
+async def test_a_firing_counts_as_started_only_once_its_first_iteration_began(
+    tmp_path: Path,
+) -> None:
+    # one slot: the second loop's run waits in the engine's queue behind the first
+    async with rig(
+        tmp_path, {"a": loop("hold"), "b": loop("quick")}, settings={"max_parallel": 1}
+    ) as r:
+        holder = await r.scheduler.fire("a")
+        await r.settled(holder.id)
+        queued = await r.scheduler.fire("b")
+        assert queued.run_id is not None
+        run = await r.engine.store.run(queued.run_id)
+        assert run.status is RunStatus.QUEUED
+        assert (await r.engine.store.firing(queued.id)).outcome is Outcome.PENDING  # not started
+        await r.engine.stop(queued.run_id)
+        failed = await r.settled(queued.id)
+        assert failed.outcome is Outcome.FAILED and failed.run_id == queued.run_id
+
+
+async def test_a_firing_whose_run_cannot_start_is_failed_with_the_reason(tmp_path: Path) -> None:
+    loops = {"broken": loop("quick", checks=[{"name": "t", "run": "no-such-program-xyz --check"}])}
+    async with rig(tmp_path, loops) as r:
+        firing = await r.scheduler.fire("broken")
+        assert firing.outcome is Outcome.FAILED
+        assert "no-such-program-xyz" in (firing.reason or "")
+        assert firing.run_id is None
+
+
+async def test_when_commands_and_a_goal_that_holds_at_the_base_cost_no_agent_turn(
+    tmp_path: Path,
+) -> None:
+    loops = {
+        "todo": loop("quick", when=["test -s todo.txt"]),
+        "green": loop("quick", checks=[{"name": "readme", "run": "grep -q hi README.md"}]),
+        "red": loop(
+            "quick", checks=[{"name": "readme", "run": "grep -q bye README.md"}], max_iterations=1
+        ),
+    }
+    async with rig(tmp_path, loops) as r:
+        todo = await r.scheduler.fire("todo")
+        assert todo.outcome is Outcome.NOTHING_TO_DO and "test -s todo.txt" in (todo.reason or "")
+        green = await r.scheduler.fire("green")
+        assert green.outcome is Outcome.NOTHING_TO_DO and "goal already holds" in (
+            green.reason or ""
+        )
+        red = await r.scheduler.fire("red")
+        assert red.run_id is not None  # the checks fail at the base: there is work
+        assert not (tmp_path / "prompts").exists() or {
+            p.name for p in (tmp_path / "prompts").iterdir()
+        } <= {red.run_id}
+        assert await r.engine.history.runs() and [
+            run.loop for run in await r.engine.history.runs()
+        ] == ["red"]
