@@ -26,8 +26,8 @@ DEADLINE = 30.0
 
 
 def agents(tmp: Path) -> dict[str, Any]:
-    """`quick` records its prompt and ends; `hold` records it, then works until the file
-    `release` exists in the test's directory."""
+    """`quick` records its prompt and ends; `maker` also writes `made.txt` in its worktree;
+    `hold` records it, then works until the file `release` exists in the test's directory."""
     record = (
         "import os, pathlib, sys, time\n"
         f"out = pathlib.Path({str(tmp / 'prompts')!r})\n"
@@ -39,8 +39,10 @@ def agents(tmp: Path) -> dict[str, Any]:
         "while not release.exists():\n"
         "    time.sleep(0.01)\n"
     )
+    make = record + "pathlib.Path('made.txt').write_text('made')\n"
     return {
         "quick": {"kind": "command", "command": [PY, "-c", record]},
+        "maker": {"kind": "command", "command": [PY, "-c", make]},
         "hold": {"kind": "command", "command": [PY, "-c", hold]},
     }
 
@@ -92,16 +94,16 @@ async def _value(value: Any) -> Any:
 
 
 async def until(
-    read: Callable[[], Awaitable[Any]], holds: Callable[[Any], bool], timeout: float = DEADLINE
+    read: Callable[[], Awaitable[Any]], holds: Callable[[Any], bool], within: float = DEADLINE
 ) -> Any:
-    """Read until `holds(value)`, or fail after `timeout` seconds with the last value."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    """Read until `holds(value)`, or fail after `within` seconds with the last value."""
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await read()
         if holds(value):
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {value!r} after {timeout:g}s")
+            raise AssertionError(f"still {value!r} after {within:g}s")
         await asyncio.sleep(0.02)
 
 

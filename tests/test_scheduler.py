@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus
 from looptui.engine.store.ledger import Outcome
 from scheduler_support import T0, loop, rig, until
@@ -158,3 +159,112 @@ async def test_when_commands_and_a_goal_that_holds_at_the_base_cost_no_agent_tur
         assert await r.engine.history.runs() and [
             run.loop for run in await r.engine.history.runs()
         ] == ["red"]
+
+
+async def test_a_restart_resumes_the_schedule_exactly_and_drains_the_queue(
+    tmp_path: Path,
+) -> None:
+    loops = {"tick": loop("hold", triggers=[{"every": "10m", "jitter": "1m", "name": "ten"}])}
+    async with rig(tmp_path, loops) as r:
+        root = r.engine.repository.root
+        entry = await r.engine.store.schedule_entry("tick", "ten")
+        assert entry is not None and entry.anchor == T0
+        first_due = entry.next_due_at
+        assert first_due is not None and T0 + 600 <= first_due < T0 + 660
+        running = await r.scheduler.fire("tick")
+        waiting = await r.scheduler.fire("tick", due_at=T0 + 30)
+        assert waiting.outcome is Outcome.PENDING and waiting.run_id is None
+        assert running.run_id is not None
+        await r.settled(running.id)
+    # the service stopped: the run was cancelled by the engine's close; the queue is stored
+    async with rig(tmp_path, loops, root=root, start=T0 + 60) as r:
+        entry = await r.engine.store.schedule_entry("tick", "ten")
+        assert entry is not None and (entry.anchor, entry.next_due_at) == (T0, first_due)
+        drained = await r.settled(waiting.id)  # nothing is going: the waiting firing starts
+        assert drained.outcome is Outcome.STARTED and drained.run_id is not None
+
+
+@pytest.mark.parametrize(
+    ("cron", "policy", "down_for", "runs", "missed", "next_due"),
+    [
+        # 3 fire times missed: the newest runs, 2 are recorded missed, in one row
+        ("30 * * * *", {"catch_up": "run_once"}, 3 * 3600, 1, 2, 3 * 3600 + 1800),
+        ("30 * * * *", {"catch_up": "skip"}, 3 * 3600, 0, 3, 3 * 3600 + 1800),
+        # daily at 10:30, down 30 h: the newest miss (day 2, 10:30) is 5.5 h old, past 2 h
+        (
+            "30 10 * * *",
+            {"catch_up": "run_once", "catch_up_max_age": "2h"},
+            30 * 3600,
+            0,
+            2,
+            48 * 3600 + 1800,
+        ),
+    ],
+)
+async def test_what_fell_due_while_the_service_was_down_is_one_run_at_most(
+    tmp_path: Path,
+    cron: str,
+    policy: dict[str, str],
+    down_for: int,
+    runs: int,
+    missed: int,
+    next_due: int,
+) -> None:
+    loops = {"hourly": loop(triggers=[{"cron": cron}], policy=policy)}
+    async with rig(tmp_path, loops) as r:
+        root = r.engine.repository.root
+    # down from T0 (10:00) for `down_for`; the cron was due at every :30 meanwhile
+    async with rig(tmp_path, loops, root=root, start=T0 + down_for + 60) as r:
+        await r.advance(0)
+        firings = await r.firings("hourly")
+        recorded_missed = [f for f in firings if f.outcome is Outcome.MISSED]
+        assert len(recorded_missed) == 1  # one row, however long the outage
+        assert recorded_missed[0].payload["missed"] == missed
+        started = [f for f in firings if f.outcome is not Outcome.MISSED]
+        assert len(started) == runs
+        if runs:  # the newest of the fire times missed
+            assert started[0].due_at == T0 + down_for - 1800
+            assert started[0].payload["caught_up"] is True
+        entry = await r.engine.store.schedule_entry("hourly", "cron")
+        assert entry is not None and entry.next_due_at == T0 + next_due  # back on time
+
+
+async def test_a_chained_loop_fires_after_its_upstream_run_ends_with_a_given_status(
+    tmp_path: Path,
+) -> None:
+    loops = {
+        "build": loop("maker", checks=[{"name": "made", "run": "test -e made.txt"}]),
+        "docs": loop(
+            "quick",
+            prompt="Document what {previous_run} did ({previous_verdict}).",
+            triggers=[{"after": "build", "statuses": ["unchanged", "succeeded"]}],
+        ),
+        "alarm": loop("quick", triggers=[{"after": "build", "statuses": ["failed"]}]),
+    }
+    async with rig(tmp_path, loops) as r:
+        build = await r.scheduler.fire("build")
+        assert build.run_id is not None
+        ended = await r.engine.wait(build.run_id)
+        assert ended.status is RunStatus.SUCCEEDED
+        (docs,) = await until(lambda: r.firings("docs"), bool)
+        docs = await r.settled(docs.id)
+        assert docs.outcome is Outcome.STARTED and docs.run_id
+        prompt = await r.prompt_of(docs.run_id)
+        assert f"Document what {build.run_id} (build, succeeded) did (done" in prompt
+        assert await r.firings("alarm") == []
+
+
+async def test_a_paused_trigger_does_not_fire_and_resumes_from_now(tmp_path: Path) -> None:
+    loops = {"tick": loop(triggers=[{"cron": "*/10 * * * *", "name": "ten"}])}
+    async with rig(tmp_path, loops) as r:
+        assert await r.scheduler.pause("tick") == ["ten"]
+        await r.advance(3600)
+        assert await r.firings() == []  # paused: nothing fired, nothing caught up
+        assert await r.scheduler.unpause("tick", "ten") == ["ten"]
+        entry = await r.engine.store.schedule_entry("tick", "ten")
+        assert entry is not None and (entry.paused, entry.next_due_at) == (False, T0 + 4200)
+        await r.advance(600)
+        (firing,) = await r.firings()
+        assert firing.due_at == T0 + 4200
+        with pytest.raises(LooptuiError, match=r"no trigger 'nope'.*triggers: ten"):
+            await r.scheduler.pause("tick", "nope")
