@@ -29,6 +29,8 @@ from looptui.engine.secrets import Redactor
 from looptui.engine.store import History, Store
 from looptui.engine.store.feed import CursorFeed, Feed
 from looptui.engine.store.records import CRASHED
+from looptui.engine.triggers.control import TriggerControl
+from looptui.engine.triggers.firings import Firings
 from looptui.engine.triggers.placeholders import render
 from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
@@ -38,7 +40,7 @@ from looptui.protocol.events import Lines, NoteAdded, StatusChanged
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED)
 
 
-class Engine(ReviewMixin):
+class Engine(ReviewMixin, TriggerControl):
     """One repository's runs: start them, watch them, and land or drop their work."""
 
     def __init__(
@@ -58,6 +60,8 @@ class Engine(ReviewMixin):
         # the clean checkouts where "done" is decided, and what the tests counted on each base
         self.checkouts = CleanCheckouts(repository, repository.worktrees_dir / "clean")
         self._base_counts: dict[str, BaseCounts] = {}
+        # what fires its loops: the service's scheduler, or made when `fire` is first asked
+        self.firings: Firings | None = None
 
     @classmethod
     async def open(
@@ -87,6 +91,8 @@ class Engine(ReviewMixin):
     async def close(self, status: RunStatus = RunStatus.CANCELLED) -> None:
         """Stop runs still going, recorded as `status` (cancelled; or interrupted, when the
         service stops and the next one is to resume them), then close the store."""
+        if self.firings is not None:  # nothing fires while the runs stop
+            await self.firings.close()
         await self.executor.close(status)
         await self.store.close()
 

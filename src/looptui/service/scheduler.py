@@ -14,19 +14,14 @@ import time
 from typing import Any
 
 from looptui.engine.config import LoopConfig
-from looptui.engine.errors import LooptuiError
 from looptui.engine.store.ledger import Outcome
 from looptui.engine.supervisor import Engine
 from looptui.engine.triggers.clock import Clock, SystemClock
 from looptui.engine.triggers.describe import describe, spec_of
+from looptui.engine.triggers.firings import MANUAL, Firings
 from looptui.engine.triggers.model import Cron, Every, Trigger
-from looptui.engine.triggers.next_fire import due_between, next_fire
-from looptui.engine.triggers.policy import on_catch_up
-from looptui.service.firings import MANUAL, Firings, log_failure
-
-# A time trigger that fires this late is still on time (a busy loop, a slow disk); later
-# than that, or past a second fire time, it was missed and the catch-up policy decides.
-LATE_TOLERANCE = 60.0
+from looptui.engine.triggers.next_fire import due_between, finite, first_due, next_fire, seed_of
+from looptui.engine.triggers.policy import LATE_TOLERANCE, on_catch_up
 
 
 class Scheduler(Firings):
@@ -35,31 +30,14 @@ class Scheduler(Firings):
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         super().__init__(engine, clock or SystemClock())
         self._changed = asyncio.Event()  # the schedule changed: the timer looks again
-        self._main: list[asyncio.Task[None]] = []
 
-    # -- life ------------------------------------------------------------------------------
+    timed = True
 
-    async def start(self) -> None:
+    async def start(self, drain: bool = True) -> None:
         """Take up the schedule where the last service left it, then start firing."""
-        after = await self.store.last_event_id()
-        await self._settle_leftovers()
+        await super().start(drain)
         await self.sync()
-        feed = self.engine.subscribe(None, after)
-        self._main = [
-            asyncio.create_task(self._follow(feed), name="scheduler-feed"),
-            asyncio.create_task(self._tick(), name="scheduler-timer"),
-        ]
-        for task in self._main:
-            task.add_done_callback(log_failure)
-        for loop in self._loops():  # a queue left by the last service drains now
-            self._spawn(self._drain(loop.name))
-
-    async def close(self) -> None:
-        """Stop firing; runs already started go on (the engine decides their fate)."""
-        for task in [*self._main, *self._tasks]:
-            task.cancel()
-        await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
-        self._main = []
+        self._keep(self._tick(), "scheduler-timer")
 
     # -- the schedule ------------------------------------------------------------------------
 
@@ -78,45 +56,15 @@ class Scheduler(Firings):
                 await self.store.set_schedule(
                     loop.name,
                     trigger.name,
-                    next_due_at=_first_due(trigger, now, _seed(loop.name, trigger), anchor),
+                    next_due_at=first_due(trigger, now, seed_of(loop.name, trigger), anchor),
                     paused=trigger.paused,
                     anchor=anchor,
                     spec=spec,
                 )
+        self._schedule_changed()
+
+    def _schedule_changed(self) -> None:
         self._changed.set()
-
-    async def pause(self, loop_name: str, trigger_name: str | None = None) -> list[str]:
-        """Pause one trigger of a loop, or all of them; returns the names paused."""
-        return await self._set_paused(loop_name, trigger_name, True)
-
-    async def unpause(self, loop_name: str, trigger_name: str | None = None) -> list[str]:
-        """Resume paused triggers; a time trigger is scheduled from now (what fell due while
-        it was paused was paused too)."""
-        return await self._set_paused(loop_name, trigger_name, False)
-
-    async def _set_paused(
-        self, loop_name: str, trigger_name: str | None, paused: bool
-    ) -> list[str]:
-        loop = self._loop(loop_name)
-        triggers = [t for t in loop.triggers if trigger_name in (None, t.name)]
-        if trigger_name is not None and not triggers:
-            known = ", ".join(t.name for t in loop.triggers) or "none"
-            raise LooptuiError(
-                f"loop {loop_name} has no trigger {trigger_name!r} (triggers: {known})"
-            )
-        if not triggers:
-            raise LooptuiError(f"loop {loop_name} has no triggers")
-        now = self.clock.now()
-        for trigger in triggers:
-            entry = await self.store.schedule_entry(loop.name, trigger.name)
-            fields: dict[str, Any] = {"paused": paused}
-            if not paused and isinstance(trigger, Cron | Every):
-                anchor = entry.anchor if entry and entry.anchor is not None else now
-                fields["next_due_at"] = _first_due(trigger, now, _seed(loop.name, trigger), anchor)
-                fields["anchor"] = anchor if isinstance(trigger, Every) else None
-            await self.store.set_schedule(loop.name, trigger.name, spec=spec_of(trigger), **fields)
-        self._changed.set()
-        return [trigger.name for trigger in triggers]
 
     async def _tick(self) -> None:
         """Sleep until the earliest time trigger is due, fire what is due, and again."""
@@ -146,7 +94,7 @@ class Scheduler(Firings):
                 if entry.next_due_at > now:
                     earliest = min(earliest, entry.next_due_at)
                     continue
-                seed = _seed(loop.name, trigger)
+                seed = seed_of(loop.name, trigger)
                 due = [
                     entry.next_due_at,
                     *due_between(trigger, entry.next_due_at, now, seed, anchor=entry.anchor),
@@ -154,9 +102,7 @@ class Scheduler(Firings):
                 upcoming = next_fire(trigger, now, seed, anchor=entry.anchor)
                 # the next fire time is stored before the firing is: a crash between the two
                 # loses this firing rather than firing it twice
-                await self.store.set_schedule(
-                    loop.name, trigger.name, next_due_at=_finite(upcoming)
-                )
+                await self.store.set_schedule(loop.name, trigger.name, next_due_at=finite(upcoming))
                 earliest = min(earliest, upcoming)
                 await self._fire_time(loop, trigger, due, now)
         return earliest
@@ -196,20 +142,6 @@ class Scheduler(Firings):
                 "caught_up": True,
             }
             self._spawn(self.fire(loop.name, trigger.name, payload, due_at=catch_up.fire))
-
-
-def _seed(loop_name: str, trigger: Trigger) -> str:
-    return f"{loop_name}/{trigger.name}"
-
-
-def _first_due(trigger: Trigger, now: float, seed: str, anchor: float | None) -> float | None:
-    if not isinstance(trigger, Cron | Every):
-        return None
-    return _finite(next_fire(trigger, now, seed, anchor=anchor))
-
-
-def _finite(when: float) -> float | None:
-    return None if math.isinf(when) else when
 
 
 def _clock_time(when: float) -> str:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
-from looptui.engine.triggers.model import Cron, Every
+from looptui.engine.triggers.model import Cron, Every, Trigger
 
 # `due_between` stops after this many fire times unless told otherwise: enough to say
 # "missed 1000+" while the service was down, without listing a month of minutes.
@@ -125,3 +125,21 @@ def _jitter(seed: str, k: int, jitter_seconds: float) -> float:
     fraction = (int.from_bytes(digest[:8], "big") >> 11) / 2**53  # 53 bits: exactly < 1
     # The product can still round up to the bound itself, which the interval excludes.
     return min(fraction * jitter_seconds, math.nextafter(jitter_seconds, 0.0))
+
+
+def seed_of(loop_name: str, trigger: Trigger) -> str:
+    """The seed of a trigger's jitter: its loop and name, its own among all triggers."""
+    return f"{loop_name}/{trigger.name}"
+
+
+def first_due(trigger: Trigger, now: float, seed: str, anchor: float | None) -> float | None:
+    """When a trigger scheduled at `now` fires first; None for an event trigger or a cron
+    expression that never fires again."""
+    if not isinstance(trigger, Cron | Every):
+        return None
+    return finite(next_fire(trigger, now, seed, anchor=anchor))
+
+
+def finite(when: float) -> float | None:
+    """A fire time as stored: `math.inf` (never) is None."""
+    return None if math.isinf(when) else when

@@ -17,6 +17,10 @@ from looptui.engine.triggers.model import Policy
 # interval both due at 03:00, or a commit and the file changes it made. The second folds
 # into the first instead of starting a second run.
 SAME_INSTANT = 1.0
+# A time trigger that fires this late is still on time (a busy loop, a slow disk); later
+# than that, or past a second fire time, it was missed and the catch-up policy decides. A
+# trigger due longer ago than this and not fired is shown as overdue.
+LATE_TOLERANCE = 60.0
 
 
 class Action(enum.Enum):

@@ -15,20 +15,23 @@ import contextlib
 import logging
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looptui.engine.config import Config, LoopConfig
 from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus, Verdict
 from looptui.engine.store.feed import Feed
 from looptui.engine.store.ledger import Firing, Outcome
-from looptui.engine.supervisor import Engine
 from looptui.engine.triggers.clock import Clock
-from looptui.engine.triggers.describe import describe
-from looptui.engine.triggers.model import After
+from looptui.engine.triggers.describe import describe, spec_of
+from looptui.engine.triggers.model import After, Cron, Every
+from looptui.engine.triggers.next_fire import first_due, seed_of
 from looptui.engine.triggers.policy import Action, Active, on_fire
 from looptui.engine.triggers.preconditions import nothing_to_do
 from looptui.protocol.events import Event, IterationMarked, StatusChanged
+
+if TYPE_CHECKING:  # the engine owns its firings
+    from looptui.engine.supervisor import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +45,12 @@ class _Started:
 
 
 class Firings:
-    """Fires the loops of one engine and follows the runs the firings started."""
+    """Fires the loops of one engine and follows the runs the firings started.
+
+    On its own (an engine with no service) it fires only when asked (`looptui fire`); the
+    service's `Scheduler` adds the triggers that fire by themselves."""
+
+    timed = False  # whether time and event triggers fire (only the service's scheduler)
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
@@ -51,6 +59,34 @@ class Firings:
         self._locks: dict[str, asyncio.Lock] = {}
         self._runs: dict[str, _Started] = {}  # run id -> the firing that started it
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._main: list[asyncio.Task[None]] = []
+
+    @property
+    def following(self) -> bool:
+        """Whether it follows the runs (`start` was called)."""
+        return bool(self._main)
+
+    async def start(self, drain: bool = True) -> None:
+        """Settle the firings the last process left starting, follow the runs from now
+        on, and (`drain`) start the queued firings it left."""
+        after = await self.store.last_event_id()
+        await self._settle_leftovers()
+        self._keep(self._follow(self.engine.subscribe(None, after)), "firings-feed")
+        for loop in self._loops() if drain else ():
+            self._spawn(self._drain(loop.name))
+
+    async def close(self) -> None:
+        """Stop firing; runs already started go on (the engine decides their fate)."""
+        for task in [*self._main, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
+        self._main = []
+
+    def _keep(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        """A task that lives as long as this object does."""
+        task = asyncio.create_task(coroutine, name=name)
+        task.add_done_callback(log_failure)
+        self._main.append(task)
 
     @property
     def config(self) -> Config | None:
@@ -74,6 +110,43 @@ class Firings:
         """Wait until the firings in flight are settled or started (for tests and shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- the schedule's pauses -------------------------------------------------------------
+
+    async def pause(self, loop_name: str, trigger_name: str | None = None) -> list[str]:
+        """Pause one trigger of a loop, or all of them; returns the names paused."""
+        return await self._set_paused(loop_name, trigger_name, True)
+
+    async def unpause(self, loop_name: str, trigger_name: str | None = None) -> list[str]:
+        """Resume paused triggers; a time trigger is scheduled from now (what fell due while
+        it was paused was paused too)."""
+        return await self._set_paused(loop_name, trigger_name, False)
+
+    async def _set_paused(
+        self, loop_name: str, trigger_name: str | None, paused: bool
+    ) -> list[str]:
+        loop = self._loop(loop_name)
+        triggers = [t for t in loop.triggers if trigger_name in (None, t.name)]
+        if not triggers:
+            known = ", ".join(t.name for t in loop.triggers) or "none"
+            what = f"no trigger {trigger_name!r}" if trigger_name else "no triggers"
+            raise LooptuiError(f"loop {loop_name} has {what} (triggers: {known})")
+        now = self.clock.now()
+        for trigger in triggers:
+            entry = await self.store.schedule_entry(loop.name, trigger.name)
+            fields: dict[str, Any] = {"paused": paused}
+            if not paused and isinstance(trigger, Cron | Every):
+                anchor = entry.anchor if entry and entry.anchor is not None else now
+                fields["next_due_at"] = first_due(trigger, now, seed_of(loop.name, trigger), anchor)
+                fields["anchor"] = anchor if isinstance(trigger, Every) else None
+            await self.store.set_schedule(loop.name, trigger.name, spec=spec_of(trigger), **fields)
+        self._schedule_changed()
+        return [trigger.name for trigger in triggers]
+
+    def _schedule_changed(self) -> None:
+        """The stored schedule changed (the service's timer looks at it again)."""
+
+    # -- firing ------------------------------------------------------------------------------
 
     async def fire(
         self,
