@@ -14,6 +14,8 @@ from looptui.engine.landing import MergeGate, MergePlan
 from looptui.engine.models import Run
 from looptui.engine.store.feed import Feed
 from looptui.engine.store.history import History
+from looptui.engine.store.ledger import Firing
+from looptui.engine.triggers.overview import LoopState
 from looptui.engine.workspace import Patch
 from looptui.protocol.commands import DiffScope, ServiceInfo
 from looptui.protocol.events import Lines
@@ -46,6 +48,22 @@ class Supervisor(Protocol):
     ) -> Run: ...
 
     async def stop(self, prefix: str) -> Run: ...
+
+    async def loops(self) -> list[LoopState]:
+        """Every configured loop with its triggers, next fire times and last firings."""
+        ...
+
+    async def fire(self, loop_name: str) -> Firing:
+        """Fire a loop now, through its policy and preconditions, as a trigger would."""
+        ...
+
+    async def pause(self, loop_name: str, trigger: str | None = None) -> list[str]: ...
+
+    async def unpause(self, loop_name: str, trigger: str | None = None) -> list[str]: ...
+
+    async def firing_history(
+        self, loop_name: str | None = None, limit: int = 50
+    ) -> list[Firing]: ...
 
     async def resume(self, prefix: str) -> Run: ...
 

@@ -24,6 +24,8 @@ from looptui.engine.landing import MergeGate, MergePlan, merge_gate
 from looptui.engine.models import CheckResult, Iteration, Note, Run, RunStatus, Verdict
 from looptui.engine.store.database import StoreError
 from looptui.engine.store.feed import Batches
+from looptui.engine.store.ledger import Firing
+from looptui.engine.triggers.overview import LoopState
 from looptui.engine.workspace import Patch, parse_patch
 from looptui.protocol.commands import (
     ActiveRuns,
@@ -33,6 +35,7 @@ from looptui.protocol.commands import (
     EventsPage,
     EventsSince,
     FindRun,
+    FireLoop,
     GetDiff,
     GetReviewDiff,
     GetRun,
@@ -43,11 +46,14 @@ from looptui.protocol.commands import (
     LatestVerdicts,
     ListCheckResults,
     ListEvents,
+    ListFirings,
     ListIterations,
+    ListLoops,
     ListNotes,
     ListRuns,
     ListVerdicts,
     Merge,
+    PauseTriggers,
     PreviewMerge,
     Pushed,
     Request,
@@ -246,6 +252,21 @@ class RemoteSupervisor:
 
     async def stop(self, prefix: str) -> Run:
         return await self.call(StopRun(prefix), Run)
+
+    async def loops(self) -> list[LoopState]:
+        return await self.call(ListLoops(), list[LoopState])
+
+    async def fire(self, loop_name: str) -> Firing:
+        return await self.call(FireLoop(loop_name), Firing)
+
+    async def pause(self, loop_name: str, trigger: str | None = None) -> list[str]:
+        return await self.call(PauseTriggers(loop_name, trigger, True), list[str])
+
+    async def unpause(self, loop_name: str, trigger: str | None = None) -> list[str]:
+        return await self.call(PauseTriggers(loop_name, trigger, False), list[str])
+
+    async def firing_history(self, loop_name: str | None = None, limit: int = 50) -> list[Firing]:
+        return await self.call(ListFirings(loop_name, limit), list[Firing])
 
     async def resume(self, prefix: str) -> Run:
         return await self.call(ResumeRun(prefix), Run)

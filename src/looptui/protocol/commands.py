@@ -191,6 +191,27 @@ class ListNotes(Command, frozen=True, tag="notes"):
     run: str
 
 
+class ListLoops(Command, frozen=True, tag="loops"):
+    """Every loop with its triggers, next fire times and last firings."""
+
+
+class FireLoop(Command, frozen=True, tag="fire"):
+    loop: str
+
+
+class PauseTriggers(Command, frozen=True, tag="pause"):
+    """Pause (or, `paused=False`, resume) a loop's trigger, or all of its triggers."""
+
+    loop: str
+    trigger: str | None = None
+    paused: bool = True
+
+
+class ListFirings(Command, frozen=True, tag="firings"):
+    loop: str | None = None
+    limit: int = 50
+
+
 AnyCommand = (
     Hello
     | GetStatus
@@ -222,6 +243,10 @@ AnyCommand = (
     | ListVerdicts
     | LatestVerdicts
     | ListNotes
+    | ListLoops
+    | FireLoop
+    | PauseTriggers
+    | ListFirings
 )
 
 

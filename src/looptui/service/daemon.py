@@ -42,6 +42,7 @@ from looptui.service.endpoint import (
     clean_stale_socket,
     holder,
 )
+from looptui.service.scheduler import Scheduler
 from looptui.service.server import Server
 
 logger = logging.getLogger(__name__)
@@ -94,11 +95,13 @@ def _load_config(repository: Repository) -> Config | None:
 
 
 class _ConfigWatch:
-    """Reloads looptui.toml when it changed, before a command that starts work; a broken
-    edit keeps the last good config and says why in the command's error."""
+    """Reloads looptui.toml when it changed, before a command that starts work, and tells
+    the scheduler; a broken edit keeps the last good config and says why in the command's
+    error."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, scheduler: Scheduler) -> None:
         self.engine = engine
+        self.scheduler = scheduler
         self.path = engine.repository.root / CONFIG_NAME
         self._stamp = self._mtime()
 
@@ -114,6 +117,7 @@ class _ConfigWatch:
             return
         self.engine.reconfigure(load_config(self.path) if stamp is not None else None)
         self._stamp = stamp
+        self.scheduler.reconfigure()
 
 
 async def serve(start: Path, environ: Mapping[str, str]) -> None:
@@ -145,12 +149,15 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         event_loop.add_signal_handler(sig, stop.set)
     server: Server | None = None
+    scheduler = Scheduler(engine)
+    engine.firings = scheduler  # `fire`, `pause` and the triggers take one path
     try:
         listener = bind_listener(place.endpoint)  # clients wait in its backlog from now on
         socket_path = str(place.endpoint.socket_path)
-        server = Server(engine, socket_path, stop.set, _ConfigWatch(engine))
+        server = Server(engine, socket_path, stop.set, _ConfigWatch(engine, scheduler))
         # before the first client is answered: none sees a run "interrupted" that resumes
         await resume_interrupted(engine, server)
+        await scheduler.start()
         unix_server = await asyncio.start_unix_server(server.handle, sock=listener, limit=MAX_FRAME)
         _write_info(place, socket_path)
         logger.info("looptui service %s serving %s", os.getpid(), socket_path)
@@ -161,6 +168,7 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
             event_loop.remove_signal_handler(sig)
         if server is not None:
             await server.close()
+        await scheduler.close()  # nothing fires while the runs stop
         # runs still going resume with the next service
         await engine.close(RunStatus.INTERRUPTED)
         with contextlib.suppress(OSError):

@@ -63,6 +63,10 @@ class Scheduler(Firings):
                 )
         self._schedule_changed()
 
+    def reconfigure(self) -> None:
+        """The config was reloaded: schedule new and edited triggers (in the background)."""
+        self._spawn(self.sync())
+
     def _schedule_changed(self) -> None:
         self._changed.set()
 

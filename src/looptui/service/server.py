@@ -33,6 +33,7 @@ from looptui.protocol.commands import (
     EventsSince,
     Failure,
     FindRun,
+    FireLoop,
     GetDiff,
     GetReviewDiff,
     GetRun,
@@ -44,11 +45,14 @@ from looptui.protocol.commands import (
     LatestVerdicts,
     ListCheckResults,
     ListEvents,
+    ListFirings,
     ListIterations,
+    ListLoops,
     ListNotes,
     ListRuns,
     ListVerdicts,
     Merge,
+    PauseTriggers,
     PreviewMerge,
     Pushed,
     Request,
@@ -273,6 +277,19 @@ class _Connection:
                 return await history.latest_verdicts()
             case ListNotes(run=run):
                 return await history.notes(run)
+            case ListLoops():
+                self.server.reload_config()
+                return await engine.loops()
+            case FireLoop(loop=loop):
+                self.server.reload_config()
+                return await engine.fire(loop)
+            case PauseTriggers(loop=loop, trigger=trigger, paused=paused):
+                self.server.reload_config()
+                if paused:
+                    return await engine.pause(loop, trigger)
+                return await engine.unpause(loop, trigger)
+            case ListFirings(loop=loop, limit=limit):
+                return await engine.firing_history(loop, limit)
         raise LooptuiError(f"unknown command {type(command).__name__}")
 
     def _subscribe(self, number: int, run_id: str | None, after: int | None, lines: Lines) -> None:

@@ -22,6 +22,7 @@ class TriggerState:
     paused: bool
     next_due_at: float | None  # time triggers only
     overdue: bool  # due more than LATE_TOLERANCE ago and not fired: no scheduler fired it
+    known: bool = True  # in the stored schedule (a trigger no service has seen yet is not)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ async def loop_states(
                     paused=paused,
                     next_due_at=due,
                     overdue=not paused and due is not None and now - due > LATE_TOLERANCE,
+                    known=entry is not None,
                 )
             )
         firings = await ledger.firings(loop.name, recent)
