@@ -23,6 +23,7 @@ from looptui.protocol.events import (
     Event,
     EventKind,
     GateRan,
+    HookRan,
     IterationMarked,
     NoteAdded,
     OutputPrinted,
@@ -64,6 +65,16 @@ EXAMPLES: list[AnyPayload] = [
         flags=(FLAG,),
     ),
     NoteAdded(NoteKind.LESSON, "pytest needs -p no:cacheprovider"),
+    HookRan(
+        "before_merge",
+        "./freeze.sh",
+        exit_code=2,
+        blocked=True,
+        timed_out=False,
+        duration=0.125,
+        stdout="checked",
+        stderr="release freeze",
+    ),
 ]
 
 

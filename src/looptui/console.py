@@ -21,6 +21,7 @@ from looptui.protocol.events import (
     ErrorReported,
     Event,
     GateRan,
+    HookRan,
     IterationMarked,
     NoteAdded,
     OutputPrinted,
@@ -191,6 +192,7 @@ STATUS_ROLE = {
     RunStatus.DISCARDED: "muted",
 }
 TOOL_RESULT_PREVIEW = 200
+HOOK_COMMAND_PREVIEW = 60
 _PASSED_CHECK = re.compile(r"^check .+ passed$")
 
 
@@ -257,7 +259,28 @@ def render_event(
             return _verdict_lines(given.verdict, head, indent, palette)
         case NoteAdded(note=note, text=text):
             return head + Text(f"  ✍ note ({note.value}): {text}", style=muted)
+        case HookRan() as hook:
+            return head + _hook_line(hook, palette)
     return None
+
+
+def _hook_line(hook: HookRan, palette: Mapping[str, StyleType]) -> Text:
+    """A hook that ran, in one line: how it ended, and what it said on stderr if it failed
+    (the first line when it refused, as the refusal quotes it; else the last)."""
+    lines = [line.strip() for line in hook.stderr.splitlines() if line.strip()]
+    if hook.blocked:
+        outcome, role, said = "refused (exit 2)", "fail", lines[:1]
+    elif hook.timed_out:
+        outcome, role, said = f"timed out after {hook.duration:.1f}s", "warn", []
+    elif hook.exit_code == 0:
+        outcome, role, said = f"ok in {hook.duration:.1f}s", "muted", []
+    else:
+        outcome, role, said = f"failed (exit {hook.exit_code})", "warn", lines[-1:]
+    command = " ".join(hook.command.split())  # a multi-line script on one line
+    line = f"  ↪ hook {hook.hook} {_compact(command, HOOK_COMMAND_PREVIEW)}: {outcome}"
+    if said:
+        line += f": {_compact(said[0], TOOL_RESULT_PREVIEW)}"
+    return Text(line, style=palette[role])
 
 
 def _check_line(
@@ -295,9 +318,9 @@ def _verdict_lines(
     return line
 
 
-def _compact(value: Any) -> str:
+def _compact(value: Any, width: int = 120) -> str:
     text = str(value) if value else ""
-    return text if len(text) <= 120 else text[:119] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def make_console(stderr: bool = False) -> Console:

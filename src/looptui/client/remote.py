@@ -88,6 +88,7 @@ _ERRORS: dict[str, type[errors.LooptuiError]] = {
         errors.ConfigError,
         errors.WorkspaceError,
         errors.MergeRefused,
+        errors.HookRefused,
         errors.AgentUnavailable,
         errors.RunNotFound,
         StoreError,

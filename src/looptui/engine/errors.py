@@ -25,3 +25,7 @@ class AgentUnavailable(LooptuiError):
 
 class RunNotFound(LooptuiError):
     """No run, or more than one run, matches the id the user gave."""
+
+
+class HookRefused(LooptuiError):
+    """A blocking hook (run_start, before_merge) exited 2: what it announced does not happen."""

@@ -7,9 +7,12 @@ What may land and how a refusal is worded is decided in `landing`; this is the m
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 
+from looptui.engine.config import Config, HookEvent
 from looptui.engine.errors import LooptuiError, MergeRefused
+from looptui.engine.hooks import Hooks
 from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate, nothing_to_merge
 from looptui.engine.models import Run, RunStatus
 from looptui.engine.store import Store
@@ -23,6 +26,8 @@ class ReviewMixin:
 
     repository: Repository
     store: Store
+    config: Config | None
+    environ: Mapping[str, str]
 
     async def diff(self, prefix: str, color: bool = False) -> str:
         """The run's diff against its base: committed, uncommitted and untracked changes."""
@@ -94,7 +99,8 @@ class ReviewMixin:
         (as `build_patch` makes with `reverse=True` from the run's diff): they are reverted in
         a commit of their own on top of the run, so that only the accepted changes land. The
         merge is previewed first; a conflict, or uncommitted changes in the base checkout
-        among the files involved, refuses it with nothing changed.
+        among the files involved, refuses it with nothing changed. So does a before_merge
+        hook that exits 2 (HookRefused, worded from its stderr).
         """
         run = await self._reviewable(prefix, "merge")
         repository = self.repository
@@ -108,6 +114,7 @@ class ReviewMixin:
         if preview.is_noop:
             why = await asyncio.to_thread(self._why_nothing, run, head)
             raise MergeRefused(nothing_to_merge(run, why))
+        await self._before_merge(run, preview.changed_files, head, squash, force)
         summary = run.prompt.strip().splitlines()[0][:72] if run.prompt.strip() else run.loop
         if squash:
             message = (
@@ -124,6 +131,28 @@ class ReviewMixin:
         )
         await self._retire(run, RunStatus.MERGED, head)
         return commit
+
+    async def _before_merge(
+        self, run: Run, files: tuple[str, ...], head: str, squash: bool, force: bool
+    ) -> None:
+        """The run's before_merge hooks, once the merge is known to be possible and before it
+        changes the base branch; HookRefused when one exits 2."""
+        hooks = Hooks(
+            self.config.hooks_of(run.loop) if self.config else (),
+            self.store,
+            self.environ,
+            self.repository.root,
+        )
+        await hooks.fire(
+            HookEvent.BEFORE_MERGE,
+            run,
+            status=run.status,
+            iteration=run.iterations,
+            mode="squash" if squash else "merge",
+            files=list(files),
+            commit=head,
+            force=force,
+        )
 
     def _changed_nothing(self, run: Run) -> bool:
         """True when the run's own diff (base commit to branch and worktree) is empty;

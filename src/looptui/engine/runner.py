@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from looptui.engine.agents import (
     Agent,
@@ -27,9 +28,10 @@ from looptui.engine.agents import (
     Usage,
 )
 from looptui.engine.checks import NOT_FOUND
-from looptui.engine.config import LoopConfig
+from looptui.engine.config import HookEvent, LoopConfig
 from looptui.engine.errors import LooptuiError, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, tail
+from looptui.engine.hooks import Hooks, iteration_fields, verdict_fields
 from looptui.engine.models import CheckResult, DiffStat, Note, NoteKind, Run, RunStatus, Verdict
 from looptui.engine.prompting import build_prompt
 from looptui.engine.store import Store
@@ -117,6 +119,8 @@ class LoopRunner:
         self._usage = Usage()
         self._unknown_verdicts = 0  # in a row
         self._resume = run.resume_token
+        self.hooks = Hooks(loop.hooks, store, environ, repository.root)
+        self._created = False  # this drive made the worktree: the run starts (not resumes)
         # how a cancel is recorded: a stop by hand, or the service stopping (to resume later)
         self.cancel_status = RunStatus.CANCELLED
 
@@ -137,6 +141,8 @@ class LoopRunner:
             async with asyncio.timeout(self.loop.run_timeout):
                 start = await self._prepare_worktree()
                 self._last_tree = await asyncio.to_thread(self.repository.tree_of, start)
+                if self._created:  # HookRefused: the run fails before any agent turn
+                    await self._hook(HookEvent.RUN_START, 0)
                 status, error = await self._iterate()
         except TimeoutError:
             status = RunStatus.FAILED
@@ -169,6 +175,7 @@ class LoopRunner:
             await asyncio.to_thread(
                 self.repository.create_worktree, self.worktree, record.branch, record.base_commit
             )
+            self._created = True
             return record.base_commit
         if not exists:
             raise WorkspaceError(f"cannot continue: the worktree {self.worktree} is gone")
@@ -211,6 +218,10 @@ class LoopRunner:
 
         if turn.cannot_start:  # nothing was done: the checks would judge an untouched tree
             await self._record_iteration(number, turn, commit, tree, diff, head)
+            fields = iteration_fields(
+                done=False, agent_ok=False, checks=(), commit=commit, diff=diff
+            )
+            await self._hook(HookEvent.ITERATION_END, number, **fields)
             return _Outcome(RunStatus.FAILED, f"agent {self.agent.name}: {turn.message}")
         ignored = await asyncio.to_thread(
             self.repository.untracked_entries, self.worktree, ignored_only=True
@@ -255,6 +266,7 @@ class LoopRunner:
             turn.usage = _added(turn.usage, evaluator_usage)
         await self.store.add_verdict(self.run_id, number, verdict)
         self._emit(number, VerdictGiven.of(verdict))
+        await self._hook(HookEvent.VERDICT, number, **verdict_fields(verdict))
 
         self._unchanged = self._unchanged + 1 if tree == self._last_tree else 0
         self._last_tree = tree
@@ -270,6 +282,10 @@ class LoopRunner:
 
         await self._record_iteration(number, turn, commit, tree, diff, head)
         self._emit(number, IterationMarked("finished", done=verdict.done))
+        fields = iteration_fields(
+            done=verdict.done, agent_ok=turn.ok, checks=checks, commit=commit, diff=diff
+        )
+        await self._hook(HookEvent.ITERATION_END, number, **fields)
 
         if verdict.done and diff.files == 0:
             return _Outcome(RunStatus.UNCHANGED, self._unchanged_reason(judgement.gate))
@@ -441,6 +457,12 @@ class LoopRunner:
         self._notes.append(note)
         self._emit(number, NoteAdded(kind, text))
 
+    async def _hook(self, event: HookEvent, iteration: int, **fields: Any) -> None:
+        """Run the loop's hooks of `event` (HookRefused from a blocking one goes up)."""
+        await self.hooks.fire(
+            event, self.run_record, status=RunStatus.RUNNING, iteration=iteration, **fields
+        )
+
     async def _set_status(self, status: RunStatus, **fields: object) -> None:
         await self.store.update_run(self.run_id, status=status, **fields)
         self._emit(0, StatusChanged(status))
@@ -459,6 +481,10 @@ class LoopRunner:
             logger.exception(
                 "run %s ended %s but the store could not record it", self.run_id, status
             )
+            return
+        # a run the service stopped has not ended: it resumes with the next service
+        if status is not RunStatus.INTERRUPTED:
+            await self.hooks.run_ended(self.run_id, status, error)
 
     def _emit(self, iteration: int, payload: AnyPayload) -> None:
         self.store.emit(self.run_id, payload, iteration)

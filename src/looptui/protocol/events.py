@@ -36,6 +36,7 @@ class EventKind(enum.StrEnum):
     GATE = "gate"
     VERDICT = "verdict"
     NOTE = "note"
+    HOOK = "hook"
 
 
 class Payload(msgspec.Struct, frozen=True, tag_field="event"):
@@ -172,6 +173,21 @@ class NoteAdded(Payload, frozen=True, tag=EventKind.NOTE.value):
     text: str = ""
 
 
+class HookRan(Payload, frozen=True, tag=EventKind.HOOK.value):
+    """A lifecycle hook ran: on which event (`hook`, as `looptui.toml` names it), how it
+    ended (`exit_code` None: it timed out or could not start) and the end of its output.
+    `blocked`: it exited 2 on an event that can be stopped, and stopped it."""
+
+    hook: str
+    command: str
+    exit_code: int | None
+    blocked: bool = False
+    timed_out: bool = False
+    duration: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+
+
 AnyPayload = (
     StatusChanged
     | IterationMarked
@@ -187,6 +203,7 @@ AnyPayload = (
     | GateRan
     | VerdictGiven
     | NoteAdded
+    | HookRan
 )
 
 PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
@@ -206,6 +223,7 @@ PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
         GateRan,
         VerdictGiven,
         NoteAdded,
+        HookRan,
     )
 }
 

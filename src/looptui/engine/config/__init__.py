@@ -2,8 +2,9 @@
 
 `load_config` (in `loading`, with `CONFIG_NAME`) reads the file; `parsing` checks its tables
 and words each problem as one line (`triggers` does so for a loop's triggers and policy,
-`durations` reads "90s"); `model` holds what they become: `Config`, `LoopConfig`,
-`AgentConfig` and `CheckConfig`. Import any of them from here.
+`durations` reads "90s", `hooks` the `[hooks]` tables); `model` holds what they become:
+`Config`, `LoopConfig`, `AgentConfig`, `CheckConfig` and `HookConfig`. Import any of them
+from here.
 """
 
 from looptui.engine.config.durations import MAX_DURATION, parse_duration
@@ -11,12 +12,15 @@ from looptui.engine.config.loading import CONFIG_NAME, load_config, write_starte
 from looptui.engine.config.model import (
     AGENT_KINDS,
     CODEX_SANDBOXES,
+    DEFAULT_HOOK_TIMEOUT,
     OPENAI_APIS,
     PROMPT_FILE_PLACEHOLDER,
     PROMPT_PLACEHOLDER,
     AgentConfig,
     CheckConfig,
     Config,
+    HookConfig,
+    HookEvent,
     LoopConfig,
 )
 from looptui.engine.errors import ConfigError
@@ -25,6 +29,7 @@ __all__ = [
     "AGENT_KINDS",
     "CODEX_SANDBOXES",
     "CONFIG_NAME",
+    "DEFAULT_HOOK_TIMEOUT",
     "MAX_DURATION",
     "OPENAI_APIS",
     "PROMPT_FILE_PLACEHOLDER",
@@ -33,6 +38,8 @@ __all__ = [
     "CheckConfig",
     "Config",
     "ConfigError",
+    "HookConfig",
+    "HookEvent",
     "LoopConfig",
     "load_config",
     "parse_duration",

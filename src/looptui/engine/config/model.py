@@ -5,6 +5,7 @@ They are built once by `load_config` and passed in; nothing here reads a file.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,28 @@ OPENAI_APIS = ("chat", "responses")
 CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 PROMPT_PLACEHOLDER = "{prompt}"
 PROMPT_FILE_PLACEHOLDER = "{prompt_file}"
+DEFAULT_HOOK_TIMEOUT = 60.0
+
+
+class HookEvent(enum.StrEnum):
+    """A moment in a run's life that hooks can be run on, by its name in `looptui.toml`."""
+
+    RUN_START = "run_start"  # the worktree is ready, before the first agent turn
+    ITERATION_END = "iteration_end"
+    VERDICT = "verdict"
+    RUN_END = "run_end"  # any final status
+    NEEDS_REVIEW = "needs_review"  # the run succeeded: its work waits for the human
+    BEFORE_MERGE = "before_merge"  # before a merge changes anything
+
+    @property
+    def wire_name(self) -> str:
+        """The name in the hook's JSON (`hook_event_name`), cased as Claude Code's are."""
+        return "".join(part.capitalize() for part in self.value.split("_"))
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a hook's exit status 2 stops what the event announces."""
+        return self in (HookEvent.RUN_START, HookEvent.BEFORE_MERGE)
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,15 @@ class CheckConfig:
 
 
 @dataclass(frozen=True)
+class HookConfig:
+    """A shell command run on one event of a run's life, given the event as JSON on stdin."""
+
+    event: HookEvent
+    command: str  # the user's own shell text, run with /bin/sh -c in the run's worktree
+    timeout: float = DEFAULT_HOOK_TIMEOUT
+
+
+@dataclass(frozen=True)
 class LoopConfig:
     """A named loop: what to ask, whom to ask, how to tell when it is done, and its budgets."""
 
@@ -98,6 +130,8 @@ class LoopConfig:
     triggers: tuple[Trigger, ...] = ()
     policy: Policy = field(default_factory=Policy)
     when: tuple[str, ...] = ()
+    # the global [hooks], then the loop's own, in the order written
+    hooks: tuple[HookConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,10 +143,17 @@ class Config:
     loops: Mapping[str, LoopConfig]
     max_parallel: int = 4
     service: bool = True  # runs belong to `looptui serve`; False: to the process that starts them
+    hooks: tuple[HookConfig, ...] = ()  # the global [hooks] (each loop's `hooks` starts with them)
 
     def secret_values(self) -> list[str]:
         """Values of the agents' `env` tables whose names look secret, for the Redactor."""
         return [value for agent in self.agents.values() for value in secret_values(agent.env)]
+
+    def hooks_of(self, loop: str) -> tuple[HookConfig, ...]:
+        """The hooks a run of `loop` fires: its loop's, or the global ones when the loop is
+        no longer configured."""
+        found = self.loops.get(loop)
+        return self.hooks if found is None else found.hooks
 
     def loop(self, name: str) -> LoopConfig:
         """The loop called `name`; ConfigError naming the loops there are when none is."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from looptui.engine.config.durations import parse_duration
+from looptui.engine.config.hooks import parse_hooks
 from looptui.engine.config.model import (
     AGENT_KINDS,
     CODEX_SANDBOXES,
@@ -19,6 +20,7 @@ from looptui.engine.config.model import (
     AgentConfig,
     CheckConfig,
     Config,
+    HookConfig,
     LoopConfig,
 )
 from looptui.engine.config.triggers import check_after_edges, parse_policy, parse_triggers
@@ -131,7 +133,7 @@ class _Parser:
         return value
 
     def config(self, data: dict[str, Any]) -> Config:
-        self.only(data, "", ("settings", "agents", "loops"))
+        self.only(data, "", ("settings", "agents", "loops", "hooks"))
         settings = self.table(data.get("settings", {}), "settings")
         self.only(settings, "settings", ("max_parallel", "service"))
         max_parallel = self.positive_int(settings.get("max_parallel", 4), "settings.max_parallel")
@@ -143,9 +145,12 @@ class _Parser:
             self.name(name, f"agents.{name}"): self.agent(name, value)
             for name, value in agents_table.items()
         }
+        hooks = parse_hooks(self, data.get("hooks", {}), "hooks")
         loops_table = self.table(data.get("loops", {}), "loops")
         loops = {
-            self.name(name, f"loops.{name}"): self.loop(name, value, agents, tuple(loops_table))
+            self.name(name, f"loops.{name}"): self.loop(
+                name, value, agents, tuple(loops_table), hooks
+            )
             for name, value in loops_table.items()
         }
         check_after_edges(self.path, loops)
@@ -155,6 +160,7 @@ class _Parser:
             loops=loops,
             max_parallel=max_parallel,
             service=service,
+            hooks=hooks,
         )
 
     def agent(self, name: str, value: object) -> AgentConfig:
@@ -231,6 +237,7 @@ class _Parser:
         value: object,
         agents: Mapping[str, AgentConfig],
         loop_names: Sequence[str],
+        global_hooks: tuple[HookConfig, ...] = (),
     ) -> LoopConfig:
         key = f"loops.{name}"
         table = self.table(value, key)
@@ -261,6 +268,7 @@ class _Parser:
                 "triggers",
                 "policy",
                 "when",
+                "hooks",
             ),
         )
         on_interrupt = table.get("on_interrupt", "resume")
@@ -332,6 +340,7 @@ class _Parser:
             triggers=parse_triggers(self, table.get("triggers", []), f"{key}.triggers", loop_names),
             policy=parse_policy(self, table.get("policy", {}), f"{key}.policy"),
             when=self.strings(table.get("when", []), f"{key}.when"),
+            hooks=global_hooks + parse_hooks(self, table.get("hooks", {}), f"{key}.hooks"),
         )
 
     def prompt(self, table: Mapping[str, Any], key: str) -> str:
