@@ -25,3 +25,12 @@ class AgentUnavailable(LooptuiError):
 
 class RunNotFound(LooptuiError):
     """No run, or more than one run, matches the id the user gave."""
+
+
+class UsageLimited(LooptuiError):
+    """A provider's usage or rate limit stopped the agent, and it said when the limit resets:
+    the run is parked (deferred) until `reset_at`, not failed."""
+
+    def __init__(self, message: str, reset_at: float) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at  # epoch seconds

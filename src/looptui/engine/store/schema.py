@@ -186,5 +186,10 @@ CREATE TABLE schedule (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+# When a run that a usage limit deferred resumes (the limit's reset, epoch seconds).
+_V8 = """
+ALTER TABLE runs ADD COLUMN retry_at REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)
