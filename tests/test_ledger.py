@@ -208,6 +208,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     with sqlite3.connect(path) as db:  # back to what the release with schema 6 left on disk
         db.execute("DROP TABLE firings")
         db.execute("DROP TABLE schedule")
+        db.execute("ALTER TABLE runs DROP COLUMN retry_at")  # schema 9's
         db.execute("PRAGMA user_version = 6")
 
     store = await Store.open(path)
@@ -220,7 +221,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row[1] for row in db.execute("PRAGMA table_info(schedule)")}
     assert {"firings", "firings_by_loop", "firings_pending", "schedule"} <= tables

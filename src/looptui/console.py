@@ -43,6 +43,7 @@ STATUS_STYLE = {
     RunStatus.PAUSED: "yellow",
     RunStatus.CANCELLED: "magenta",
     RunStatus.INTERRUPTED: "magenta",
+    RunStatus.DEFERRED: "blue",
     RunStatus.MERGED: "green",
     RunStatus.DISCARDED: "dim",
 }
@@ -74,6 +75,7 @@ def run_to_json(
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "error": run.error,
+        "retry_at": iso(run.retry_at),
         "driven": driven,
         "diff": {"files": run.diff.files, "added": run.diff.added, "removed": run.diff.removed},
         "usage": {
@@ -108,7 +110,7 @@ def runs_table(runs: Sequence[Run], driven: Mapping[str, int] | None = None) -> 
             "  ",
             run.loop,
             "  ",
-            (run.status.value, STATUS_STYLE[run.status]),
+            (run.status_label, STATUS_STYLE[run.status]),
             f"  {run.iterations}/{run.max_iterations} iterations",
             f"  +{run.diff.added} -{run.diff.removed} in {run.diff.files} files",
         )
@@ -188,6 +190,7 @@ STATUS_ROLE = {
     RunStatus.PAUSED: "warn",
     RunStatus.CANCELLED: "warn",
     RunStatus.INTERRUPTED: "warn",
+    RunStatus.DEFERRED: "muted",
     RunStatus.MERGED: "pass",
     RunStatus.DISCARDED: "muted",
 }

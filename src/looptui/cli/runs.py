@@ -28,7 +28,7 @@ from looptui.client.api import Supervisor
 from looptui.console import make_console, render_event
 from looptui.engine import Engine, RunStatus
 from looptui.engine.errors import LooptuiError
-from looptui.engine.models import Run
+from looptui.engine.models import Run, local_clock
 from looptui.engine.process import kill_process_groups
 from looptui.engine.store.feed import Feed
 from looptui.protocol.events import EventKind, StatusChanged
@@ -266,6 +266,12 @@ async def _summary(supervisor: Supervisor, final: Run, console: Console) -> None
             f" — {final.error}" if final.error else "",
         )
     )
+    if final.status is RunStatus.DEFERRED and final.retry_at is not None:
+        when = local_clock(final.retry_at)
+        if supervisor.service is None:  # no service to wake it: the user does
+            console.print(f"it may resume at {when} (local): looptui resume {final.id}")
+        else:
+            console.print(f"the service resumes it at {when} (local)")
     if final.status is RunStatus.SUCCEEDED:
         console.print(
             f"review it: looptui diff {final.id}; land it: looptui merge {final.id} [--squash]"

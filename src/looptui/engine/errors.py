@@ -29,3 +29,12 @@ class RunNotFound(LooptuiError):
 
 class HookRefused(LooptuiError):
     """A blocking hook (run_start, before_merge) exited 2: what it announced does not happen."""
+
+
+class UsageLimited(LooptuiError):
+    """A provider's usage or rate limit stopped the agent, and it said when the limit resets:
+    the run is parked (deferred) until `reset_at`, not failed."""
+
+    def __init__(self, message: str, reset_at: float) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at  # epoch seconds

@@ -22,6 +22,7 @@ UNFINISHED = frozenset(
         RunStatus.CANCELLED,
         RunStatus.PAUSED,
         RunStatus.INTERRUPTED,
+        RunStatus.DEFERRED,
     }
 )
 _PASSED = re.compile(r"^check .+ passed$")

@@ -6,7 +6,9 @@ processes) live in the runner and the supervisor, never here.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import time
 from dataclasses import dataclass, field
 
 
@@ -22,6 +24,8 @@ class RunStatus(enum.StrEnum):
     PAUSED = "paused"  # its evaluator kept failing: a human decides what happens next
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # its process died (crash, kill -9, reboot)
+    # a usage limit stopped it until `retry_at`: not driven, not ended; resumed then
+    DEFERRED = "deferred"
     MERGED = "merged"
     DISCARDED = "discarded"
 
@@ -78,6 +82,21 @@ class Run:
     cost_usd: float = 0.0
     resume_token: str | None = None  # the agent's session, continued by the next iteration
     resumes: int = 0  # automatic resumes in a row after the service died
+    retry_at: float | None = None  # a deferred run resumes then (epoch seconds)
+
+    @property
+    def status_label(self) -> str:
+        """The status as cards and `looptui status` word it: "deferred · resumes 14:05"."""
+        if self.status is RunStatus.DEFERRED and self.retry_at is not None:
+            return f"{self.status.value} · resumes {local_clock(self.retry_at)}"
+        return self.status.value
+
+
+def local_clock(when: float, now: float | None = None) -> str:
+    """`when` in local time as "14:05", with the date ("May 02 14:05") when it is not today."""
+    moment = dt.datetime.fromtimestamp(when)
+    today = dt.datetime.fromtimestamp(time.time() if now is None else now).date()
+    return moment.strftime("%H:%M" if moment.date() == today else "%b %d %H:%M")
 
 
 @dataclass(frozen=True)

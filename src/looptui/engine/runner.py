@@ -1,7 +1,9 @@
 """The loop runner: one run, iterating agent turn → commit → checks → verdict → note.
 
 It stops when the goal holds, the iterations or time run out, the diff stops changing
-(stall), or it is cancelled. Every step is stored before the next begins.
+(stall), or it is cancelled. Every step is stored before the next begins. A usage limit
+that says when it resets (`UsageLimited` from the agent) parks the run as deferred until
+then, worktree and session kept, with the iteration it cut short to be done again.
 """
 
 from __future__ import annotations
@@ -29,10 +31,19 @@ from looptui.engine.agents import (
 )
 from looptui.engine.checks import NOT_FOUND
 from looptui.engine.config import HookEvent, LoopConfig
-from looptui.engine.errors import LooptuiError, WorkspaceError
+from looptui.engine.errors import LooptuiError, UsageLimited, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, tail
 from looptui.engine.hooks import Hooks, iteration_fields, verdict_fields
-from looptui.engine.models import CheckResult, DiffStat, Note, NoteKind, Run, RunStatus, Verdict
+from looptui.engine.models import (
+    CheckResult,
+    DiffStat,
+    Note,
+    NoteKind,
+    Run,
+    RunStatus,
+    Verdict,
+    local_clock,
+)
 from looptui.engine.prompting import build_prompt
 from looptui.engine.store import Store
 from looptui.engine.verification.clean_gate import GateResult
@@ -153,6 +164,9 @@ class LoopRunner:
             else:
                 await self._finish(self.cancel_status, "the looptui service stopped")
             raise
+        except UsageLimited as exc:
+            await self._defer(exc)
+            return RunStatus.DEFERRED
         except LooptuiError as exc:
             status, error = RunStatus.FAILED, str(exc)
         except Exception as exc:  # a bug must end the run visibly, never leave it "running"
@@ -485,6 +499,25 @@ class LoopRunner:
         # a run the service stopped has not ended: it resumes with the next service
         if status is not RunStatus.INTERRUPTED:
             await self.hooks.run_ended(self.run_id, status, error)
+
+    async def _defer(self, limited: UsageLimited) -> None:
+        """Park the run until the limit resets: not failed, not driven; the service (or
+        `looptui resume`) continues it from the iteration the limit cut short."""
+        reason = f"usage limit until {local_clock(limited.reset_at)} (local), resumes then"
+        try:
+            await self.store.flush()
+            await self.store.update_run(
+                self.run_id,
+                status=RunStatus.DEFERRED,
+                error=reason,
+                retry_at=limited.reset_at,
+                finished_at=time.time(),
+                resume_token=self._resume,
+            )
+            self._emit(0, StatusChanged(RunStatus.DEFERRED, reason, limited.reset_at))
+            await self.store.flush()
+        except LooptuiError:
+            logger.exception("run %s was deferred but the store could not record it", self.run_id)
 
     def _emit(self, iteration: int, payload: AnyPayload) -> None:
         self.store.emit(self.run_id, payload, iteration)

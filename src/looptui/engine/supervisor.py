@@ -37,7 +37,7 @@ from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Repository
 from looptui.protocol.events import Lines, NoteAdded, StatusChanged
 
-RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED)
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.DEFERRED)
 
 
 class Engine(ReviewMixin, TriggerControl):
@@ -176,11 +176,12 @@ class Engine(ReviewMixin, TriggerControl):
         return run
 
     async def resume(self, prefix: str, automatic: bool = False) -> Run:
-        """Continue a run that was interrupted (its process died), cancelled or paused, in
-        its worktree and from its agent's session: the iteration it was cut short in is done
-        again, and it goes on up to its max_iterations.
+        """Continue a run that was interrupted (its process died), cancelled, paused or
+        deferred (a usage limit), in its worktree and from its agent's session: the
+        iteration it was cut short in is done again, and it goes on up to its max_iterations.
 
-        `automatic` (after a crash) counts the resume against the loop's `max_resumes`."""
+        `automatic` (after a crash) counts the resume against the loop's `max_resumes`; a
+        deferred run's resume at its limit's reset is not automatic in that sense."""
         if self.config is None:
             raise LooptuiError("no configuration loaded")
         await self.store.mark_interrupted()
@@ -191,8 +192,8 @@ class Engine(ReviewMixin, TriggerControl):
     async def _resume(self, run: Run, automatic: bool) -> Run:
         if run.status not in RESUMABLE:
             raise LooptuiError(
-                f"run {run.id} is {run.status}; only interrupted, cancelled or paused runs "
-                "resume (give feedback to continue a finished one)"
+                f"run {run.id} is {run.status}; only interrupted, cancelled, paused or "
+                "deferred runs resume (give feedback to continue a finished one)"
             )
         iterations = await self.store.iterations(run.id)
         cut_short = bool(iterations) and iterations[-1].finished_at is None
@@ -214,6 +215,7 @@ class Engine(ReviewMixin, TriggerControl):
             error=None,
             finished_at=None,
             resumes=run.resumes + 1 if automatic else 0,
+            retry_at=None,
         )
         self.store.emit(run.id, StatusChanged(RunStatus.QUEUED))
         notes = await self.store.notes(run.id)

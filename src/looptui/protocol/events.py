@@ -55,6 +55,7 @@ class Payload(msgspec.Struct, frozen=True, tag_field="event"):
 class StatusChanged(Payload, frozen=True, tag=EventKind.STATUS.value):
     status: RunStatus
     error: str | None = None
+    retry_at: float | None = None  # a deferred run resumes then (epoch seconds)
 
 
 class IterationMarked(Payload, frozen=True, tag=EventKind.ITERATION.value):

@@ -2,7 +2,8 @@
 
 The service takes the repository's lock (so two racing for it leave one), opens the engine
 (runs whose process died are marked interrupted and their leftover agents stopped), resumes
-the runs that were going when the last service died, then serves its socket until SIGTERM,
+the runs that were going when the last service died, resumes each deferred run when its usage
+limit resets (`deferrals`), then serves its socket until SIGTERM,
 SIGINT or a `Shutdown` command. On the way out, runs still going are recorded as interrupted,
 so that the next service resumes them: a stopped service, like a crashed one, loses nothing.
 
@@ -30,10 +31,12 @@ from looptui.engine.config import CONFIG_NAME, Config, load_config
 from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus
 from looptui.engine.supervisor import Engine
+from looptui.engine.triggers.clock import SystemClock
 from looptui.engine.workspace import Repository
 from looptui.engine.workspace.locations import ensure_directory
 from looptui.protocol.commands import MAX_FRAME
 from looptui.protocol.events import ErrorReported
+from looptui.service.deferrals import Deferrals
 from looptui.service.endpoint import (
     Endpoint,
     ServiceError,
@@ -151,12 +154,15 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
     server: Server | None = None
     scheduler = Scheduler(engine)
     engine.firings = scheduler  # `fire`, `pause` and the triggers take one path
+    deferrals: Deferrals | None = None
     try:
         listener = bind_listener(place.endpoint)  # clients wait in its backlog from now on
         socket_path = str(place.endpoint.socket_path)
         server = Server(engine, socket_path, stop.set, _ConfigWatch(engine, scheduler))
         # before the first client is answered: none sees a run "interrupted" that resumes
         await resume_interrupted(engine, server)
+        deferrals = Deferrals(engine, SystemClock())
+        await deferrals.start()
         await scheduler.start()
         unix_server = await asyncio.start_unix_server(server.handle, sock=listener, limit=MAX_FRAME)
         _write_info(place, socket_path)
@@ -166,6 +172,8 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             event_loop.remove_signal_handler(sig)
+        if deferrals is not None:  # the runs stay deferred, for the next service
+            await deferrals.stop()
         if server is not None:
             await server.close()
         await scheduler.close()  # nothing fires while the runs stop

@@ -49,6 +49,7 @@ ANNOUNCED = {
     RunStatus.STALLED: ("stalled", "warning"),
     RunStatus.PAUSED: ("paused: its evaluator keeps failing (press r)", "warning"),
     RunStatus.INTERRUPTED: ("interrupted", "warning"),
+    RunStatus.DEFERRED: ("deferred", "warning"),
 }
 
 

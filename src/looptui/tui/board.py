@@ -73,8 +73,9 @@ class RunSummary:
     def apply(self, event: Event) -> None:
         """Fold one event into the summary."""
         match event.payload:
-            case StatusChanged(status=status, error=error):
+            case StatusChanged(status=status, error=error, retry_at=retry_at):
                 changes: dict[str, object] = {"status": status, "error": error}
+                changes["retry_at"] = retry_at
                 if status is RunStatus.RUNNING and self.run.started_at is None:
                     changes["started_at"] = event.ts or time.time()
                 if not status.is_active and self.run.finished_at is None:

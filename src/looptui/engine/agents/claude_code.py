@@ -8,6 +8,10 @@ subtype says "success". The session id is the resume token, announced (`Session`
 as the stream shows it: the next iteration, or the run after a restart (even one in the
 middle of the first turn), continues the conversation with `--resume=<id>`.
 
+A turn that a usage limit ended, when the stream says when the limit resets (a rejected
+`rate_limit_event`, or a result of "Claude AI usage limit reached|<epoch>"), raises
+`UsageLimited`: the run is deferred to the reset and resumed in the same session.
+
 The environment passes through, so `ANTHROPIC_BASE_URL` gateways and `ANTHROPIC_API_KEY` or
 `ANTHROPIC_AUTH_TOKEN` work as they do for `claude` itself.
 
@@ -41,8 +45,9 @@ from looptui.engine.agents.base import (
     Usage,
 )
 from looptui.engine.agents.json_cli import stream_events
+from looptui.engine.agents.limits import claude_limit_text, epoch
 from looptui.engine.config import AgentConfig
-from looptui.engine.errors import AgentUnavailable
+from looptui.engine.errors import AgentUnavailable, UsageLimited
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable
 
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
@@ -58,6 +63,8 @@ class StreamState:
     tool_names: dict[str, str] = field(default_factory=dict)  # tool_use id → tool name
     finished: Finished | None = None
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+    limit_resets_at: float | None = None  # a usage limit refused the turn until then
+    rate_limited: bool = False  # an assistant line said `error: "rate_limit"`
 
 
 class ClaudeCodeAgent:
@@ -128,6 +135,11 @@ class ClaudeCodeAgent:
                 return
         code = exit_status.code
         finished = state.finished
+        if state.limit_resets_at is not None and (finished is None or not finished.ok):
+            message = "claude: usage limit reached"
+            if finished is None:  # no result line said it
+                yield AgentError(message)
+            raise UsageLimited(message, state.limit_resets_at)
         if finished is None:
             last = state.stderr[-1] if state.stderr else "no result line"
             message = f"{self.binary} ended without a result (exit status {code}): {last}"
@@ -180,6 +192,13 @@ def parse_event(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent
         attempt, limit = data.get("attempt"), data.get("max_retries")
         status = data.get("error_status") or data.get("error") or "error"
         yield OutputLine(f"[claude: API {status}, retry {attempt} of {limit}]", NOTE_STREAM)
+    elif kind == "rate_limit_event":
+        info = data.get("rate_limit_info")
+        info = info if isinstance(info, dict) else {}
+        resets = epoch(info.get("resetsAt"))
+        if info.get("status") == "rejected" and resets is not None:
+            state.limit_resets_at = resets
+            yield OutputLine(f"[claude: usage limit reached, resets at {resets:.0f}]", NOTE_STREAM)
     elif kind == "system" and subtype == "init":
         model = data.get("model")
         yield OutputLine(f"[claude: session {state.session_id}, model {model}]", NOTE_STREAM)
@@ -201,7 +220,12 @@ def _assistant(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]
             yield ToolCall(name, tool_input if isinstance(tool_input, dict) else {})
     error = data.get("error")
     if isinstance(error, str) and error:
+        state.rate_limited = state.rate_limited or error == "rate_limit"
         yield AgentError(f"claude: {error}")
+    if state.rate_limited:  # the limit's message is the assistant's text: it may say the reset
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                state.limit_resets_at = claude_limit_text(block["text"]) or state.limit_resets_at
 
 
 def _tool_results(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
@@ -231,6 +255,9 @@ def _result(data: dict[str, Any], state: StreamState) -> Iterator[AgentEvent]:
         float(cost) if isinstance(cost, int | float) else 0.0,
     )
     failed = bool(data.get("is_error")) or data.get("subtype") != "success"
+    if failed:  # "Claude AI usage limit reached|<epoch>": the limit and its reset
+        resets = claude_limit_text(str(data.get("result") or ""))
+        state.limit_resets_at = resets or state.limit_resets_at
     errors = data.get("errors")
     if failed:
         reason = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else ""

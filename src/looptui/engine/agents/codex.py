@@ -11,12 +11,17 @@ task's system text goes in as `developer_instructions`, a developer message in C
 `codex exec resume` accepts neither `-s` nor `-C` (Codex 0.169), so the sandbox is set with
 the equivalent `-c sandbox_mode=...` on both forms, and a resumed thread works in the
 process's working directory, which is the worktree.
+
+A turn that Codex's usage limit ended ("You've hit your usage limit… try again in 2 hours
+5 minutes", or "… at 3:28 PM", in an `error` or `turn.failed` event) raises `UsageLimited`
+when the message names the time: the run is deferred to it and resumed in the same thread.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,8 +42,9 @@ from looptui.engine.agents.base import (
     Usage,
 )
 from looptui.engine.agents.json_cli import stream_events
+from looptui.engine.agents.limits import codex_limit_text
 from looptui.engine.config import AgentConfig
-from looptui.engine.errors import AgentUnavailable
+from looptui.engine.errors import AgentUnavailable, UsageLimited
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable
 
 INSTALL_HINT = "npm install -g @openai/codex"
@@ -60,6 +66,7 @@ class CodexState:
     last_message: str = ""
     called: set[str] = field(default_factory=set)  # items whose ToolCall was already yielded
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+    limit: tuple[str, float] | None = None  # a usage limit's message and its reset
 
 
 class CodexAgent:
@@ -120,6 +127,10 @@ class CodexAgent:
             if isinstance(event, Finished):  # it could not start
                 return
         code = exit_status.code
+        if state.limit is not None and not (state.completed and state.failure is None):
+            if state.failure is None:  # only an `error` notice said it
+                yield AgentError(state.limit[0])
+            raise UsageLimited(*state.limit)
         if state.failure is not None:  # already reported by its AgentError
             message = state.failure
         elif not state.completed:
@@ -152,11 +163,21 @@ def parse_event(data: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]
     elif kind == "turn.failed":
         message = _dict(data.get("error")).get("message")
         state.failure = f"codex: {message or 'the turn failed'}"
+        _note_limit(state, message)
         yield AgentError(state.failure)
     elif kind == "error":  # also Codex's "Reconnecting... 2/5" notices: not the end
+        _note_limit(state, data.get("message"))
         yield OutputLine(f"[codex: {data.get('message', 'error')}]", NOTE_STREAM)
     elif kind in ("item.started", "item.completed") and isinstance(data.get("item"), dict):
         yield from _item(kind == "item.completed", data["item"], state)
+
+
+def _note_limit(state: CodexState, message: object) -> None:
+    """Remember a usage-limit message that says when the limit resets."""
+    if isinstance(message, str):
+        resets = codex_limit_text(message, time.time())
+        if resets is not None:
+            state.limit = (f"codex: {message.strip().splitlines()[0]}", resets)
 
 
 def _item(completed: bool, item: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]:

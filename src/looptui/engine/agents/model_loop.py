@@ -4,23 +4,22 @@ Ask the model, run the tools it calls, give it their results, and repeat until i
 without calling a tool (or `max_turns` round trips). A provider (`ModelBackend`) only knows its
 wire format; faults are handled here, the same for all: 429, 5xx, overload, reset
 connections, timeouts and broken streams are retried with backoff (honouring `retry-after`),
-then the turn fails with a one-line reason. The conversation is saved, redacted, in the run's
+then the turn fails with a one-line reason; but a 429 whose headers say when the limit resets
+raises `UsageLimited` instead (at once when the reset is further off than any retry would
+wait), and the run is deferred to that time. The conversation is saved, redacted, in the run's
 private directory after every round trip and before every tool call, so that the next
 iteration, or a restart, continues it; its token is announced (`Session`) before the first
 request. A call that was running when looptui was killed is never run again: the resumed
 conversation answers it as interrupted (`INTERRUPTED`), and the model decides. Secrets are
 redacted from tool output before the model or an event sees it, and the model's commands
-never get the API key. Nothing but CancelledError leaves `run()`.
+never get the API key. Nothing but CancelledError and UsageLimited leaves `run()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import email.utils
 import json
-import math
 import os
 import random
 import re
@@ -42,9 +41,10 @@ from looptui.engine.agents.base import (
     ToolResult,
     Usage,
 )
+from looptui.engine.agents.limits import reset_from_headers, seconds_after
 from looptui.engine.agents.tools import TOOLS, Tool, Toolbox, toolset
 from looptui.engine.config import AgentConfig
-from looptui.engine.errors import AgentUnavailable
+from looptui.engine.errors import AgentUnavailable, UsageLimited
 
 DEFAULT_MAX_TURNS = 50
 BACKOFF_START = 0.5
@@ -84,11 +84,19 @@ class Reply:
 
 
 class Fault(Exception):
-    """A failed request: whether to try again, after how long at least, and why."""
+    """A failed request: whether to try again, after how long at least, and why; and, for a
+    usage or rate limit that said so, when it resets (epoch seconds)."""
 
-    def __init__(self, reason: str, retry: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        retry: bool,
+        retry_after: float | None = None,
+        reset_at: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason, self.retry, self.retry_after = reason, retry, retry_after
+        self.reset_at = reset_at
 
 
 class ModelBackend(Protocol):
@@ -185,6 +193,8 @@ class ModelAgent:
                         yield event
             finally:
                 await backend.close()
+        except UsageLimited:  # not a failure: the runner defers the run to the reset
+            raise
         except Exception as exc:  # a bug or a broken scratch directory: fail the turn, no more
             if finished:
                 return
@@ -220,6 +230,8 @@ class ModelAgent:
                 conversation.save(task.redact)
                 reason = task.redact(fault.reason)
                 yield AgentError(reason)
+                if fault.reset_at is not None:  # the session is kept: the resume continues it
+                    raise UsageLimited(reason, fault.reset_at) from None
                 yield Finished(ok=False, message=reason, resume_token=token)
                 return
             yield Usage(reply.input_tokens, reply.output_tokens, self._cost(reply))
@@ -286,9 +298,11 @@ class ModelAgent:
                 fault = Fault(f"no answer within {self.config.request_timeout:g}s", retry=True)
             except Fault as raised:
                 fault = raised
-            if not fault.retry or attempt == attempts:
+            # a limit that resets later than any retry would wait is final now
+            far_off = fault.reset_at is not None and fault.reset_at - time.time() > RETRY_AFTER_CAP
+            if not fault.retry or attempt == attempts or far_off:
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
-                raise Fault(f"{fault.reason}{tries}", retry=False) from None
+                raise Fault(f"{fault.reason}{tries}", False, reset_at=fault.reset_at) from None
             backoff = min(BACKOFF_CAP, BACKOFF_START * 2 ** (attempt - 1))
             delay = backoff * (0.5 + random.random() / 2)
             if fault.retry_after is not None:
@@ -357,7 +371,9 @@ def fault_of(exc: Exception, timeout: float) -> Fault:
         kind = {429: "rate limited", 529: "overloaded", 503: "unavailable"}.get(status, "")
         detail = kind or _short(str(exc.message))
         retry = status in RETRIED_STATUSES or status >= 500
-        return Fault(f"HTTP {status} ({detail})", retry, retry_after)
+        # only a 429 is a usage limit; when its headers say when it resets, the run waits
+        reset_at = reset_from_headers(dict(headers), time.time()) if status == 429 else None
+        return Fault(f"HTTP {status} ({detail})", retry, retry_after, reset_at)
     timeouts = anthropic.APITimeoutError | openai.APITimeoutError | TimeoutError
     if isinstance(exc, timeouts) or (transport and "Timeout" in type(exc).__name__):
         return Fault(f"no answer within {timeout:g}s", retry=True)
@@ -372,21 +388,11 @@ def fault_of(exc: Exception, timeout: float) -> Fault:
 
 
 def _retry_after(value: str | None, scale: float = 1.0, now: float | None = None) -> float | None:
-    """A `retry-after` header's seconds: a number (times `scale`) or an HTTP date, counted
-    from `now` (default: the clock); None when it is neither, and backoff applies."""
-    if not value or not value.strip():
-        return None
-    try:
-        seconds = float(value) * scale
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are GMT; a date without a zone is taken so
-            when = when.replace(tzinfo=datetime.UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return None if math.isnan(seconds) else max(0.0, seconds)
+    """A `retry-after` header's seconds: a number (times `scale`: `retry-after-ms` is never a
+    date) or an HTTP date, counted from `now` (default: the clock); None when it is neither,
+    and backoff applies."""
+    seconds = seconds_after(value, time.time() if now is None else now)
+    return None if seconds is None else seconds * scale
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

@@ -56,4 +56,5 @@ def run_from_row(row: sqlite3.Row) -> Run:
         cost_usd=row["cost_usd"],
         resume_token=row["resume_token"],
         resumes=row["resumes"],
+        retry_at=row["retry_at"],
     )

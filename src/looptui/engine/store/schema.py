@@ -197,5 +197,10 @@ ALTER TABLE schedule DROP COLUMN waiting_firing;
 CREATE INDEX firings_pending ON firings (loop, id) WHERE outcome = 'pending';
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# When a run that a usage limit deferred resumes (the limit's reset, epoch seconds).
+_V9 = """
+ALTER TABLE runs ADD COLUMN retry_at REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,8 +13,11 @@ from typing import ClassVar, Literal
 from looptui.engine.models import RunStatus
 
 # The statuses a run ends in (or reaches after it ended): the ones an `after` trigger can
-# wait for. An active run has not ended, so it can fire nothing.
-FINAL_STATUSES = tuple(status for status in RunStatus if not status.is_active)
+# wait for. An active run has not ended, so it can fire nothing; nor has a deferred one,
+# which resumes by itself when its usage limit resets.
+FINAL_STATUSES = tuple(
+    status for status in RunStatus if not status.is_active and status is not RunStatus.DEFERRED
+)
 
 # A cron expression without a zone is read in UTC: the same times on every machine and in
 # CI, and never an hour that happens twice or not at all when the local clocks change.

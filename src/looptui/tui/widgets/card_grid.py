@@ -39,6 +39,7 @@ STATUS_MARK = {
     RunStatus.PAUSED: "‖",
     RunStatus.CANCELLED: "■",
     RunStatus.INTERRUPTED: "!",
+    RunStatus.DEFERRED: "◷",
     RunStatus.MERGED: "⇥",
     RunStatus.DISCARDED: "⌫",
 }
@@ -52,6 +53,7 @@ STATUS_LOOK = {
     RunStatus.PAUSED: "review",
     RunStatus.CANCELLED: "muted",
     RunStatus.INTERRUPTED: "fail",
+    RunStatus.DEFERRED: "muted",
     RunStatus.MERGED: "pass",
     RunStatus.DISCARDED: "muted",
 }
@@ -411,7 +413,7 @@ class CardGrid(ScrollView, can_focus=True):
         run = summary.run
         look = style(f"card-grid--{STATUS_LOOK[run.status]}") + Style(bold=True)
         line1 = Text.assemble(
-            (f"{STATUS_MARK[run.status]} {run.status.value}", look),
+            (f"{STATUS_MARK[run.status]} {run.status_label}", look),
             (f"  iteration {summary.iteration}/{run.max_iterations}", muted),
             (f"  {format.duration(summary.elapsed(self.clock()))}", muted),
         )
