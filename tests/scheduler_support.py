@@ -117,15 +117,19 @@ async def rig(
     settings: dict[str, Any] | None = None,
     root: Path | None = None,
     clock: FakeClock | None = None,
+    more_agents: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
 ) -> AsyncIterator[Rig]:
     """An engine and a started scheduler; both closed at the end (runs still going are
     stopped). `root` reopens a repository made before (a restart)."""
     if root is None:
-        config: dict[str, Any] = {"agents": agents(tmp), "loops": loops}
+        config: dict[str, Any] = {"agents": {**agents(tmp), **(more_agents or {})}, "loops": loops}
         if settings:
             config["settings"] = settings
         root = make_repo(tmp / "repo", files or {"README.md": "hi\n"}, config)
-    engine = await Engine.open(root, cli_env(), load_config(root / CONFIG_NAME))
+    engine = await Engine.open(
+        root, {**cli_env(), **(environ or {})}, load_config(root / CONFIG_NAME)
+    )
     clock = clock or FakeClock(start)
     scheduler = Scheduler(engine, clock)
     try:

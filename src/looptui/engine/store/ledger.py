@@ -246,6 +246,13 @@ class Ledger(abc.ABC):
         rows = await self._fetchall(query + " ORDER BY id DESC LIMIT ?", [*params, limit])
         return [_firing_from_row(row) for row in rows]
 
+    async def firings_with(self, outcome: Outcome) -> list[Firing]:
+        """Every firing of that outcome, oldest first (after a restart: those deferred)."""
+        rows = await self._fetchall(
+            f"SELECT {_FIRING_COLUMNS} FROM firings WHERE outcome = ? ORDER BY id", (outcome.value,)
+        )
+        return [_firing_from_row(row) for row in rows]
+
     async def pending_firings(
         self, loop: str | None = None, *, queued: bool | None = None
     ) -> list[Firing]:

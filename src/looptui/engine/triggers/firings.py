@@ -28,7 +28,7 @@ from looptui.engine.triggers.model import After, Cron, Every
 from looptui.engine.triggers.next_fire import first_due, seed_of
 from looptui.engine.triggers.policy import Action, Active, on_fire
 from looptui.engine.triggers.preconditions import nothing_to_do
-from looptui.protocol.events import Event, IterationMarked, StatusChanged
+from looptui.protocol.events import Event, HookRan, IterationMarked, StatusChanged
 
 if TYPE_CHECKING:  # the engine owns its firings
     from looptui.engine.supervisor import Engine
@@ -58,6 +58,7 @@ class Firings:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._runs: dict[str, _Started] = {}  # run id -> the firing that started it
+        self._refused: set[str] = set()  # runs whose run_start hook refused them
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main: list[asyncio.Task[None]] = []
 
@@ -208,12 +209,15 @@ class Firings:
         return self._locks.setdefault(loop_name, asyncio.Lock())
 
     async def _active(self, loop_name: str) -> list[Active]:
-        """The runs of the loop being driven now, by hand or by a firing."""
+        """The runs of the loop being driven now, by hand or by a firing, and those a usage
+        limit deferred: another run now would meet the same limit."""
         driven = set(self.engine.active_run_ids())
-        runs = await self.store.runs([RunStatus.QUEUED, RunStatus.RUNNING])
+        runs = await self.store.runs([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DEFERRED])
         active = []
         for run in runs:
-            if run.loop != loop_name or run.id not in driven:
+            if run.loop != loop_name:
+                continue
+            if run.status is not RunStatus.DEFERRED and run.id not in driven:
                 continue
             started = self._runs.get(run.id)
             active.append(
@@ -292,20 +296,28 @@ class Firings:
         payload = event.payload
         started = self._runs.get(event.run_id)
         if isinstance(payload, IterationMarked) and payload.phase == "started":
-            if started is not None:
+            if started is not None:  # (again, after a deferral)
                 await self._settle_started(started.firing_id, event.run_id)
+            return
+        if isinstance(payload, HookRan) and payload.blocked and payload.hook == "run_start":
+            if started is not None:
+                self._refused.add(event.run_id)
             return
         if not isinstance(payload, StatusChanged) or payload.status.is_active:
             return
-        if started is not None:  # it ended before its first iteration began
-            self._runs.pop(event.run_id, None)
-            firing = await self.store.firing(started.firing_id)
-            if firing.outcome is Outcome.PENDING:
+        if payload.status is RunStatus.DEFERRED:  # not ended: parked until the limit resets
+            if started is not None:
                 await self.store.settle_firing(
                     started.firing_id,
-                    Outcome.FAILED,
-                    reason=payload.error or f"the run ended {payload.status} before its first turn",
+                    Outcome.DEFERRED,
+                    run_id=event.run_id,
+                    reason=payload.error,
+                    retry_at=payload.retry_at or self.clock.now(),
                 )
+            return
+        if started is not None:
+            self._runs.pop(event.run_id, None)
+            await self._settle_ended(started.firing_id, event.run_id, payload)
         try:
             run = await self.store.run(event.run_id)
         except LooptuiError:
@@ -317,8 +329,21 @@ class Firings:
 
     async def _settle_started(self, firing_id: int, run_id: str) -> None:
         firing = await self.store.firing(firing_id)
-        if firing.outcome is Outcome.PENDING:
+        if firing.outcome in (Outcome.PENDING, Outcome.DEFERRED):
             await self.store.settle_firing(firing_id, Outcome.STARTED, run_id=run_id)
+
+    async def _settle_ended(self, firing_id: int, run_id: str, ended: StatusChanged) -> None:
+        """A run ended: its firing, if still pending, never saw its first turn (a hook
+        refused it, or it failed or was stopped before); one that was deferred did start."""
+        firing = await self.store.firing(firing_id)
+        refused = run_id in self._refused
+        self._refused.discard(run_id)
+        if firing.outcome is Outcome.DEFERRED:
+            await self.store.settle_firing(firing_id, Outcome.STARTED, run_id=run_id)
+        elif firing.outcome is Outcome.PENDING:
+            reason = ended.error or f"the run ended {ended.status} before its first turn"
+            outcome = Outcome.REFUSED if refused else Outcome.FAILED
+            await self.store.settle_firing(firing_id, outcome, run_id=run_id, reason=reason)
 
     async def _fire_after(self, run_id: str, loop_name: str, status: RunStatus) -> None:
         """Fire the loops chained after `loop_name` whose statuses include `status`."""
@@ -342,6 +367,9 @@ class Firings:
     async def _settle_leftovers(self) -> None:
         """Firings the last service left starting: settled by what became of their run, or
         followed until their run's first iteration begins."""
+        for firing in await self.store.firings_with(Outcome.DEFERRED):
+            if firing.run_id is not None:  # followed until its run goes on and ends
+                self._runs[firing.run_id] = _Started(firing.id, firing.due_at)
         for firing in await self.store.pending_firings(queued=False):
             assert firing.run_id is not None
             try:
