@@ -16,7 +16,7 @@ from conftest import cli_env, make_repo
 from looptui.engine import Engine, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.engine.store.ledger import Firing, Outcome
-from looptui.engine.triggers.clock import FakeClock
+from looptui.engine.triggers.clock import Clock, FakeClock
 from looptui.service.scheduler import Scheduler
 
 PY = sys.executable
@@ -116,7 +116,7 @@ async def rig(
     files: dict[str, str] | None = None,
     settings: dict[str, Any] | None = None,
     root: Path | None = None,
-    clock: FakeClock | None = None,
+    clock: Clock | None = None,
     more_agents: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> AsyncIterator[Rig]:
@@ -134,7 +134,7 @@ async def rig(
     scheduler = Scheduler(engine, clock)
     try:
         await scheduler.start()
-        yield Rig(tmp, engine, scheduler, clock)
+        yield Rig(tmp, engine, scheduler, clock)  # type: ignore[arg-type]
     finally:
         (tmp / "release").write_text("go")
         await scheduler.close()

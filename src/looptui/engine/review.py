@@ -17,6 +17,7 @@ from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate,
 from looptui.engine.models import Run, RunStatus
 from looptui.engine.store import Store
 from looptui.engine.workspace import Patch, Repository, parse_patch
+from looptui.engine.workspace.own_writes import OwnWrites
 from looptui.protocol.commands import DiffScope
 from looptui.protocol.events import StatusChanged
 
@@ -26,6 +27,7 @@ class ReviewMixin:
 
     repository: Repository
     store: Store
+    own_writes: OwnWrites
     config: Config | None
     environ: Mapping[str, str]
 
@@ -124,6 +126,9 @@ class ReviewMixin:
         else:
             message = f"Merge looptui run {run.id} ({run.loop}): {summary}"
         commit = await asyncio.to_thread(repository.merge, preview, message, squash)
+        checkout = await asyncio.to_thread(repository.checkout_of, run.base_branch)
+        if checkout is not None:  # what the merge wrote there fires no `watch` trigger
+            self.own_writes.record(checkout, preview.changed_files)
         # From now on the run's diff is what landed (the iterations keep what the agent did).
         landed = await asyncio.to_thread(repository.diff_stat, run.base_commit, head)
         await self.store.update_run(

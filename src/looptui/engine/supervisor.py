@@ -35,6 +35,7 @@ from looptui.engine.triggers.placeholders import render
 from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Repository
+from looptui.engine.workspace.own_writes import OwnWrites
 from looptui.protocol.events import Lines, NoteAdded, StatusChanged
 
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.DEFERRED)
@@ -62,6 +63,7 @@ class Engine(ReviewMixin, TriggerControl):
         self._base_counts: dict[str, BaseCounts] = {}
         # what fires its loops: the service's scheduler, or made when `fire` is first asked
         self.firings: Firings | None = None
+        self.own_writes = OwnWrites()  # files its merges wrote in the user's checkout
 
     @classmethod
     async def open(

@@ -22,6 +22,7 @@ from looptui.engine.triggers.firings import MANUAL, Firings
 from looptui.engine.triggers.model import Cron, Every, Trigger
 from looptui.engine.triggers.next_fire import due_between, finite, first_due, next_fire, seed_of
 from looptui.engine.triggers.policy import LATE_TOLERANCE, on_catch_up
+from looptui.service.watchers import Watchers
 
 
 class Scheduler(Firings):
@@ -30,6 +31,7 @@ class Scheduler(Firings):
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         super().__init__(engine, clock or SystemClock())
         self._changed = asyncio.Event()  # the schedule changed: the timer looks again
+        self.watchers = Watchers(self)  # the file and branch triggers
 
     timed = True
 
@@ -38,6 +40,11 @@ class Scheduler(Firings):
         await super().start(drain)
         await self.sync()
         self._keep(self._tick(), "scheduler-timer")
+        await self.watchers.start()
+
+    async def close(self) -> None:
+        await self.watchers.close()
+        await super().close()
 
     # -- the schedule ------------------------------------------------------------------------
 
@@ -64,8 +71,10 @@ class Scheduler(Firings):
         self._schedule_changed()
 
     def reconfigure(self) -> None:
-        """The config was reloaded: schedule new and edited triggers (in the background)."""
+        """The config was reloaded: schedule new and edited triggers, and watch what the
+        config asks for now (in the background)."""
         self._spawn(self.sync())
+        self._spawn(self.watchers.restart())
 
     def _schedule_changed(self) -> None:
         self._changed.set()

@@ -42,6 +42,7 @@ MANUAL = "manual"  # the trigger name of `looptui fire`
 class _Started:
     firing_id: int
     due_at: float
+    trigger: str
 
 
 class Firings:
@@ -167,7 +168,8 @@ class Firings:
         async with self._lock(loop.name):
             active = await self._active(loop.name)
             waiting = await self.store.pending_firings(loop.name, queued=True)
-            decision = on_fire(loop.policy, due_at, active, waiting[0].id if waiting else None)
+            queued = waiting[0].id if waiting else None
+            decision = on_fire(loop.policy, due_at, active, queued, trigger_name)
             if decision.action is Action.SKIP:
                 firing_id = await self.store.record_firing(
                     loop.name,
@@ -202,7 +204,7 @@ class Firings:
                         with contextlib.suppress(LooptuiError):  # it may have ended since
                             await self.engine.stop(run.run_id)
                 if decision.action in (Action.START, Action.REPLACE):
-                    await self._start(loop, firing_id, due_at, payload)
+                    await self._start(loop, firing_id, due_at, payload, trigger_name)
         return await self.store.firing(firing_id)
 
     def _lock(self, loop_name: str) -> asyncio.Lock:
@@ -221,7 +223,9 @@ class Firings:
                 continue
             started = self._runs.get(run.id)
             active.append(
-                Active(run.id, started.firing_id, started.due_at) if started else Active(run.id)
+                Active(run.id, started.firing_id, started.due_at, started.trigger)
+                if started
+                else Active(run.id)
             )
         return active
 
@@ -243,7 +247,12 @@ class Firings:
         await self.store.set_firing_payload(firing_id, merged)
 
     async def _start(
-        self, loop: LoopConfig, firing_id: int, due_at: float, payload: Mapping[str, Any]
+        self,
+        loop: LoopConfig,
+        firing_id: int,
+        due_at: float,
+        payload: Mapping[str, Any],
+        trigger: str,
     ) -> None:
         """Ask the preconditions, then start the run; the firing stays pending until the
         run's first iteration begins."""
@@ -260,7 +269,7 @@ class Firings:
         except LooptuiError as exc:
             await self.store.settle_firing(firing_id, Outcome.FAILED, reason=str(exc))
             return
-        self._runs[run.id] = _Started(firing_id, due_at)
+        self._runs[run.id] = _Started(firing_id, due_at, trigger)
         with contextlib.suppress(LookupError):  # its first iteration may have settled it
             await self.store.link_firing(firing_id, run.id)
 
@@ -277,7 +286,7 @@ class Firings:
             decision = on_fire(loop.policy, waiting[0].due_at, active, None)
             if decision.action is Action.START:
                 first = waiting[0]
-                await self._start(loop, first.id, first.due_at, first.payload)
+                await self._start(loop, first.id, first.due_at, first.payload, first.trigger)
 
     # -- what the runs do --------------------------------------------------------------------
 
@@ -369,7 +378,7 @@ class Firings:
         followed until their run's first iteration begins."""
         for firing in await self.store.firings_with(Outcome.DEFERRED):
             if firing.run_id is not None:  # followed until its run goes on and ends
-                self._runs[firing.run_id] = _Started(firing.id, firing.due_at)
+                self._runs[firing.run_id] = _Started(firing.id, firing.due_at, firing.trigger)
         for firing in await self.store.pending_firings(queued=False):
             assert firing.run_id is not None
             try:
@@ -381,7 +390,7 @@ class Firings:
             if iterations:
                 await self.store.settle_firing(firing.id, Outcome.STARTED, run_id=run.id)
             elif run.status.is_active:
-                self._runs[run.id] = _Started(firing.id, firing.due_at)
+                self._runs[run.id] = _Started(firing.id, firing.due_at, firing.trigger)
             else:
                 await self.store.settle_firing(
                     firing.id,

@@ -40,6 +40,7 @@ class Active:
     run_id: str
     firing_id: int | None = None
     fired_due_at: float | None = None  # the due time of that firing
+    fired_by: str | None = None  # the trigger of that firing
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,19 @@ class Decision:
 
 
 def on_fire(
-    policy: Policy, due_at: float, active: Sequence[Active], waiting: int | None
+    policy: Policy,
+    due_at: float,
+    active: Sequence[Active],
+    waiting: int | None,
+    trigger: str | None = None,
 ) -> Decision:
-    """What a firing due at `due_at` does, given the loop's active runs and its queued
-    firing (`waiting`, or None)."""
-    for run in active:  # two triggers at one instant start one run
+    """What a firing of `trigger` due at `due_at` does, given the loop's active runs and its
+    queued firing (`waiting`, or None)."""
+    for run in active:  # two triggers at one instant start one run (one trigger twice: two)
         if (
             run.firing_id is not None
             and run.fired_due_at is not None
+            and run.fired_by != trigger
             and abs(run.fired_due_at - due_at) <= SAME_INSTANT
         ):
             return Decision(Action.COALESCE, run.firing_id, f"fired with run {run.run_id}")

@@ -141,6 +141,14 @@ class RepositoryCore:
             raise WorkspaceError(f"no branch {branch!r} in {self.root}")
         return out.strip()
 
+    def commit_subject(self, commit: str) -> str:
+        """The first line of a commit's message."""
+        return self._git("log", "-1", "--format=%s", commit).strip()
+
+    def commits_between(self, old: str, new: str) -> int:
+        """How many commits `new` has that `old` has not."""
+        return int(self._git("rev-list", "--count", f"{old}..{new}").strip() or 0)
+
     def branch_exists(self, branch: str) -> bool:
         status, _ = self._git_status("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
         return status == 0
