@@ -148,3 +148,27 @@ def test_a_limit_below_one_is_refused(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "repo", {"README.md": "hi\n"}, config())
     result = run_cli(root, "firings", "--limit", "0")
     assert result.code == 2 and "Invalid value for '--limit'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        (
+            {"watch": ["docs/**/*.md"]},
+            "loops.tick.triggers[0].watch: the glob 'docs/**/*.md' matches no file in the "
+            "repository",
+        ),
+        ({"git": "mian"}, "loops.tick.triggers[0].git: no branch 'mian' in the repository"),
+    ],
+)
+@pytest.mark.usefixtures("service")
+def test_a_trigger_the_repository_cannot_serve_is_refused_and_nothing_starts(
+    tmp_path: Path, trigger: dict[str, Any], message: str
+) -> None:
+    root = make_repo(tmp_path / "repo", {"README.md": "hi\n"}, config(triggers=[trigger]))
+    for args in (("run", "byhand"), ("fire", "tick"), ("service", "start")):
+        result = run_cli(root, *args)
+        assert result.code == 2, (args, result)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert run_cli(root, "service", "status").stdout.startswith("no looptui service")
+    assert not list((root / ".git" / "looptui").glob("runs/*"))

@@ -23,6 +23,7 @@ from looptui.engine import Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.engine.errors import RunNotFound
 from looptui.engine.store import Store
+from looptui.engine.triggers.validate import check_triggers
 from looptui.engine.workspace import Repository
 from looptui.engine.workspace.locations import ensure_directory, state_home
 
@@ -133,6 +134,7 @@ async def with_supervisor(
     if loop is not None and config is not None:
         config.loop(loop)  # ConfigError, naming the loops there are
     if with_config:  # runs will start: their worktrees need the state directory
+        check_triggers(config, repository)
         ensure_directory(repository.worktrees_dir)
     supervisor = await open_supervisor(
         repository.root,

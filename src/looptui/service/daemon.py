@@ -32,6 +32,7 @@ from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus
 from looptui.engine.supervisor import Engine
 from looptui.engine.triggers.clock import SystemClock
+from looptui.engine.triggers.validate import check_triggers
 from looptui.engine.workspace import Repository
 from looptui.engine.workspace.locations import ensure_directory
 from looptui.protocol.commands import MAX_FRAME
@@ -93,8 +94,11 @@ class Place:
 
 
 def _load_config(repository: Repository) -> Config | None:
+    """The repository's config, its triggers checked against the repository."""
     path = repository.root / CONFIG_NAME
-    return load_config(path) if path.exists() else None
+    config = load_config(path) if path.exists() else None
+    check_triggers(config, repository)
+    return config
 
 
 class _ConfigWatch:
@@ -118,7 +122,9 @@ class _ConfigWatch:
         stamp = self._mtime()
         if stamp == self._stamp:
             return
-        self.engine.reconfigure(load_config(self.path) if stamp is not None else None)
+        config = load_config(self.path) if stamp is not None else None
+        check_triggers(config, self.engine.repository)
+        self.engine.reconfigure(config)
         self._stamp = stamp
         self.scheduler.reconfigure()
 
@@ -164,10 +170,12 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
         deferrals = Deferrals(engine, SystemClock())
         await deferrals.start()
         await scheduler.start()
+        following = asyncio.create_task(_follow_config(server), name="config")
         unix_server = await asyncio.start_unix_server(server.handle, sock=listener, limit=MAX_FRAME)
         _write_info(place, socket_path)
         logger.info("looptui service %s serving %s", os.getpid(), socket_path)
         await stop.wait()
+        following.cancel()
         unix_server.close()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -181,6 +189,26 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
         await engine.close(RunStatus.INTERRUPTED)
         with contextlib.suppress(OSError):
             place.endpoint.socket_path.unlink()
+
+
+CONFIG_POLL = 2.0  # seconds between looks at looptui.toml (a stat), with no command to ask
+
+
+async def _follow_config(server: Server) -> None:
+    """Reload looptui.toml when it changes, with no command to prompt it: a trigger added
+    by editing the file fires with no window open. A broken edit is recorded once (as the
+    service's error) and the last good config stays."""
+    said: str | None = None
+    while True:
+        await asyncio.sleep(CONFIG_POLL)
+        try:
+            server.reload_config()
+        except LooptuiError as exc:
+            if str(exc) != said:
+                said = str(exc)
+                await server.record_error(f"looptui.toml not reloaded: {exc}")
+        else:
+            said = None
 
 
 def _write_info(place: Place, socket_path: str) -> None:

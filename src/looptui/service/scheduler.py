@@ -41,6 +41,7 @@ class Scheduler(Firings):
         await self.sync()
         self._keep(self._tick(), "scheduler-timer")
         await self.watchers.start()
+        await self.watchers.wait_ready()
 
     async def close(self) -> None:
         await self.watchers.close()

@@ -35,7 +35,8 @@ from looptui.engine.verification.families import matches_any
 logger = logging.getLogger(__name__)
 
 BATCH_MS = 200  # watchfiles groups the changes of up to this many milliseconds
-READY_MS = 500  # and says it is watching (an empty batch) this often while nothing changes
+READY_MS = 200  # and says it is watching (an empty batch) this often while nothing changes
+READY_TIMEOUT = 10.0  # seconds the service waits, at start, for its watchers to watch
 STORM_WAIT = 10.0  # seconds: a trigger whose changes never quiet fires after this anyway
 GIT_POLL = 1.0  # seconds between looks at the branch refs (a stat each)
 MAX_KEPT_PATHS = 10_000  # paths a trigger gathers before it fires; the rest are counted
@@ -83,6 +84,16 @@ class Watchers:
             self._tasks.append(asyncio.create_task(self._watch_branches(), name="watch-git"))
         else:
             self._branches_ready.set()
+
+    async def wait_ready(self) -> None:
+        """Wait (up to READY_TIMEOUT) until the watchers watch, so that a change made once
+        the service answers is never missed."""
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await self._files_ready.wait()
+                await self._branches_ready.wait()
+        except TimeoutError:
+            logger.warning("the watchers were not ready after %gs", READY_TIMEOUT)
 
     @property
     def ready(self) -> bool:

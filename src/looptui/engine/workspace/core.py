@@ -141,6 +141,11 @@ class RepositoryCore:
             raise WorkspaceError(f"no branch {branch!r} in {self.root}")
         return out.strip()
 
+    def listed_files(self) -> list[str]:
+        """The repository's files as git sees them: tracked, and untracked but not ignored."""
+        out = self._git("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        return [path for path in out.split("\0") if path]
+
     def commit_subject(self, commit: str) -> str:
         """The first line of a commit's message."""
         return self._git("log", "-1", "--format=%s", commit).strip()
