@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import shutil
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,8 +22,11 @@ from textual.pilot import Pilot
 
 from looptui.engine import Config, Engine
 from looptui.engine.config import CheckConfig
+from looptui.engine.store.ledger import Outcome
+from looptui.engine.triggers import After, Cron, Every, Watch
 from looptui.engine.workspace import Repository
 from looptui.tui.app import LooptuiApp
+from looptui.tui.screens.loops import LoopsTable
 from looptui.tui.widgets.card_grid import CardGrid
 from tests_paths import SNAPSHOT_ROOT
 from tui_support import demo_repository, open_app, until
@@ -190,4 +194,64 @@ async def test_light_theme_is_remembered(
         await pilot.pause()
     assert 'theme = "looptui-paper"' in (tmp_path / "settings.toml").read_text()
     svg = await screenshot(snapshot_repo, tmp_path)  # a new app reads the choice back
+    assert svg == snapshot(extension_class=SVGImageExtension)
+
+
+def with_triggers(config: Config) -> Config:
+    """Triggers whose every state the loops view words (one per loop at least)."""
+    triggers = {
+        "fix-add": (Cron("0 3 * * *", name="nightly"), Every(3600.0, name="hourly")),
+        "docs": (Watch(("docs/**",), name="on-docs"), After("fix-add", name="after-add")),
+        "speedup": (Cron("0 6 * * 1", timezone="Europe/Paris", name="weekly"),),
+    }
+    loops = {
+        name: dataclasses.replace(loop, triggers=triggers.get(name, ()))
+        for name, loop in config.loops.items()
+    }
+    return dataclasses.replace(config, loops=loops)
+
+
+async def open_loops(app: LooptuiApp, pilot: Pilot[None]) -> None:
+    """The stored schedule and a few firings, at fixed times, then the loops view. `nightly`
+    was due two hours before NOW and is still not fired (no service ran): overdue on the
+    wall clock, which is past NOW for good."""
+    store = app.engine.store  # type: ignore[attr-defined]
+    if not await store.firings("fix-add"):  # the repository is the module's: once
+        await store.set_schedule("fix-add", "nightly", next_due_at=NOW - 7200)
+        await store.set_schedule("fix-add", "hourly", next_due_at=NOW + 1800, paused=True)
+        [run] = [run for run in await store.runs() if run.loop == "fix-add"]
+        started = await store.record_firing(
+            "fix-add", "nightly", due_at=NOW - 86400, fired_at=NOW - 86400
+        )
+        await store.settle_firing(started, Outcome.STARTED, run_id=run.id)
+        await store.record_firing(
+            "fix-add",
+            "hourly",
+            due_at=NOW - 3600,
+            fired_at=NOW - 3599,
+            outcome=Outcome.SKIPPED,
+            reason="a run of the loop was going",
+        )
+        nothing = await store.record_firing("fix-add", "manual", due_at=NOW - 60, fired_at=NOW - 60)
+        await store.settle_firing(nothing, Outcome.NOTHING_TO_DO, reason="the goal already holds")
+    await pilot.press("L")
+    await until(pilot, lambda: bool(app.screen.query_one("#firings", LoopsTable).row_count))
+
+
+@pytest.mark.parametrize("size", [(160, 50), (80, 24)], ids=["160x50", "80x24"])
+async def test_loops_screen(
+    size: tuple[int, int],
+    snapshot_repo: tuple[Path, Config],
+    tmp_path: Path,
+    snapshot: SnapshotAssertion,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")  # the times shown are local
+    time.tzset()
+    try:
+        repo, config = snapshot_repo
+        svg = await screenshot((repo, with_triggers(config)), tmp_path, open_loops, size)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert svg == snapshot(extension_class=SVGImageExtension)

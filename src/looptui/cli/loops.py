@@ -16,16 +16,18 @@ from looptui.cli.common import one_line_errors, run_async, with_engine, with_sup
 from looptui.cli.group import main
 from looptui.client.api import Supervisor
 from looptui.engine import Engine
-from looptui.engine.store.ledger import Firing, Outcome
-from looptui.engine.triggers.overview import LoopState, TriggerState
+from looptui.engine.store.ledger import Firing
+from looptui.engine.triggers.wording import (
+    NOT_SCHEDULED,
+    UNDONE,
+    firing_line,
+    loop_line,
+    outcome_text,
+    when,
+)
 from looptui.service.endpoint import ServiceError
 
 T = TypeVar("T")
-
-NOT_SCHEDULED = (
-    "the looptui service is not running, so no trigger fires (`looptui service start` "
-    "starts it; any command that starts a run does too)"
-)
 
 
 async def _read(body: Callable[[Supervisor], Awaitable[T]]) -> T:
@@ -54,11 +56,11 @@ def loops(as_json: bool) -> None:
         click.echo(f"looptui: {NOT_SCHEDULED}", err=True)
     now = time.time()
     for state in states:
-        click.echo(_loop_line(state))
+        click.echo(loop_line(state))
         for trigger in state.triggers:
-            click.echo(f"  {trigger.name:<12} {trigger.description:<40} {_when(trigger, now)}")
+            click.echo(f"  {trigger.name:<12} {trigger.description:<40} {when(trigger, now)}")
         for firing in state.firings:
-            click.echo(f"    {_firing_line(firing)}")
+            click.echo(f"    {firing_line(firing)}")
 
 
 @main.command()
@@ -81,7 +83,7 @@ def fire(loop: str) -> None:
         return firing
 
     firing = run_async(with_supervisor(body, with_config=True, loop=loop))
-    if firing.outcome in (Outcome.SKIPPED, Outcome.FAILED, Outcome.REFUSED):
+    if firing.outcome in UNDONE:
         raise SystemExit(1)
 
 
@@ -128,72 +130,10 @@ def firings(loop: str | None, limit: int, as_json: bool) -> None:
         click.echo("no firings yet" + (f" of {loop}" if loop else ""))
         return
     for firing in found:
-        click.echo(_firing_line(firing, with_loop=loop is None))
-
-
-def _loop_line(state: LoopState) -> str:
-    parts = [f"{len(state.triggers)} trigger{'s' if len(state.triggers) != 1 else ''}"]
-    if not state.triggers:
-        parts = ["no triggers: run by hand"]
-    if state.active_runs:
-        count = len(state.active_runs)
-        parts.append(
-            f"{count} run{'s' if count != 1 else ''} going ({', '.join(state.active_runs)})"
-        )
-    if state.waiting is not None:
-        parts.append(f"firing #{state.waiting} waiting")
-    return f"{state.name}  " + " · ".join(parts)
-
-
-def _when(trigger: TriggerState, now: float) -> str:
-    if trigger.paused:
-        return "paused"
-    if trigger.kind not in ("cron", "every"):
-        return "on change" if trigger.kind in ("watch", "git") else "on run end"
-    if trigger.next_due_at is None:
-        return "not scheduled: no service has run" if not trigger.known else "never again"
-    at = time.strftime("%Y-%m-%d %H:%M", time.localtime(trigger.next_due_at))
-    if trigger.overdue:
-        return f"OVERDUE since {at} ({_span(now - trigger.next_due_at)} ago)"
-    return f"next {at} (in {_span(max(trigger.next_due_at - now, 0))})"
-
-
-def _span(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, _ = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+        click.echo(firing_line(firing, with_loop=loop is None))
 
 
 def _fired_line(firing: Firing) -> str:
-    what = _outcome_text(firing)
+    what = outcome_text(firing)
     follow = f" (follow it: looptui attach {firing.run_id})" if firing.run_id else ""
     return f"fired {firing.loop} (firing #{firing.id}): {what}{follow}"
-
-
-def _firing_line(firing: Firing, with_loop: bool = False) -> str:
-    at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(firing.fired_at))
-    loop = f"{firing.loop:<12} " if with_loop else ""
-    return f"#{firing.id:<5} {at}  {loop}{firing.trigger:<10} {_outcome_text(firing)}"
-
-
-def _outcome_text(firing: Firing) -> str:
-    match firing.outcome:
-        case Outcome.PENDING if firing.run_id:
-            return f"starting run {firing.run_id}"
-        case Outcome.PENDING:
-            return "waiting for the loop's run to end"
-        case Outcome.STARTED:
-            return f"started run {firing.run_id}"
-        case Outcome.COALESCED:
-            return f"folded into firing #{firing.coalesced_into}"
-        case Outcome.DEFERRED if firing.retry_at:
-            at = time.strftime("%H:%M", time.localtime(firing.retry_at))
-            return f"deferred until {at}" + (f": {firing.reason}" if firing.reason else "")
-    text = str(firing.outcome).replace("_", " ")
-    return text + (f": {firing.reason}" if firing.reason else "")

@@ -44,6 +44,15 @@ class GridScreen(Screen[None]):
             "slash", "filter", "Filter", tooltip="Show only runs matching some words", priority=True
         ),
         Binding("g", "group", "Group", tooltip="Group cards by loop, by status, or not"),
+        # out of the footer, which at 80 columns would then lose `? Keys`; `?` and the
+        # palette list it
+        Binding(
+            "L",
+            "loops",
+            "Loops",
+            tooltip="Each loop's triggers, next fire times, last firings",
+            show=False,
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("left,h", "move('left')", "Left", show=False),
         Binding("right,l", "move('right')", "Right", show=False),
@@ -202,6 +211,11 @@ class GridScreen(Screen[None]):
         summary = self.selected()
         if summary is not None:
             await self.looptui.start_run(summary.run.loop, summary.run.prompt, summary.run.agent)
+
+    def action_loops(self) -> None:
+        from looptui.tui.screens.loops import LoopsScreen
+
+        self.app.push_screen(LoopsScreen())
 
     def action_filter(self) -> None:
         search = self.query_one("#filter", Input)
