@@ -268,3 +268,26 @@ async def test_a_paused_trigger_does_not_fire_and_resumes_from_now(tmp_path: Pat
         assert firing.due_at == T0 + 4200
         with pytest.raises(LooptuiError, match=r"no trigger 'nope'.*triggers: ten"):
             await r.scheduler.pause("tick", "nope")
+
+
+async def test_a_fire_time_recorded_just_before_a_crash_runs_once_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    loops = {"tick": loop(triggers=[{"cron": "*/5 * * * *", "name": "five"}])}
+    async with rig(tmp_path, loops) as r:
+        root = r.engine.repository.root
+    # the last service recorded the 10:05 firing with the next fire time, then died before
+    # its policy decided: both are in the store, or neither would be
+    async with rig(tmp_path, {}, root=root, start=T0) as r:
+        await r.scheduler.close()  # no scheduler: only the store, as the crash left it
+        firing_id = await r.engine.store.record_due(
+            "tick", "five", next_due_at=T0 + 600, fired_at=T0 + 300, fire=(T0 + 300, {})
+        )
+        assert firing_id is not None
+    async with rig(tmp_path, loops, root=root, start=T0 + 301) as r:
+        started = await r.settled(firing_id)  # the restart drains it: one run
+        assert started.outcome is Outcome.STARTED
+        await r.advance(0)
+        assert [f.due_at for f in await r.firings()] == [T0 + 300]  # not fired again
+        entry = await r.engine.store.schedule_entry("tick", "five")
+        assert entry is not None and entry.next_due_at == T0 + 600

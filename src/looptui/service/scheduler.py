@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 from looptui.engine.config import LoopConfig
-from looptui.engine.store.ledger import Outcome
 from looptui.engine.supervisor import Engine
 from looptui.engine.triggers.clock import Clock, SystemClock
 from looptui.engine.triggers.describe import describe, spec_of
@@ -114,48 +113,54 @@ class Scheduler(Firings):
                     *due_between(trigger, entry.next_due_at, now, seed, anchor=entry.anchor),
                 ]
                 upcoming = next_fire(trigger, now, seed, anchor=entry.anchor)
-                # the next fire time is stored before the firing is: a crash between the two
-                # loses this firing rather than firing it twice
-                await self.store.set_schedule(loop.name, trigger.name, next_due_at=finite(upcoming))
                 earliest = min(earliest, upcoming)
-                await self._fire_time(loop, trigger, due, now)
+                await self._fire_time(loop, trigger, due, now, finite(upcoming))
         return earliest
 
     async def _fire_time(
-        self, loop: LoopConfig, trigger: Trigger, due: list[float], now: float
+        self,
+        loop: LoopConfig,
+        trigger: Trigger,
+        due: list[float],
+        now: float,
+        upcoming: float | None,
     ) -> None:
+        """Record what the due times become (one firing, or a catch-up: at most one firing and
+        one row for the misses) together with the next fire time, then fire."""
         fired_by = describe(trigger)
-        payload: dict[str, Any]
+        fire: tuple[float, dict[str, Any]] | None = None
+        missed_row: tuple[float, dict[str, Any], str] | None = None
         if len(due) == 1 and now - due[0] <= LATE_TOLERANCE:
-            payload = {"fired_by": f"{fired_by}, due {_clock_time(due[0])}"}
-            self._spawn(self.fire(loop.name, trigger.name, payload, due_at=due[0]))
-            return
-        catch_up = on_catch_up(loop.policy, due, now)
-        if catch_up.missed:
-            missed = [when for when in due if when != catch_up.fire]
-            await self.store.record_firing(
-                loop.name,
-                trigger.name,
-                due_at=missed[-1],
-                fired_at=now,
-                payload={
+            fire = (due[0], {"fired_by": f"{fired_by}, due {_clock_time(due[0])}"})
+        else:
+            catch_up = on_catch_up(loop.policy, due, now)
+            if catch_up.missed:
+                missed = [when for when in due if when != catch_up.fire]
+                payload = {
                     "fired_by": fired_by,
                     "missed": len(missed),
                     "first_due": missed[0],
                     "last_due": missed[-1],
                     "catch_up": loop.policy.catch_up,
-                },
-                outcome=Outcome.MISSED,
-                reason=_missed_reason(
+                }
+                reason = _missed_reason(
                     loop, len(missed), missed[-1], now, catch_up.fire is not None
-                ),
-            )
-        if catch_up.fire is not None:
-            payload = {
-                "fired_by": f"{fired_by}, caught up: due {_clock_time(catch_up.fire)}",
-                "caught_up": True,
-            }
-            self._spawn(self.fire(loop.name, trigger.name, payload, due_at=catch_up.fire))
+                )
+                missed_row = (missed[-1], payload, reason)
+            if catch_up.fire is not None:
+                text = f"{fired_by}, caught up: due {_clock_time(catch_up.fire)}"
+                fire = (catch_up.fire, {"fired_by": text, "caught_up": True})
+        firing_id = await self.store.record_due(
+            loop.name,
+            trigger.name,
+            next_due_at=upcoming,
+            fired_at=now,
+            fire=fire,
+            missed=missed_row,
+        )
+        if fire is not None:
+            due_at, payload = fire
+            self._spawn(self.fire(loop.name, trigger.name, payload, due_at, firing_id))
 
 
 def _clock_time(when: float) -> str:

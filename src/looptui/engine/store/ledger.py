@@ -14,7 +14,7 @@ import enum
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +135,12 @@ class Ledger(abc.ABC):
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> tuple[int, int]:
         """One statement in its own write transaction: (lastrowid, rowcount)."""
 
+    @abc.abstractmethod
+    async def _write_many(
+        self, statements: Sequence[tuple[str, Iterable[Any]]]
+    ) -> list[tuple[int, int]]:
+        """Several statements in one write transaction, all or none."""
+
     # -- firings -------------------------------------------------------------------------------
 
     async def record_firing(
@@ -172,6 +178,67 @@ class Ledger(abc.ABC):
             ),
         )
         return firing_id
+
+    async def record_due(
+        self,
+        loop: str,
+        trigger: str,
+        *,
+        next_due_at: float | None,
+        fired_at: float,
+        fire: tuple[float, Mapping[str, Any]] | None = None,
+        missed: tuple[float, Mapping[str, Any], str] | None = None,
+    ) -> int | None:
+        """What a time trigger did when it fell due, in one transaction with its next fire
+        time: a crash leaves all of it or none, so a fire time is never lost nor fired twice.
+
+        `fire`: (due_at, payload) of the firing it makes, recorded pending (its id returned);
+        `missed`: (due_at, payload, reason) of the row for the fire times it missed."""
+        insert = (
+            "INSERT INTO firings (loop, trigger, due_at, fired_at, payload, outcome, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        statements: list[tuple[str, Iterable[Any]]] = []
+        if missed is not None:
+            due_at, payload, reason = missed
+            statements.append(
+                (
+                    insert,
+                    (
+                        loop,
+                        trigger,
+                        due_at,
+                        fired_at,
+                        self._payload_text(payload),
+                        Outcome.MISSED.value,
+                        self.redactor.text(reason),
+                    ),
+                )
+            )
+        if fire is not None:
+            due_at, payload = fire
+            statements.append(
+                (
+                    insert,
+                    (
+                        loop,
+                        trigger,
+                        due_at,
+                        fired_at,
+                        self._payload_text(payload),
+                        Outcome.PENDING.value,
+                        None,
+                    ),
+                )
+            )
+        statements.append(
+            (
+                "UPDATE schedule SET next_due_at = ? WHERE loop = ? AND trigger = ?",
+                (next_due_at, loop, trigger),
+            )
+        )
+        counted = await self._write_many(statements)
+        return counted[-2][0] if fire is not None else None
 
     def _payload_text(self, payload: Mapping[str, Any] | None) -> str:
         text, _ = encode_data(self.redactor.value(dict(payload or {})))

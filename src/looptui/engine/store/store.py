@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +147,23 @@ class Store(Records, Ledger):
         autocommit write would read first, wait for the events writer's transaction, and then
         fail at once ("database is locked") because what it read is no longer the latest.
         """
+        (counted,) = await self._write_many([(sql, params)])
+        return counted
+
+    async def _write_many(
+        self, statements: Sequence[tuple[str, Iterable[Any]]]
+    ) -> list[tuple[int, int]]:
+        """Several statements in one write transaction (all land or none); each one's
+        (lastrowid, rowcount)."""
         for attempt in range(1, LOCKED_ATTEMPTS + 1):
             try:
                 with database_errors(self.path, "write to the looptui store"):
                     async with self._write_lock, immediate_transaction(self._db):
-                        cursor = await self._db.execute(sql, tuple(params))
-                        counted = (cursor.lastrowid or 0, cursor.rowcount)
-                        await cursor.close()
+                        counted = []
+                        for sql, params in statements:
+                            cursor = await self._db.execute(sql, tuple(params))
+                            counted.append((cursor.lastrowid or 0, cursor.rowcount))
+                            await cursor.close()
                 return counted
             except StoreError as exc:
                 cause = exc.__cause__

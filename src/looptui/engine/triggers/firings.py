@@ -156,55 +156,53 @@ class Firings:
         trigger_name: str = MANUAL,
         payload: Mapping[str, Any] | None = None,
         due_at: float | None = None,
+        firing_id: int | None = None,
     ) -> Firing:
-        """Fire a loop: the one path of every trigger and of `looptui fire`. Returns the
-        firing as the ledger holds it once its policy decided (pending while its run starts
-        or waits)."""
+        """Fire a loop: the one path of every trigger and of `looptui fire`. The firing is a
+        row before anything happens (`firing_id`: recorded already, with the trigger's next
+        fire time); then the loop's policy decides. Returns the firing as the ledger holds
+        it once decided (pending while its run starts or waits)."""
         loop = self._loop(loop_name)
         now = self.clock.now()
         due_at = now if due_at is None else due_at
         payload = dict(payload or {})
         payload.setdefault("fired_by", "looptui fire" if trigger_name == MANUAL else trigger_name)
         async with self._lock(loop.name):
+            if firing_id is None:
+                firing_id = await self.store.record_firing(
+                    loop.name, trigger_name, due_at=due_at, fired_at=now, payload=payload
+                )
+            firing = await self.store.firing(firing_id)
+            if firing.outcome is not Outcome.PENDING or firing.run_id is not None:
+                return firing  # a queue's drain took it first
             active = await self._active(loop.name)
-            waiting = await self.store.pending_firings(loop.name, queued=True)
-            queued = waiting[0].id if waiting else None
+            waiting = [
+                f.id
+                for f in await self.store.pending_firings(loop.name, queued=True)
+                if f.id != firing_id
+            ]
+            queued = waiting[0] if waiting else None
             decision = on_fire(loop.policy, due_at, active, queued, trigger_name)
             if decision.action is Action.SKIP:
-                firing_id = await self.store.record_firing(
-                    loop.name,
-                    trigger_name,
-                    due_at=due_at,
-                    fired_at=now,
-                    payload=payload,
-                    outcome=Outcome.SKIPPED,
-                    reason=decision.reason,
-                )
+                await self.store.settle_firing(firing_id, Outcome.SKIPPED, reason=decision.reason)
             elif decision.action is Action.COALESCE:
                 assert decision.into is not None
-                firing_id = await self.store.record_firing(
-                    loop.name,
-                    trigger_name,
-                    due_at=due_at,
-                    fired_at=now,
-                    payload=payload,
-                    outcome=Outcome.COALESCED,
+                await self.store.settle_firing(
+                    firing_id,
+                    Outcome.COALESCED,
                     coalesced_into=decision.into,
                     reason=decision.reason,
                 )
                 await self._merge_into(decision.into, payload)
                 if not active:  # it joined a queue that may start now
                     self._spawn(self._drain(loop.name))
-            else:
-                firing_id = await self.store.record_firing(
-                    loop.name, trigger_name, due_at=due_at, fired_at=now, payload=payload
-                )
+            elif decision.action in (Action.START, Action.REPLACE):
                 if decision.action is Action.REPLACE:
                     for run in active:
                         with contextlib.suppress(LooptuiError):  # it may have ended since
                             await self.engine.stop(run.run_id)
-                if decision.action in (Action.START, Action.REPLACE):
-                    await self._start(loop, firing_id, due_at, payload, trigger_name)
+                await self._start(loop, firing_id, due_at, payload, trigger_name)
+            # QUEUE: it stays pending with no run, the loop's one waiting firing
         return await self.store.firing(firing_id)
 
     def _lock(self, loop_name: str) -> asyncio.Lock:
