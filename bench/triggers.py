@@ -44,7 +44,7 @@ from typing import Any
 
 import tomli_w
 
-from looptui.engine import Engine, load_config
+from looptui.engine import Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.engine.store.ledger import Outcome
 from looptui.engine.triggers.clock import FakeClock, SystemClock
@@ -87,9 +87,22 @@ def make_repo(root: Path, files: dict[str, str], config: dict[str, Any]) -> Path
     return root
 
 
-async def close_quietly(scheduler: Scheduler, engine: Engine) -> None:
+async def close_quietly(
+    scheduler: Scheduler, engine: Engine, status: RunStatus = RunStatus.CANCELLED
+) -> None:
     await scheduler.close()
-    await engine.close()
+    await engine.close(status)
+
+
+async def reopen(root: Path, config: Any, clock: FakeClock) -> tuple[Engine, Scheduler]:
+    """The service's start: the runs it interrupted resume, then its scheduler starts."""
+    engine = await Engine.open(root, environ(), config)
+    for run in await engine.history.runs([RunStatus.INTERRUPTED]):
+        with contextlib.suppress(LooptuiError):
+            await engine.resume(run.id, automatic=True)
+    scheduler = Scheduler(engine, clock)
+    await scheduler.start()
+    return engine, scheduler
 
 
 # -- the simulated day ------------------------------------------------------------------------
@@ -151,14 +164,13 @@ async def bench_day(seed: int = 7, loops: int = 50) -> dict[str, Any]:
         while minute < 24 * 60:
             if minute in downs:
                 went_down = clock.now()
-                # abruptly: the scheduler's tasks and the runs' tasks cancelled mid-flight
-                await close_quietly(scheduler, engine)
+                # abruptly: the scheduler's and the runs' tasks cancelled mid-flight, the runs
+                # recorded interrupted (as when the service stops) to resume when it is back
+                await close_quietly(scheduler, engine, RunStatus.INTERRUPTED)
                 clock.advance(downs[minute] * 60)
                 minute += downs[minute]
                 windows.append((went_down, clock.now()))
-                engine = await Engine.open(root, environ(), config)
-                scheduler = Scheduler(engine, clock)
-                await scheduler.start()
+                engine, scheduler = await reopen(root, config, clock)
                 continue
             clock.advance(60)
             minute += 1
@@ -234,12 +246,14 @@ def audit_day(
             else:
                 bad_catch_up += 0 if fired_then == [during[-1]] else 1  # the newest, once
     outcomes = Counter(f["outcome"] for f in firings)
+    failed = Counter((f["reason"] or "")[:60] for f in firings if f["outcome"] == Outcome.FAILED)
     return {
         "loops": len(config.loops),
         "fire times expected (time triggers)": expected_total,
         "firings in the ledger": len(firings),
         "runs": len(runs),
         "outcomes": dict(sorted(outcomes.items())),
+        "why failed (most common)": failed.most_common(4),
         "duplicate runs": duplicate_runs + double_counted,
         "fire times not in the ledger": unaccounted,
         "runs without a firing": len(runs_without_firing),

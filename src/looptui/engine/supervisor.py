@@ -130,12 +130,13 @@ class Engine(ReviewMixin, TriggerControl):
         prompt: str | None = None,
         agent: str | None = None,
         fired: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """Check that the run can start, record it as queued, and schedule it.
 
         `prompt` and `agent` (the name of a configured agent) override the loop's own.
         `fired` is what a trigger's firing carried; its placeholders fill the prompt (None:
-        started by hand).
+        started by hand). `run_id`: one `new_run_id` reserved (a firing names its run first).
         """
         if self.config is None:
             raise LooptuiError("no configuration loaded")
@@ -154,7 +155,7 @@ class Engine(ReviewMixin, TriggerControl):
             preflight_check(check, self.environ, root)
         base_branch = loop.base or self.repository.current_branch()
         base_commit = self.repository.branch_commit(base_branch)
-        run_id = await self._new_run_id()
+        run_id = run_id or await self.new_run_id()
         run = Run(
             id=run_id,
             loop=loop.name,
@@ -367,7 +368,8 @@ class Engine(ReviewMixin, TriggerControl):
         """No service: this engine runs in the caller's process."""
         return None
 
-    async def _new_run_id(self) -> str:
+    async def new_run_id(self) -> str:
+        """A run id no run has."""
         while True:
             run_id = secrets.token_hex(4)
             try:

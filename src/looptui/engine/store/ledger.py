@@ -244,9 +244,9 @@ class Ledger(abc.ABC):
         text, _ = encode_data(self.redactor.value(dict(payload or {})))
         return text
 
-    async def link_firing(self, firing_id: int, run_id: str) -> None:
-        """Name the run a pending firing started; it stays pending until the run's first
-        agent turn begins (then `settle_firing(..., STARTED)`)."""
+    async def link_firing(self, firing_id: int, run_id: str | None) -> None:
+        """Name the run a pending firing starts (None: none, after all); it stays pending
+        until the run's first agent turn begins (then `settle_firing(..., STARTED)`)."""
         await self._update_pending(firing_id, "run_id = ?", (run_id,))
 
     async def set_firing_payload(self, firing_id: int, payload: Mapping[str, Any]) -> None:

@@ -60,6 +60,7 @@ class Firings:
         self._locks: dict[str, asyncio.Lock] = {}
         self._runs: dict[str, _Started] = {}  # run id -> the firing that started it
         self._refused: set[str] = set()  # runs whose run_start hook refused them
+        self._replaced: dict[str, int] = {}  # runs stopped by a replace -> the new firing
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main: list[asyncio.Task[None]] = []
 
@@ -199,6 +200,7 @@ class Firings:
             elif decision.action in (Action.START, Action.REPLACE):
                 if decision.action is Action.REPLACE:
                     for run in active:
+                        self._replaced[run.run_id] = firing_id
                         with contextlib.suppress(LooptuiError):  # it may have ended since
                             await self.engine.stop(run.run_id)
                 await self._start(loop, firing_id, due_at, payload, trigger_name)
@@ -254,6 +256,7 @@ class Firings:
     ) -> None:
         """Ask the preconditions, then start the run; the firing stays pending until the
         run's first iteration begins."""
+        run_id: str | None = None
         try:
             base_branch = loop.base or self.engine.repository.current_branch()
             base_commit = await asyncio.to_thread(self.engine.repository.branch_commit, base_branch)
@@ -263,13 +266,17 @@ class Firings:
             if why is not None:
                 await self.store.settle_firing(firing_id, Outcome.NOTHING_TO_DO, reason=why)
                 return
-            run = await self.engine.start_run(loop.name, fired=payload)
+            # the firing names its run before the run exists: a crash in between leaves a
+            # firing whose run is gone (settled as such), never a run no firing names
+            run_id = await self.engine.new_run_id()
+            self._runs[run_id] = _Started(firing_id, due_at, trigger)
+            await self.store.link_firing(firing_id, run_id)
+            await self.engine.start_run(loop.name, fired=payload, run_id=run_id)
         except LooptuiError as exc:
+            if run_id is not None:  # no run was made
+                self._runs.pop(run_id, None)
+                await self.store.link_firing(firing_id, None)
             await self.store.settle_firing(firing_id, Outcome.FAILED, reason=str(exc))
-            return
-        self._runs[run.id] = _Started(firing_id, due_at, trigger)
-        with contextlib.suppress(LookupError):  # its first iteration may have settled it
-            await self.store.link_firing(firing_id, run.id)
 
     async def _drain(self, loop_name: str) -> None:
         """Start the loop's queued firing, if it has one and a run may start."""
@@ -345,8 +352,16 @@ class Firings:
         firing = await self.store.firing(firing_id)
         refused = run_id in self._refused
         self._refused.discard(run_id)
+        replaced_by = self._replaced.pop(run_id, None)
         if firing.outcome is Outcome.DEFERRED:
             await self.store.settle_firing(firing_id, Outcome.STARTED, run_id=run_id)
+        elif firing.outcome is Outcome.PENDING and replaced_by is not None:
+            await self.store.settle_firing(
+                firing_id,
+                Outcome.COALESCED,
+                coalesced_into=replaced_by,
+                reason=f"replaced by firing #{replaced_by} before its first turn",
+            )
         elif firing.outcome is Outcome.PENDING:
             reason = ended.error or f"the run ended {ended.status} before its first turn"
             outcome = Outcome.REFUSED if refused else Outcome.FAILED
@@ -382,7 +397,10 @@ class Firings:
             try:
                 run = await self.store.run(firing.run_id)
             except LooptuiError:
-                await self.store.settle_firing(firing.id, Outcome.FAILED, reason="its run is gone")
+                await self.store.link_firing(firing.id, None)
+                await self.store.settle_firing(
+                    firing.id, Outcome.FAILED, reason="the service stopped before its run began"
+                )
                 continue
             iterations = await self.store.iterations(run.id)
             if iterations:
