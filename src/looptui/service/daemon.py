@@ -114,6 +114,7 @@ class _ConfigWatch:
             return
         self.engine.reconfigure(load_config(self.path) if stamp is not None else None)
         self._stamp = stamp
+        self.engine.warm_pool()  # a new pool_size, or loops on other base branches
 
 
 async def serve(start: Path, environ: Mapping[str, str]) -> None:
@@ -151,6 +152,7 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
         server = Server(engine, socket_path, stop.set, _ConfigWatch(engine))
         # before the first client is answered: none sees a run "interrupted" that resumes
         await resume_interrupted(engine, server)
+        engine.warm_pool()  # in the background: the first answer does not wait for checkouts
         unix_server = await asyncio.start_unix_server(server.handle, sock=listener, limit=MAX_FRAME)
         _write_info(place, socket_path)
         logger.info("looptui service %s serving %s", os.getpid(), socket_path)
