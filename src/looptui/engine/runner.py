@@ -49,6 +49,7 @@ from looptui.engine.store import Store
 from looptui.engine.verification.clean_gate import GateResult
 from looptui.engine.verification.verifier import Iteration, Verifier
 from looptui.engine.workspace import Repository
+from looptui.engine.workspace.pool import WorktreePool
 from looptui.protocol.events import (
     AgentFinished,
     AgentSaid,
@@ -107,9 +108,11 @@ class LoopRunner:
         scratch_dir: Path,
         notes: Sequence[Note] = (),
         first: int | None = None,
+        pool: WorktreePool | None = None,
     ) -> None:
         """A run that has iterations already is continued: it keeps its worktree and goes on
-        from `first` (by default the one after its last) up to its `max_iterations`."""
+        from `first` (by default the one after its last) up to its `max_iterations`. A new
+        run takes its worktree from `pool` when a prepared one is at its base commit."""
         self.run_record = run
         self.loop = loop
         self.agent = agent
@@ -118,6 +121,7 @@ class LoopRunner:
         self.store = store
         self.environ = environ
         self.scratch_dir = scratch_dir
+        self.pool = pool
         self.worktree = Path(run.worktree)
         self._notes: list[Note] = list(notes)
         # a run continued after a crash does again the iteration the crash cut short
@@ -186,9 +190,16 @@ class LoopRunner:
         # a run resumed before its first iteration began may not have made it yet; one that
         # began an iteration had it, and one deleted since is not made again from the base
         if record.iterations == 0 and fresh:
-            await asyncio.to_thread(
-                self.repository.create_worktree, self.worktree, record.branch, record.base_commit
+            claimed = self.pool is not None and await self.pool.claim(
+                record.base_branch, record.base_commit, record.branch, self.worktree
             )
+            if not claimed:
+                await asyncio.to_thread(
+                    self.repository.create_worktree,
+                    self.worktree,
+                    record.branch,
+                    record.base_commit,
+                )
             self._created = True
             return record.base_commit
         if not exists:

@@ -36,6 +36,7 @@ from looptui.engine.verification.clean_gate import CleanCheckouts
 from looptui.engine.verification.verifier import BaseCounts, Verifier
 from looptui.engine.workspace import Repository
 from looptui.engine.workspace.own_writes import OwnWrites
+from looptui.engine.workspace.pool import WorktreePool
 from looptui.protocol.events import Lines, NoteAdded, StatusChanged
 
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.DEFERRED)
@@ -64,6 +65,10 @@ class Engine(ReviewMixin, TriggerControl):
         # what fires its loops: the service's scheduler, or made when `fire` is first asked
         self.firings: Firings | None = None
         self.own_writes = OwnWrites()  # files its merges wrote in the user's checkout
+        # worktrees checked out ahead of runs (settings.pool_size); filled by `warm_pool`
+        self.pool: WorktreePool | None = None
+        if config is not None and config.pool_size > 0:
+            self.pool = WorktreePool(repository, config.pool_size)
 
     @classmethod
     async def open(
@@ -96,12 +101,35 @@ class Engine(ReviewMixin, TriggerControl):
         if self.firings is not None:  # nothing fires while the runs stop
             await self.firings.close()
         await self.executor.close(status)
+        if self.pool is not None:  # after the runs: none is taking a slot any more
+            await self.pool.close()
         await self.store.close()
 
     def reconfigure(self, config: Config | None) -> None:
         """Use `config` from now on (the service reloads looptui.toml when it changes); runs
         already going keep the loop they started with."""
         self.config = config
+        size = config.pool_size if config is not None else 0
+        if self.pool is not None:  # a lower size takes effect at the next fill
+            self.pool.size = size
+        elif size > 0:
+            self.pool = WorktreePool(self.repository, size)
+
+    def warm_pool(self) -> list[str]:
+        """Fill the worktree pool, in the background, for the base branch of every configured
+        loop; returns those branches (none without a pool). The service calls it as it
+        starts: runs started later on those bases skip their checkout."""
+        if self.pool is None or self.config is None:
+            return []
+        bases: set[str] = set()
+        for loop in self.config.loops.values():
+            try:
+                bases.add(loop.base or self.repository.current_branch())
+            except WorkspaceError:  # a detached HEAD: such a loop's runs say why when started
+                continue
+        for base in sorted(bases):
+            self.pool.refill(base)
+        return sorted(bases)
 
     def subscribe(
         self, run_id: str | None = None, after: int | None = None, lines: Lines = "all"
@@ -334,6 +362,7 @@ class Engine(ReviewMixin, TriggerControl):
             scratch_dir=scratch_dir,
             notes=notes,
             first=first,
+            pool=self.pool,
         )
         self.executor.submit(runner)
 

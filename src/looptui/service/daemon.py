@@ -127,6 +127,7 @@ class _ConfigWatch:
         self.engine.reconfigure(config)
         self._stamp = stamp
         self.scheduler.reconfigure()
+        self.engine.warm_pool()  # a new pool_size, or loops on other base branches
 
 
 async def serve(start: Path, environ: Mapping[str, str]) -> None:
@@ -171,6 +172,7 @@ async def _serve_locked(place: Place, environ: Mapping[str, str], config: Config
         await deferrals.start()
         await scheduler.start()
         following = asyncio.create_task(_follow_config(server), name="config")
+        engine.warm_pool()  # in the background: the first answer does not wait for checkouts
         unix_server = await asyncio.start_unix_server(server.handle, sock=listener, limit=MAX_FRAME)
         _write_info(place, socket_path)
         logger.info("looptui service %s serving %s", os.getpid(), socket_path)

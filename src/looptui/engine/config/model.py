@@ -142,6 +142,7 @@ class Config:
     agents: Mapping[str, AgentConfig]
     loops: Mapping[str, LoopConfig]
     max_parallel: int = 4
+    pool_size: int = 0  # worktrees kept checked out per base branch, ready for runs (0: none)
     service: bool = True  # runs belong to `looptui serve`; False: to the process that starts them
     hooks: tuple[HookConfig, ...] = ()  # the global [hooks] (each loop's `hooks` starts with them)
 

@@ -59,6 +59,8 @@ _AGENT_KEYS: dict[str, tuple[str, ...]] = {
     "openai": ("api", *_API_KEYS),
 }
 
+# Each slot is a whole checkout on disk, per base branch: a typo of 1000 must not fill a disk.
+MAX_POOL_SIZE = 32
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # safe in a git branch name
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -135,8 +137,17 @@ class _Parser:
     def config(self, data: dict[str, Any]) -> Config:
         self.only(data, "", ("settings", "agents", "loops", "hooks"))
         settings = self.table(data.get("settings", {}), "settings")
-        self.only(settings, "settings", ("max_parallel", "service"))
+        self.only(settings, "settings", ("max_parallel", "pool_size", "service"))
         max_parallel = self.positive_int(settings.get("max_parallel", 4), "settings.max_parallel")
+        pool_size = settings.get("pool_size", 0)
+        if (
+            isinstance(pool_size, bool)
+            or not isinstance(pool_size, int)
+            or not 0 <= pool_size <= MAX_POOL_SIZE
+        ):
+            raise self.fail(
+                "settings.pool_size", f"an integer from 0 (no pool) to {MAX_POOL_SIZE}", pool_size
+            )
         service = settings.get("service", True)
         if not isinstance(service, bool):
             raise self.fail("settings.service", "true or false", service)
@@ -159,6 +170,7 @@ class _Parser:
             agents=agents,
             loops=loops,
             max_parallel=max_parallel,
+            pool_size=pool_size,
             service=service,
             hooks=hooks,
         )

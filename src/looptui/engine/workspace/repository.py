@@ -67,6 +67,41 @@ class Repository(Merging):
         excludes = [option for name in keep for option in ("-e", f"/{name}")]
         self._in_worktree(path, "clean", "-ffdxq", *excludes)
 
+    # -- prepared worktrees (pool.py) --------------------------------------------------------
+
+    def detach_checkout(self, path: Path, commit: str) -> None:
+        """Move the detached checkout at `path` to `commit`, rewriting only the files that
+        differ; fails, changing nothing, when local changes would be overwritten."""
+        self._in_worktree(path, "checkout", "--quiet", "--detach", commit)
+
+    def checkout_state(self, path: Path) -> tuple[str, bool]:
+        """The commit checked out at `path`, and whether the checkout holds nothing else: no
+        change, no untracked file and no ignored one (a cache, a build output) that a run
+        given this checkout would inherit."""
+        # one git call: v2 porcelain heads its entries with "# branch.oid <commit>"
+        status = self._in_worktree(
+            path, "status", "--porcelain=v2", "--branch", "--ignored", "--no-renames"
+        )
+        lines = status.splitlines()
+        head = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
+        return head, not any(line and not line.startswith("#") for line in lines)
+
+    def start_branch(self, path: Path, branch: str) -> None:
+        """Create `branch` at the commit checked out at `path` and switch to it there: a ref
+        and HEAD are written, no file."""
+        self._in_worktree(path, "switch", "--quiet", "--no-guess", "-c", branch)
+
+    def move_worktree(self, source: Path, target: Path) -> None:
+        """Move the worktree at `source` to `target` (a rename; git follows it)."""
+        ensure_directory(target.parent)
+        with self._worktrees_locked():
+            self._git("worktree", "move", "--", str(source), str(target))
+
+    def prune_worktrees(self) -> None:
+        """Forget worktrees whose directories are gone."""
+        with self._worktrees_locked():
+            self._git("worktree", "prune")
+
     def untracked_entries(self, path: Path, ignored_only: bool = False) -> list[str]:
         """Untracked files of the checkout at `path` (ignored ones included), a directory
         that holds only such files named once with a trailing `/`."""
