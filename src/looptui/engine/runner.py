@@ -13,20 +13,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from looptui.engine.agents import (
     Agent,
-    AgentError,
     AgentTask,
-    Finished,
-    OutputLine,
     Session,
-    Text,
-    ToolCall,
-    ToolResult,
     Usage,
 )
 from looptui.engine.checks import NOT_FOUND
@@ -36,54 +29,30 @@ from looptui.engine.evaluation import ChecksEvaluator, tail
 from looptui.engine.hooks import Hooks, iteration_fields, verdict_fields
 from looptui.engine.models import (
     CheckResult,
-    DiffStat,
     Note,
-    NoteKind,
     Run,
     RunStatus,
     Verdict,
-    local_clock,
 )
 from looptui.engine.prompting import build_prompt
+from looptui.engine.recording import RunRecording, Turn, added
 from looptui.engine.store import Store
 from looptui.engine.verification.clean_gate import GateResult
 from looptui.engine.verification.verifier import Iteration, Verifier
 from looptui.engine.workspace import Repository
 from looptui.engine.workspace.pool import WorktreePool
 from looptui.protocol.events import (
-    AgentFinished,
-    AgentSaid,
-    AnyPayload,
     CheckRan,
     Committed,
     ErrorReported,
     GateRan,
     IterationMarked,
-    NoteAdded,
-    OutputPrinted,
-    StatusChanged,
-    TokensUsed,
-    ToolAnswered,
-    ToolCalled,
     VerdictGiven,
 )
 
 logger = logging.getLogger(__name__)
 
 CHECK_TAIL_LINES = 40  # of a check's output, carried in its event for logs and screens
-TOOL_OUTPUT_CAP = 4000
-
-
-@dataclass
-class _Turn:
-    """What one agent turn produced."""
-
-    ok: bool = False
-    message: str = ""
-    exit_code: int | None = None
-    resume_token: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    cannot_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +61,7 @@ class _Outcome:
     error: str | None = None
 
 
-class LoopRunner:
+class LoopRunner(RunRecording):
     """Drives one run from its first iteration to a final status."""
 
     def __init__(
@@ -138,10 +107,6 @@ class LoopRunner:
         self._created = False  # this drive made the worktree: the run starts (not resumes)
         # how a cancel is recorded: a stop by hand, or the service stopping (to resume later)
         self.cancel_status = RunStatus.CANCELLED
-
-    @property
-    def run_id(self) -> str:
-        return self.run_record.id
 
     async def drive(self) -> RunStatus:
         """Run to a final status and record it; cancellation is recorded, then re-raised."""
@@ -288,7 +253,7 @@ class LoopRunner:
             )
         evaluator_usage = getattr(self.verifier.evaluator, "usage", None)
         if isinstance(evaluator_usage, Usage):  # a model evaluator's tokens count too
-            turn.usage = _added(turn.usage, evaluator_usage)
+            turn.usage = added(turn.usage, evaluator_usage)
         await self.store.add_verdict(self.run_id, number, verdict)
         self._emit(number, VerdictGiven.of(verdict))
         await self._hook(HookEvent.VERDICT, number, **verdict_fields(verdict))
@@ -336,44 +301,7 @@ class LoopRunner:
             )
         return _Outcome(None)
 
-    async def _record_iteration(
-        self,
-        number: int,
-        turn: _Turn,
-        commit: str | None,
-        tree: str,
-        diff: DiffStat,
-        head: str,
-    ) -> None:
-        """Store the iteration's end and the run's totals."""
-        self._usage = _added(self._usage, turn.usage)
-        usage = (turn.usage.input_tokens, turn.usage.output_tokens, turn.usage.cost_usd)
-        await self.store.finish_iteration(
-            self.run_id,
-            number,
-            agent_ok=turn.ok,
-            agent_message=turn.message,
-            exit_code=turn.exit_code,
-            commit=commit,
-            tree=tree,
-            diff=diff,
-            resume_token=turn.resume_token,
-            usage=usage,
-        )
-        await self.store.update_run(
-            self.run_id,
-            head_commit=head,
-            diff_files=diff.files,
-            diff_added=diff.added,
-            diff_removed=diff.removed,
-            resume_token=self._resume,
-            resumes=0,  # an iteration ended: the run is not in a crash loop
-            input_tokens=self._usage.input_tokens,
-            output_tokens=self._usage.output_tokens,
-            cost_usd=self._usage.cost_usd,
-        )
-
-    async def _agent_turn(self, number: int, prompt: str) -> _Turn:
+    async def _agent_turn(self, number: int, prompt: str) -> Turn:
         task = AgentTask(
             run_id=self.run_id,
             iteration=number,
@@ -384,7 +312,7 @@ class LoopRunner:
             resume_token=self._resume,
             redact=self.store.redactor.text,
         )
-        turn = _Turn()
+        turn = Turn()
         try:
             async with asyncio.timeout(self.loop.iteration_timeout):
                 async with contextlib.aclosing(self.agent.run(task)) as events:
@@ -407,32 +335,6 @@ class LoopRunner:
             turn.ok, turn.message = False, message
         return turn
 
-    def _record_agent_event(self, number: int, event: object, turn: _Turn) -> None:
-        match event:
-            case OutputLine(text=text, stream=stream):
-                self._emit(number, OutputPrinted(text, stream))
-            case Text(text=text):
-                self._emit(number, AgentSaid(text))
-            case ToolCall(name=name, input=tool_input):
-                self._emit(number, ToolCalled(name, dict(tool_input)))
-            case ToolResult(name=name, output=output, is_error=is_error):
-                self._emit(number, ToolAnswered(name, output[:TOOL_OUTPUT_CAP], is_error))
-            case Usage() as usage:
-                turn.usage = Usage(
-                    turn.usage.input_tokens + usage.input_tokens,
-                    turn.usage.output_tokens + usage.output_tokens,
-                    turn.usage.cost_usd + usage.cost_usd,
-                )
-                self._emit(
-                    number, TokensUsed(usage.input_tokens, usage.output_tokens, usage.cost_usd)
-                )
-            case AgentError(message=message):
-                self._emit(number, ErrorReported(message))
-            case Finished(ok=ok, message=message, exit_code=code, resume_token=token):
-                turn.ok, turn.message, turn.exit_code, turn.resume_token = ok, message, code, token
-                turn.cannot_start = event.cannot_start
-                self._emit(number, AgentFinished(ok, message, code))
-
     def _unchanged_reason(self, gate: GateResult | None) -> str:
         """Why a run that changed nothing ended, and whether the goal held on the base."""
         base = self.run_record.base_commit[:12]
@@ -446,95 +348,10 @@ class LoopRunner:
 
     def _budget_spent(self, turn: Usage | None = None) -> str | None:
         """Why the loop's token or dollar budget is spent (counting `turn` not yet added)."""
-        used = _added(self._usage, turn or Usage())
+        used = added(self._usage, turn or Usage())
         tokens = used.input_tokens + used.output_tokens
         if self.loop.max_tokens is not None and tokens >= self.loop.max_tokens:
             return f"token budget spent: {tokens} of {self.loop.max_tokens} tokens used"
         if self.loop.max_cost_usd is not None and used.cost_usd >= self.loop.max_cost_usd:
             return f"cost budget spent: ${used.cost_usd:.4f} of ${self.loop.max_cost_usd:g} used"
         return None
-
-    async def _checkpoint(
-        self,
-        number: int,
-        turn: _Turn,
-        checks: list[CheckResult],
-        verdict: Verdict,
-        diff: DiffStat,
-    ) -> None:
-        """Write the iteration's memory note: what was tried and where it stands."""
-        passed = sum(check.passed for check in checks)
-        summary = (
-            f"agent {'finished' if turn.ok else 'failed'}; "
-            f"checks {passed}/{len(checks)} passed; diff {diff}"
-        )
-        if verdict.done:
-            kind, text = NoteKind.PROGRESS, f"goal met: {summary}"
-        elif self._unchanged:
-            kind, text = NoteKind.PROBLEM, f"no change to the diff; {summary}"
-        else:
-            kind, text = NoteKind.ATTEMPT, summary
-        if turn.message.strip():  # a note is one line: the message's last lines, joined
-            said = " / ".join(line.strip() for line in tail(turn.message, 3).splitlines())
-            text += f". Agent said: {said}"
-        note = Note(self.run_id, number, kind, text, time.time())
-        await self.store.add_note(note)
-        self._notes.append(note)
-        self._emit(number, NoteAdded(kind, text))
-
-    async def _hook(self, event: HookEvent, iteration: int, **fields: Any) -> None:
-        """Run the loop's hooks of `event` (HookRefused from a blocking one goes up)."""
-        await self.hooks.fire(
-            event, self.run_record, status=RunStatus.RUNNING, iteration=iteration, **fields
-        )
-
-    async def _set_status(self, status: RunStatus, **fields: object) -> None:
-        await self.store.update_run(self.run_id, status=status, **fields)
-        self._emit(0, StatusChanged(status))
-
-    async def _finish(self, status: RunStatus, error: str | None) -> None:
-        try:
-            # the run's last events land before its final status: a reader that sees the
-            # status finished finds everything it did
-            await self.store.flush()
-            await self.store.update_run(
-                self.run_id, status=status, error=error, finished_at=time.time()
-            )
-            self._emit(0, StatusChanged(status, error))
-            await self.store.flush()
-        except LooptuiError:  # the store itself failed: it said so once, the run just ends
-            logger.exception(
-                "run %s ended %s but the store could not record it", self.run_id, status
-            )
-            return
-        # a run the service stopped has not ended: it resumes with the next service
-        if status is not RunStatus.INTERRUPTED:
-            await self.hooks.run_ended(self.run_id, status, error)
-
-    async def _defer(self, limited: UsageLimited) -> None:
-        """Park the run until the limit resets: not failed, not driven; the service (or
-        `looptui resume`) continues it from the iteration the limit cut short."""
-        reason = f"usage limit until {local_clock(limited.reset_at)} (local), resumes then"
-        try:
-            await self.store.flush()
-            await self.store.update_run(
-                self.run_id,
-                status=RunStatus.DEFERRED,
-                error=reason,
-                retry_at=limited.reset_at,
-                finished_at=time.time(),
-                resume_token=self._resume,
-            )
-            self._emit(0, StatusChanged(RunStatus.DEFERRED, reason, limited.reset_at))
-            await self.store.flush()
-        except LooptuiError:
-            logger.exception("run %s was deferred but the store could not record it", self.run_id)
-
-    def _emit(self, iteration: int, payload: AnyPayload) -> None:
-        self.store.emit(self.run_id, payload, iteration)
-
-
-def _added(a: Usage, b: Usage) -> Usage:
-    return Usage(
-        a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens, a.cost_usd + b.cost_usd
-    )
