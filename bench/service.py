@@ -99,6 +99,7 @@ from looptui.tui.screens.run import RunScreen
 from looptui.tui.settings import Settings
 from looptui.tui.widgets.card_grid import CardGrid
 from looptui.tui.widgets.run_log import KEPT_EVENTS, RunLog
+from machine import cpu_model
 from tui import key_latencies, percentile  # bench/tui.py: the same presses, timed alike
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -883,14 +884,7 @@ def header() -> None:
         text=True,
         check=False,
     ).stdout.strip()
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    model = cpu_model()
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     print(f"# bench/service.py, {now}")

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +50,12 @@ from looptui.engine.store.ledger import Outcome
 from looptui.engine.triggers.clock import FakeClock, SystemClock
 from looptui.engine.triggers.model import Cron, Every
 from looptui.engine.triggers.next_fire import due_between, seed_of
+from looptui.engine.workspace import Repository
+from looptui.protocol.events import EventKind
 from looptui.service.scheduler import Scheduler
+from machine import cpu_model
+from start import IDENTITY, WORK_DIR, prepare_repo  # shared with the other benchmarks
 
-WORK_DIR = Path(__file__).resolve().parent / ".work"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 DAY_START = 1_798_761_600.0  # 2027-01-01 00:00 UTC
 OVERLAPS = ("skip", "queue", "replace", "parallel")
 
@@ -190,7 +187,7 @@ async def bench_day(seed: int = 7, loops: int = 50) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     result = audit_day(root, config, windows, clock.now())
     result.update(real_seconds=seconds, windows=windows, touched=sum(touched.values()))
-    shutil.rmtree(work)
+    forget(work, root)
     return result
 
 
@@ -310,7 +307,7 @@ async def bench_storm(count: int = 10_000) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     lost = written - stored_paths
     outcomes = Counter(str(f.outcome) for f in rows)
-    shutil.rmtree(work)
+    forget(work, root)
     return {
         "files changed": len(written),
         "firings": len(rows),
@@ -325,28 +322,21 @@ async def bench_storm(count: int = 10_000) -> dict[str, Any]:
 # -- file change → agent started ---------------------------------------------------------------
 
 
-def big_repo(root: Path, files: int) -> None:
-    for index in range(files):
-        path = root / f"d{index % 100:02d}" / f"s{index // 100 % 10}" / f"f{index}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"line {index}\n" * 20)
-
-
 async def bench_latency(samples: int = 15, files: int = 10_000) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="triggers-latency-", dir=WORK_DIR))
     marker = work / "started"
     debounce = 0.2
     results: dict[str, Any] = {"samples": samples, "files": files, "debounce_s": debounce}
     agent = ["sh", "-c", f'date +%s.%N >> "{marker}"']
+    # start.py's cached repository (10,000 files, 50 MB, packed), cloned with hard links
+    source = prepare_repo(files, 50, 1)
     root = work / "repo"
-    root.mkdir()
-    git(root, "init", "--quiet", "--initial-branch=main")
-    big_repo(root, files)
+    git(work, "clone", "--quiet", "--local", str(source), str(root))
+    git(root, "checkout", "--quiet", "-B", "main")
     (root / "watched").mkdir()
     (root / "watched" / "file.txt").write_text("0\n")
     git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "big")
-    git(root, "gc", "--quiet")
+    git(root, "commit", "--quiet", "-m", "a watched file")
     raw: list[float] = []
     for index in range(samples):  # raw git, the floor of a checkout
         path = work / f"raw-{index}"
@@ -377,25 +367,37 @@ async def bench_latency(samples: int = 15, files: int = 10_000) -> dict[str, Any
             results[f"pool {pool}"] = f"not measured: {exc}"
             continue
         engine = await Engine.open(root, environ(), loaded)
-        warm = getattr(engine, "warm_pool", None)
-        if pool and warm is not None:
-            await warm()
         scheduler = Scheduler(engine, SystemClock())
         await scheduler.start()
         latencies: list[float] = []
+        stages: dict[str, list[float]] = defaultdict(list)
         try:
             for index in range(samples):
-                if pool and warm is not None:
-                    await warm()  # refilled between samples, as the service does at leisure
+                if engine.pool is not None:  # full between samples, as the service keeps it
+                    await engine.pool.fill("main")
+                    await asyncio.sleep(1.5)  # outside the clock: its index settles
                 marker.unlink(missing_ok=True)
                 target = root / "watched" / "file.txt"
                 target.write_text(f"{pool} {index}\n")
                 changed = os.stat(target).st_mtime
                 deadline = time.monotonic() + 60
-                while not marker.exists() and time.monotonic() < deadline:
+                while time.monotonic() < deadline:  # the agent's own clock, once it wrote it
+                    if marker.exists() and marker.read_text().strip():
+                        break
                     await asyncio.sleep(0.002)
                 agent_started = float(marker.read_text().split()[0])
                 latencies.append(agent_started - changed - debounce)
+                (firing,) = await engine.store.firings("react", limit=1)
+                assert firing.run_id is not None
+                run = await engine.store.run(firing.run_id)
+                events = await engine.store.events(run.id, kinds=[EventKind.ITERATION])
+                began = events[0].ts
+                stages["watcher: change → firing, beyond the debounce"].append(
+                    firing.fired_at - changed - debounce
+                )
+                stages["firing → run recorded"].append(run.created_at - firing.fired_at)
+                stages["run recorded → iteration began (worktree)"].append(began - run.created_at)
+                stages["iteration began → agent's first line"].append(agent_started - began)
                 for run_id in engine.active_run_ids():
                     await engine.wait(run_id)
         finally:
@@ -405,9 +407,18 @@ async def bench_latency(samples: int = 15, files: int = 10_000) -> dict[str, Any
         results[key.replace("(ms)", "p90 (ms)")] = round(
             statistics.quantiles(latencies, n=10)[-1] * 1000, 1
         )
-    cleanup(root)
-    shutil.rmtree(work)
+        for stage, values in stages.items():
+            results[f"  pool {pool}, {stage} (ms)"] = round(statistics.median(values) * 1000, 1)
+    forget(work, root)
     return results
+
+
+def forget(work: Path, root: Path) -> None:
+    """Remove the benchmark's directory and the worktrees its runs had (they live in
+    looptui's state directory, not beside the repository)."""
+    cleanup(root)
+    shutil.rmtree(Repository(root).worktrees_dir, ignore_errors=True)
+    shutil.rmtree(work)
 
 
 def cleanup(root: Path) -> None:
@@ -427,14 +438,7 @@ def header() -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    model = cpu_model()
     return (
         f"# bench/triggers.py, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n"
         f"commit {commit}; {os.cpu_count()} cores ({model}); Python {platform.python_version()};"
@@ -459,7 +463,7 @@ def main() -> None:
             print(f"- {key}: {value}")
         sys.stdout.flush()
     leftovers = list(WORK_DIR.glob("triggers-*"))
-    print(f"\ncleanup: {len(leftovers)} work directories left")
+    print(f"\ncleanup: {len(leftovers)} work directories left (worktrees and branches removed)")
 
 
 if __name__ == "__main__":

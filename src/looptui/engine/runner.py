@@ -188,9 +188,21 @@ class LoopRunner(RunRecording):
         await self.store.start_iteration(self.run_id, number, prompt)
         self._emit(number, IterationMarked("started", max=self._last))
 
-        ignored_before = set(
-            await asyncio.to_thread(
-                self.repository.untracked_entries, self.worktree, ignored_only=True
+        # a checkout this drive just made holds no ignored file (unless a run_start hook
+        # wrote one): no walk of its tree before the agent's first turn, which a trigger waits
+        # for
+        fresh = (
+            self._created
+            and number == self._first
+            and not any(hook.event is HookEvent.RUN_START for hook in self.loop.hooks)
+        )
+        ignored_before = (
+            set()
+            if fresh
+            else set(
+                await asyncio.to_thread(
+                    self.repository.untracked_entries, self.worktree, ignored_only=True
+                )
             )
         )
         turn = await self._agent_turn(number, prompt)

@@ -35,6 +35,7 @@ from looptui.engine.verification.families import matches_any
 logger = logging.getLogger(__name__)
 
 BATCH_MS = 200  # watchfiles groups the changes of up to this many milliseconds
+STEP_MS = 10  # and hands them over after this many milliseconds with no new change
 READY_MS = 200  # and says it is watching (an empty batch) this often while nothing changes
 READY_TIMEOUT = 10.0  # seconds the service waits, at start, for its watchers to watch
 STORM_WAIT = 10.0  # seconds: a trigger whose changes never quiet fires after this anyway
@@ -130,7 +131,7 @@ class Watchers:
             self.root,
             watch_filter=wanted,
             debounce=BATCH_MS,
-            step=50,
+            step=STEP_MS,
             rust_timeout=READY_MS,
             yield_on_timeout=True,
             stop_event=self._stop,
@@ -142,9 +143,7 @@ class Watchers:
 
     async def _changed(self, paths: set[str]) -> None:
         paths = {path.replace(os.sep, "/") for path in paths if not os.path.isabs(path)}
-        paths -= await asyncio.to_thread(self._ignored_by_git, paths)
-        if not paths:
-            return
+        matches: list[tuple[tuple[str, str], Watch, set[str]]] = []
         for loop, trigger in self._triggers(Watch):
             assert isinstance(trigger, Watch)
             matched = {
@@ -153,7 +152,15 @@ class Watchers:
                 if matches_any(trigger.globs, path) and not matches_any(trigger.ignore, path)
             }
             if matched:
-                self._gather((loop.name, trigger.name), trigger, matched)
+                matches.append(((loop.name, trigger.name), trigger, matched))
+        if not matches:  # git is asked only about paths some trigger wants
+            return
+        ignored = await asyncio.to_thread(
+            self._ignored_by_git, set().union(*(matched for _, _, matched in matches))
+        )
+        for key, trigger, matched in matches:
+            if matched - ignored:
+                self._gather(key, trigger, matched - ignored)
 
     def _ignored_by_git(self, paths: Iterable[str]) -> set[str]:
         """The paths git ignores (one `git check-ignore` for the whole batch)."""

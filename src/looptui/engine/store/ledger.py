@@ -199,38 +199,14 @@ class Ledger(abc.ABC):
             "VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         statements: list[tuple[str, Iterable[Any]]] = []
+        rows: list[tuple[float, Mapping[str, Any], Outcome, str | None]] = []
         if missed is not None:
-            due_at, payload, reason = missed
-            statements.append(
-                (
-                    insert,
-                    (
-                        loop,
-                        trigger,
-                        due_at,
-                        fired_at,
-                        self._payload_text(payload),
-                        Outcome.MISSED.value,
-                        self.redactor.text(reason),
-                    ),
-                )
-            )
+            rows.append((missed[0], missed[1], Outcome.MISSED, self.redactor.text(missed[2])))
         if fire is not None:
-            due_at, payload = fire
-            statements.append(
-                (
-                    insert,
-                    (
-                        loop,
-                        trigger,
-                        due_at,
-                        fired_at,
-                        self._payload_text(payload),
-                        Outcome.PENDING.value,
-                        None,
-                    ),
-                )
-            )
+            rows.append((fire[0], fire[1], Outcome.PENDING, None))
+        for due, payload, outcome, why in rows:
+            values = (loop, trigger, due, fired_at, self._payload_text(payload))
+            statements.append((insert, (*values, outcome.value, why)))
         statements.append(
             (
                 "UPDATE schedule SET next_due_at = ? WHERE loop = ? AND trigger = ?",
