@@ -27,7 +27,7 @@ from looptui.engine.triggers.describe import describe, spec_of
 from looptui.engine.triggers.model import After, Cron, Every
 from looptui.engine.triggers.next_fire import first_due, seed_of
 from looptui.engine.triggers.policy import Action, Active, on_fire
-from looptui.engine.triggers.preconditions import nothing_to_do
+from looptui.engine.triggers.preconditions import asks_the_base, nothing_to_do
 from looptui.protocol.events import Event, HookRan, IterationMarked, StatusChanged
 
 if TYPE_CHECKING:  # the engine owns its firings
@@ -258,14 +258,16 @@ class Firings:
         run's first iteration begins."""
         run_id: str | None = None
         try:
-            base_branch = loop.base or self.engine.repository.current_branch()
-            base_commit = await asyncio.to_thread(self.engine.repository.branch_commit, base_branch)
-            why = await nothing_to_do(
-                loop, base_commit, self.engine.checkouts, self.engine.environ, payload
-            )
-            if why is not None:
-                await self.store.settle_firing(firing_id, Outcome.NOTHING_TO_DO, reason=why)
-                return
+            if asks_the_base(loop):
+                repository = self.engine.repository
+                base_branch = loop.base or repository.current_branch()
+                base_commit = await asyncio.to_thread(repository.branch_commit, base_branch)
+                why = await nothing_to_do(
+                    loop, base_commit, self.engine.checkouts, self.engine.environ, payload
+                )
+                if why is not None:
+                    await self.store.settle_firing(firing_id, Outcome.NOTHING_TO_DO, reason=why)
+                    return
             # the firing names its run before the run exists: a crash in between leaves a
             # firing whose run is gone (settled as such), never a run no firing names
             run_id = await self.engine.new_run_id()

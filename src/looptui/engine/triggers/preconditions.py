@@ -25,6 +25,11 @@ WHEN_TIMEOUT = 60.0  # seconds: a precondition is meant to be cheap
 CANNOT_RUN = (126, 127)  # the shell's statuses for a command it could not run or find
 
 
+def asks_the_base(loop: LoopConfig) -> bool:
+    """Whether a firing of `loop` asks anything of its base before it starts a run."""
+    return bool(loop.when) or bool(loop.checks and loop.evaluator is None)
+
+
 async def nothing_to_do(
     loop: LoopConfig,
     base_commit: str,
@@ -34,7 +39,7 @@ async def nothing_to_do(
 ) -> str | None:
     """Why the firing has nothing to do, or None when a run should start. Raises
     LooptuiError when a `when` command cannot run or times out."""
-    if not loop.when and not (loop.checks and loop.evaluator is None):
+    if not asks_the_base(loop):
         return None
     environ = {**environ, **_payload_variables(payload)}
     async with checkouts.claim(base_commit, loop.setup) as slot:

@@ -147,7 +147,7 @@ class WorktreePool:
                 return False
             # the branch before the move: a crash between the two leaves a slot on a branch
             # (the next start adopts it, detached again), never a run's worktree with none
-            repository.start_branch(slot.path, branch)
+            repository.start_branch(slot.path, branch, commit)
         except WorkspaceError as exc:
             logger.info("pool slot %s cannot be used (%s); removed", slot.path, exc)
             self._remove(slot.path)

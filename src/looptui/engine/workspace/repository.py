@@ -86,10 +86,13 @@ class Repository(Merging):
         head = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
         return head, not any(line and not line.startswith("#") for line in lines)
 
-    def start_branch(self, path: Path, branch: str) -> None:
-        """Create `branch` at the commit checked out at `path` and switch to it there: a ref
-        and HEAD are written, no file."""
-        self._in_worktree(path, "switch", "--quiet", "--no-guess", "-c", branch)
+    def start_branch(self, path: Path, branch: str, commit: str) -> None:
+        """Create `branch` at `commit`, the commit checked out at `path`, and put that
+        checkout on it: a ref and HEAD are written, no file, not even the index (what
+        `git switch -c` would do, without its walk of the tree). Refused when the branch
+        exists (the all-zero old value)."""
+        self._git("update-ref", "--create-reflog", f"refs/heads/{branch}", commit, "0" * 40)
+        self._in_worktree(path, "symbolic-ref", "HEAD", f"refs/heads/{branch}")
 
     def move_worktree(self, source: Path, target: Path) -> None:
         """Move the worktree at `source` to `target` (a rename; git follows it)."""
