@@ -188,14 +188,7 @@ class LoopRunner(RunRecording):
         await self.store.start_iteration(self.run_id, number, prompt)
         self._emit(number, IterationMarked("started", max=self._last))
 
-        # a checkout this drive just made holds no ignored file (unless a run_start hook
-        # wrote one): no walk of its tree before the agent's first turn, which a trigger waits
-        # for
-        fresh = (
-            self._created
-            and number == self._first
-            and not any(hook.event is HookEvent.RUN_START for hook in self.loop.hooks)
-        )
+        fresh = self._fresh_checkout(number)
         ignored_before = (
             set()
             if fresh
@@ -205,7 +198,8 @@ class LoopRunner(RunRecording):
                 )
             )
         )
-        turn = await self._agent_turn(number, prompt)
+        base = self.run_record.base_commit
+        turn = await self._agent_turn(number, prompt, fresh_at=base if fresh else None)
 
         commit = await asyncio.to_thread(
             self.repository.commit_all, self.worktree, f"{self.loop.name}: iteration {number}"
@@ -313,7 +307,17 @@ class LoopRunner(RunRecording):
             )
         return _Outcome(None)
 
-    async def _agent_turn(self, number: int, prompt: str) -> Turn:
+    def _fresh_checkout(self, number: int) -> bool:
+        """Whether the worktree is a checkout this drive just made, holding its commit and
+        nothing else (no run_start hook has run in it): no walk of its tree is needed
+        before the agent's first turn, which a trigger waits for."""
+        return (
+            self._created
+            and number == self._first
+            and not any(hook.event is HookEvent.RUN_START for hook in self.loop.hooks)
+        )
+
+    async def _agent_turn(self, number: int, prompt: str, fresh_at: str | None = None) -> Turn:
         task = AgentTask(
             run_id=self.run_id,
             iteration=number,
@@ -323,6 +327,7 @@ class LoopRunner(RunRecording):
             environ=self.environ,
             resume_token=self._resume,
             redact=self.store.redactor.text,
+            fresh_at=fresh_at,
         )
         turn = Turn()
         try:

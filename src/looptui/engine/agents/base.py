@@ -36,6 +36,9 @@ class AgentTask:
     allow_commands: bool = True  # may it run commands (with read_only: only if allowed)
     # (base, commit) of the change under review: the API agents get git_diff and git_log
     review_range: tuple[str, str] | None = None
+    # the worktree was just checked out at this commit and holds nothing else (a run's
+    # first turn in a new checkout): an agent need not look before it starts
+    fresh_at: str | None = None
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ class CommandAgent:
         exit_status = Exit()
         tail: deque[str] = deque(maxlen=FINAL_MESSAGE_LINES)
         errors: deque[str] = deque(maxlen=1)
-        before = await _worktree_state(task.worktree)
+        # what the worktree held, to tell a command that could not start (it changed nothing)
+        # from one that failed at its work; a fresh checkout is known without a look
+        before = None if task.fresh_at else await _worktree_state(task.worktree)
         started = time.monotonic()
         try:
             lines = stream_process(
@@ -111,7 +113,7 @@ class CommandAgent:
         if code != 0:
             yield AgentError(f"{argv[0]} exited with status {code}")
             quick = time.monotonic() - started < CANNOT_START_WITHIN
-            if quick and not tail and errors and await _worktree_state(task.worktree) == before:
+            if quick and not tail and errors and await _unchanged(task, before):
                 yield Finished(ok=False, message=errors[0], exit_code=code, cannot_start=True)
                 return
         yield Finished(ok=code == 0, message=message, exit_code=code)
@@ -133,6 +135,16 @@ class CommandAgent:
         ]
         stdin = None if uses_file or uses_arg else task.prompt.encode()
         return argv, stdin, prompt_file
+
+
+async def _unchanged(task: AgentTask, before: bytes | None) -> bool:
+    """Whether the turn left the worktree as it found it."""
+    after = await _worktree_state(task.worktree)
+    if before is not None:
+        return after == before
+    lines = after.decode(errors="replace").splitlines()
+    head = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
+    return head == task.fresh_at and not any(line and not line.startswith("#") for line in lines)
 
 
 async def _worktree_state(worktree: Path) -> bytes:
