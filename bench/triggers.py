@@ -387,6 +387,9 @@ async def bench_latency(samples: int = 15, files: int = 10_000) -> dict[str, Any
                     await asyncio.sleep(0.002)
                 agent_started = float(marker.read_text().split()[0])
                 latencies.append(agent_started - changed - debounce)
+                for run_id in engine.active_run_ids():
+                    await engine.wait(run_id)
+                await engine.store.flush()
                 (firing,) = await engine.store.firings("react", limit=1)
                 assert firing.run_id is not None
                 run = await engine.store.run(firing.run_id)
@@ -397,9 +400,7 @@ async def bench_latency(samples: int = 15, files: int = 10_000) -> dict[str, Any
                 )
                 stages["firing → run recorded"].append(run.created_at - firing.fired_at)
                 stages["run recorded → iteration began (worktree)"].append(began - run.created_at)
-                stages["iteration began → agent's first line"].append(agent_started - began)
-                for run_id in engine.active_run_ids():
-                    await engine.wait(run_id)
+                stages["iteration began → agent started"].append(agent_started - began)
         finally:
             await close_quietly(scheduler, engine)
         key = f"file change → agent started, beyond the debounce, pool {pool} (ms)"
