@@ -148,3 +148,19 @@ async def test_a_git_trigger_fires_on_commits_made_outside_looptui_even_while_do
         assert caught_up.payload["commit"]["subject"] == "add c"
         assert caught_up.payload["commit"]["count"] == 2
         assert caught_up.payload["commit"]["previous"] == tip
+
+
+async def test_a_watcher_that_dies_says_so_in_the_services_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_more_watches(*args: object, **kwargs: object) -> object:
+        # the operating system's answer when its inotify watches run out
+        raise OSError(28, "inotify watch limit reached")
+
+    monkeypatch.setattr("looptui.service.watchers.watchfiles.awatch", no_more_watches)
+    async with rig(tmp_path, {"docs": watching()}, files=FILES, clock=SystemClock()) as r:
+        await ready(r)  # not waited for in vain
+        errors = await until(lambda: r.engine.store.service_errors(10), bool)
+        (_, _, message) = errors[0]
+        assert message.startswith("the file watcher stopped, its triggers no longer fire:")
+        assert "inotify watch limit reached" in message

@@ -19,8 +19,9 @@ import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import watchfiles
 
@@ -78,12 +79,27 @@ class Watchers:
         self._stop = asyncio.Event()
         self._files_ready, self._branches_ready = asyncio.Event(), asyncio.Event()
         if self._triggers(Watch):
-            self._tasks.append(asyncio.create_task(self._watch_files(), name="watch-files"))
+            watching = self._said_if_it_dies(self._watch_files(), "the file watcher")
+            self._tasks.append(asyncio.create_task(watching, name="watch-files"))
         else:
             self._files_ready.set()
         if self._triggers(GitCommits):
-            self._tasks.append(asyncio.create_task(self._watch_branches(), name="watch-git"))
+            watching = self._said_if_it_dies(self._watch_branches(), "the branch watcher")
+            self._tasks.append(asyncio.create_task(watching, name="watch-git"))
         else:
+            self._branches_ready.set()
+
+    async def _said_if_it_dies(self, watching: Coroutine[Any, Any, None], what: str) -> None:
+        """Run a watcher; if it fails (too many directories for inotify, say), its triggers
+        stop firing, and the service's errors (`looptui service status`) say so and why."""
+        try:
+            await watching
+        except Exception as exc:
+            logger.exception("%s stopped", what)
+            message = f"{what} stopped, its triggers no longer fire: {exc}"
+            with contextlib.suppress(Exception):
+                await self.scheduler.store.add_service_error(message)
+            self._files_ready.set()  # nobody waits for a watcher that is gone
             self._branches_ready.set()
 
     async def wait_ready(self) -> None:
