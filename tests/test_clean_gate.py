@@ -193,3 +193,15 @@ def test_a_failing_setup_is_not_done_and_says_which_command(tmp_path: Path) -> N
 
 def only_run_ids(repo: Path) -> list[str]:
     return [run["id"] for run in json.loads(run_cli(repo, "status", "--json").stdout)]
+
+
+def test_an_ignored_file_a_run_start_hook_wrote_is_not_the_agents(tmp_path: Path) -> None:
+    hook = "mkdir -p build && echo from-the-hook > build/hook.txt"
+    repo = project(tmp_path, HONEST, hooks={"run_start": hook})
+
+    result = run_cli(repo, "run", "fix")
+
+    assert result.code == 0, result.stdout + result.stderr
+    run = only_run(repo)
+    [gate] = [e["data"] for e in events(repo, run["id"]) if e["kind"] == "gate"]
+    assert gate["passed"] is True and gate["ignored"] == []

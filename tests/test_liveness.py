@@ -4,6 +4,7 @@ agent that cannot start says so at once."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -130,3 +131,34 @@ async def test_an_agent_that_started_and_failed_can_try_again(tmp_path: Path, sc
     events = await collect((PY, "-c", script), task, 30)
     final = events[-1]
     assert isinstance(final, Finished) and not final.ok and not final.cannot_start
+
+
+@pytest.mark.parametrize(
+    ("script", "cannot_start"),
+    [
+        ("import sys; print('error: no API key set', file=sys.stderr); sys.exit(1)", True),
+        # it wrote a file, or committed, before failing: it started
+        (
+            "import pathlib, sys; pathlib.Path('new.txt').write_text('x');"
+            " print('error: oops', file=sys.stderr); sys.exit(1)",
+            False,
+        ),
+        (
+            "import subprocess, sys; subprocess.run(['git', 'commit', '-q', '--allow-empty',"
+            " '-m', 'x'], check=True); print('error: oops', file=sys.stderr); sys.exit(1)",
+            False,
+        ),
+    ],
+)
+async def test_in_a_fresh_checkout_the_agent_is_judged_without_a_look_before_it_starts(
+    tmp_path: Path, script: str, cannot_start: bool
+) -> None:
+    task = a_task(tmp_path)
+    make_repo(task.worktree, {"README.md": "hi\n"})
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=task.worktree, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    events = await collect((PY, "-c", script), dataclasses.replace(task, fresh_at=head), 30)
+    final = events[-1]
+    assert isinstance(final, Finished) and not final.ok
+    assert final.cannot_start is cannot_start

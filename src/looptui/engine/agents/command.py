@@ -22,6 +22,7 @@ from looptui.engine.agents.prompt_files import write_prompt_file
 from looptui.engine.config import PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, AgentConfig
 from looptui.engine.errors import AgentUnavailable
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, find_executable, stream_process
+from looptui.engine.workspace.repository import head_and_clean
 
 FINAL_MESSAGE_LINES = 20
 MAX_OUTPUT_LINES = 10_000  # of one turn; past it lines are counted, not kept (see process)
@@ -142,9 +143,8 @@ async def _unchanged(task: AgentTask, before: bytes | None) -> bool:
     after = await _worktree_state(task.worktree)
     if before is not None:
         return after == before
-    lines = after.decode(errors="replace").splitlines()
-    head = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
-    return head == task.fresh_at and not any(line and not line.startswith("#") for line in lines)
+    head, clean = head_and_clean(after.decode(errors="replace"))
+    return clean and head == task.fresh_at
 
 
 async def _worktree_state(worktree: Path) -> bytes:

@@ -82,9 +82,7 @@ class Repository(Merging):
         status = self._in_worktree(
             path, "status", "--porcelain=v2", "--branch", "--ignored", "--no-renames"
         )
-        lines = status.splitlines()
-        head = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
-        return head, not any(line and not line.startswith("#") for line in lines)
+        return head_and_clean(status)
 
     def start_branch(self, path: Path, branch: str, commit: str) -> None:
         """Create `branch` at `commit`, the commit checked out at `path`, and put that
@@ -259,3 +257,11 @@ class Repository(Merging):
             message,
             env=self._user_identity(),
         ).strip()
+
+
+def head_and_clean(status: str) -> tuple[str, bool]:
+    """From `git status --porcelain=v2 --branch` output: the commit checked out, and whether
+    no entry (change, untracked or ignored file) follows the `#` headers."""
+    lines = status.splitlines()
+    head = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
+    return head, not any(line and not line.startswith("#") for line in lines)
