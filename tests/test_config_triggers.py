@@ -259,12 +259,12 @@ CYCLE = "`after` triggers form a cycle, each loop firing the next:"
 @pytest.mark.parametrize(
     ("edges", "message"),
     [
-        ({"a": ["a"]}, f"loops.a.triggers: {CYCLE} a -> a"),
-        ({"a": ["b"], "b": ["a"]}, f"loops.a.triggers: {CYCLE} a -> b -> a"),
+        ({"a": ["a"]}, f"loops.a.triggers[0]: {CYCLE} a -> a"),
+        ({"a": ["b"], "b": ["a"]}, f"loops.a.triggers[0]: {CYCLE} a -> b -> a"),
         # build feeds a, which sits on a cycle of three with b and c; d hangs off a
         (
             {"a": ["build", "c"], "b": ["a"], "c": ["b"], "d": ["a"]},
-            f"loops.a.triggers: {CYCLE} a -> b -> c -> a",
+            f"loops.a.triggers[1]: {CYCLE} a -> b -> c -> a",
         ),
     ],
 )

@@ -221,8 +221,49 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row[1] for row in db.execute("PRAGMA table_info(schedule)")}
     assert {"firings", "firings_by_loop", "firings_pending", "schedule"} <= tables
     assert {"anchor", "spec"} <= columns and "waiting_firing" not in columns
+
+
+async def test_a_store_of_schema_nine_takes_each_git_triggers_tip_from_its_last_firing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    store = await Store.open(path)
+    await store.set_schedule("docs", "git", next_due_at=None)
+    await store.set_schedule("docs", "cron", next_due_at=61.0)
+    for sha in ("aaa", "bbb"):
+        await store.record_firing("docs", "git", due_at=1.0, payload={"commit": {"sha": sha}})
+    await store.record_firing("docs", "cron", due_at=2.0, payload={"fired_by": "cron"})
+    await store.close()
+    with sqlite3.connect(path) as db:  # back to schema 9
+        db.execute("ALTER TABLE schedule DROP COLUMN last_tip")
+        db.execute("PRAGMA user_version = 9")
+
+    store = await Store.open(path)
+    try:
+        tips = {entry.trigger: entry.last_tip for entry in await store.schedule()}
+        assert tips == {"git": "bbb", "cron": None}
+    finally:
+        await store.close()
+
+
+async def test_a_tip_and_its_firing_are_stored_together(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        assert await store.record_tip("docs", "git", "aaa") is None  # a baseline: no firing
+        firing_id = await store.record_tip("docs", "git", "bbb", fire=(5.0, {"commit": "bbb"}))
+        assert firing_id is not None
+        firing = await store.firing(firing_id)
+        assert (firing.outcome, firing.due_at, firing.payload) == (
+            Outcome.PENDING,
+            5.0,
+            {"commit": "bbb"},
+        )
+        entry = await store.schedule_entry("docs", "git")
+        assert entry is not None and entry.last_tip == "bbb"
+    finally:
+        await store.close()

@@ -77,6 +77,7 @@ async def test_overlap_skip_and_replace(tmp_path: Path) -> None:
         assert new.run_id is not None and new.run_id != old.run_id
         stopped = await r.engine.store.run(old.run_id)
         assert stopped.status is RunStatus.CANCELLED  # its work kept: the worktree is there
+        assert stopped.error == f"replaced by firing #{new.id} (overlap = replace)"
         assert Path(stopped.worktree).is_dir()
         assert (await r.settled(new.id)).outcome is Outcome.STARTED
 
@@ -227,6 +228,20 @@ async def test_what_fell_due_while_the_service_was_down_is_one_run_at_most(
             assert started[0].payload["caught_up"] is True
         entry = await r.engine.store.schedule_entry("hourly", "cron")
         assert entry is not None and entry.next_due_at == T0 + next_due  # back on time
+        assert "passed while the service was down" in (recorded_missed[0].reason or "")
+
+
+async def test_fire_times_that_pass_while_the_service_is_up_but_asleep_are_not_called_down(
+    tmp_path: Path,
+) -> None:
+    loops = {"hourly": loop(triggers=[{"cron": "30 * * * *"}], policy={"catch_up": "skip"})}
+    async with rig(tmp_path, loops) as r:
+        await r.advance(3 * 3600)  # the machine slept three hours with the service up
+        (missed,) = [f for f in await r.firings("hourly") if f.outcome is Outcome.MISSED]
+        assert missed.reason == (
+            "3 fire times passed before the scheduler could fire them (the machine slept?) "
+            "(catch_up = skip)"
+        )
 
 
 async def test_a_chained_loop_fires_after_its_upstream_run_ends_with_a_given_status(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import git, make_repo, run_cli
+from looptui.engine.workspace import Repository
 from test_loops_cli import firings, wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -57,12 +59,19 @@ def test_a_file_a_commit_and_an_interval_each_start_one_run_with_no_window_open(
     touched = root / "src" / "app.py"
     touched.write_text("x = 2\n")
     touched_at = os.stat(touched).st_mtime
-    (file_firing,) = wait_for(lambda: firings(root, "onfile"), lambda f: f and f[0]["run_id"])
+    (file_firing,) = wait_for(
+        lambda: firings(root, "onfile"), lambda f: f and f[0]["outcome"] == "started"
+    )
     (file_run,) = wait_for(lambda: runs_of(root, "onfile"), bool)
     assert file_firing["payload"]["changed_paths"] == ["src/app.py"]
     assert file_run["id"] == file_firing["run_id"]
-    # the service's own clock: from the file's change to the firing that started its run
-    assert file_firing["fired_at"] - touched_at < 1.0, file_firing["fired_at"] - touched_at
+    # from the file's change to the start of its run's first agent turn, as the store says
+    with sqlite3.connect(Repository(root).store_path) as db:
+        (turn_at,) = db.execute(
+            "SELECT started_at FROM iterations WHERE run_id = ? AND number = 1",
+            (file_run["id"],),
+        ).fetchone()
+    assert turn_at - touched_at < 1.0, turn_at - touched_at
 
     (root / "notes.txt").write_text("a note\n")  # outside src/: no watch fires for it
     git(root, "add", "notes.txt")

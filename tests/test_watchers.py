@@ -164,3 +164,122 @@ async def test_a_watcher_that_dies_says_so_in_the_services_errors(
         (_, _, message) = errors[0]
         assert message.startswith("the file watcher stopped, its triggers no longer fire:")
         assert "inotify watch limit reached" in message
+
+
+def slow_when(tmp: Path) -> list[str]:
+    """A `when` command that holds until the test writes `go`, then says there is work."""
+    go = tmp / "go"
+    return [f"while [ ! -e {go} ]; do sleep 0.01; done"]
+
+
+async def test_a_config_reload_during_a_slow_when_strands_no_firing(tmp_path: Path) -> None:
+    docs = loop(
+        prompt="These changed:\n{changed_paths}",
+        triggers=[{"watch": ["src/**/*.py"], "debounce": "0.2s"}],
+        when=slow_when(tmp_path),
+    )
+    async with rig(tmp_path, {"docs": docs}, files=FILES, clock=SystemClock()) as r:
+        root = await ready(r)
+        watchers = r.scheduler.watchers  # type: ignore[attr-defined]
+        tasks = list(watchers._tasks)
+        (root / "src" / "app.py").write_text("print('changed')\n")
+        (firing,) = await fired(r)  # its `when` is running now
+        # the config is reloaded with the same triggers and another prompt
+        config = r.engine.config
+        assert config is not None
+        r.engine.reconfigure(config)
+        r.scheduler.reconfigure()
+        await until(lambda: _value(r.scheduler._tasks), lambda tasks: len(tasks) >= 1)
+        assert watchers._tasks == tasks  # unchanged triggers: the watchers were not restarted
+        (tmp_path / "go").write_text("go")
+        started = await r.settled(firing.id)
+        assert started.outcome is Outcome.STARTED and started.run_id is not None
+        assert "- src/app.py" in await r.prompt_of(started.run_id)
+
+
+async def test_restarted_watchers_finish_the_firing_in_flight_and_keep_gathered_paths(
+    tmp_path: Path,
+) -> None:
+    docs = loop(
+        prompt="These changed:\n{changed_paths}",
+        triggers=[{"watch": ["src/**/*.py"], "debounce": "0.2s"}],
+        when=slow_when(tmp_path),
+    )
+    async with rig(tmp_path, {"docs": docs}, files=FILES, clock=SystemClock()) as r:
+        root = await ready(r)
+        watchers = r.scheduler.watchers  # type: ignore[attr-defined]
+        (root / "src" / "app.py").write_text("print('changed')\n")
+        (firing,) = await fired(r)
+        await watchers.restart()  # what a reload that edits a watch trigger does
+        await ready(r)
+        (tmp_path / "go").write_text("go")
+        started = await r.settled(firing.id)
+        assert started.outcome is Outcome.STARTED
+        assert "- src/app.py" in await r.prompt_of(started.run_id or "")
+
+
+def commit(root: Path, name: str) -> str:
+    (root / f"{name}.txt").write_text(name)
+    git(root, "add", f"{name}.txt")
+    git(root, "commit", "-q", "-m", f"add {name}")
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+async def test_a_git_trigger_that_never_fired_sees_the_commits_made_while_down(
+    tmp_path: Path,
+) -> None:
+    loops = {"docs": loop(prompt="Review {commit}.", triggers=[{"git": "main"}])}
+    async with rig(tmp_path, loops, files=FILES, clock=SystemClock()) as r:
+        root = await ready(r)
+        base = git(root, "rev-parse", "HEAD").strip()
+        entry = await r.engine.store.schedule_entry("docs", "git")
+        assert entry is not None and entry.last_tip == base  # the baseline, stored
+        assert await r.firings("docs") == []
+    tip = commit(root, "b")
+    async with rig(tmp_path, loops, root=root, clock=SystemClock()) as r:
+        (firing,) = await fired(r)
+        assert firing.payload["commit"]["sha"] == tip
+        assert firing.payload["commit"]["previous"] == base
+        assert (await r.settled(firing.id)).outcome is Outcome.STARTED
+    async with rig(tmp_path, loops, root=root, clock=SystemClock()) as r:
+        await ready(r)  # nothing new: no second firing for the same commit
+        assert len(await r.firings("docs")) == 1
+
+
+async def test_commits_made_while_a_git_trigger_was_paused_never_fire(tmp_path: Path) -> None:
+    loops = {"docs": loop(prompt="Review {commit}.", triggers=[{"git": "main"}])}
+    async with rig(tmp_path, loops, files=FILES, clock=SystemClock()) as r:
+        root = await ready(r)
+        await r.scheduler.pause("docs", "git")
+        commit(root, "b")  # seen while paused, the service up
+        await until(
+            lambda: r.engine.store.schedule_entry("docs", "git"),
+            lambda entry: entry.last_tip == git(root, "rev-parse", "HEAD").strip(),
+        )
+    commit(root, "c")  # while down, and paused
+    async with rig(tmp_path, loops, root=root, clock=SystemClock()) as r:
+        await ready(r)
+        await r.scheduler.unpause("docs", "git")
+        tip = commit(root, "d")  # the first commit after it was resumed
+        (firing,) = await fired(r)
+        assert firing.payload["commit"]["sha"] == tip
+        assert firing.payload["commit"]["count"] == 1
+
+
+async def test_a_slow_when_of_one_loop_holds_up_no_other_git_trigger(tmp_path: Path) -> None:
+    loops = {
+        "slow": loop(prompt="{commit}", triggers=[{"git": "main"}], when=slow_when(tmp_path)),
+        "docs": loop(prompt="{commit}", triggers=[{"git": "main"}]),
+        "also": loop(prompt="{commit}", triggers=[{"git": "main"}]),
+    }
+    async with rig(tmp_path, loops, files=FILES, clock=SystemClock()) as r:
+        root = await ready(r)
+        tip = commit(root, "b")
+        for name in ("docs", "also"):  # both, while the slow loop's `when` still waits
+            (firing,) = await until(lambda name=name: r.firings(name), bool)
+            assert firing.payload["commit"]["sha"] == tip
+            assert (await r.settled(firing.id)).outcome is Outcome.STARTED
+        (slow,) = await r.firings("slow")
+        assert slow.outcome is Outcome.PENDING
+        (tmp_path / "go").write_text("go")
+        assert (await r.settled(slow.id)).outcome is Outcome.STARTED

@@ -29,9 +29,12 @@ class Executor(Protocol):
     async def wait(self, run_id: str) -> None:
         """Return once the run is no longer driven here (finished, stopped or never was)."""
 
-    async def stop(self, run_id: str, status: RunStatus = RunStatus.CANCELLED) -> None:
+    async def stop(
+        self, run_id: str, status: RunStatus = RunStatus.CANCELLED, reason: str | None = None
+    ) -> None:
         """Stop the run; it is recorded as `status` (cancelled, or interrupted when the
-        service itself stops and the run is to resume with the next one)."""
+        service itself stops and the run is to resume with the next one), with `reason` as
+        its error when given."""
 
     def active(self) -> list[str]:
         """The ids of the runs being driven (queued or running) now."""
@@ -65,15 +68,19 @@ class LocalExecutor:
             async with self._slots:
                 return await runner.drive()
         except asyncio.CancelledError:
-            await self._end_if_queued(runner.run_id, runner.cancel_status)
+            await self._end_if_queued(runner.run_id, runner.cancel_status, runner.cancel_reason)
             raise
 
-    async def _end_if_queued(self, run_id: str, status: RunStatus) -> None:
+    async def _end_if_queued(
+        self, run_id: str, status: RunStatus, reason: str | None = None
+    ) -> None:
         """Record a run stopped while queued, or before its task ever ran (a task cancelled
         before its first step never enters `_drive`)."""
         run = await self.store.run(run_id)
         if run.status is RunStatus.QUEUED:
-            error = "cancelled" if status is RunStatus.CANCELLED else "the looptui service stopped"
+            error = reason or (
+                "cancelled" if status is RunStatus.CANCELLED else "the looptui service stopped"
+            )
             await self.store.update_run(run.id, status=status, finished_at=time.time(), error=error)
             self.store.emit(run.id, StatusChanged(status, error))
             await self.store.flush()
@@ -85,13 +92,16 @@ class LocalExecutor:
             # cancel the run it waited for
             await asyncio.wait({task})
 
-    async def stop(self, run_id: str, status: RunStatus = RunStatus.CANCELLED) -> None:
+    async def stop(
+        self, run_id: str, status: RunStatus = RunStatus.CANCELLED, reason: str | None = None
+    ) -> None:
         task = self._tasks.get(run_id)
         if task is not None and not task.done():
             self._runners[run_id].cancel_status = status
+            self._runners[run_id].cancel_reason = reason
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            await self._end_if_queued(run_id, status)
+            await self._end_if_queued(run_id, status, reason)
 
     def active(self) -> list[str]:
         return [run_id for run_id, task in self._tasks.items() if not task.done()]

@@ -107,6 +107,7 @@ class LoopRunner(RunRecording):
         self._created = False  # this drive made the worktree: the run starts (not resumes)
         # how a cancel is recorded: a stop by hand, or the service stopping (to resume later)
         self.cancel_status = RunStatus.CANCELLED
+        self.cancel_reason: str | None = None  # why it was stopped, when not by hand
 
     async def drive(self) -> RunStatus:
         """Run to a final status and record it; cancellation is recorded, then re-raised."""
@@ -129,7 +130,7 @@ class LoopRunner(RunRecording):
             error = f"run timed out after {self.loop.run_timeout:g}s"
         except asyncio.CancelledError:
             if self.cancel_status is RunStatus.CANCELLED:
-                await self._finish(RunStatus.CANCELLED, "cancelled")
+                await self._finish(RunStatus.CANCELLED, self.cancel_reason or "cancelled")
             else:
                 await self._finish(self.cancel_status, "the looptui service stopped")
             raise

@@ -371,9 +371,10 @@ class Engine(ReviewMixin, TriggerControl):
         await self.executor.wait(run_id)
         return await self.store.run(run_id)
 
-    async def stop(self, prefix: str) -> Run:
-        """Stop a run this engine drives; its worktree and everything it did are kept.
-        Returns its record (a run not driven here is left as it is)."""
+    async def stop(self, prefix: str, reason: str | None = None) -> Run:
+        """Stop a run this engine drives; its worktree and everything it did are kept, and
+        `reason` (when given) is its error. Returns its record (a run not driven here is left
+        as it is)."""
         await self.store.mark_interrupted()
         run = await self.store.find_run(prefix)
         if not run.status.is_active:
@@ -383,7 +384,7 @@ class Engine(ReviewMixin, TriggerControl):
                 f"run {run.id} is driven by another looptui process (pid {run.owner_pid}); "
                 "stop it there"
             )
-        await self.executor.stop(run.id)
+        await self.executor.stop(run.id, reason=reason)
         return await self.store.run(run.id)
 
     def active_run_ids(self) -> list[str]:

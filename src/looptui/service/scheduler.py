@@ -31,11 +31,13 @@ class Scheduler(Firings):
         super().__init__(engine, clock or SystemClock())
         self._changed = asyncio.Event()  # the schedule changed: the timer looks again
         self.watchers = Watchers(self)  # the file and branch triggers
+        self._started_at = self.clock.now()  # fire times before this passed while it was down
 
     timed = True
 
     async def start(self, drain: bool = True) -> None:
         """Take up the schedule where the last service left it, then start firing."""
+        self._started_at = self.clock.now()
         await super().start(drain)
         await self.sync()
         self._keep(self._tick(), "scheduler-timer")
@@ -67,14 +69,24 @@ class Scheduler(Firings):
                     paused=trigger.paused,
                     anchor=anchor,
                     spec=spec,
+                    last_tip=None,  # an edited `git` trigger takes the branch as it is now
                 )
         self._schedule_changed()
 
     def reconfigure(self) -> None:
-        """The config was reloaded: schedule new and edited triggers, and watch what the
-        config asks for now (in the background)."""
-        self._spawn(self.sync())
-        self._spawn(self.watchers.restart())
+        """The config was reloaded: schedule new and edited triggers, watch what the config
+        asks for now, and start what a changed policy now lets start (in the background)."""
+        self.spawn(self._reconfigured())
+
+    async def _reconfigured(self) -> None:
+        if self.watchers.wanted() == self.watchers.watching:
+            await self.sync()
+        else:  # stopped while the schedule changes, so no old look lands after it
+            await self.watchers.close()
+            await self.sync()
+            await self.watchers.start()
+        for loop in self._loops():
+            self.spawn(self._drain(loop.name))
 
     def _schedule_changed(self) -> None:
         self._changed.set()
@@ -143,8 +155,9 @@ class Scheduler(Firings):
                     "last_due": missed[-1],
                     "catch_up": loop.policy.catch_up,
                 }
+                down = missed[-1] < self._started_at
                 reason = _missed_reason(
-                    loop, len(missed), missed[-1], now, catch_up.fire is not None
+                    loop, len(missed), missed[-1], now, catch_up.fire is not None, down
                 )
                 missed_row = (missed[-1], payload, reason)
             if catch_up.fire is not None:
@@ -160,26 +173,28 @@ class Scheduler(Firings):
         )
         if fire is not None:
             due_at, payload = fire
-            self._spawn(self.fire(loop.name, trigger.name, payload, due_at, firing_id))
+            self.spawn(self.fire(loop.name, trigger.name, payload, due_at, firing_id))
 
 
 def _clock_time(when: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
 
 
-def _missed_reason(loop: LoopConfig, count: int, last: float, now: float, caught_up: bool) -> str:
+def _missed_reason(
+    loop: LoopConfig, count: int, last: float, now: float, caught_up: bool, down: bool
+) -> str:
     times = "1 fire time" if count == 1 else f"{count} fire times"
+    passed = (
+        f"{times} passed while the service was down"
+        if down
+        else f"{times} passed before the scheduler could fire them (the machine slept?)"
+    )
     if caught_up:
-        return (
-            f"{times} passed while the service was down; the newest runs once (catch_up = run_once)"
-        )
+        return f"{passed}; the newest runs once (catch_up = run_once)"
     if loop.policy.catch_up == "run_once":
         hours = (now - last) / 3600
-        return (
-            f"{times} passed while the service was down; the newest is {hours:.1f} h old, "
-            "past catch_up_max_age"
-        )
-    return f"{times} passed while the service was down (catch_up = skip)"
+        return f"{passed}; the newest is {hours:.1f} h old, past catch_up_max_age"
+    return f"{passed} (catch_up = skip)"
 
 
 __all__ = ["MANUAL", "Scheduler"]

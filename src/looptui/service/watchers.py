@@ -8,8 +8,12 @@ STORM_WAIT): ten thousand changes are one firing. Paths whose firing was skipped
 run of the loop was going, are kept for the trigger's next firing: nothing is lost.
 
 Branches: each `git` trigger's branch tip, read when its ref files change (a stat a second)
-and compared with the commit its last firing carried, so that commits made while the
-service was down fire once when it starts, commits made outside looptui included.
+and compared with the tip it last saw, which the schedule stores with the firing it makes (in
+one transaction): commits made while the service was down fire once when it starts, commits
+made outside looptui included, and commits made while the trigger was paused never do.
+
+A firing runs as the scheduler's task, not the watcher's: a config reload that restarts the
+watchers never cuts one off halfway.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import watchfiles
 from looptui.engine.config import LoopConfig
 from looptui.engine.errors import WorkspaceError
 from looptui.engine.store.ledger import Firing, Outcome
-from looptui.engine.triggers.describe import describe
+from looptui.engine.triggers.describe import describe, spec_of
 from looptui.engine.triggers.firings import Firings
 from looptui.engine.triggers.model import GitCommits, Trigger, Watch
 from looptui.engine.verification.families import matches_any
@@ -66,8 +70,18 @@ class Watchers:
         self._gathered: dict[tuple[str, str], _Gathered] = {}
         self._tips: dict[tuple[str, str], str | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._timers: set[asyncio.Task[None]] = set()  # the debounces, and their firings
+        self._timers: set[asyncio.Task[None]] = set()  # the debounces
         self._stop = asyncio.Event()
+        self.watching: tuple[tuple[str, str], ...] = ()  # the triggers being watched
+
+    def wanted(self) -> tuple[tuple[str, str], ...]:
+        """The watch and git triggers the config asks for, as (loop, spec): when these
+        change, the watchers restart."""
+        return tuple(
+            (loop.name, spec_of(trigger))
+            for kind in (Watch, GitCommits)
+            for loop, trigger in self._triggers(kind)
+        )
 
     def _triggers(self, kind: type) -> list[tuple[LoopConfig, Trigger]]:
         config = self.scheduler.config
@@ -78,6 +92,9 @@ class Watchers:
         """Start watching what the config's triggers ask for."""
         self._stop = asyncio.Event()
         self._files_ready, self._branches_ready = asyncio.Event(), asyncio.Event()
+        self.watching = self.wanted()
+        self._tips = {}  # read again from the stored schedule
+        self._rearm()
         if self._triggers(Watch):
             watching = self._said_if_it_dies(self._watch_files(), "the file watcher")
             self._tasks.append(asyncio.create_task(watching, name="watch-files"))
@@ -131,6 +148,18 @@ class Watchers:
         """The config changed: watch what it asks for now (gathered paths are kept)."""
         await self.close()
         await self.start()
+
+    def _rearm(self) -> None:
+        """Paths gathered before a restart fire after their trigger's debounce; those of a
+        trigger the config no longer has are dropped."""
+        triggers = {(loop.name, t.name): t for loop, t in self._triggers(Watch)}
+        for key in list(self._gathered):
+            trigger = triggers.get(key)
+            if trigger is None:
+                del self._gathered[key]
+            elif self._gathered[key].paths:
+                assert isinstance(trigger, Watch)
+                self._gather(key, trigger, set())
 
     # -- files --------------------------------------------------------------------------------
 
@@ -236,13 +265,21 @@ class Watchers:
         handed = set(paths)
         gathered.paths -= handed
         more, gathered.more = gathered.more, 0
+        self.scheduler.spawn(self._hand_over(key, payload, handed, more))
+
+    async def _hand_over(
+        self, key: tuple[str, str], payload: dict[str, object], handed: set[str], more: int
+    ) -> None:
+        """Fire the trigger with the paths it gathered; the paths its firing could not
+        deliver (a run of the loop was going) feed its next firing."""
+        loop_name, trigger_name = key
         try:
             firing = await self.scheduler.fire(loop_name, trigger_name, payload)
         except Exception:
             logger.exception("the watch trigger %s/%s could not fire", loop_name, trigger_name)
             firing = None
         if firing is None or not await self._delivered(firing):
-            # the loop's run is going: these paths feed the trigger's next firing
+            gathered = self._gathered.setdefault(key, _Gathered())
             gathered.paths |= handed
             gathered.more += more
 
@@ -259,19 +296,15 @@ class Watchers:
     # -- branches -----------------------------------------------------------------------------
 
     async def _watch_branches(self) -> None:
-        stamps: dict[str, tuple[int, int]] = {}
-        for loop, trigger in self._triggers(GitCommits):
-            key = (loop.name, trigger.name)
-            if key not in self._tips:
-                self._tips[key] = await self._last_fired_tip(loop.name, trigger.name)
+        stamps: dict[tuple[str, str], tuple[int, int]] = {}
         while not self._stop.is_set():
             for loop, trigger in self._triggers(GitCommits):
                 assert isinstance(trigger, GitCommits)
                 stamp = self._ref_stamp(trigger.branch)
                 key = (loop.name, trigger.name)
-                if stamps.get(trigger.branch) == stamp and key in self._tips and self._tips[key]:
+                if stamps.get(key) == stamp and key in self._tips:
                     continue
-                stamps[trigger.branch] = stamp
+                stamps[key] = stamp
                 await self._look_at_branch(loop, trigger)
             self._branches_ready.set()
             with contextlib.suppress(TimeoutError):
@@ -287,36 +320,35 @@ class Watchers:
                 stamp.append(0)
         return (stamp[0], stamp[1])
 
-    async def _last_fired_tip(self, loop_name: str, trigger_name: str) -> str | None:
-        """The commit the trigger's last firing carried (None: it never fired)."""
-        for firing in await self.scheduler.store.firings(loop_name, limit=200):
-            commit = firing.payload.get("commit")
-            if firing.trigger == trigger_name and isinstance(commit, dict) and commit.get("sha"):
-                return str(commit["sha"])
-        return None
-
     async def _look_at_branch(self, loop: LoopConfig, trigger: GitCommits) -> None:
+        """Read the branch's tip; when it moved since the trigger last looked, store the new
+        tip with the firing it makes (none while paused, none at first sight: the baseline)."""
         key = (loop.name, trigger.name)
         try:
             tip = await asyncio.to_thread(self.repository.branch_commit, trigger.branch)
         except WorkspaceError:
             return  # no such branch (yet)
-        previous = self._tips.get(key)
-        self._tips[key] = tip
-        if previous is None or previous == tip:  # first sight, never fired: the baseline
-            return
         entry = await self.scheduler.store.schedule_entry(loop.name, trigger.name)
-        if entry is not None and entry.paused:
+        if key not in self._tips:
+            self._tips[key] = entry.last_tip if entry is not None else None
+        previous = self._tips[key]
+        if previous == tip:
             return
-        commit = await asyncio.to_thread(self._describe_commits, previous, tip)
-        payload = {
-            "fired_by": f"{describe(trigger)}: {tip[:12]} {commit['subject']}",
-            "commit": commit,
-        }
-        try:
-            await self.scheduler.fire(loop.name, trigger.name, payload)
-        except Exception:
-            logger.exception("the git trigger %s/%s could not fire", loop.name, trigger.name)
+        fire: tuple[float, dict[str, object]] | None = None
+        if previous is not None and not (entry is not None and entry.paused):
+            commit = await asyncio.to_thread(self._describe_commits, previous, tip)
+            said: dict[str, object] = {
+                "fired_by": f"{describe(trigger)}: {tip[:12]} {commit['subject']}",
+                "commit": commit,
+            }
+            fire = (self.scheduler.clock.now(), said)
+        firing_id = await self.scheduler.store.record_tip(loop.name, trigger.name, tip, fire=fire)
+        self._tips[key] = tip
+        if fire is not None and firing_id is not None:
+            due_at, payload = fire
+            self.scheduler.spawn(
+                self.scheduler.fire(loop.name, trigger.name, payload, due_at, firing_id)
+            )
 
     def _describe_commits(self, previous: str | None, tip: str) -> dict[str, object]:
         subject = self.repository.commit_subject(tip)

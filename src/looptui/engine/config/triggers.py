@@ -250,9 +250,16 @@ def check_after_edges(path: Path, loops: Mapping[str, LoopConfig]) -> None:
     in the order runs would fire: `a -> b -> a` (b runs after a, and a after b)."""
     cycle = after_cycle(loops)
     if cycle is not None:
+        # the edge that closes the cycle: the first loop's `after` its predecessor
+        first, predecessor = cycle[0], cycle[-2]
+        index = next(
+            i
+            for i, trigger in enumerate(loops[first].triggers)
+            if isinstance(trigger, After) and trigger.loop == predecessor
+        )
         raise ConfigError(
-            f"{path}: loops.{cycle[0]}.triggers: `after` triggers form a cycle, each loop "
-            f"firing the next: {' -> '.join(cycle)}"
+            f"{path}: loops.{first}.triggers[{index}]: `after` triggers form a cycle, each "
+            f"loop firing the next: {' -> '.join(cycle)}"
         )
 
 

@@ -68,6 +68,7 @@ class ScheduleEntry:
     paused: bool = False
     anchor: float | None = None  # when an `every` schedule began: its phase
     spec: str | None = None  # the trigger as configured when next_due_at was computed
+    last_tip: str | None = None  # a `git` trigger's branch tip when it last looked
 
 
 class _Keep(enum.Enum):
@@ -120,6 +121,7 @@ def _entry_from_row(row: sqlite3.Row) -> ScheduleEntry:
         paused=bool(row["paused"]),
         anchor=row["anchor"],
         spec=row["spec"],
+        last_tip=row["last_tip"],
     )
 
 
@@ -215,6 +217,43 @@ class Ledger(abc.ABC):
         )
         counted = await self._write_many(statements)
         return counted[-2][0] if fire is not None else None
+
+    async def record_tip(
+        self,
+        loop: str,
+        trigger: str,
+        tip: str,
+        *,
+        fire: tuple[float, Mapping[str, Any]] | None = None,
+    ) -> int | None:
+        """A `git` trigger saw its branch at `tip`: store the tip, and (`fire`: due_at,
+        payload) its pending firing, in one transaction, so that a crash neither loses the
+        commits nor fires them twice. Returns the firing's id."""
+        statements: list[tuple[str, Iterable[Any]]] = []
+        if fire is not None:
+            statements.append(
+                (
+                    "INSERT INTO firings (loop, trigger, due_at, fired_at, payload, outcome) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        loop,
+                        trigger,
+                        fire[0],
+                        fire[0],
+                        self._payload_text(fire[1]),
+                        Outcome.PENDING.value,
+                    ),
+                )
+            )
+        statements.append(
+            (
+                "INSERT INTO schedule (loop, trigger, last_tip) VALUES (?, ?, ?) "
+                "ON CONFLICT (loop, trigger) DO UPDATE SET last_tip = excluded.last_tip",
+                (loop, trigger, tip),
+            )
+        )
+        counted = await self._write_many(statements)
+        return counted[0][0] if fire is not None else None
 
     def _payload_text(self, payload: Mapping[str, Any] | None) -> str:
         text, _ = encode_data(self.redactor.value(dict(payload or {})))
@@ -323,10 +362,17 @@ class Ledger(abc.ABC):
         paused: bool | _Keep = KEEP,
         anchor: float | _Keep | None = KEEP,
         spec: str | _Keep | None = KEEP,
+        last_tip: str | _Keep | None = KEEP,
     ) -> None:
         """Add or change a trigger's schedule entry; the fields not given keep their stored
-        value (a new entry starts with no due time, not paused, no anchor or spec)."""
-        given = {"next_due_at": next_due_at, "paused": paused, "anchor": anchor, "spec": spec}
+        value (a new entry starts with no due time, not paused, no anchor, spec or tip)."""
+        given = {
+            "next_due_at": next_due_at,
+            "paused": paused,
+            "anchor": anchor,
+            "spec": spec,
+            "last_tip": last_tip,
+        }
         fields: dict[str, Any] = {
             name: int(value) if isinstance(value, bool) else value
             for name, value in given.items()

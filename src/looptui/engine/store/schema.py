@@ -202,5 +202,17 @@ _V9 = """
 ALTER TABLE runs ADD COLUMN retry_at REAL;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+# The branch tip a `git` trigger last looked at, so that commits made while the service was
+# down fire once when it starts, even for a trigger that never fired.
+_V10 = """
+ALTER TABLE schedule ADD COLUMN last_tip TEXT;
+UPDATE schedule SET last_tip = (
+    SELECT json_extract(firings.payload, '$.commit.sha') FROM firings
+    WHERE firings.loop = schedule.loop AND firings.trigger = schedule.trigger
+      AND json_extract(firings.payload, '$.commit.sha') IS NOT NULL
+    ORDER BY firings.id DESC LIMIT 1
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 SCHEMA_VERSION = len(MIGRATIONS)

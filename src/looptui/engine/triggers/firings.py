@@ -76,7 +76,7 @@ class Firings:
         await self._settle_leftovers()
         self._keep(self._follow(self.engine.subscribe(None, after)), "firings-feed")
         for loop in self._loops() if drain else ():
-            self._spawn(self._drain(loop.name))
+            self.spawn(self._drain(loop.name))
 
     async def close(self) -> None:
         """Stop firing; runs already started go on (the engine decides their fate)."""
@@ -103,7 +103,9 @@ class Firings:
             raise LooptuiError("no configuration loaded")
         return self.config.loop(name)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine as this object's task: a firing in flight outlives the watcher or
+        timer that made it, until `close`."""
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -163,7 +165,12 @@ class Firings:
         row before anything happens (`firing_id`: recorded already, with the trigger's next
         fire time); then the loop's policy decides. Returns the firing as the ledger holds
         it once decided (pending while its run starts or waits)."""
-        loop = self._loop(loop_name)
+        try:
+            loop = self._loop(loop_name)
+        except LooptuiError as exc:  # the loop left the config since the firing was recorded
+            if firing_id is not None:
+                await self.store.settle_firing(firing_id, Outcome.FAILED, reason=str(exc))
+            raise
         now = self.clock.now()
         due_at = now if due_at is None else due_at
         payload = dict(payload or {})
@@ -196,13 +203,16 @@ class Firings:
                 )
                 await self._merge_into(decision.into, payload)
                 if not active:  # it joined a queue that may start now
-                    self._spawn(self._drain(loop.name))
+                    self.spawn(self._drain(loop.name))
             elif decision.action in (Action.START, Action.REPLACE):
                 if decision.action is Action.REPLACE:
                     for run in active:
                         self._replaced[run.run_id] = firing_id
                         with contextlib.suppress(LooptuiError):  # it may have ended since
-                            await self.engine.stop(run.run_id)
+                            await self.engine.stop(
+                                run.run_id,
+                                reason=f"replaced by firing #{firing_id} (overlap = replace)",
+                            )
                 await self._start(loop, firing_id, due_at, payload, trigger_name)
             # QUEUE: it stays pending with no run, the loop's one waiting firing
         return await self.store.firing(firing_id)
@@ -341,7 +351,7 @@ class Firings:
         if run.status.is_active:  # resumed since: it has not ended
             return
         await self._fire_after(run.id, run.loop, payload.status)
-        self._spawn(self._drain(run.loop))
+        self.spawn(self._drain(run.loop))
 
     async def _settle_started(self, firing_id: int, run_id: str) -> None:
         firing = await self.store.firing(firing_id)
@@ -386,7 +396,7 @@ class Firings:
                     "previous_run": {"id": run_id, "loop": loop_name, "status": str(status)},
                     "previous_verdict": _verdict_text(verdicts[-1][1]) if verdicts else "",
                 }
-                self._spawn(self.fire(loop.name, trigger.name, payload))
+                self.spawn(self.fire(loop.name, trigger.name, payload))
 
     async def _settle_leftovers(self) -> None:
         """Firings the last service left starting: settled by what became of their run, or

@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from looptui.engine.config import Config
-from looptui.engine.store.ledger import Firing, Ledger, Outcome
+from looptui.engine.store.ledger import Firing, Ledger, Outcome, ScheduleEntry
 from looptui.engine.triggers.describe import describe
+from looptui.engine.triggers.model import Cron, Every, Trigger
+from looptui.engine.triggers.next_fire import next_fire, seed_of
 from looptui.engine.triggers.policy import LATE_TOLERANCE
 
 RECENT_FIRINGS = 5
@@ -21,7 +23,7 @@ class TriggerState:
     description: str  # `cron "0 3 * * *" (UTC)`, `watch src/**`
     paused: bool
     next_due_at: float | None  # time triggers only
-    overdue: bool  # due more than LATE_TOLERANCE ago and not fired: no scheduler fired it
+    overdue: bool  # due and not fired (see `overdue`)
     known: bool = True  # in the stored schedule (a trigger no service has seen yet is not)
 
 
@@ -63,7 +65,7 @@ async def loop_states(
                     description=describe(trigger),
                     paused=paused,
                     next_due_at=due,
-                    overdue=not paused and due is not None and now - due > LATE_TOLERANCE,
+                    overdue=not paused and overdue(loop.name, trigger, entry, now, scheduled),
                     known=entry is not None,
                 )
             )
@@ -84,3 +86,19 @@ async def loop_states(
             )
         )
     return states
+
+
+def overdue(
+    loop: str, trigger: Trigger, entry: ScheduleEntry | None, now: float, scheduled: bool
+) -> bool:
+    """Whether a time trigger's fire time passed and nobody fired it: at once when no
+    scheduler runs, and otherwise once it is late by LATE_TOLERANCE or by its own period,
+    whichever is shorter (an `every = "2s"` two seconds late is overdue)."""
+    if entry is None or entry.next_due_at is None or not isinstance(trigger, Cron | Every):
+        return False
+    late = now - entry.next_due_at
+    if not scheduled:
+        return late > 0
+    anchor = entry.anchor if entry.anchor is not None else entry.next_due_at
+    upcoming = next_fire(trigger, entry.next_due_at, seed_of(loop, trigger), anchor=anchor)
+    return late > min(LATE_TOLERANCE, upcoming - entry.next_due_at)
