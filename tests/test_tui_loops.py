@@ -134,7 +134,7 @@ async def test_f_fires_the_loop_and_its_firing_shows_with_its_run(tmp_path: Path
         run_id = run.split()[0]  # and its status, as the grid has it
         assert number.startswith("#") and by == "manual"
         assert outcome in (f"started run {run_id}", f"starting run {run_id}")
-        assert run_id in app.board.summaries
+        await until(pilot, lambda: run_id in app.board.summaries)
         assert any(
             n.title == "fired fix-add" and n.message.startswith(f"firing {number}: ")
             for n in app._notifications
@@ -173,9 +173,10 @@ async def test_firing_a_loop_whose_run_goes_waits(tmp_path: Path) -> None:
         await pilot.press("f")  # its run still goes: the loop's policy (queue) makes it wait
         await until(pilot, lambda: len(rows(app, "firings")) == 2)
         newest = rows(app, "firings")[0]
-        assert newest[3:] == ["waiting for the loop's run to end", ""]
+        assert newest[3:] == ["waiting (for the loop's run to end, or its `when`)", ""]
         assert any(
-            n.message.endswith("waiting for the loop's run to end") for n in app._notifications
+            n.message.endswith("waiting (for the loop's run to end, or its `when`)")
+            for n in app._notifications
         )
         await until(pilot, lambda: "firing #" in str(screen.query_one("#firings-title").render()))
         assert f"1 run going ({run_id})" in str(screen.query_one("#firings-title").render())

@@ -45,11 +45,12 @@ async def test_a_run_with_a_long_history_opens_on_its_last_line(tmp_path: Path) 
         log = app.screen.query_one(RunLog)
         await until(pilot, lambda: last in painted(log))
         assert painted(log)[-1] == last  # at the bottom of the view
-        assert log.scroll_offset.y == log.max_scroll_y > 0
+        await until(pilot, lambda: log.scroll_offset.y == log.max_scroll_y > 0)
         assert log.has_focus  # so that the page keys scroll it
         await until(pilot, lambda: len(log.lines) == KEPT_EVENTS)  # the older ones, laid out
         assert log.lines[0].text.strip() == f"│ stored line {STORED - KEPT_EVENTS}"
-        assert painted(log)[-1] == last and log.scroll_offset.y == log.max_scroll_y
+        await until(pilot, lambda: log.scroll_offset.y == log.max_scroll_y)
+        assert painted(log)[-1] == last
 
         await pilot.press("pageup", "pageup", "pageup")
         await until(pilot, lambda: log.scroll_y == log.scroll_target_y < log.max_scroll_y)

@@ -4,11 +4,13 @@ made outside looptui, also while the service was down."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from conftest import git
+from looptui.engine import load_config
 from looptui.engine.store.ledger import Firing, Outcome
 from looptui.engine.triggers.clock import SystemClock
 from scheduler_support import Rig, loop, rig, until
@@ -283,3 +285,46 @@ async def test_a_slow_when_of_one_loop_holds_up_no_other_git_trigger(tmp_path: P
         assert slow.outcome is Outcome.PENDING
         (tmp_path / "go").write_text("go")
         assert (await r.settled(slow.id)).outcome is Outcome.STARTED
+
+
+async def test_two_reloads_in_a_row_leave_one_set_of_watchers(tmp_path: Path) -> None:
+    loops = {"docs": loop(prompt="{commit}", triggers=[{"git": "main"}, {"watch": ["src/**"]}])}
+    async with rig(tmp_path, loops, files=FILES, clock=SystemClock()) as r:
+        root = await ready(r)
+        config = r.engine.config
+        assert config is not None
+        edited = load_config(config.path)  # the same, but told apart by the watchers
+        r.scheduler.watchers.watching = ()  # type: ignore[attr-defined]
+        r.engine.reconfigure(edited)
+        r.scheduler.reconfigure()
+        r.scheduler.reconfigure()
+        await r.scheduler.idle()
+        await ready(r)
+        names = sorted(
+            t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("watch-")
+        )
+        assert names == ["watch-files", "watch-git"]
+        tip = commit(root, "b")
+        (firing,) = await fired(r)
+        assert firing.payload["commit"]["sha"] == tip
+        await r.settled(firing.id)
+        assert len(await r.firings("docs")) == 1
+
+
+async def test_a_branch_moved_back_is_no_new_commit(tmp_path: Path) -> None:
+    loops = {"docs": loop(prompt="{commit}", triggers=[{"git": "main"}])}
+    async with rig(tmp_path, loops, files=FILES, clock=SystemClock()) as r:
+        root = await ready(r)
+        commit(root, "b")
+        (firing,) = await fired(r)
+        await r.settled(firing.id)
+        git(root, "reset", "-q", "--hard", "HEAD~1")
+        back = git(root, "rev-parse", "HEAD").strip()
+        await until(
+            lambda: r.engine.store.schedule_entry("docs", "git"),
+            lambda entry: entry.last_tip == back,
+        )
+        assert len(await r.firings("docs")) == 1
+        tip = commit(root, "c")  # a new commit on top of where it went back to fires
+        _, second = await fired(r, 2)
+        assert second.payload["commit"]["sha"] == tip

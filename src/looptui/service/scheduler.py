@@ -32,6 +32,7 @@ class Scheduler(Firings):
         self._changed = asyncio.Event()  # the schedule changed: the timer looks again
         self.watchers = Watchers(self)  # the file and branch triggers
         self._started_at = self.clock.now()  # fire times before this passed while it was down
+        self._reconfiguring = asyncio.Lock()
 
     timed = True
 
@@ -79,12 +80,13 @@ class Scheduler(Firings):
         self.spawn(self._reconfigured())
 
     async def _reconfigured(self) -> None:
-        if self.watchers.wanted() == self.watchers.watching:
-            await self.sync()
-        else:  # stopped while the schedule changes, so no old look lands after it
-            await self.watchers.close()
-            await self.sync()
-            await self.watchers.start()
+        async with self._reconfiguring:  # two reloads in a row: one set of watchers
+            if self.watchers.wanted() == self.watchers.watching:
+                await self.sync()
+            else:  # stopped while the schedule changes, so no old look lands after it
+                await self.watchers.close()
+                await self.sync()
+                await self.watchers.start()
         for loop in self._loops():
             self.spawn(self._drain(loop.name))
 

@@ -304,8 +304,12 @@ class Watchers:
                 key = (loop.name, trigger.name)
                 if stamps.get(key) == stamp and key in self._tips:
                     continue
+                try:
+                    await self._look_at_branch(loop, trigger)
+                except Exception:  # the store was busy, say: looked at again next time
+                    logger.exception("the git trigger %s/%s could not look", *key)
+                    continue
                 stamps[key] = stamp
-                await self._look_at_branch(loop, trigger)
             self._branches_ready.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), GIT_POLL)
@@ -337,6 +341,11 @@ class Watchers:
         fire: tuple[float, dict[str, object]] | None = None
         if previous is not None and not (entry is not None and entry.paused):
             commit = await asyncio.to_thread(self._describe_commits, previous, tip)
+        else:
+            commit = None
+        if commit is not None and commit["count"] == 0:
+            logger.info("%s moved back to %s: no new commits", trigger.branch, tip[:12])
+        elif commit is not None:
             said: dict[str, object] = {
                 "fired_by": f"{describe(trigger)}: {tip[:12]} {commit['subject']}",
                 "commit": commit,

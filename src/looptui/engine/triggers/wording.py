@@ -80,7 +80,7 @@ def outcome_text(firing: Firing) -> str:
         case Outcome.PENDING if firing.run_id:
             return f"starting run {firing.run_id}"
         case Outcome.PENDING:
-            return "waiting for the loop's run to end"
+            return "waiting (for the loop's run to end, or its `when`)"
         case Outcome.STARTED:
             return f"started run {firing.run_id}"
         case Outcome.COALESCED:
