@@ -23,6 +23,7 @@ def test_the_built_package_holds_every_data_file_of_the_source(tmp_path: Path) -
     shutil.copy(ROOT / "README.md", tmp_path)
     shutil.copytree(ROOT / "src", tmp_path / "src", symlinks=True)
     shutil.copytree(ROOT / "themes", tmp_path / "themes")  # src/looptui/themes links to it
+    shutil.copytree(ROOT / "skills", tmp_path / "skills")  # and src/looptui/_skills to this
     build = subprocess.run(
         [sys.executable, "-c", BUILD], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
@@ -37,10 +38,21 @@ def test_the_built_package_holds_every_data_file_of_the_source(tmp_path: Path) -
         and ".egg-info" not in str(path)
     }
     wanted |= {f"themes/{path.name}" for path in (package / "themes").glob("*.toml")}
+    skills = (package / "_skills").resolve()
+    wanted |= {
+        f"_skills/{path.relative_to(skills).as_posix()}"
+        for path in skills.glob("**/*")
+        if path.is_file()
+    }
     built = {
         path.relative_to(tmp_path / "out" / "looptui").as_posix()
         for path in (tmp_path / "out" / "looptui").glob("**/*")
         if path.is_file()
     }
-    assert {"py.typed", "tui/app.tcss", "themes/looptui-dusk.toml"} <= wanted
+    assert {
+        "py.typed",
+        "tui/app.tcss",
+        "themes/looptui-dusk.toml",
+        "_skills/test-fixer/SKILL.md",
+    } <= wanted
     assert wanted - built == set()

@@ -22,6 +22,7 @@ from looptui.client.connect import open_supervisor, use_service
 from looptui.engine import Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.engine.errors import RunNotFound
+from looptui.engine.skills import check_skills
 from looptui.engine.store import Store
 from looptui.engine.triggers.validate import check_triggers
 from looptui.engine.workspace import Repository
@@ -135,6 +136,7 @@ async def with_supervisor(
         config.loop(loop)  # ConfigError, naming the loops there are
     if with_config:  # runs will start: their worktrees need the state directory
         check_triggers(config, repository)
+        check_skills(config, repository.root)
         ensure_directory(repository.worktrees_dir)
     supervisor = await open_supervisor(
         repository.root,

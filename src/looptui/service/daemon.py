@@ -30,6 +30,7 @@ from looptui import __version__
 from looptui.engine.config import CONFIG_NAME, Config, load_config
 from looptui.engine.errors import LooptuiError
 from looptui.engine.models import RunStatus
+from looptui.engine.skills import check_skills
 from looptui.engine.supervisor import Engine
 from looptui.engine.triggers.clock import SystemClock
 from looptui.engine.triggers.validate import check_triggers
@@ -98,6 +99,7 @@ def _load_config(repository: Repository) -> Config | None:
     path = repository.root / CONFIG_NAME
     config = load_config(path) if path.exists() else None
     check_triggers(config, repository)
+    check_skills(config, repository.root)
     return config
 
 
@@ -124,6 +126,7 @@ class _ConfigWatch:
             return
         config = load_config(self.path) if stamp is not None else None
         check_triggers(config, self.engine.repository)
+        check_skills(config, self.engine.repository.root)
         self.engine.reconfigure(config)
         self._stamp = stamp
         self.scheduler.reconfigure()

@@ -132,6 +132,8 @@ class LoopConfig:
     when: tuple[str, ...] = ()
     # the global [hooks], then the loop's own, in the order written
     hooks: tuple[HookConfig, ...] = ()
+    # Agent Skills the loop's agents receive, by name, in order of priority (engine/skills/)
+    skills: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from looptui.engine.config.model import (
 )
 from looptui.engine.config.triggers import check_after_edges, parse_policy, parse_triggers
 from looptui.engine.errors import ConfigError
+from looptui.engine.skills.validation import name_problems
 from looptui.engine.triggers.placeholders import PLACEHOLDERS, unknown_placeholders
 from looptui.engine.user_files import NotARegularFile, read_regular_file
 
@@ -281,6 +282,7 @@ class _Parser:
                 "policy",
                 "when",
                 "hooks",
+                "skills",
             ),
         )
         on_interrupt = table.get("on_interrupt", "resume")
@@ -353,7 +355,20 @@ class _Parser:
             policy=parse_policy(self, table.get("policy", {}), f"{key}.policy"),
             when=self.strings(table.get("when", []), f"{key}.when"),
             hooks=global_hooks + parse_hooks(self, table.get("hooks", {}), f"{key}.hooks"),
+            skills=self.skill_names(table.get("skills", []), f"{key}.skills"),
         )
+
+    def skill_names(self, value: object, key: str) -> tuple[str, ...]:
+        """The names of the skills a loop chooses; whether each is found is asked where
+        work starts (`check_skills`), since it depends on more than this file."""
+        names = self.strings(value, key)
+        for index, name in enumerate(names):
+            problems = name_problems(name)
+            if problems:
+                raise ConfigError(f"{self.path}: {key}[{index}]: skill name {problems[0]}")
+        if len(set(names)) != len(names):
+            raise self.fail(key, "skill names without repeats", list(names))
+        return names
 
     def prompt(self, table: Mapping[str, Any], key: str) -> str:
         has_prompt, has_file = "prompt" in table, "prompt_file" in table
