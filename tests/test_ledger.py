@@ -209,6 +209,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
         db.execute("DROP TABLE firings")
         db.execute("DROP TABLE schedule")
         db.execute("ALTER TABLE runs DROP COLUMN retry_at")  # schema 9's
+        undo_memory(db)  # schema 11's
         db.execute("PRAGMA user_version = 6")
 
     store = await Store.open(path)
@@ -221,7 +222,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row[1] for row in db.execute("PRAGMA table_info(schedule)")}
     assert {"firings", "firings_by_loop", "firings_pending", "schedule"} <= tables
@@ -241,6 +242,7 @@ async def test_a_store_of_schema_nine_takes_each_git_triggers_tip_from_its_last_
     await store.close()
     with sqlite3.connect(path) as db:  # back to schema 9
         db.execute("ALTER TABLE schedule DROP COLUMN last_tip")
+        undo_memory(db)
         db.execute("PRAGMA user_version = 9")
 
     store = await Store.open(path)
@@ -267,3 +269,12 @@ async def test_a_tip_and_its_firing_are_stored_together(tmp_path: Path) -> None:
         assert entry is not None and entry.last_tip == "bbb"
     finally:
         await store.close()
+
+
+def undo_memory(db: sqlite3.Connection) -> None:
+    """Take a store back to before schema 11 (the memory's provenance)."""
+    db.execute("DROP TRIGGER notes_fts_delete")
+    db.execute("DROP TRIGGER notes_fts_update")
+    db.execute("DROP INDEX notes_by_loop")
+    for column in ("loop", "status", "sources", "edited_at", "uses", "seen", "key"):
+        db.execute(f"ALTER TABLE notes DROP COLUMN {column}")

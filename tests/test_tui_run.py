@@ -140,7 +140,8 @@ async def test_verdicts_and_memory_tabs(tmp_path: Path) -> None:
         await pilot.press("4")
         await pilot.pause(0.5)
         notes = [str(n.render()) for n in screen.query_one(MemoryView).query(".note")]
-        assert len(notes) == 2 and "goal met" in notes[1]
+        assert len(notes) == 3 and "goal met" in notes[1]
+        assert "lesson: Check tests" in notes[2]  # what the run's end distilled
         await pilot.press("escape")
         assert isinstance(app.screen, GridScreen)
 

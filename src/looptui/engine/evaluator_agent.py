@@ -16,15 +16,14 @@ for once more and then recorded as unknown, and an evaluator that cannot answer 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from looptui.engine.agents import Agent, AgentError, AgentTask, Finished, Text, Usage
+from looptui.engine.agents import Agent, AgentTask, Usage
+from looptui.engine.asking import ask
 from looptui.engine.evaluation import ChecksEvaluator, Evidence, tail
 from looptui.engine.models import Flag, Verdict
 from looptui.engine.workspace.paths import PathEscape, confine
@@ -124,36 +123,16 @@ class AgentEvaluator:
             allow_commands=self.allow_commands,
             review_range=review,
         )
-        texts: list[str] = []
-        errors: list[str] = []
-        finished: Finished | None = None
         try:
-            async with asyncio.timeout(self.timeout):
-                async with contextlib.aclosing(self.agent.run(task)) as events:
-                    async for event in events:
-                        match event:
-                            case Text(text=text):
-                                texts.append(text)
-                            case Usage() as usage:
-                                self.usage = Usage(
-                                    self.usage.input_tokens + usage.input_tokens,
-                                    self.usage.output_tokens + usage.output_tokens,
-                                    self.usage.cost_usd + usage.cost_usd,
-                                )
-                            case AgentError(message=message):
-                                errors.append(message)
-                            case Finished() as done:
-                                finished = done
-        except TimeoutError:
-            return "", f"no answer within {self.timeout:g}s"
-        except Exception as exc:  # whatever broke, the verdict is unknown, never a failed run
-            return "", f"{type(exc).__name__}: {exc}"
+            answer = await ask(self.agent, task, self.timeout)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        if finished is None or not finished.ok:
-            reason = errors[-1] if errors else (finished.message if finished else "")
-            return "", tail(reason, 1) or "its turn failed"
-        return finished.message or "\n".join(texts), None
+        self.usage = Usage(
+            self.usage.input_tokens + answer.usage.input_tokens,
+            self.usage.output_tokens + answer.usage.output_tokens,
+            self.usage.cost_usd + answer.usage.cost_usd,
+        )
+        return answer.text, answer.failure
 
 
 def evaluator_prompt(evidence: Evidence) -> str:

@@ -47,6 +47,27 @@ class NoteKind(enum.StrEnum):
     FEEDBACK = "feedback"  # from the human reviewing the run
 
 
+class NoteStatus(enum.StrEnum):
+    """Where a note may go. A run's own notes (its checkpoints, the human's feedback) reach
+    its later iterations; a lesson is `proposed` until the human accepts it, and only an
+    `accepted` note reaches later runs of its loop."""
+
+    KEPT = "kept"
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a note came from: a run's iteration, a verdict, a check, the tamper guard, the
+    human's review, or the human's own edit. `detail` quotes the evidence."""
+
+    kind: str  # iteration | check | verdict | tamper | feedback | rejected_hunk | human | agent
+    run_id: str | None = None
+    iteration: int | None = None
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class DiffStat:
     files: int = 0
@@ -223,8 +244,18 @@ class Iteration:
 
 @dataclass(frozen=True)
 class Note:
+    """A note of the memory, with its provenance (see engine/memory)."""
+
     run_id: str
     iteration: int
     kind: NoteKind
     text: str
     created_at: float = 0.0
+    id: int | None = None  # once stored
+    loop: str = ""  # the loop of its run (memory is per loop)
+    status: NoteStatus = NoteStatus.KEPT
+    sources: tuple[Source, ...] = ()
+    edited_at: float | None = None  # when the human last edited it
+    uses: int = 0  # how many prompts it reached beyond its own run
+    seen: int = 1  # how many runs' evidence it was distilled from (a lesson)
+    key: str | None = None  # a lesson's subject: the same lesson is not proposed twice

@@ -1,4 +1,5 @@
-"""The prompt of each iteration: the loop's goal plus what the run has learned so far."""
+"""The prompt of each iteration: the loop's goal plus what the run, and the accepted memory
+of earlier runs of its loop, have learned so far."""
 
 from __future__ import annotations
 
@@ -19,18 +20,22 @@ def build_prompt(
     failing_checks: Sequence[CheckResult],
     last_verdict: Verdict | None,
     limit: int = MAX_PROMPT_CHARS,
+    remembered: Sequence[Note] = (),
 ) -> str:
-    """The human's feedback (when a review continues the run), the loop's prompt, then earlier
-    notes, failing checks and the last verdict's next steps.
+    """The human's feedback (when a review continues the run), the loop's prompt, what
+    earlier runs of the loop learned (`remembered`: accepted notes, most useful first), then
+    earlier notes, failing checks and the last verdict's next steps.
 
     Past `limit` characters, the checks' output is cut to its end (where failures are
-    explained), then the oldest notes go, so that the goal and the feedback always fit.
+    explained), then the oldest notes go, then the least useful remembered ones, so that the
+    goal and the feedback always fit.
     """
     history, feedback = _split_notes(notes)
+    memory = list(remembered)
     output_chars = limit
     while True:
         prompt = _assemble(
-            goal, iteration, history, feedback, failing_checks, last_verdict, output_chars
+            goal, iteration, history, feedback, failing_checks, last_verdict, output_chars, memory
         )
         if len(prompt) <= limit:
             return prompt
@@ -38,6 +43,8 @@ def build_prompt(
             output_chars //= 2
         elif len(history) > 1:
             history = history[len(history) // 2 :]  # the newer half
+        elif memory:
+            memory = memory[: len(memory) // 2]  # the more useful half
         elif output_chars > 200:
             output_chars //= 2
         else:
@@ -59,6 +66,7 @@ def _assemble(
     failing_checks: Sequence[CheckResult],
     last_verdict: Verdict | None,
     output_chars: int,
+    remembered: Sequence[Note] = (),
 ) -> str:
     parts = []
     if feedback:  # the human's word leads: it is why this iteration exists
@@ -74,8 +82,20 @@ def _assemble(
         )
     elif iteration > 1:
         parts.append(f"This is iteration {iteration}. Earlier iterations did not reach the goal.")
+    if remembered:
+        lines = [_remembered_line(note) for note in remembered]
+        parts.append(
+            "## What earlier runs of this loop learned (kept by the human reviewing them)\n"
+            + "\n".join(lines)
+        )
     if history:
-        lines = [f"- iteration {note.iteration} ({note.kind}): {note.text}" for note in history]
+        last = history[-1]
+        lines = [
+            f"- iteration {note.iteration} ({note.kind}): "
+            + (_indented(note.text) if note is last else note.text.splitlines()[0])
+            for note in history
+            if note.text.strip()
+        ]
         parts.append("## Notes from earlier iterations\n" + "\n".join(lines))
     if failing_checks:
         blocks = []
@@ -96,3 +116,14 @@ def _assemble(
         steps = "\n".join(f"- {step[:2000]}" for step in last_verdict.next_steps)
         parts.append("## Next steps from the last verdict\n" + steps)
     return "\n\n".join(parts) + "\n"
+
+
+def _indented(text: str) -> str:
+    """A note of several lines, as one list item: its later lines indented under it."""
+    return "\n  ".join(line for line in text.strip().splitlines() if line.strip())
+
+
+def _remembered_line(note: Note) -> str:
+    seen = f", seen in {note.seen} runs" if note.seen > 1 else ""
+    where = f"note #{note.id}, from run {note.run_id}{seen}"
+    return f"- ({where}) {_indented(note.text)}"

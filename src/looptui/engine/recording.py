@@ -4,9 +4,11 @@ moments fire. The loop runner (`runner.py`) decides; this half records."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from looptui.engine.agents import (
@@ -20,19 +22,27 @@ from looptui.engine.agents import (
 )
 from looptui.engine.config import HookEvent, LoopConfig
 from looptui.engine.errors import LooptuiError, UsageLimited
-from looptui.engine.evaluation import tail
 from looptui.engine.hooks import Hooks
+from looptui.engine.memory.checkpoint import (
+    IterationEvidence,
+    checkpoint_kind,
+    checkpoint_sources,
+    checkpoint_text,
+)
+from looptui.engine.memory.keeping import ENDED, remember_run
+from looptui.engine.memory.writer import CheckpointWriter
 from looptui.engine.models import (
     CheckResult,
     DiffStat,
     Note,
-    NoteKind,
     Run,
     RunStatus,
+    Source,
     Verdict,
     local_clock,
 )
 from looptui.engine.store import Store
+from looptui.engine.workspace import Repository
 from looptui.protocol.events import (
     AgentFinished,
     AgentSaid,
@@ -74,6 +84,9 @@ class RunRecording:
     _resume: str | None
     _notes: list[Note]
     _unchanged: int
+    repository: Repository
+    worktree: Path
+    checkpoint_writer: CheckpointWriter | None
 
     @property
     def run_id(self) -> str:
@@ -149,26 +162,51 @@ class RunRecording:
         checks: list[CheckResult],
         verdict: Verdict,
         diff: DiffStat,
+        commit: str | None,
     ) -> None:
-        """Write the iteration's memory note: what was tried and where it stands."""
-        passed = sum(check.passed for check in checks)
-        summary = (
-            f"agent {'finished' if turn.ok else 'failed'}; "
-            f"checks {passed}/{len(checks)} passed; diff {diff}"
+        """Write the iteration's checkpoint note: progress, what was tried, problems, next
+        steps; from the evidence, or by the loop's checkpoint writer given that evidence."""
+        changed = (
+            await asyncio.to_thread(self.repository.changed_paths, f"{commit}^", commit)
+            if commit
+            else []
         )
-        if verdict.done:
-            kind, text = NoteKind.PROGRESS, f"goal met: {summary}"
-        elif self._unchanged:
-            kind, text = NoteKind.PROBLEM, f"no change to the diff; {summary}"
-        else:
-            kind, text = NoteKind.ATTEMPT, summary
-        if turn.message.strip():  # a note is one line: the message's last lines, joined
-            said = " / ".join(line.strip() for line in tail(turn.message, 3).splitlines())
-            text += f". Agent said: {said}"
-        note = Note(self.run_id, number, kind, text, time.time())
-        await self.store.add_note(note)
-        self._notes.append(note)
-        self._emit(number, NoteAdded(kind, text))
+        evidence = IterationEvidence(
+            run_id=self.run_id,
+            iteration=number,
+            agent_ok=turn.ok,
+            agent_message=turn.message,
+            checks=checks,
+            verdict=verdict,
+            diff=diff,
+            changed=changed,
+            unchanged_for=self._unchanged,
+        )
+        text = checkpoint_text(evidence)
+        sources = checkpoint_sources(evidence)
+        if self.checkpoint_writer is not None:
+            written, why_not = await self.checkpoint_writer.write(
+                self.loop.prompt, text, self.worktree, self.run_id, number
+            )
+            turn.usage = added(turn.usage, self.checkpoint_writer.usage)
+            if why_not is None:
+                text = written
+                sources = (Source("agent", self.run_id, number, self.checkpoint_writer.name),)
+                sources += checkpoint_sources(evidence)
+            else:
+                self._emit(number, ErrorReported(why_not))
+        note = Note(
+            self.run_id,
+            number,
+            checkpoint_kind(evidence),
+            text,
+            time.time(),
+            loop=self.loop.name,
+            sources=sources,
+        )
+        note_id = await self.store.add_note(note)
+        self._notes.append(replace(note, id=note_id))
+        self._emit(number, NoteAdded(note.kind, text))
 
     async def _hook(self, event: HookEvent, iteration: int, **fields: Any) -> None:
         """Run the loop's hooks of `event` (HookRefused from a blocking one goes up)."""
@@ -183,8 +221,11 @@ class RunRecording:
     async def _finish(self, status: RunStatus, error: str | None) -> None:
         try:
             # the run's last events land before its final status: a reader that sees the
-            # status finished finds everything it did
+            # status finished finds everything it did, and what it learned
             await self.store.flush()
+            if status in ENDED:
+                await remember_run(self.store, self.repository, self.run_id, self.loop, status)
+                await self.store.flush()
             await self.store.update_run(
                 self.run_id, status=status, error=error, finished_at=time.time()
             )

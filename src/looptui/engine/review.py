@@ -14,6 +14,7 @@ from looptui.engine.config import Config, HookEvent
 from looptui.engine.errors import LooptuiError, MergeRefused
 from looptui.engine.hooks import Hooks
 from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate, nothing_to_merge
+from looptui.engine.memory.keeping import remember_rejected
 from looptui.engine.models import Run, RunStatus
 from looptui.engine.store import Store
 from looptui.engine.workspace import Patch, Repository, parse_patch
@@ -135,6 +136,9 @@ class ReviewMixin:
             run.id, diff_files=landed.files, diff_added=landed.added, diff_removed=landed.removed
         )
         await self._retire(run, RunStatus.MERGED, head)
+        if reject:  # what the human turned down is a lesson for the loop's later runs
+            loop = self.config.loops.get(run.loop) if self.config else None
+            await remember_rejected(self.store, run, reject, loop)
         return commit
 
     async def _before_merge(

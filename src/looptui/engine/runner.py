@@ -27,6 +27,8 @@ from looptui.engine.config import HookEvent, LoopConfig
 from looptui.engine.errors import LooptuiError, UsageLimited, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, tail
 from looptui.engine.hooks import Hooks, iteration_fields, verdict_fields
+from looptui.engine.memory.keeping import remembered
+from looptui.engine.memory.writer import CheckpointWriter
 from looptui.engine.models import (
     CheckResult,
     Note,
@@ -78,6 +80,7 @@ class LoopRunner(RunRecording):
         notes: Sequence[Note] = (),
         first: int | None = None,
         pool: WorktreePool | None = None,
+        checkpoint_writer: CheckpointWriter | None = None,
     ) -> None:
         """A run that has iterations already is continued: it keeps its worktree and goes on
         from `first` (by default the one after its last) up to its `max_iterations`. A new
@@ -91,6 +94,7 @@ class LoopRunner(RunRecording):
         self.environ = environ
         self.scratch_dir = scratch_dir
         self.pool = pool
+        self.checkpoint_writer = checkpoint_writer
         self.worktree = Path(run.worktree)
         self._notes: list[Note] = list(notes)
         # a run continued after a crash does again the iteration the crash cut short
@@ -185,7 +189,15 @@ class LoopRunner(RunRecording):
         return RunStatus.FAILED, error
 
     async def _iteration(self, number: int) -> _Outcome:
-        prompt = build_prompt(self.loop.prompt, number, self._notes, self._failing, self._verdict)
+        memory = await remembered(self.store, self.loop, self.run_id, self._failing)
+        prompt = build_prompt(
+            self.loop.prompt,
+            number,
+            self._notes,
+            self._failing,
+            self._verdict,
+            remembered=memory,
+        )
         await self.store.start_iteration(self.run_id, number, prompt)
         self._emit(number, IterationMarked("started", max=self._last))
 
@@ -275,7 +287,7 @@ class LoopRunner(RunRecording):
             self._unknown_verdicts = 0
         if turn.resume_token:
             self._resume = turn.resume_token
-        await self._checkpoint(number, turn, checks, verdict, diff)
+        await self._checkpoint(number, turn, checks, verdict, diff, commit)
 
         await self._record_iteration(number, turn, commit, tree, diff, head)
         self._emit(number, IterationMarked("finished", done=verdict.done))

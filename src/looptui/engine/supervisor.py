@@ -22,10 +22,13 @@ from looptui.engine.errors import ConfigError, LooptuiError, WorkspaceError
 from looptui.engine.evaluation import ChecksEvaluator, Evaluator
 from looptui.engine.evaluator_agent import AgentEvaluator
 from looptui.engine.executor import Executor, LocalExecutor
+from looptui.engine.memory.control import MemoryControl
+from looptui.engine.memory.writer import INSTRUCTIONS, CheckpointWriter
 from looptui.engine.models import Note, NoteKind, Run, RunStatus
 from looptui.engine.review import ReviewMixin
 from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
+from looptui.engine.skills import discover_skills
 from looptui.engine.store import History, Store
 from looptui.engine.store.feed import CursorFeed, Feed
 from looptui.engine.store.records import CRASHED
@@ -42,7 +45,7 @@ from looptui.protocol.events import Lines, NoteAdded, StatusChanged
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.DEFERRED)
 
 
-class Engine(ReviewMixin, TriggerControl):
+class Engine(ReviewMixin, TriggerControl, MemoryControl):
     """One repository's runs: start them, watch them, and land or drop their work."""
 
     def __init__(
@@ -343,6 +346,7 @@ class Engine(ReviewMixin, TriggerControl):
                 timeout=loop.iteration_timeout,
                 allow_commands=loop.evaluator_commands,
             )
+        writer = self._checkpoint_writer(loop, scratch_dir)
         verifier = Verifier(
             loop=loop,
             repository=self.repository,
@@ -363,8 +367,31 @@ class Engine(ReviewMixin, TriggerControl):
             notes=notes,
             first=first,
             pool=self.pool,
+            checkpoint_writer=writer,
         )
         self.executor.submit(runner)
+
+    def _checkpoint_writer(self, loop: LoopConfig, scratch_dir: Path) -> CheckpointWriter | None:
+        """The loop's checkpoint-writer agent, its own object (a fresh context each note)."""
+        if loop.checkpoint_writer is None or self.config is None:
+            return None
+        agent = build_agent(self.config.agents[loop.checkpoint_writer])
+        agent.preflight(self.environ, self.repository.root)
+        # its instructions: the checkpoint-writer skill (the project's, or looptui's own)
+        skill = discover_skills(self.repository.root).get("checkpoint-writer")
+        instructions = (
+            f"{skill.body().strip()}\n\nAnswer with the note only, nothing around it.\n"
+            if skill is not None
+            else INSTRUCTIONS
+        )
+        return CheckpointWriter(
+            agent,
+            workdir=scratch_dir / "checkpoint-writer",
+            environ=self.environ,
+            redact=self.store.redactor.text,
+            timeout=min(loop.iteration_timeout, 600.0),
+            instructions=instructions,
+        )
 
     async def wait(self, run_id: str) -> Run:
         """Wait for a run started by this engine to end; return its final record."""

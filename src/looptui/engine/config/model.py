@@ -134,6 +134,9 @@ class LoopConfig:
     hooks: tuple[HookConfig, ...] = ()
     # Agent Skills the loop's agents receive, by name, in order of priority (engine/skills/)
     skills: tuple[str, ...] = ()
+    # memory: a finished run's lessons are proposed to the human, kept at once, or not made
+    lessons: Literal["propose", "auto", "off"] = "propose"
+    checkpoint_writer: str | None = None  # an agent that writes each iteration's checkpoint
 
 
 @dataclass(frozen=True)

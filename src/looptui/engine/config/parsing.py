@@ -283,8 +283,19 @@ class _Parser:
                 "when",
                 "hooks",
                 "skills",
+                "lessons",
+                "checkpoint_writer",
             ),
         )
+        lessons = table.get("lessons", "propose")
+        if lessons not in ("propose", "auto", "off"):
+            raise self.fail(f"{key}.lessons", '"propose", "auto" or "off"', lessons)
+        checkpoint_writer = table.get("checkpoint_writer")
+        if checkpoint_writer is not None and checkpoint_writer not in agents:
+            known = ", ".join(sorted(agents)) or "none defined"
+            raise self.fail(
+                f"{key}.checkpoint_writer", f"the name of an agent ({known})", checkpoint_writer
+            )
         on_interrupt = table.get("on_interrupt", "resume")
         if on_interrupt not in ("resume", "pause"):
             raise self.fail(f"{key}.on_interrupt", '"resume" or "pause"', on_interrupt)
@@ -356,6 +367,8 @@ class _Parser:
             when=self.strings(table.get("when", []), f"{key}.when"),
             hooks=global_hooks + parse_hooks(self, table.get("hooks", {}), f"{key}.hooks"),
             skills=self.skill_names(table.get("skills", []), f"{key}.skills"),
+            lessons=lessons,
+            checkpoint_writer=checkpoint_writer,
         )
 
     def skill_names(self, value: object, key: str) -> tuple[str, ...]:

@@ -19,8 +19,6 @@ from looptui.engine.models import (
     CheckResult,
     DiffStat,
     Iteration,
-    Note,
-    NoteKind,
     Run,
     RunStatus,
     Verdict,
@@ -342,28 +340,3 @@ class Records(abc.ABC):
             "LIMIT 1)"
         )
         return {row["run_id"]: (row["iteration"], verdict_from_row(row)) for row in rows}
-
-    async def add_note(self, note: Note) -> None:
-        await self._write(
-            "INSERT INTO notes (run_id, iteration, kind, text, created_at) VALUES (?, ?, ?, ?, ?)",
-            (
-                note.run_id,
-                note.iteration,
-                note.kind.value,
-                self.redactor.text(note.text),
-                note.created_at or time.time(),
-            ),
-        )
-
-    async def notes(self, run_id: str) -> list[Note]:
-        rows = await self._fetchall("SELECT * FROM notes WHERE run_id = ? ORDER BY id", (run_id,))
-        return [
-            Note(
-                row["run_id"],
-                row["iteration"],
-                NoteKind(row["kind"]),
-                row["text"],
-                row["created_at"],
-            )
-            for row in rows
-        ]

@@ -214,5 +214,28 @@ UPDATE schedule SET last_tip = (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
+# Memory with provenance: a note belongs to a loop, says where it came from (`sources`, a
+# JSON list), whether it may reach later runs (`status`), whether the human edited it, how
+# often it was used and (a lesson) from how many runs it was distilled and on what subject.
+# The search index follows edits and deletions.
+_V11 = """
+ALTER TABLE notes ADD COLUMN loop TEXT NOT NULL DEFAULT '';
+UPDATE notes SET loop = coalesce((SELECT loop FROM runs WHERE runs.id = notes.run_id), '');
+ALTER TABLE notes ADD COLUMN status TEXT NOT NULL DEFAULT 'kept';
+ALTER TABLE notes ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE notes ADD COLUMN edited_at REAL;
+ALTER TABLE notes ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notes ADD COLUMN seen INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE notes ADD COLUMN key TEXT;
+CREATE INDEX notes_by_loop ON notes (loop, status, id);
+CREATE TRIGGER notes_fts_delete AFTER DELETE ON notes BEGIN
+    INSERT INTO notes_fts (notes_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER notes_fts_update AFTER UPDATE OF text ON notes BEGIN
+    INSERT INTO notes_fts (notes_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO notes_fts (rowid, text) VALUES (new.id, new.text);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -29,6 +29,7 @@ from looptui.engine.store.database import (
     migrate,
 )
 from looptui.engine.store.ledger import Ledger
+from looptui.engine.store.memory import MemoryRecords
 from looptui.engine.store.records import Records
 from looptui.engine.store.rows import event_from_row
 from looptui.engine.store.writer import (
@@ -54,7 +55,7 @@ LOCKED_ATTEMPTS = 3  # of a record write that met another connection's lock (bus
 __all__ = ["Store", "Subscription"]
 
 
-class Store(Records, Ledger):
+class Store(Records, Ledger, MemoryRecords):
     """One open store. Use `await Store.open(path)` and `await store.close()`."""
 
     def __init__(

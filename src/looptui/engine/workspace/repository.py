@@ -199,6 +199,11 @@ class Repository(Merging):
             target,
         )
 
+    def changed_paths(self, base: str, target: str) -> list[str]:
+        """The paths that differ from commit `base` to `target`."""
+        out = self._git("diff", "--name-only", "-z", "--no-renames", base, target)
+        return [path for path in out.split("\0") if path]
+
     def diff_stat(self, base: str, target: str) -> DiffStat:
         out = self._git("diff", "--numstat", "--no-renames", base, target)
         files = added = removed = 0
