@@ -28,6 +28,7 @@ from looptui.engine.agents.base import (
     Finished,
     OutputLine,
     Session,
+    SystemPrompt,
     Text,
     ToolCall,
     ToolResult,
@@ -523,6 +524,8 @@ async def test_argv_stdin_cwd_and_environment(tmp_path: Path) -> None:
     agent_task = task(tmp_path, environ, resume="-starts-with-a-dash")
     events = await turn(agent_config, agent_task)
     assert finished(events).ok
+    # said first, so that the run stores it before the process starts
+    assert events[0] == SystemPrompt("-be brief", appended=True)
 
     call = call_of(tmp_path)
     assert call["argv"] == [
@@ -559,7 +562,9 @@ async def test_argv_stdin_cwd_and_environment(tmp_path: Path) -> None:
 async def test_minimal_argv_and_a_traffic_setting_left_alone(tmp_path: Path) -> None:
     binary = fake_claude(tmp_path, [INIT, RESULT])
     environ = {"PATH": os.environ["PATH"], "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "0"}
-    assert finished(await turn(config(binary), task(tmp_path, environ))).ok
+    events = await turn(config(binary), task(tmp_path, environ))
+    assert finished(events).ok
+    assert not any(isinstance(event, SystemPrompt) for event in events)  # Claude Code's own
     call = call_of(tmp_path)
     assert call["argv"] == ["-p", "--output-format", "stream-json", "--verbose"]
     assert call["env"]["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "0"

@@ -29,6 +29,7 @@ from looptui.engine.agents.base import (
     Finished,
     OutputLine,
     Session,
+    SystemPrompt,
     Text,
     ToolCall,
     ToolResult,
@@ -259,6 +260,7 @@ async def test_without_base_url_codex_uses_its_own_provider(tmp_path: Path) -> N
 async def test_a_resumed_turn_continues_the_thread(tmp_path: Path) -> None:
     config = codex(fake_codex(tmp_path, [*REAL_LINES, TURN_COMPLETED]), sandbox="read-only")
     events = await turn(config, make_task(tmp_path, resume=THREAD, system="Be brief. ✓ 😀"))
+    assert events[0] == SystemPrompt("Be brief. ✓ 😀", appended=True)  # stored before it runs
     argv = call_of(tmp_path)["argv"]
     # `codex exec resume` takes neither -s nor -C: the sandbox is an override, the
     # working root the process's own directory (the worktree)

@@ -209,7 +209,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
         db.execute("DROP TABLE firings")
         db.execute("DROP TABLE schedule")
         db.execute("ALTER TABLE runs DROP COLUMN retry_at")  # schema 9's
-        undo_memory(db)  # schema 11's
+        undo_memory(db)  # schemas 11 and 12
         db.execute("PRAGMA user_version = 6")
 
     store = await Store.open(path)
@@ -222,7 +222,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 12
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row[1] for row in db.execute("PRAGMA table_info(schedule)")}
     assert {"firings", "firings_by_loop", "firings_pending", "schedule"} <= tables
@@ -242,7 +242,7 @@ async def test_a_store_of_schema_nine_takes_each_git_triggers_tip_from_its_last_
     await store.close()
     with sqlite3.connect(path) as db:  # back to schema 9
         db.execute("ALTER TABLE schedule DROP COLUMN last_tip")
-        undo_memory(db)
+        undo_memory(db)  # schemas 11 and 12
         db.execute("PRAGMA user_version = 9")
 
     store = await Store.open(path)
@@ -272,7 +272,10 @@ async def test_a_tip_and_its_firing_are_stored_together(tmp_path: Path) -> None:
 
 
 def undo_memory(db: sqlite3.Connection) -> None:
-    """Take a store back to before schema 11 (the memory's provenance)."""
+    """Take a store back to before schema 11 (the memory's provenance), and 12 (the system
+    prompts)."""
+    for column in ("system_prompt", "system_appended"):
+        db.execute(f"ALTER TABLE iterations DROP COLUMN {column}")
     db.execute("DROP TRIGGER notes_fts_delete")
     db.execute("DROP TRIGGER notes_fts_update")
     db.execute("DROP INDEX notes_by_loop")

@@ -88,6 +88,10 @@ def snapshot_repo() -> tuple[Path, Config]:
                 (start, start + 1, start + 42, run_id),
             )
         db.execute("UPDATE check_results SET duration = 0.25")
+        db.execute(  # the Prompt tab shows when each iteration started
+            "UPDATE iterations SET started_at = number * 10 + "
+            "(SELECT started_at FROM runs WHERE runs.id = iterations.run_id)"
+        )
     return repo, config
 
 
@@ -251,6 +255,25 @@ async def test_loops_screen(
     try:
         repo, config = snapshot_repo
         svg = await screenshot((repo, with_triggers(config)), tmp_path, open_loops, size)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert svg == snapshot(extension_class=SVGImageExtension)
+
+
+@pytest.mark.parametrize("size", [(160, 50), (80, 24)], ids=["160x50", "80x24"])
+async def test_prompt_tab(
+    size: tuple[int, int],
+    snapshot_repo: tuple[Path, Config],
+    tmp_path: Path,
+    snapshot: SnapshotAssertion,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")  # the times shown are local
+    time.tzset()
+    try:
+        action = keys("enter", "5", loop="fix-mean")
+        svg = await screenshot(snapshot_repo, tmp_path, action, size)
     finally:
         monkeypatch.undo()
         time.tzset()

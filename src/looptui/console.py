@@ -13,7 +13,7 @@ from rich.style import StyleType
 from rich.text import Text
 
 from looptui.engine.agents.base import NOTE_STREAM
-from looptui.engine.models import Run, RunStatus, Verdict, check_outcome
+from looptui.engine.models import Iteration, Run, RunStatus, Verdict, check_outcome
 from looptui.protocol.events import (
     AgentSaid,
     CheckRan,
@@ -156,6 +156,39 @@ def clean(text: str) -> str:
     stay), so that what an agent printed cannot move the cursor, retitle or clear a
     terminal."""
     return _CONTROL.sub("", text)
+
+
+def prompt_heading(iteration: Iteration, what: str = "") -> str:
+    """The line above an iteration's prompt: its number and when it started (local time)."""
+    when = dt.datetime.fromtimestamp(iteration.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    return f"── iteration {iteration.number} · {when}{f' · {what}' if what else ''} ──"
+
+
+def system_heading(iteration: Iteration) -> str:
+    """What an iteration's system text is: the whole system prompt, or added to the agent's."""
+    if iteration.system_appended:
+        return "system prompt (added to the agent's own)"
+    return "system prompt"
+
+
+def prompts_text(iterations: Sequence[Iteration]) -> str:
+    """Each iteration's prompt under its heading, exactly as stored (cleaned of terminal
+    escapes only); an iteration's system text before it when it differs from the last one's.
+    """
+    blocks: list[str] = []
+    system: str | None = None
+    for iteration in iterations:
+        if iteration.system_prompt is not None and iteration.system_prompt != system:
+            blocks.append(prompt_heading(iteration, system_heading(iteration)) + "\n")
+            blocks.append(_ended(clean(iteration.system_prompt)))
+        system = iteration.system_prompt
+        blocks.append(prompt_heading(iteration) + "\n")
+        blocks.append(_ended(clean(iteration.prompt)))
+    return "".join(blocks)
+
+
+def _ended(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
 
 
 def _clean_value(value: Any) -> Any:

@@ -21,7 +21,14 @@ from looptui.cli.common import (
 from looptui.cli.group import main
 from looptui.client.api import Supervisor
 from looptui.client.connect import VersionMismatch, open_supervisor, use_service
-from looptui.console import clean, make_console, render_event, run_to_json, runs_table
+from looptui.console import (
+    clean,
+    make_console,
+    prompts_text,
+    render_event,
+    run_to_json,
+    runs_table,
+)
 from looptui.engine import Engine
 from looptui.engine.config import CONFIG_NAME, load_config
 from looptui.engine.errors import LooptuiError
@@ -128,12 +135,23 @@ async def _driven_runs() -> tuple[dict[str, int], str]:
 
 @main.command()
 @click.argument("run_id", metavar="RUN")
+@click.option(
+    "--prompts",
+    is_flag=True,
+    help="Print only the prompt each iteration was given (and any system text sent with it).",
+)
 @one_line_errors
-def log(run_id: str) -> None:
+def log(run_id: str, prompts: bool) -> None:
     """Show everything RUN did: agent output, commits, checks, verdicts and notes."""
 
     async def body(engine: Engine) -> None:
         run = await engine.history.find_run(run_id)
+        if prompts:
+            iterations = await engine.history.iterations(run.id)
+            if not iterations:
+                click.echo(f"run {run.id} has no iteration yet", err=True)
+            click.echo(prompts_text(iterations), nl=False)
+            return
         console = make_console()
         console.print(
             Text.assemble(

@@ -240,6 +240,10 @@ class Iteration:
     commit: str | None = None
     tree: str | None = None
     diff: DiffStat = field(default_factory=DiffStat)
+    prompt: str = ""  # exactly what the agent was given (secrets redacted)
+    # the system text its agent sent with it, added to the agent's own when `system_appended`
+    system_prompt: str | None = None
+    system_appended: bool = False
 
 
 @dataclass(frozen=True)

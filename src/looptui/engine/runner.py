@@ -20,6 +20,7 @@ from looptui.engine.agents import (
     Agent,
     AgentTask,
     Session,
+    SystemPrompt,
     Usage,
 )
 from looptui.engine.checks import NOT_FOUND
@@ -351,6 +352,10 @@ class LoopRunner(RunRecording):
                             # stored now, not when the turn ends: a kill mid-turn resumes it
                             self._resume = event.token
                             await self.store.update_run(self.run_id, resume_token=event.token)
+                        if isinstance(event, SystemPrompt):  # what goes with the stored prompt
+                            await self.store.set_system_prompt(
+                                self.run_id, number, event.text, appended=event.appended
+                            )
                         self._record_agent_event(number, event, turn)
                         if self.store.crowded:  # the agent waits on its pipe, lines are kept
                             await self.store.room()

@@ -92,6 +92,17 @@ class Session:
 
 
 @dataclass(frozen=True)
+class SystemPrompt:
+    """The system text looptui gives the model along with the task's prompt, said before it
+    is sent: the whole system prompt, or (`appended`) text added to the agent's own built-in
+    one (Claude Code's `--append-system-prompt`, Codex's developer instructions). An agent
+    that sends no such text says nothing."""
+
+    text: str
+    appended: bool = False
+
+
+@dataclass(frozen=True)
 class Finished:
     """The last event of every turn. `ok` is the agent's own claim, never the verdict."""
 
@@ -102,7 +113,17 @@ class Finished:
     cannot_start: bool = False  # the agent could not run at all: another turn will not help
 
 
-AgentEvent = OutputLine | Text | ToolCall | ToolResult | Usage | AgentError | Session | Finished
+AgentEvent = (
+    OutputLine
+    | Text
+    | ToolCall
+    | ToolResult
+    | Usage
+    | AgentError
+    | Session
+    | SystemPrompt
+    | Finished
+)
 
 
 class Agent(Protocol):

@@ -39,6 +39,7 @@ from looptui.engine.agents.base import (
     Finished,
     OutputLine,
     Session,
+    SystemPrompt,
     Text,
     ToolCall,
     ToolResult,
@@ -102,7 +103,7 @@ class ClaudeCodeAgent:
             argv += ["--max-turns", str(config.max_turns)]
         if task.system_prompt is not None:
             argv += ["--system-prompt", task.system_prompt]
-        system = "\n\n".join(part for part in (config.append_system_prompt, task.system) if part)
+        system = self.appended_system(task)
         if system:
             argv += ["--append-system-prompt", system]
         if config.mcp_config is not None:
@@ -111,7 +112,22 @@ class ClaudeCodeAgent:
             argv.append(f"--resume={task.resume_token}")  # the = form: a value never a flag
         return argv
 
+    def appended_system(self, task: AgentTask) -> str:
+        """What goes after Claude Code's own system prompt (`--append-system-prompt`)."""
+        parts = (self.config.append_system_prompt, task.system)
+        return "\n\n".join(part for part in parts if part)
+
+    def system_sent(self, task: AgentTask) -> SystemPrompt | None:
+        """The system text of a turn, as the run stores it (see `SystemPrompt`)."""
+        appended = self.appended_system(task)
+        if task.system_prompt is not None:
+            return SystemPrompt("\n\n".join(p for p in (task.system_prompt, appended) if p))
+        return SystemPrompt(appended, appended=True) if appended else None
+
     async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+        system = self.system_sent(task)
+        if system is not None:  # stored with the prompt, before the process is started
+            yield system
         environ = {
             **task.environ,
             **self.config.env,

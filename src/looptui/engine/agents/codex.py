@@ -36,6 +36,7 @@ from looptui.engine.agents.base import (
     Finished,
     OutputLine,
     Session,
+    SystemPrompt,
     Text,
     ToolCall,
     ToolResult,
@@ -92,7 +93,7 @@ class CodexAgent:
         options = ["--json", "--skip-git-repo-check", *_override("sandbox_mode", sandbox)]
         if config.model:
             options += ["-m", config.model]
-        instructions = "\n\n".join(part for part in (task.system_prompt, task.system) if part)
+        instructions = _instructions(task)
         if instructions:
             options += _override("developer_instructions", instructions)
         if config.base_url:
@@ -108,6 +109,9 @@ class CodexAgent:
         return [self.binary, "exec", *options, "-C", str(task.worktree), "-"]
 
     async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+        instructions = _instructions(task)
+        if instructions:  # stored with the prompt, before the process is started
+            yield SystemPrompt(instructions, appended=True)
         environ = {**task.environ, **self.config.env, WORKTREE_VARIABLE: str(task.worktree)}
         thread = _thread_id(task.resume_token)
         if task.resume_token and thread is None:
@@ -144,6 +148,11 @@ class CodexAgent:
             message = state.last_message
         ok = state.completed and state.failure is None and code == 0
         yield Finished(ok=ok, message=message, exit_code=code, resume_token=state.thread_id)
+
+
+def _instructions(task: AgentTask) -> str:
+    """The turn's developer instructions: added to Codex's own, never replacing them."""
+    return "\n\n".join(part for part in (task.system_prompt, task.system) if part)
 
 
 def parse_event(data: dict[str, Any], state: CodexState) -> Iterator[AgentEvent]:

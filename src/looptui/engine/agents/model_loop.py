@@ -36,6 +36,7 @@ from looptui.engine.agents.base import (
     AgentTask,
     Finished,
     Session,
+    SystemPrompt,
     Text,
     ToolCall,
     ToolResult,
@@ -103,6 +104,7 @@ class ModelBackend(Protocol):
     """A provider's wire format. `messages` is the provider's own conversation format."""
 
     kind: str
+    system: str  # the system prompt (or instructions) every request carries
 
     def start(self, prompt: str) -> list[dict[str, Any]]: ...
 
@@ -209,6 +211,7 @@ class ModelAgent:
         conversation, interrupted = self._conversation(task, backend)
         token = conversation.path.name
         yield Session(token)  # stored before the first request: a kill mid-turn continues it
+        yield SystemPrompt(backend.system)  # stored with the prompt, before it is sent
         for call in interrupted:
             yield ToolResult(call.name, INTERRUPTED, is_error=True)
         # The model's commands get the task's environment, but not the key it is driven with

@@ -211,10 +211,21 @@ class Records(abc.ABC):
             # an iteration that a crash cut short starts again under its number
             "INSERT INTO iterations (run_id, number, started_at, prompt) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (run_id, number) DO UPDATE SET started_at = excluded.started_at, "
-            "prompt = excluded.prompt, finished_at = NULL",
+            "prompt = excluded.prompt, finished_at = NULL, system_prompt = NULL, "
+            "system_appended = 0",
             (run_id, number, time.time(), self.redactor.text(prompt)),
         )
         await self.update_run(run_id, iterations=number)
+
+    async def set_system_prompt(
+        self, run_id: str, number: int, text: str, *, appended: bool = False
+    ) -> None:
+        """The system text the iteration's agent sends with its prompt (see `SystemPrompt`)."""
+        await self._write(
+            "UPDATE iterations SET system_prompt = ?, system_appended = ? "
+            "WHERE run_id = ? AND number = ?",
+            (self.redactor.text(text), int(appended), run_id, number),
+        )
 
     async def finish_iteration(
         self,
@@ -268,6 +279,9 @@ class Records(abc.ABC):
                 commit=row["commit_sha"],
                 tree=row["tree"],
                 diff=DiffStat(row["diff_files"], row["diff_added"], row["diff_removed"]),
+                prompt=row["prompt"],
+                system_prompt=row["system_prompt"],
+                system_appended=bool(row["system_appended"]),
             )
             for row in rows
         ]

@@ -237,5 +237,12 @@ CREATE TRIGGER notes_fts_update AFTER UPDATE OF text ON notes BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11)
+# The system text an iteration's agent sent with its prompt (NULL: none of looptui's), and
+# whether it was added to the agent's own system prompt rather than the whole of it.
+_V12 = """
+ALTER TABLE iterations ADD COLUMN system_prompt TEXT;
+ALTER TABLE iterations ADD COLUMN system_appended INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""The agent screen: one run's log, diff, verdicts and memory, in tabs."""
+"""The agent screen: one run's log (with `/` to find a word), diff, verdicts, memory and the
+prompts its iterations were given, in tabs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from looptui.engine import LooptuiError
 from looptui.engine.models import RunStatus
@@ -17,10 +18,13 @@ from looptui.protocol.events import EventKind
 from looptui.tui import format
 from looptui.tui.app import LooptuiApp
 from looptui.tui.widgets.diff_view import DiffView
-from looptui.tui.widgets.evidence import MemoryView, VerdictsView
+from looptui.tui.widgets.evidence import MemoryView, PromptView, VerdictsView
+from looptui.tui.widgets.log_search import SearchBar
 from looptui.tui.widgets.run_log import KEPT_EVENTS, RunLog
 
 RELOADING_KINDS = {EventKind.COMMIT, EventKind.VERDICT, EventKind.NOTE, EventKind.STATUS}
+LOADED_TABS = {"diff", "verdicts", "memory", "prompt"}  # read from the store when shown
+SEARCH_ACTIONS = {"search", "next_match", "previous_match"}
 
 
 class RunScreen(Screen[None]):
@@ -28,11 +32,16 @@ class RunScreen(Screen[None]):
 
     CSS_PATH = "run.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back", tooltip="Close the search, or go back"),
         Binding("1", "tab('log')", "Log"),
         Binding("2", "tab('diff')", "Diff"),
         Binding("3", "tab('verdicts')", "Verdicts"),
         Binding("4", "tab('memory')", "Memory"),
+        Binding("5", "tab('prompt')", "Prompt", tooltip="The prompt each iteration was given"),
+        Binding("slash", "search", "Find", tooltip="Find a word in the log"),
+        # out of the footer (full at 80 columns already); `?` and the palette list them
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("N", "previous_match", "Previous match", show=False),
         Binding("v", "review", "Review", tooltip="Review the diff hunk by hunk, then merge"),
         Binding("s", "stop", "Stop", tooltip="Stop the run (its worktree is kept)"),
         Binding("e", "expand", "Expand tools", tooltip="Show tool calls whole or as one line"),
@@ -42,7 +51,7 @@ class RunScreen(Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self._stale = {"diff", "verdicts", "memory"}
+        self._stale = set(LOADED_TABS)
 
     @property
     def looptui(self) -> LooptuiApp:
@@ -54,12 +63,15 @@ class RunScreen(Screen[None]):
         with TabbedContent(initial="log"):
             with TabPane("Log", id="log"):
                 yield RunLog(id="run-log")
+                yield SearchBar(id="log-search")
             with TabPane("Diff", id="diff"):
                 yield DiffView(id="run-diff")
             with TabPane("Verdicts", id="verdicts"):
                 yield VerdictsView(id="run-verdicts")
             with TabPane("Memory", id="memory"):
                 yield MemoryView(id="run-memory")
+            with TabPane("Prompt", id="prompt"):
+                yield PromptView(id="run-prompt")
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -83,8 +95,12 @@ class RunScreen(Screen[None]):
         try:
             async for batch in subscription:
                 self.query_one(RunLog).add(batch)
-                if any(event.kind in RELOADING_KINDS for event in batch):
-                    self._stale |= {"diff", "verdicts", "memory"}
+                kinds = {event.kind for event in batch}
+                if kinds & RELOADING_KINDS:
+                    self._stale |= LOADED_TABS
+                    self.reload_current()
+                elif EventKind.ITERATION in kinds:  # a new iteration: its prompt is stored
+                    self._stale.add("prompt")
                     self.reload_current()
         finally:
             subscription.close()
@@ -128,6 +144,7 @@ class RunScreen(Screen[None]):
     @on(TabbedContent.TabActivated)
     def tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self.reload_current()
+        self.refresh_bindings()  # the log's search keys apply to the log alone
         pane = event.pane
         content = pane.children[0] if pane.children else None
         if content is not None and content.focusable:
@@ -161,11 +178,56 @@ class RunScreen(Screen[None]):
             )
         elif tab == "memory":
             await self.query_one(MemoryView).show(await history.notes(self.run_id))
+        elif tab == "prompt":
+            iterations = await history.iterations(self.run_id)
+            await self.query_one(PromptView).show(iterations, self.looptui.clock())
 
     # -- actions -------------------------------------------------------------------------------
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        """Escape: close the search when it is open, else leave the screen."""
+        bar = self.query_one(SearchBar)
+        if bar.shown and self.query_one(TabbedContent).active == "log":
+            bar.hide()
+            self.query_one(RunLog).clear_search()
+            self.query_one(RunLog).focus()
+            self.refresh_bindings()
+        else:
+            self.app.pop_screen()
+
+    def action_search(self) -> None:
+        self.query_one(SearchBar).show()
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#log-search")
+    def search_submitted(self, event: Input.Submitted) -> None:
+        """Enter: the first match from the top of the view; back to the log, where n and N go
+        on, when there is one (else the bar keeps the focus for another word)."""
+        log = self.query_one(RunLog)
+        log.match = None  # a new word starts from where the reader is
+        if self._find(event.value, forward=True):
+            log.focus()
+        self.refresh_bindings()
+
+    def action_next_match(self) -> None:
+        self._find(self.query_one(SearchBar).value, forward=True)
+
+    def action_previous_match(self) -> None:
+        self._find(self.query_one(SearchBar).value, forward=False)
+
+    def _find(self, word: str, forward: bool) -> bool:
+        if not word.strip():
+            return False
+        match = self.query_one(RunLog).search(word, forward)
+        if match is None:
+            self.notify(f"no match for {word!r} in the log", severity="warning")
+        elif match.wrapped:
+            end = "top" if forward else "bottom"
+            self.notify(f"went on from the {end} of the log", timeout=2)
+        return match is not None
 
     def action_review(self) -> None:
         self.looptui.review_run(self.run_id)
@@ -188,4 +250,10 @@ class RunScreen(Screen[None]):
             return status.is_active
         if action == "review":
             return not status.is_active and status.has_workspace
+        if action in SEARCH_ACTIONS:  # the log's, shown only with it
+            tabs = self.query(TabbedContent)
+            if not tabs or tabs.first().active != "log":
+                return False
+            if action != "search":  # listed, but idle until a word was looked for
+                return True if self.query_one(SearchBar).value.strip() else None
         return True

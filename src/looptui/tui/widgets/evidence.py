@@ -1,4 +1,5 @@
-"""A run's evidence per iteration (checks with their output, the verdict) and its notes."""
+"""A run's evidence per iteration (checks with their output, the verdict, the prompt it was
+given) and its notes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
-from looptui.engine.models import CheckResult, Iteration, Note, Verdict
+from looptui.console import clean, system_heading
+from looptui.engine.models import CheckResult, Iteration, Note, Verdict, local_clock
 
 CHECK_OUTPUT_LINES = 200
 
@@ -113,3 +115,57 @@ class MemoryView(VerticalScroll):
             )
             for note in notes
         )
+
+
+class PromptView(VerticalScroll):
+    """Each iteration's prompt, exactly as its agent was given it, newest first and open;
+    the older ones folded, and the system text sent with a prompt folded under it."""
+
+    DEFAULT_CSS = """
+    PromptView {
+        padding: 0 1;
+        Collapsible { padding-left: 1; border: none; }
+        .prompt-text { padding-left: 1; }
+        .system-text { color: $text-muted; padding-left: 1; }
+        .detail { color: $text-muted; margin-top: 1; }
+    }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._collapsed: dict[int, bool] = {}  # as the reader left each iteration's prompt
+
+    async def show(self, iterations: list[Iteration], now: float | None = None) -> None:
+        """Show `iterations`' prompts; one the reader opened or folded stays so."""
+        for widget in self.query(".iteration-prompt").results(Collapsible):
+            number = widget.name
+            if number is not None and number.isdigit():
+                self._collapsed[int(number)] = widget.collapsed
+        await self.remove_children()
+        if not iterations:
+            await self.mount(Static("No iteration yet.", classes="detail"))
+            return
+        newest = iterations[-1].number
+        widgets = []
+        for iteration in reversed(iterations):
+            parts: list[Static | Collapsible] = []
+            if iteration.system_prompt is not None:
+                system = Static(Text(clean(iteration.system_prompt)), classes="system-text")
+                parts.append(Collapsible(system, title=system_heading(iteration)))
+            parts.append(Static(Text(clean(iteration.prompt)), classes="prompt-text"))
+            size = len(iteration.prompt)
+            title = (
+                f"Iteration {iteration.number} · {local_clock(iteration.started_at, now)} · "
+                f"{size} character{'s' if size != 1 else ''}"
+            )
+            collapsed = self._collapsed.get(iteration.number, iteration.number != newest)
+            widgets.append(
+                Collapsible(
+                    *parts,
+                    title=title,
+                    collapsed=collapsed,
+                    name=str(iteration.number),
+                    classes="iteration-prompt",
+                )
+            )
+        await self.mount_all(widgets)

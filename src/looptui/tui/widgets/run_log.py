@@ -24,12 +24,14 @@ from textual.strip import Strip
 
 from looptui.console import render_event
 from looptui.protocol.events import Event
+from looptui.tui.widgets.log_search import Match, find
 
 KEPT_EVENTS = 5000  # what a re-render (expanding tool calls) can show again
 FLUSH_INTERVAL = 0.05
 FIRST_PAINT = 200  # stored events laid out at once when a run opens; older ones follow
 OLDER_CHUNK = 500  # older events laid out per refresh (about 10 ms of rich Text)
 PALETTE_ROLES = ("muted", "active", "pass", "fail", "warn", "tool", "text", "heading")
+MATCH_MARGIN = 4  # columns kept in view left of a match the view scrolls sideways to
 
 
 class RunLog(ScrollView, can_focus=True):
@@ -53,9 +55,13 @@ class RunLog(ScrollView, can_focus=True):
         .run-log--tool { color: $secondary; }
         .run-log--text { color: $text; text-style: italic; }
         .run-log--heading { color: $primary; text-style: bold; }
+        .run-log--match { text-style: reverse bold; }
     }
     """
-    COMPONENT_CLASSES: ClassVar[set[str]] = {f"run-log--{role}" for role in PALETTE_ROLES}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *(f"run-log--{role}" for role in PALETTE_ROLES),
+        "run-log--match",
+    }
 
     expanded: reactive[bool] = reactive(False, init=False)
 
@@ -72,6 +78,7 @@ class RunLog(ScrollView, can_focus=True):
         self._widest = 0
         self._older_scheduled = False
         self._strips: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+        self.match: Match | None = None  # the match of the last search, highlighted
 
     @property
     def lines(self) -> Sequence[Strip]:
@@ -114,6 +121,7 @@ class RunLog(ScrollView, can_focus=True):
         """Lay everything out again with tool calls expanded or compact, keeping the event at
         the top of the view there when the reader has scrolled up."""
         top = None if self.following else self._event_at(int(self.scroll_y))
+        self.match = None  # its line is laid out anew, maybe as several
         self._texts.clear()
         self._counts.clear()
         self._strips.clear()
@@ -131,6 +139,50 @@ class RunLog(ScrollView, can_focus=True):
             self.scroll_to(y=y, animate=False, immediate=True)
         else:
             self._changed()
+
+    # -- finding -------------------------------------------------------------------------------
+
+    def search(self, word: str, forward: bool = True) -> Match | None:
+        """Find `word` (ignoring case) after the last match, or from the top of the view when
+        there is none; highlight it and scroll it into view. None: it is nowhere."""
+        current = self.match
+        if current is not None and 0 <= current.line - self._first_line < len(self._texts):
+            line = current.line - self._first_line
+            column = current.start + 1 if forward else current.start
+        else:  # a first search, or its match was dropped or laid out anew
+            line, column = int(self.scroll_y), 0
+        found = find(_Plain(self), word, line, column, forward)
+        self.match = None
+        self._strips.clear()
+        if found is None:
+            self.refresh()
+            return None
+        index, start, wrapped = found
+        self.match = Match(self._first_line + index, start, start + len(word), wrapped)
+        self._reveal(index, start, start + len(word))
+        self.refresh()
+        return self.match
+
+    def clear_search(self) -> None:
+        """Take the highlight away."""
+        if self.match is not None:
+            self.match = None
+            self._strips.clear()
+            self.refresh()
+
+    def _reveal(self, index: int, start: int, end: int) -> None:
+        """Scroll so that line `index` is in view (in the middle when it was not), columns
+        `start` to `end` too."""
+        height = self.scrollable_content_region.height
+        width = self.scrollable_content_region.width
+        y = None
+        if not self.scroll_y <= index < self.scroll_y + height:
+            y = max(index - height // 2, 0)
+        x = None
+        if start < self.scroll_x or end > self.scroll_x + width:
+            x = max(start - MATCH_MARGIN, 0)
+        if x is not None or y is not None:
+            self.scroll_to(x=x, y=y, animate=False, immediate=True)
 
     # -- laying out ----------------------------------------------------------------------------
 
@@ -221,6 +273,11 @@ class RunLog(ScrollView, can_focus=True):
     def strip(self, index: int) -> Strip:
         """Laid-out line `index` as a strip of its own width."""
         text = self._texts[index]
+        match = self.match
+        if match is not None and match.line == self._first_line + index:
+            text = text.copy()
+            style = self.get_component_rich_style("run-log--match", partial=True)
+            text.stylize(style, match.start, match.end)
         return Strip(text.render(self.app.console), text.cell_len)
 
     def render_line(self, y: int) -> Strip:
@@ -236,6 +293,27 @@ class RunLog(ScrollView, can_focus=True):
             line = self.strip(index).crop_extend(scroll_x, scroll_x + width, self.rich_style)
             self._strips[key] = line
         return line.apply_style(self.rich_style)
+
+
+class _Plain(Sequence[str]):
+    """A log's laid-out lines as plain text, each read when it is searched."""
+
+    def __init__(self, log: RunLog) -> None:
+        self._texts = log._texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [text.plain for text in self._texts[index]]
+        return self._texts[index].plain
 
 
 class _Lines(Sequence[Strip]):
