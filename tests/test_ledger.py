@@ -222,7 +222,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 12
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 13
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row[1] for row in db.execute("PRAGMA table_info(schedule)")}
     assert {"firings", "firings_by_loop", "firings_pending", "schedule"} <= tables

@@ -130,7 +130,8 @@ async def test_full_text_search_finds_output_and_notes(tmp_path: Path) -> None:
     store.emit("r1", StatusChanged(RunStatus.RUNNING))
     await store.flush()
     [hit] = await store.search("ZeroDivisionError")
-    assert hit.payload == OutputPrinted("ZeroDivisionError in mean")
+    assert (hit.source, hit.kind, hit.run_id) == ("event", "output", "r1")
+    assert hit.snippet == "ZeroDivisionError in mean" and hit.marks == ((0, 17),)
     await store.close()
 
 
@@ -214,4 +215,4 @@ async def test_a_store_of_the_first_version_gains_unknown_and_flagged_verdicts(
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 12
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 13

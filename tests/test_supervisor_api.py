@@ -452,6 +452,9 @@ async def test_every_history_query_answers_the_same_in_both_modes(
         found = await one.search("wrote out")
         assert found and found == await two.search("wrote out")
         assert await one.search("wrote", limit=1) == await two.search("wrote", limit=1)
+        one_run = await one.search("wrote", run=done.id[:6], loop=done.loop)
+        assert one_run and one_run == await two.search("wrote", run=done.id[:6], loop=done.loop)
+        assert {hit.run_id for hit in one_run} == {done.id}
         lines = await one.latest_lines([EventKind.OUTPUT])
         assert set(lines) == {done.id, failed.id}
         assert lines == await two.latest_lines([EventKind.OUTPUT])

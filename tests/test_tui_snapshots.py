@@ -92,6 +92,14 @@ def snapshot_repo() -> tuple[Path, Config]:
             "UPDATE iterations SET started_at = number * 10 + "
             "(SELECT started_at FROM runs WHERE runs.id = iterations.run_id)"
         )
+        # the search screen shows when each event and note was stored
+        db.execute(
+            "UPDATE events SET ts = (SELECT created_at + 2 FROM runs WHERE runs.id = run_id)"
+        )
+        db.execute(
+            "UPDATE notes SET created_at = "
+            "(SELECT created_at + 30 FROM runs WHERE runs.id = notes.run_id)"
+        )
     return repo, config
 
 
@@ -198,6 +206,36 @@ async def test_light_theme_is_remembered(
         await pilot.pause()
     assert 'theme = "looptui-paper"' in (tmp_path / "settings.toml").read_text()
     svg = await screenshot(snapshot_repo, tmp_path)  # a new app reads the choice back
+    assert svg == snapshot(extension_class=SVGImageExtension)
+
+
+async def search_mean(app: LooptuiApp, pilot: Pilot[None]) -> None:
+    """`f` on the grid, a query, enter: the hits, best first, the first highlighted."""
+    from looptui.tui.screens.search import SearchScreen
+
+    await pilot.press("f")
+    await until(pilot, lambda: isinstance(app.screen, SearchScreen))
+    await pilot.press(*"mean", "enter")
+    screen = app.screen
+    assert isinstance(screen, SearchScreen)
+    await until(pilot, lambda: bool(screen.hits) and screen.query_one("#hits").has_focus)
+
+
+@pytest.mark.parametrize("size", [(160, 50), (80, 24)], ids=["160x50", "80x24"])
+async def test_search_screen(
+    size: tuple[int, int],
+    snapshot_repo: tuple[Path, Config],
+    tmp_path: Path,
+    snapshot: SnapshotAssertion,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")  # the times shown are local
+    time.tzset()
+    try:
+        svg = await screenshot(snapshot_repo, tmp_path, search_mean, size)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert svg == snapshot(extension_class=SVGImageExtension)
 
 

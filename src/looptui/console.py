@@ -14,6 +14,7 @@ from rich.text import Text
 
 from looptui.engine.agents.base import NOTE_STREAM
 from looptui.engine.models import Iteration, Run, RunStatus, Verdict, check_outcome
+from looptui.engine.store.search import SearchHit
 from looptui.protocol.events import (
     AgentSaid,
     CheckRan,
@@ -361,3 +362,32 @@ def _compact(value: Any, width: int = 120) -> str:
 
 def make_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def snippet_text(hit: SearchHit, mark: StyleType = "bold reverse") -> Text:
+    """A search hit's snippet with its matched words styled `mark`; each piece is cleaned of
+    terminal control on its own, so that the marks stay on the words they enclose."""
+    text = Text()
+    at = 0
+    for start, end in hit.marks:
+        text.append(clean(hit.snippet[at:start]))
+        text.append(clean(hit.snippet[start:end]), mark)
+        at = end
+    text.append(clean(hit.snippet[at:]))
+    return text
+
+
+def hit_to_json(hit: SearchHit) -> dict[str, Any]:
+    """A search hit as `looptui search --json` prints it."""
+    return {
+        "run": hit.run_id,
+        "loop": hit.loop,
+        "iteration": hit.iteration,
+        "time": iso(hit.ts),
+        "source": hit.source,
+        "kind": hit.kind,
+        "id": hit.id,
+        "snippet": hit.snippet,  # JSON escapes control characters; the marks stay true
+        "marks": [list(span) for span in hit.marks],
+        "rank": hit.rank,
+    }

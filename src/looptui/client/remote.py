@@ -25,6 +25,7 @@ from looptui.engine.models import CheckResult, Iteration, Note, Run, RunStatus, 
 from looptui.engine.store.database import StoreError
 from looptui.engine.store.feed import Batches
 from looptui.engine.store.ledger import Firing
+from looptui.engine.store.search import SearchHit
 from looptui.engine.triggers.overview import LoopState
 from looptui.engine.workspace import Patch, parse_patch
 from looptui.protocol.commands import (
@@ -91,6 +92,7 @@ _ERRORS: dict[str, type[errors.LooptuiError]] = {
         errors.HookRefused,
         errors.AgentUnavailable,
         errors.RunNotFound,
+        errors.SearchError,
         StoreError,
         ServiceError,
     )
@@ -474,8 +476,15 @@ class RemoteHistory:
     async def events_page(self, run_id: str, after_id: int, count: int) -> list[Event]:
         return await self._call(EventsPage(run_id, after_id, count), list[Event])
 
-    async def search(self, text: str, limit: int = 50) -> list[Event]:
-        return await self._call(Search(text, limit), list[Event])
+    async def search(
+        self,
+        query: str,
+        *,
+        loop: str | None = None,
+        run: str | None = None,
+        limit: int = 50,
+    ) -> list[SearchHit]:
+        return await self._call(Search(query, loop, run, limit), list[SearchHit])
 
     async def latest_lines(self, kinds: Iterable[EventKind]) -> dict[str, Event]:
         return await self._call(LatestLines(tuple(kinds)), dict[str, Event])

@@ -27,6 +27,10 @@ class RunNotFound(LooptuiError):
     """No run, or more than one run, matches the id the user gave."""
 
 
+class SearchError(LooptuiError):
+    """A search query with nothing in it to search for."""
+
+
 class HookRefused(LooptuiError):
     """A blocking hook (run_start, before_merge) exited 2: what it announced does not happen."""
 

@@ -163,7 +163,11 @@ class EventsPage(Command, frozen=True, tag="events_page"):
 
 
 class Search(Command, frozen=True, tag="search"):
-    text: str
+    """The best `limit` events and notes matching `query`; the reply is `list[SearchHit]`."""
+
+    query: str
+    loop: str | None = None
+    run: str | None = None
     limit: int = 50
 
 

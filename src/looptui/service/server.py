@@ -263,8 +263,8 @@ class _Connection:
                 return await history.last_event_id()
             case EventsPage(run=run, after=after, count=count):
                 return await history.events_page(run, after, count)
-            case Search(text=text, limit=limit):
-                return await history.search(text, limit)
+            case Search(query=query, loop=loop, run=run, limit=limit):
+                return await history.search(query, loop=loop, run=run, limit=limit)
             case LatestLines(kinds=kinds):
                 return await history.latest_lines(kinds)
             case ListIterations(run=run):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from looptui.engine.models import CheckResult, Iteration, Note, Run, RunStatus, Verdict
+from looptui.engine.store.search import SearchHit
 from looptui.protocol.events import Event, EventKind
 
 
@@ -36,7 +37,14 @@ class History(Protocol):
 
     async def events_page(self, run_id: str, after_id: int, count: int) -> list[Event]: ...
 
-    async def search(self, text: str, limit: int = 50) -> list[Event]: ...
+    async def search(
+        self,
+        query: str,
+        *,
+        loop: str | None = None,
+        run: str | None = None,
+        limit: int = 50,
+    ) -> list[SearchHit]: ...
 
     async def latest_lines(self, kinds: Iterable[EventKind]) -> dict[str, Event]: ...
 

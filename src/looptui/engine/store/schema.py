@@ -5,8 +5,20 @@ Later versions append to MIGRATIONS; a released migration is never edited.
 
 from __future__ import annotations
 
-# Events that carry text worth searching; the FTS index skips the rest.
-SEARCHABLE_KINDS = ("output", "text", "error", "tool_call", "tool_result", "agent_finished")
+# Events that carry text worth searching; the FTS index skips the rest (notes have an index
+# of their own, so note events are not in it). Schema 1 indexed the first six, as raw JSON.
+SEARCHABLE_KINDS = (
+    "output",
+    "text",
+    "error",
+    "tool_call",
+    "tool_result",
+    "agent_finished",
+    "verdict",
+    "check",
+    "hook",
+)
+_V1_SEARCHABLE = SEARCHABLE_KINDS[:6]
 
 _V1 = f"""
 CREATE TABLE loops (
@@ -78,7 +90,7 @@ CREATE INDEX events_by_run ON events (run_id, id);
 
 CREATE VIRTUAL TABLE events_fts USING fts5 (data, content='events', content_rowid='id');
 CREATE TRIGGER events_fts_insert AFTER INSERT ON events
-WHEN new.kind IN ({", ".join(f"'{kind}'" for kind in SEARCHABLE_KINDS)})
+WHEN new.kind IN ({", ".join(f"'{kind}'" for kind in _V1_SEARCHABLE)})
 BEGIN
     INSERT INTO events_fts (rowid, data) VALUES (new.id, new.data);
 END;
@@ -244,5 +256,47 @@ ALTER TABLE iterations ADD COLUMN system_prompt TEXT;
 ALTER TABLE iterations ADD COLUMN system_appended INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12)
+# The events' index holds their text, not their JSON: the string values of the payload (an
+# output line, a tool's input and output, a verdict's reasons, a check's tail), so that keys
+# such as "line" or "stream" match nothing and a hit's snippet reads as text; the stream's
+# name is left out. A second column, `scope`, holds a token for the event's run and one for
+# its loop (`scope_tokens`), so that a search of one run or loop is narrowed by the index
+# itself. `events_text` is the index's content table (snippets are cut from it); the index is
+# filled here by hand, as FTS5's 'rebuild' cannot read a view. Ranking weighs `text` alone.
+_EVENT_TEXT = """(SELECT group_concat(value, ' ') FROM json_tree({data})
+    WHERE type = 'text' AND key IS NOT 'stream')"""
+_SCOPE = "'r' || lower(hex({run})) || coalesce(' l' || lower(hex({loop})), '')"
+_SEARCHABLE = ", ".join(f"'{kind}'" for kind in SEARCHABLE_KINDS)
+_V13 = f"""
+DROP TRIGGER IF EXISTS events_fts_insert;
+DROP TABLE IF EXISTS events_fts;
+DROP VIEW IF EXISTS events_text;
+CREATE VIEW events_text AS
+SELECT e.id, {_EVENT_TEXT.format(data="e.data")} AS text,
+    {_SCOPE.format(run="e.run_id", loop="r.loop")} AS scope
+FROM events e LEFT JOIN runs r ON r.id = e.run_id
+WHERE e.kind IN ({_SEARCHABLE}) AND json_valid(e.data);
+CREATE VIRTUAL TABLE events_fts USING fts5 (
+    text, scope, content='events_text', content_rowid='id'
+);
+INSERT INTO events_fts (events_fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)');
+INSERT INTO events_fts (rowid, text, scope) SELECT id, text, scope FROM events_text;
+CREATE TRIGGER events_fts_insert AFTER INSERT ON events
+WHEN new.kind IN ({_SEARCHABLE}) AND json_valid(new.data)
+BEGIN
+    INSERT INTO events_fts (rowid, text, scope) VALUES (
+        new.id,
+        {_EVENT_TEXT.format(data="new.data")},
+        {_SCOPE.format(run="new.run_id", loop="(SELECT loop FROM runs WHERE id = new.run_id)")}
+    );
+END;
+"""
+
+
+def scope_token(what: str, name: str) -> str:
+    """The `scope` token of a run (`what` "r") or a loop ("l") in the events' index."""
+    return what + name.encode().hex()
+
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13)
 SCHEMA_VERSION = len(MIGRATIONS)

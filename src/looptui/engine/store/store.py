@@ -3,8 +3,8 @@
 Events arrive through `emit()` (never blocking the caller) and are written in batches by the
 writer (see `writer`), on a connection of its own. Runs, iterations, checks, verdicts and notes
 are rare and are written directly, each statement its own transaction (their queries are in
-`records`; those of the triggers' firings and schedule in `ledger`). Every SQLite error reaches
-the caller as a one-line StoreError naming the file.
+`records`; those of the triggers' firings and schedule in `ledger`; the search in `search`).
+Every SQLite error reaches the caller as a one-line StoreError naming the file.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from looptui.engine.store.ledger import Ledger
 from looptui.engine.store.memory import MemoryRecords
 from looptui.engine.store.records import Records
 from looptui.engine.store.rows import event_from_row
+from looptui.engine.store.search import Searching
 from looptui.engine.store.writer import (
     EventWriter,
     Subscription,
@@ -55,7 +56,7 @@ LOCKED_ATTEMPTS = 3  # of a record write that met another connection's lock (bus
 __all__ = ["Store", "Subscription"]
 
 
-class Store(Records, Ledger, MemoryRecords):
+class Store(Records, Ledger, MemoryRecords, Searching):
     """One open store. Use `await Store.open(path)` and `await store.close()`."""
 
     def __init__(
@@ -259,15 +260,6 @@ class Store(Records, Ledger, MemoryRecords):
         rows = await self._fetchall(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
             (run_id, after_id, count),
-        )
-        return [event_from_row(row) for row in rows]
-
-    async def search(self, text: str, limit: int = 50) -> list[Event]:
-        """Events whose text matches an FTS5 query, newest first."""
-        rows = await self._fetchall(
-            "SELECT e.id, e.run_id, e.iteration, e.ts, e.kind, e.data FROM events_fts f "
-            "JOIN events e ON e.id = f.rowid WHERE events_fts MATCH ? ORDER BY e.id DESC LIMIT ?",
-            (text, limit),
         )
         return [event_from_row(row) for row in rows]
 

@@ -44,6 +44,14 @@ class GridScreen(Screen[None]):
             "slash", "filter", "Filter", tooltip="Show only runs matching some words", priority=True
         ),
         Binding("g", "group", "Group", tooltip="Group cards by loop, by status, or not"),
+        # out of the footer too (80 columns); `?` and the palette list it
+        Binding(
+            "f",
+            "search",
+            "Search runs",
+            tooltip="Search every run's output, tools, checks, verdicts and notes",
+            show=False,
+        ),
         # out of the footer, which at 80 columns would then lose `? Keys`; `?` and the
         # palette list it
         Binding(
@@ -216,6 +224,11 @@ class GridScreen(Screen[None]):
         from looptui.tui.screens.loops import LoopsScreen
 
         self.app.push_screen(LoopsScreen())
+
+    def action_search(self) -> None:
+        from looptui.tui.screens.search import SearchScreen
+
+        self.app.push_screen(SearchScreen())
 
     def action_filter(self) -> None:
         search = self.query_one("#filter", Input)
