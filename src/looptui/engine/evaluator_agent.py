@@ -5,9 +5,11 @@ diff against the base and the executor's final message — and never the executo
 transcript. It works read-only in a checkout of the commit that would merge, with its own
 instructions (not the coder's), and may open any file there: the API agents get list, read,
 search, `git_diff` and `git_log` (commands only when the loop allows them); Claude Code and
-Codex run with their writing tools denied. It answers with a JSON verdict citing the files
-and lines it relied on; each citation is checked against the checkout, and one that does not
-hold (no such file, a line past its end, a path outside) flags the verdict, so it is not done.
+Codex run with their writing tools denied. It receives the loop's `evaluator_skills` (the
+shipped strict reviewer by default) as any agent of its kind does (engine/skills/delivery).
+It answers with a JSON verdict citing the files and lines it relied on; each citation is
+checked against the checkout, and one that does not hold (no such file, a line past its
+end, a path outside) flags the verdict, so it is not done.
 
 It fails closed: a failing check is never overruled, an answer that is not a verdict is asked
 for once more and then recorded as unknown, and an evaluator that cannot answer at all
@@ -26,6 +28,7 @@ from looptui.engine.agents import Agent, AgentTask, Usage
 from looptui.engine.asking import ask
 from looptui.engine.evaluation import ChecksEvaluator, Evidence, tail
 from looptui.engine.models import Flag, Verdict
+from looptui.engine.skills.delivery import NO_SKILLS, Delivery
 from looptui.engine.workspace.paths import PathEscape, confine
 
 MAX_DIFF_CHARS = 60_000  # of the diff shown to the evaluator; the rest is cut, and it is told
@@ -69,6 +72,7 @@ class AgentEvaluator:
         redact: Callable[[str], str] = str,
         timeout: float = 600.0,
         allow_commands: bool = False,
+        skills: Delivery = NO_SKILLS,
     ) -> None:
         self.agent = agent
         self.name = agent.name
@@ -79,6 +83,7 @@ class AgentEvaluator:
         self.redact = redact
         self.timeout = timeout
         self.allow_commands = allow_commands  # the loop's `evaluator_commands`
+        self.skills = skills  # the loop's `evaluator_skills` (the strict reviewer by default)
         self.usage = Usage()  # of the last evaluation, for the run's budget
 
     async def evaluate(self, evidence: Evidence) -> Verdict:
@@ -86,7 +91,7 @@ class AgentEvaluator:
         if not evidence.agent_ok or not all(check.passed for check in evidence.checks):
             # a failing check or a failed turn is never overruled
             return await ChecksEvaluator().evaluate(evidence)
-        prompt = evaluator_prompt(evidence)
+        prompt = evaluator_prompt(evidence, skills=self.skills.listing)
         problem = ""
         for attempt in (1, 2):
             question = prompt if attempt == 1 else f"{prompt}\n{_reminder(problem)}"
@@ -122,6 +127,7 @@ class AgentEvaluator:
             read_only=True,
             allow_commands=self.allow_commands,
             review_range=review,
+            skills=self.skills.skills,
         )
         try:
             answer = await ask(self.agent, task, self.timeout)
@@ -135,7 +141,10 @@ class AgentEvaluator:
         return answer.text, answer.failure
 
 
-def evaluator_prompt(evidence: Evidence) -> str:
+def evaluator_prompt(evidence: Evidence, *, skills: str = "") -> str:
+    """What the evaluator is asked: its instructions, where it is, the goal, the checks, the
+    tamper guard's flags, the diff and the agent's final message; `skills` is the body of a
+    "## Skills" section (the listing of an API evaluator's skills; empty: none)."""
     checks = "\n".join(
         f"- {check.name} (`{check.command}`): "
         f"{'passed' if check.passed else 'FAILED'}\n{_cut(tail(check.output, 30), MAX_CHECK_CHARS)}"
@@ -153,7 +162,8 @@ def evaluator_prompt(evidence: Evidence) -> str:
         flags = "(none)"
     return (
         f"{INSTRUCTIONS}\n## Where you are\n{_where(evidence)}\n\n"
-        f"## Goal\n{evidence.goal.strip()}\n\n"
+        + (f"## Skills\n{skills}\n\n" if skills else "")
+        + f"## Goal\n{evidence.goal.strip()}\n\n"
         f"## Checks (iteration {evidence.iteration})\n{checks or '(no checks configured)'}\n\n"
         f"## Tamper guard flags\n{flags}\n\n"
         f"## Diff against the base ({evidence.diff})\n```diff\n"

@@ -21,10 +21,15 @@ def build_prompt(
     last_verdict: Verdict | None,
     limit: int = MAX_PROMPT_CHARS,
     remembered: Sequence[Note] = (),
+    *,
+    skills: str = "",
 ) -> str:
     """The human's feedback (when a review continues the run), the loop's prompt, what
     earlier runs of the loop learned (`remembered`: accepted notes, most useful first), then
     earlier notes, failing checks and the last verdict's next steps.
+
+    `skills` is the body of a "## Skills" section after the goal (the loop's skills listed
+    for an agent that has the skill tools: `engine.skills.delivery.listing_text`).
 
     Past `limit` characters, the checks' output is cut to its end (where failures are
     explained), then the oldest notes go, then the least useful remembered ones, so that the
@@ -35,7 +40,15 @@ def build_prompt(
     output_chars = limit
     while True:
         prompt = _assemble(
-            goal, iteration, history, feedback, failing_checks, last_verdict, output_chars, memory
+            goal,
+            iteration,
+            history,
+            feedback,
+            failing_checks,
+            last_verdict,
+            output_chars,
+            memory,
+            skills=skills,
         )
         if len(prompt) <= limit:
             return prompt
@@ -67,6 +80,8 @@ def _assemble(
     last_verdict: Verdict | None,
     output_chars: int,
     remembered: Sequence[Note] = (),
+    *,
+    skills: str = "",
 ) -> str:
     parts = []
     if feedback:  # the human's word leads: it is why this iteration exists
@@ -82,6 +97,8 @@ def _assemble(
         )
     elif iteration > 1:
         parts.append(f"This is iteration {iteration}. Earlier iterations did not reach the goal.")
+    if skills:
+        parts.append(f"## Skills\n{skills}")
     if remembered:
         lines = [_remembered_line(note) for note in remembered]
         parts.append(

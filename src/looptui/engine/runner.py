@@ -39,6 +39,7 @@ from looptui.engine.models import (
 )
 from looptui.engine.prompting import build_prompt
 from looptui.engine.recording import RunRecording, Turn, added
+from looptui.engine.skills.delivery import NO_SKILLS, Delivery
 from looptui.engine.store import Store
 from looptui.engine.verification.clean_gate import GateResult
 from looptui.engine.verification.verifier import Iteration, Verifier
@@ -82,10 +83,14 @@ class LoopRunner(RunRecording):
         first: int | None = None,
         pool: WorktreePool | None = None,
         checkpoint_writer: CheckpointWriter | None = None,
+        skills: Delivery = NO_SKILLS,
+        skill_warnings: Sequence[str] = (),
     ) -> None:
         """A run that has iterations already is continued: it keeps its worktree and goes on
         from `first` (by default the one after its last) up to its `max_iterations`. A new
-        run takes its worktree from `pool` when a prepared one is at its base commit."""
+        run takes its worktree from `pool` when a prepared one is at its base commit.
+        `skills` is what the agent receives of the loop's skills; `skill_warnings` (listings
+        cut to a budget, its agent's and its evaluator's) are logged as the run starts."""
         self.run_record = run
         self.loop = loop
         self.agent = agent
@@ -96,6 +101,8 @@ class LoopRunner(RunRecording):
         self.scratch_dir = scratch_dir
         self.pool = pool
         self.checkpoint_writer = checkpoint_writer
+        self.skills = skills
+        self.skill_warnings = tuple(skill_warnings)
         self.worktree = Path(run.worktree)
         self._notes: list[Note] = list(notes)
         # a run continued after a crash does again the iteration the crash cut short
@@ -128,6 +135,8 @@ class LoopRunner(RunRecording):
                 start = await self._prepare_worktree()
                 self._last_tree = await asyncio.to_thread(self.repository.tree_of, start)
                 if self._created:  # HookRefused: the run fails before any agent turn
+                    for warning in self.skill_warnings:  # never a silent drop
+                        self._emit(0, ErrorReported(warning))
                     await self._hook(HookEvent.RUN_START, 0)
                 status, error = await self._iterate()
         except TimeoutError:
@@ -198,6 +207,7 @@ class LoopRunner(RunRecording):
             self._failing,
             self._verdict,
             remembered=memory,
+            skills=self.skills.listing,
         )
         await self.store.start_iteration(self.run_id, number, prompt)
         self._emit(number, IterationMarked("started", max=self._last))
@@ -342,6 +352,7 @@ class LoopRunner(RunRecording):
             resume_token=self._resume,
             redact=self.store.redactor.text,
             fresh_at=fresh_at,
+            skills=self.skills.skills,
         )
         turn = Turn()
         try:

@@ -29,6 +29,7 @@ from looptui.engine.review import ReviewMixin
 from looptui.engine.runner import LoopRunner
 from looptui.engine.secrets import Redactor
 from looptui.engine.skills import discover_skills
+from looptui.engine.skills.delivery import run_skills
 from looptui.engine.store import History, Store
 from looptui.engine.store.feed import CursorFeed, Feed
 from looptui.engine.store.records import CRASHED
@@ -336,6 +337,14 @@ class Engine(ReviewMixin, TriggerControl, MemoryControl):
     ) -> None:
         scratch_dir = self.repository.data_dir / "runs" / run.id
         judge = self._judge(loop)
+        assert self.config is not None
+        agents = self.config.agents
+        skills = run_skills(
+            self.repository.root,
+            loop,
+            agents[loop.agent].kind,
+            agents[loop.evaluator].kind if judge is not None and loop.evaluator else None,
+        )
         evaluator: Evaluator = ChecksEvaluator()
         if judge is not None:  # its own agent object: a fresh context, never the executor's
             evaluator = AgentEvaluator(
@@ -345,6 +354,7 @@ class Engine(ReviewMixin, TriggerControl, MemoryControl):
                 redact=self.store.redactor.text,
                 timeout=loop.iteration_timeout,
                 allow_commands=loop.evaluator_commands,
+                skills=skills.evaluator,
             )
         writer = self._checkpoint_writer(loop, scratch_dir)
         verifier = Verifier(
@@ -368,6 +378,8 @@ class Engine(ReviewMixin, TriggerControl, MemoryControl):
             first=first,
             pool=self.pool,
             checkpoint_writer=writer,
+            skills=skills.agent,
+            skill_warnings=skills.warnings,
         )
         self.executor.submit(runner)
 

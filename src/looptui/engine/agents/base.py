@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from looptui.engine.skills.model import Skill
 
 NOTE_STREAM = "looptui"  # the stream of looptui's own lines about an agent's output
 
@@ -39,6 +42,9 @@ class AgentTask:
     # the worktree was just checked out at this commit and holds nothing else (a run's
     # first turn in a new checkout): an agent need not look before it starts
     fresh_at: str | None = None
+    # the loop's skills for this agent: the API agents' skill tools read them; Claude Code
+    # and Codex find them placed in the worktree for the turn (engine/skills/placement.py)
+    skills: tuple[Skill, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ It has an undocumented escape, `IS_SANDBOX=1`; looptui never sets it. Use
 `permission_mode = "acceptEdits"` with `allowed_tools` naming what the agent may run (for
 example `["Read", "Edit", "Write", "Bash(python -m pytest *)"]`), or run looptui as an
 ordinary user inside the container when bypass is wanted.
+
+The loop's skills are placed in the worktree's `.claude/skills/` for the turn
+(json_cli.with_skills).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from looptui.engine.agents.base import (
     ToolResult,
     Usage,
 )
-from looptui.engine.agents.json_cli import stream_events
+from looptui.engine.agents.json_cli import stream_events, with_skills
 from looptui.engine.agents.limits import claude_limit_text, epoch
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable, UsageLimited
@@ -124,7 +127,11 @@ class ClaudeCodeAgent:
             return SystemPrompt("\n\n".join(p for p in (task.system_prompt, appended) if p))
         return SystemPrompt(appended, appended=True) if appended else None
 
-    async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+    def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+        """One turn, with the task's skills placed in the worktree while it lasts."""
+        return with_skills(task, "claude-code", self._turn)
+
+    async def _turn(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
         system = self.system_sent(task)
         if system is not None:  # stored with the prompt, before the process is started
             yield system

@@ -15,6 +15,9 @@ process's working directory, which is the worktree.
 A turn that Codex's usage limit ended ("You've hit your usage limit… try again in 2 hours
 5 minutes", or "… at 3:28 PM", in an `error` or `turn.failed` event) raises `UsageLimited`
 when the message names the time: the run is deferred to it and resumed in the same thread.
+
+The loop's skills are placed in the worktree's `.agents/skills/` for the turn, where Codex 0.169
+discovers project skills (json_cli.with_skills).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from looptui.engine.agents.base import (
     ToolResult,
     Usage,
 )
-from looptui.engine.agents.json_cli import stream_events
+from looptui.engine.agents.json_cli import stream_events, with_skills
 from looptui.engine.agents.limits import codex_limit_text
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable, UsageLimited
@@ -108,7 +111,11 @@ class CodexAgent:
             return [self.binary, "exec", "resume", *options, thread, "-"]
         return [self.binary, "exec", *options, "-C", str(task.worktree), "-"]
 
-    async def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+    def run(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
+        """One turn, with the task's skills placed in the worktree while it lasts."""
+        return with_skills(task, "codex", self._turn)
+
+    async def _turn(self, task: AgentTask) -> AsyncGenerator[AgentEvent, None]:
         instructions = _instructions(task)
         if instructions:  # stored with the prompt, before the process is started
             yield SystemPrompt(instructions, appended=True)

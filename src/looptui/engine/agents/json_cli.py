@@ -4,10 +4,12 @@ The prompt goes on stdin, which is then closed; the worktree is the working dire
 process has its own group (stopped with everything it started when the turn is cancelled).
 stdout lines go to the agent's parser; stderr lines are shown, and the last few are kept for
 the reason of a failure. Lines that are not events are shown in part (GARBAGE_SHOWN).
+`with_skills` places the loop's skills where the CLI discovers them, for one turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
@@ -22,6 +24,8 @@ from looptui.engine.agents.base import (
     OutputLine,
 )
 from looptui.engine.process import Exit, stream_process
+from looptui.engine.skills.delivery import CLI_SKILL_ROOTS
+from looptui.engine.skills.placement import Placed, place_skills
 
 MAX_OUTPUT_LINES = 20_000  # stream lines of one turn; past it they are counted, not kept
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024  # of one turn, likewise (events may carry whole files)
@@ -71,6 +75,25 @@ async def stream_events(
         message = f"cannot start {argv[0]}: {exc.strerror or exc}"
         yield AgentError(message)
         yield Finished(ok=False, message=message, cannot_start=True)
+
+
+async def with_skills(
+    task: AgentTask, kind: str, turn: Callable[[AgentTask], AsyncGenerator[AgentEvent, None]]
+) -> AsyncGenerator[AgentEvent, None]:
+    """The events of `turn(task)`, with the task's skills placed where the CLI of `kind`
+    discovers them for the turn's length, and removed when it ends however it ends. A
+    placement that fails is said in the log, and the turn goes on without them."""
+    try:
+        placed = place_skills(task.worktree.resolve(), CLI_SKILL_ROOTS[kind], task.skills)
+    except (OSError, ValueError) as exc:  # ValueError: PathEscape, a link out of the worktree
+        placed = Placed([], [])
+        yield OutputLine(f"[looptui: the skills could not be placed: {exc}]", NOTE_STREAM)
+    try:
+        async with contextlib.aclosing(turn(task)) as events:
+            async for event in events:
+                yield event
+    finally:
+        placed.remove()
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -43,6 +43,7 @@ from looptui.engine.agents.base import (
     Usage,
 )
 from looptui.engine.agents.limits import reset_from_headers, seconds_after
+from looptui.engine.agents.skill_tools import skill_tools
 from looptui.engine.agents.tools import TOOLS, Tool, Toolbox, toolset
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable, UsageLimited
@@ -224,6 +225,7 @@ class ModelAgent:
             output_cap=config.output_cap,
             tools=task_tools(task),
             review_range=task.review_range,
+            skills=task.skills,
         )
         max_turns = config.max_turns or DEFAULT_MAX_TURNS
         for _ in range(max_turns):
@@ -327,12 +329,14 @@ def tool_specs(task: AgentTask | None = None) -> list[tuple[str, str, dict[str, 
 
 
 def task_tools(task: AgentTask) -> tuple[Tool, ...]:
-    """The coding tools, or a reviewer's read-only ones (see `toolset`)."""
-    return toolset(
+    """The coding tools, or a reviewer's read-only ones (see `toolset`), and the skill tools
+    when the task has skills (read-only, so a reviewer has them too)."""
+    chosen = toolset(
         read_only=task.read_only,
         commands=task.allow_commands,
         review=task.review_range is not None,
     )
+    return (*chosen, *skill_tools(task.skills))
 
 
 def system_prompt(task: AgentTask) -> str:

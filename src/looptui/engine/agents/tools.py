@@ -8,7 +8,8 @@ output. A tool's failure is an error result for the model to read, never an exce
 
 A reviewer (the evaluator) gets a read-only set: list, read and search, `git_diff` and
 `git_log` of the change under review, and commands only when its loop allows them. A tool
-outside the set is refused even when the model calls it by name.
+outside the set is refused even when the model calls it by name. Both have the loop's skill
+tools (`skill_tools`), which read the skills' own folders, never the worktree.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, stream_process
 from looptui.engine.workspace.paths import PathEscape, confine
+
+if TYPE_CHECKING:
+    from looptui.engine.skills.model import Skill
 
 MAX_READ_LINES = 2000
 MAX_LISTED = 1000
@@ -139,6 +143,7 @@ class Toolbox:
         output_cap: int = 30_000,
         tools: tuple[Tool, ...] = TOOLS,
         review_range: tuple[str, str] | None = None,
+        skills: Sequence[Skill] = (),
     ) -> None:
         self.worktree = worktree.resolve()
         self.environ = environ
@@ -146,6 +151,7 @@ class Toolbox:
         self.output_cap = output_cap
         self.tools = tools
         self.review_range = review_range  # (base, commit) for git_diff and git_log
+        self.skills = tuple(skills)  # for load_skill and read_skill_file
 
     async def call(self, name: str, arguments: Mapping[str, Any]) -> tuple[str, bool]:
         """Run a tool; returns its output and whether it failed."""
@@ -159,6 +165,12 @@ class Toolbox:
                 return self._cap(await self.search(arguments)), False
             if name in ("git_diff", "git_log"):  # capped as it is read
                 return await self.git(name, arguments), False
+            if name in ("load_skill", "read_skill_file"):  # from the skill's folder
+                # imported here: the skill tools build on Tool and ToolError above
+                from looptui.engine.agents.skill_tools import call_skill_tool
+
+                output = await asyncio.to_thread(call_skill_tool, self.skills, name, arguments)
+                return self._cap(output), False
             if name not in _FILE_TOOLS:
                 raise ToolError(f"unknown tool {name!r}; the tools are {_names()}")
             output = await asyncio.to_thread(_FILE_TOOLS[name], self, arguments)

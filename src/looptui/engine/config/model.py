@@ -137,6 +137,8 @@ class LoopConfig:
     # memory: a finished run's lessons are proposed to the human, kept at once, or not made
     lessons: Literal["propose", "auto", "off"] = "propose"
     checkpoint_writer: str | None = None  # an agent that writes each iteration's checkpoint
+    # the skills its evaluator receives (the shipped strict reviewer unless the loop says)
+    evaluator_skills: tuple[str, ...] = ("strict-reviewer",)
 
 
 @dataclass(frozen=True)

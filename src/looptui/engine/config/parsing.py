@@ -285,6 +285,7 @@ class _Parser:
                 "skills",
                 "lessons",
                 "checkpoint_writer",
+                "evaluator_skills",
             ),
         )
         lessons = table.get("lessons", "propose")
@@ -369,6 +370,10 @@ class _Parser:
             skills=self.skill_names(table.get("skills", []), f"{key}.skills"),
             lessons=lessons,
             checkpoint_writer=checkpoint_writer,
+            evaluator_skills=self.skill_names(
+                table.get("evaluator_skills", list(LoopConfig.evaluator_skills)),
+                f"{key}.evaluator_skills",
+            ),
         )
 
     def skill_names(self, value: object, key: str) -> tuple[str, ...]:

@@ -10,6 +10,9 @@ descriptions an agent kind would be shown and which cut.
 
 A `Skill` keeps its name and description; `body()`, `files()` and `read_file()` read the
 rest from disk when asked, confined to the skill's directory.
+
+`delivery` says what each agent kind receives (a prompt listing and the skill tools for the
+API agents; the skills placed in the worktree for Claude Code and Codex, by `placement`).
 """
 
 from looptui.engine.skills.budget import (

@@ -1,4 +1,5 @@
-"""The skills a loop chooses (`skills = [...]` in its table), found or refused.
+"""The skills a loop chooses (`skills = [...]` and `evaluator_skills = [...]` in its table),
+found or refused.
 
 `check_skills` runs where work starts, beside `check_triggers`: the commands that start runs,
 `looptui service start`, and the service when it loads or reloads the config. A skill that
@@ -8,6 +9,7 @@ searched, and nothing starts.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +34,13 @@ class LoopSkills:
         return fit_listing(self.skills, listing_budget(agent_kind))
 
 
-def loop_skills(catalogue: Catalogue, loop: LoopConfig) -> LoopSkills:
-    """The skills `loop` chose, looked up in `catalogue`."""
+def loop_skills(catalogue: Catalogue, loop: LoopConfig, evaluator: bool = False) -> LoopSkills:
+    """The skills `loop` chose for its agent (or, with `evaluator`, for its evaluator:
+    `evaluator_skills`, none when it has no evaluator), looked up in `catalogue`."""
     found: list[Skill] = []
     missing: list[str] = []
-    for name in loop.skills:
+    names = loop.skills if not evaluator else loop.evaluator_skills if loop.evaluator else ()
+    for name in names:
         skill = catalogue.get(name)
         if skill is None:
             missing.append(name)
@@ -53,15 +57,18 @@ def check_skills(
 ) -> Catalogue | None:
     """Raise ConfigError for the first skill a loop chose that is not found; the catalogue
     (None when no loop chooses a skill: then nothing is scanned)."""
-    if config is None or not any(loop.skills for loop in config.loops.values()):
+    if config is None or not any(
+        loop.skills or (loop.evaluator and loop.evaluator_skills) for loop in config.loops.values()
+    ):
         return None
     catalogue = discover_skills(repository, home, shipped)
-    for loop in config.loops.values():
-        chosen = loop_skills(catalogue, loop)
+    for loop, evaluator in itertools.product(config.loops.values(), (False, True)):
+        chosen = loop_skills(catalogue, loop, evaluator)
         if not chosen.missing:
             continue
         name = chosen.missing[0]
-        key = f"{config.path}: loops.{loop.name}.skills"
+        field = "evaluator_skills" if evaluator else "skills"
+        key = f"{config.path}: loops.{loop.name}.{field}"
         invalid = catalogue.problems_of(name)
         if invalid:
             raise ConfigError(f"{key}: skill {name!r} is invalid: {invalid[0]}")
