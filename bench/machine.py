@@ -14,3 +14,28 @@ def cpu_model() -> str:
         lines = []
     names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
     return next(names, platform.processor())
+
+
+def header(script: str) -> str:
+    """The first line of a benchmark's output: what ran, when, on which commit (and whether
+    tracked files had changes), on what machine, with which Python and SQLite."""
+    import os
+    import sqlite3
+    import subprocess
+    import time
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return (
+        f"# bench/{script}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n"
+        f"commit {commit}{' (with uncommitted changes)' if dirty else ''}; "
+        f"{os.cpu_count()} cores ({cpu_model()}); Python {platform.python_version()}; "
+        f"SQLite {sqlite3.sqlite_version}"
+    )

@@ -22,13 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +38,7 @@ from looptui.engine.memory.recall import CANDIDATES
 from looptui.engine.models import CheckResult, Note, NoteKind, Verdict
 from looptui.engine.prompting import build_prompt
 from looptui.engine.store import Store
-from machine import cpu_model
+from machine import header
 
 LOOPS = 50
 RUNS_PER_LOOP = 40
@@ -175,30 +172,12 @@ async def measure(path: Path, repeat: int) -> None:
     )
 
 
-def header() -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return (
-        f"# bench/memory.py, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n"
-        f"commit {commit}{' (with uncommitted changes)' if dirty else ''}; "
-        f"{os.cpu_count()} cores ({cpu_model()}); Python {platform.python_version()}; "
-        f"SQLite {sqlite3.sqlite_version}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=6_000, help="notes per loop")
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    print(header())
+    print(header("memory.py"))
     work = Path(tempfile.mkdtemp(prefix="looptui-memory-bench-"))
     try:
         path = work / "store.db"

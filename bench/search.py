@@ -30,13 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from looptui.engine.store import Store
 from looptui.engine.store.search import fts_query, statements
-from machine import cpu_model
+from machine import header
 
 LOOPS = 12
 NOTES_PER_RUN = 12
@@ -228,31 +225,13 @@ async def measure(path: Path, chosen: list[tuple[str, dict[str, Any]]], repeat: 
         )
 
 
-def header() -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return (
-        f"# bench/search.py, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n"
-        f"commit {commit}{' (with uncommitted changes)' if dirty else ''}; "
-        f"{os.cpu_count()} cores ({cpu_model()}); Python {platform.python_version()}; "
-        f"SQLite {sqlite3.sqlite_version}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(header())
+    print(header("search.py"))
     work = Path(tempfile.mkdtemp(prefix="looptui-search-bench-"))
     try:
         path = work / "store.db"

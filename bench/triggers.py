@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -53,7 +52,7 @@ from looptui.engine.triggers.next_fire import due_between, seed_of
 from looptui.engine.workspace import Repository
 from looptui.protocol.events import EventKind
 from looptui.service.scheduler import Scheduler
-from machine import cpu_model
+from machine import header
 from start import IDENTITY, WORK_DIR, prepare_repo  # shared with the other benchmarks
 
 DAY_START = 1_798_761_600.0  # 2027-01-01 00:00 UTC
@@ -435,18 +434,6 @@ def cleanup(root: Path) -> None:
             git(root, "branch", "-D", branch)
 
 
-def header() -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    model = cpu_model()
-    return (
-        f"# bench/triggers.py, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n"
-        f"commit {commit}; {os.cpu_count()} cores ({model}); Python {platform.python_version()};"
-        f" SQLite {sqlite3.sqlite_version}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -454,7 +441,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     WORK_DIR.mkdir(exist_ok=True)
-    print(header())
+    print(header("triggers.py"))
     chosen = ("day", "storm", "latency") if args.which == "all" else (args.which,)
     for name in chosen:
         bench = {"day": bench_day, "storm": bench_storm, "latency": bench_latency}[name]
