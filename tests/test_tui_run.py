@@ -11,7 +11,8 @@ from textual.widgets import Collapsible, TabbedContent
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.run import RunScreen
 from looptui.tui.widgets.diff_view import DiffUnit, DiffView
-from looptui.tui.widgets.evidence import MemoryView, VerdictsView
+from looptui.tui.widgets.evidence import VerdictsView
+from looptui.tui.widgets.memory_list import MemoryList
 from looptui.tui.widgets.run_log import RunLog
 from tui_support import demo_repository, open_app, plain, until, wait_for_runs
 
@@ -139,9 +140,11 @@ async def test_verdicts_and_memory_tabs(tmp_path: Path) -> None:
         assert "ZeroDivisionError" in str(checks[2].query_one(".check-output").render())
         await pilot.press("4")
         await pilot.pause(0.5)
-        notes = [str(n.render()) for n in screen.query_one(MemoryView).query(".note")]
-        assert len(notes) == 3 and "goal met" in notes[1]
-        assert "lesson: Check tests" in notes[2]  # what the run's end distilled
+        memory = screen.query_one(MemoryList)
+        await until(pilot, lambda: len(memory.notes) == 3)
+        lesson, progress, attempt = memory.notes  # newest first
+        assert "goal met" in progress.text and attempt.iteration == 1
+        assert lesson.kind.value == "lesson" and lesson.text.startswith("Check tests")
         await pilot.press("escape")
         assert isinstance(app.screen, GridScreen)
 

@@ -174,7 +174,6 @@ SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "run-diff": (keys("enter", "2"), (160, 50)),
     "run-diff-split": (keys("enter", "2", "u"), (160, 50)),
     "run-verdicts": (keys("enter", "3", loop="fix-mean"), (160, 50)),
-    "run-memory": (keys("enter", "4", loop="fix-mean"), (160, 50)),
     "run-80x24": (keys("enter"), (80, 24)),
     "review": (keys("enter", "v", "a", "x"), (160, 50)),
     "review-80x24": (keys("enter", "v", "a"), (80, 24)),
@@ -311,6 +310,35 @@ async def test_prompt_tab(
     time.tzset()
     try:
         action = keys("enter", "5", loop="fix-mean")
+        svg = await screenshot(snapshot_repo, tmp_path, action, size)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert svg == snapshot(extension_class=SVGImageExtension)
+
+
+MEMORY_SCREENS: dict[str, tuple[Action, tuple[int, int]]] = {
+    "run-memory": (keys("enter", "4", loop="fix-mean"), (160, 50)),
+    "run-memory-80x24": (keys("enter", "4", loop="fix-mean"), (80, 24)),
+    "loop-memory": (keys("m", loop="speedup"), (160, 50)),
+    "loop-memory-80x24": (keys("m", loop="speedup"), (80, 24)),
+    "loop-memory-all": (keys("m", "t", loop="speedup"), (160, 50)),
+    "note-sources": (keys("enter", "4", "s", loop="fix-mean"), (160, 50)),
+}
+
+
+@pytest.mark.parametrize("name", list(MEMORY_SCREENS))
+async def test_memory_screen(
+    name: str,
+    snapshot_repo: tuple[Path, Config],
+    tmp_path: Path,
+    snapshot: SnapshotAssertion,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")  # each note's time is local
+    time.tzset()
+    try:
+        action, size = MEMORY_SCREENS[name]
         svg = await screenshot(snapshot_repo, tmp_path, action, size)
     finally:
         monkeypatch.undo()

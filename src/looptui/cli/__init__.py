@@ -1,7 +1,7 @@
 """The `looptui` command: thin, it parses, calls the supervisor, and prints. Errors are one
 line on stderr and exit status 2."""
 
-from looptui.cli import loops, review, runs, search, service, skills, workspace
+from looptui.cli import loops, memory, review, runs, search, service, skills, workspace
 from looptui.cli.common import PRINT_BACKLOG, one_line_errors
 from looptui.cli.group import main
 from looptui.cli.runs import _print_events
@@ -11,6 +11,7 @@ __all__ = [
     "_print_events",
     "loops",
     "main",
+    "memory",
     "one_line_errors",
     "review",
     "runs",

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from looptui.engine.config import Config
 from looptui.engine.landing import MergeGate, MergePlan
-from looptui.engine.models import Run
+from looptui.engine.models import Note, Run
 from looptui.engine.store.feed import Feed
 from looptui.engine.store.history import History
 from looptui.engine.store.ledger import Firing
@@ -64,6 +64,26 @@ class Supervisor(Protocol):
     async def firing_history(
         self, loop_name: str | None = None, limit: int = 50
     ) -> list[Firing]: ...
+
+    async def memory(self, loop: str | None = None, run: str | None = None) -> list[Note]:
+        """The notes of a loop, or of a run (an id or its unique prefix), newest first."""
+        ...
+
+    async def note(self, note_id: int) -> Note:
+        """One note by its id (NoteNotFound, one line, when no note has it)."""
+        ...
+
+    async def accept_note(self, note_id: int) -> Note:
+        """Let the note reach later runs of its loop; returns it as it is now."""
+        ...
+
+    async def edit_note(self, note_id: int, text: str) -> Note:
+        """Replace the note's text with the human's; returns it as it is now."""
+        ...
+
+    async def delete_note(self, note_id: int) -> Note:
+        """Delete the note; returns it as it was."""
+        ...
 
     async def resume(self, prefix: str) -> Run: ...
 

@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 
 import msgspec
 
+from looptui.client.remote_memory import RemoteMemory
 from looptui.engine import errors
 from looptui.engine.config import Config
 from looptui.engine.landing import MergeGate, MergePlan, merge_gate
@@ -25,6 +26,7 @@ from looptui.engine.models import CheckResult, Iteration, Note, Run, RunStatus, 
 from looptui.engine.store.database import StoreError
 from looptui.engine.store.feed import Batches
 from looptui.engine.store.ledger import Firing
+from looptui.engine.store.memory import NoteNotFound
 from looptui.engine.store.search import SearchHit
 from looptui.engine.triggers.overview import LoopState
 from looptui.engine.workspace import Patch, parse_patch
@@ -93,6 +95,7 @@ _ERRORS: dict[str, type[errors.LooptuiError]] = {
         errors.AgentUnavailable,
         errors.RunNotFound,
         errors.SearchError,
+        NoteNotFound,
         StoreError,
         ServiceError,
     )
@@ -103,7 +106,7 @@ class _Lost(Exception):
     """The connection ended under a call (it is tried again on the next connection)."""
 
 
-class RemoteSupervisor:
+class RemoteSupervisor(RemoteMemory):
     """`Supervisor` for a client of the service (see the module's doc)."""
 
     def __init__(self, connector: Connector, config: Config | None, name: str) -> None:

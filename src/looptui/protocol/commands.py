@@ -195,6 +195,43 @@ class ListNotes(Command, frozen=True, tag="notes"):
     run: str
 
 
+# -- memory (notes with their provenance; the service owns the store they live in) ---------
+
+
+class ListMemory(Command, frozen=True, tag="memory"):
+    """The notes of a loop or of a run (an id or its unique prefix), newest first, each with
+    its sources; neither: every note."""
+
+    loop: str | None = None
+    run: str | None = None
+
+
+class GetNote(Command, frozen=True, tag="note"):
+    note: int
+
+
+class AcceptNote(Command, frozen=True, tag="accept_note"):
+    """Let a note (a proposed lesson, say) reach the later runs of its loop."""
+
+    note: int
+
+
+class EditNote(Command, frozen=True, tag="edit_note"):
+    """The human's new text for a note (its sources then say the human wrote it)."""
+
+    note: int
+    text: str
+
+
+class DeleteNote(Command, frozen=True, tag="delete_note"):
+    """Delete a note; the reply is the note as it was."""
+
+    note: int
+
+
+# -- loops and their triggers ---------------------------------------------------------------
+
+
 class ListLoops(Command, frozen=True, tag="loops"):
     """Every loop with its triggers, next fire times and last firings."""
 
@@ -247,6 +284,11 @@ AnyCommand = (
     | ListVerdicts
     | LatestVerdicts
     | ListNotes
+    | ListMemory
+    | GetNote
+    | AcceptNote
+    | EditNote
+    | DeleteNote
     | ListLoops
     | FireLoop
     | PauseTriggers

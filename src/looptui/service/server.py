@@ -26,15 +26,19 @@ from looptui.engine.supervisor import Engine
 from looptui.protocol import PROTOCOL_VERSION
 from looptui.protocol.commands import (
     MAX_FRAME,
+    AcceptNote,
     ActiveRuns,
     AnyCommand,
+    DeleteNote,
     Discard,
+    EditNote,
     EventsPage,
     EventsSince,
     Failure,
     FindRun,
     FireLoop,
     GetDiff,
+    GetNote,
     GetReviewDiff,
     GetRun,
     GetStatus,
@@ -48,6 +52,7 @@ from looptui.protocol.commands import (
     ListFirings,
     ListIterations,
     ListLoops,
+    ListMemory,
     ListNotes,
     ListRuns,
     ListVerdicts,
@@ -277,6 +282,17 @@ class _Connection:
                 return await history.latest_verdicts()
             case ListNotes(run=run):
                 return await history.notes(run)
+            case ListMemory(loop=loop, run=run):
+                self.server.reload_config()  # a loop just written has (no) memory
+                return await engine.memory(loop, run)
+            case GetNote(note=note):
+                return await engine.note(note)
+            case AcceptNote(note=note):
+                return await engine.accept_note(note)
+            case EditNote(note=note, text=text):
+                return await engine.edit_note(note, text)
+            case DeleteNote(note=note):
+                return await engine.delete_note(note)
             case ListLoops():
                 self.server.reload_config()
                 return await engine.loops()

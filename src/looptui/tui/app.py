@@ -332,6 +332,12 @@ class LooptuiApp(App[None]):
 
         self.push_screen(RunScreen(run_id))
 
+    def open_memory(self, loop: str) -> None:
+        """The memory of `loop`: its lessons and notes, to accept, edit or delete."""
+        from looptui.tui.screens.memory import MemoryScreen
+
+        self.push_screen(MemoryScreen(loop))
+
     def review_run(self, run_id: str) -> None:
         from looptui.tui.screens.review import ReviewScreen
 
@@ -433,6 +439,13 @@ class LooptuiApp(App[None]):
                 binding.description,
                 binding.tooltip or f"key: {self.get_key_display(binding) or key}",
                 functools.partial(self.call_later, self.run_action, binding.action, node),
+            )
+        config = self.engine.config
+        for loop in sorted(config.loops) if config is not None else ():
+            yield SystemCommand(
+                f"Memory of {loop}",
+                f"The lessons and notes of loop {loop}: accept, edit, delete, sources",
+                functools.partial(self.open_memory, loop),
             )
 
 

@@ -32,6 +32,10 @@ class MemoryControl:
                 raise LooptuiError(f"no loop {loop!r} has memory (loops: {names})")
         return await self.store.memory(loop=loop, run=run_id)
 
+    async def note(self, note_id: int) -> Note:
+        """The note with this id (NoteNotFound when none has it)."""
+        return await self.store.note(note_id)
+
     async def accept_note(self, note_id: int) -> Note:
         """Let a note reach later runs of its loop (a proposed lesson, or any note)."""
         return await self.store.set_note_status(note_id, NoteStatus.ACCEPTED)

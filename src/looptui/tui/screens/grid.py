@@ -61,6 +61,13 @@ class GridScreen(Screen[None]):
             tooltip="Each loop's triggers, next fire times, last firings",
             show=False,
         ),
+        Binding(
+            "m",
+            "memory",
+            "Memory",
+            tooltip="The lessons and notes of the selected run's loop",
+            show=False,
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("left,h", "move('left')", "Left", show=False),
         Binding("right,l", "move('right')", "Right", show=False),
@@ -220,6 +227,11 @@ class GridScreen(Screen[None]):
         if summary is not None:
             await self.looptui.start_run(summary.run.loop, summary.run.prompt, summary.run.agent)
 
+    def action_memory(self) -> None:
+        summary = self.selected()
+        if summary is not None:
+            self.looptui.open_memory(summary.run.loop)
+
     def action_loops(self) -> None:
         from looptui.tui.screens.loops import LoopsScreen
 
@@ -257,7 +269,7 @@ class GridScreen(Screen[None]):
         summary = self.selected()
         if action == "stop":
             return summary is not None and summary.status.is_active
-        if action in ("open", "retry"):
+        if action in ("open", "retry", "memory"):
             return summary is not None
         if action == "clear_filter":
             return bool(self.filter_text) or self.query_one("#filter").has_class("-shown")

@@ -78,6 +78,7 @@ class LoopsScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("f", "fire", "Fire now", tooltip="Fire the selected loop now, as a trigger would"),
         Binding("p", "pause", "Pause/resume", tooltip="Pause the selected trigger, or resume it"),
+        Binding("m", "memory", "Memory", tooltip="The selected loop's lessons and notes"),
         # priority: the focused table would take enter for itself; when no firing with a run
         # is selected the action is off and enter goes on to the table
         Binding(
@@ -248,7 +249,7 @@ class LoopsScreen(Screen[None]):
         return next((f for f in self.firings if str(f.id) == key), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "fire":
+        if action in ("fire", "memory"):
             return self.selected() is not None
         if action == "pause":
             return self.selected_trigger() is not None
@@ -299,6 +300,11 @@ class LoopsScreen(Screen[None]):
         verb = "resumed" if trigger.paused else "paused"
         self.notify(f"{verb} {loop}: {', '.join(names)}", timeout=4)
         self.reload()
+
+    def action_memory(self) -> None:
+        selected = self.selected()
+        if selected is not None:
+            self.looptui.open_memory(selected[0])
 
     def action_open_run(self) -> None:
         firing = self.selected_firing()

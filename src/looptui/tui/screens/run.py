@@ -18,8 +18,9 @@ from looptui.protocol.events import EventKind
 from looptui.tui import format
 from looptui.tui.app import LooptuiApp
 from looptui.tui.widgets.diff_view import DiffView
-from looptui.tui.widgets.evidence import MemoryView, PromptView, VerdictsView
+from looptui.tui.widgets.evidence import PromptView, VerdictsView
 from looptui.tui.widgets.log_search import SearchBar
+from looptui.tui.widgets.memory_list import MemoryList
 from looptui.tui.widgets.run_log import KEPT_EVENTS, RunLog
 
 RELOADING_KINDS = {EventKind.COMMIT, EventKind.VERDICT, EventKind.NOTE, EventKind.STATUS}
@@ -69,7 +70,7 @@ class RunScreen(Screen[None]):
             with TabPane("Verdicts", id="verdicts"):
                 yield VerdictsView(id="run-verdicts")
             with TabPane("Memory", id="memory"):
-                yield MemoryView(id="run-memory")
+                yield MemoryList(id="run-memory")
             with TabPane("Prompt", id="prompt"):
                 yield PromptView(id="run-prompt")
         yield Footer()
@@ -177,7 +178,7 @@ class RunScreen(Screen[None]):
                 await history.verdicts(self.run_id),
             )
         elif tab == "memory":
-            await self.query_one(MemoryView).show(await history.notes(self.run_id))
+            self.query_one(MemoryList).show(await engine.memory(run=self.run_id))
         elif tab == "prompt":
             iterations = await history.iterations(self.run_id)
             await self.query_one(PromptView).show(iterations, self.looptui.clock())

@@ -1,5 +1,5 @@
 """A run's evidence per iteration (checks with their output, the verdict, the prompt it was
-given) and its notes."""
+given); its notes are a `MemoryList`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
 from looptui.console import clean, system_heading
-from looptui.engine.models import CheckResult, Iteration, Note, Verdict, local_clock
+from looptui.engine.models import CheckResult, Iteration, Verdict, local_clock
 
 CHECK_OUTPUT_LINES = 200
 
@@ -90,31 +90,6 @@ def _check_widget(check: CheckResult) -> Collapsible:
         collapsed=check.passed,
         classes="-pass" if check.passed else "-fail",
     )
-
-
-class MemoryView(VerticalScroll):
-    """The run's notes, oldest first: what was tried, what went wrong, where it stands."""
-
-    DEFAULT_CSS = """
-    MemoryView {
-        padding: 0 1;
-        .note { margin-top: 1; }
-        .note-kind { color: $secondary; text-style: bold; }
-    }
-    """
-
-    async def show(self, notes: list[Note]) -> None:
-        await self.remove_children()
-        if not notes:
-            await self.mount(Static("No notes yet.", classes="note"))
-            return
-        await self.mount_all(
-            Static(
-                Text.assemble((f"#{note.iteration} {note.kind.value}: ", "bold"), note.text),
-                classes="note",
-            )
-            for note in notes
-        )
 
 
 class PromptView(VerticalScroll):
