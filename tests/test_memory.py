@@ -291,3 +291,89 @@ async def test_a_store_of_schema_ten_gives_its_notes_their_loop(tmp_path: Path) 
         assert note.loop == (await store.run("r1")).loop and note.status is NoteStatus.KEPT
     finally:
         await store.close()
+
+
+async def test_a_run_continued_after_feedback_is_not_told_its_own_proposed_lessons(
+    tmp_path: Path,
+) -> None:
+    prompts = tmp_path / "prompts"
+    engine = await open_engine(tmp_path, config(prompts))
+    try:
+        failed = await run_to_end(engine)
+        (lesson,) = await engine.store.memory(loop="job", kinds=[NoteKind.LESSON])
+        assert lesson.status is NoteStatus.PROPOSED and lesson.run_id == failed.id
+        await engine.feedback(failed.id, "try creating the file at the root")
+        await engine.wait(failed.id)
+        prompt = (prompts / failed.id / "3").read_text()
+        assert "try creating the file at the root" in prompt  # the feedback leads it
+        assert "(lesson)" not in prompt and "kept failing" not in prompt
+    finally:
+        await engine.close()
+
+
+async def test_what_an_agent_committed_itself_is_named_in_its_checkpoint_and_lesson(
+    tmp_path: Path,
+) -> None:
+    committer = (
+        "import os, pathlib, subprocess\n"
+        "n = os.environ['LOOPTUI_ITERATION']\n"
+        "pathlib.Path(f'step{n}.txt').write_text(n)\n"
+        "if n == '2': pathlib.Path('done.txt').write_text('ok')\n"
+        "subprocess.run(['git', 'add', '-A'], check=True)\n"
+        "subprocess.run(['git', '-c', 'user.name=a', '-c', 'user.email=a@b', 'commit', '-qm',"
+        " 'mine'], check=True)\n"
+    )
+    agents = {"committer": {"kind": "command", "command": [PY, "-c", committer]}}
+    engine = await open_engine(
+        tmp_path, config(tmp_path / "prompts", agent="committer", agents=agents)
+    )
+    try:
+        final = await run_to_end(engine)
+        assert final.status is RunStatus.SUCCEEDED
+        first, second = [n for n in await engine.store.notes(final.id) if n.iteration][:2]
+        (lesson,) = await engine.store.memory(loop="job", kinds=[NoteKind.LESSON])
+    finally:
+        await engine.close()
+    assert "Tried: changed step1.txt" in first.text
+    assert "Tried: changed done.txt, step2.txt" in second.text
+    assert lesson.text.endswith("It passed after iteration 2 changed done.txt, step2.txt.")
+
+
+async def test_a_checkpoint_writer_that_writes_in_the_worktree_is_undone(tmp_path: Path) -> None:
+    vandal = (
+        "import pathlib, subprocess\n"
+        "pathlib.Path('README.md').write_text('vandalised')\n"
+        "pathlib.Path('new.txt').write_text('new')\n"
+        "print('Progress: all good')\n"
+    )
+    agents = {"vandal": {"kind": "command", "command": [PY, "-c", vandal]}}
+    engine = await open_engine(
+        tmp_path,
+        config(tmp_path / "prompts", checkpoint_writer="vandal", max_iterations=1, agents=agents),
+    )
+    try:
+        final = await run_to_end(engine)
+        (note,) = [n for n in await engine.store.notes(final.id) if n.kind is not NoteKind.LESSON]
+        errors = [str(e.payload) for e in await engine.store.events(final.id) if e.kind == "error"]
+        worktree = Path(final.worktree)
+        status = git(worktree, "status", "--porcelain")
+        readme = (worktree / "README.md").read_text()
+    finally:
+        await engine.close()
+    assert note.text.startswith("agent finished; checks 0/1 passed")  # looptui's own note
+    assert any("changed the worktree; its changes were undone" in e for e in errors)
+    assert status == "" and readme == "hi\n"
+
+
+async def test_a_deleted_lesson_is_not_proposed_again(tmp_path: Path) -> None:
+    engine = await open_engine(tmp_path, config(tmp_path / "prompts"))
+    try:
+        await run_to_end(engine)
+        (lesson,) = await engine.store.memory(loop="job", kinds=[NoteKind.LESSON])
+        await engine.delete_note(lesson.id or 0)
+        await run_to_end(engine)  # the same failure again
+        assert await engine.store.memory(loop="job", kinds=[NoteKind.LESSON]) == []
+        hits = await engine.store.search("goal not met")  # why the run ended is found
+        assert hits and all(hit.kind == "status" for hit in hits)
+    finally:
+        await engine.close()

@@ -489,17 +489,26 @@ def test_the_cli_shows_what_a_loop_s_agents_receive_and_what_would_be_cut(
         "executor coder (codex): listing budget 5,440 characters: 5 of 6 descriptions fit "
         "(5,051 used); would be cut: zeta"
     ) in lines
-    assert (
-        "evaluator judge (claude-code): listing budget 8,000 characters: 6 of 6 descriptions "
-        "fit (6,060 used)"
+    # the evaluator receives its own skills: the shipped strict reviewer by default
+    assert "loop fix, its evaluator: 1 of 1 skills found" in lines
+    assert any(
+        line.startswith(
+            "evaluator judge (claude-code): listing budget 8,000 characters: 1 of 1 "
+            "descriptions fit"
+        )
+        for line in lines
+    )
+    assert (  # what the CLIs load by themselves is said, not hidden
+        "    codex also loads your own skills itself (~/.agents/skills, ~/.codex/skills); one "
+        "of the same name as a skill above may be the one it uses"
     ) in lines
 
     data = json.loads(run_cli(root, "skills", "--loop", "fix", "--json").stdout)
     loop = data["loop"]
     assert loop["skills"] == names and loop["missing"] == []
-    assert [(a["role"], a["kind"], a["budget"], a["cut"]) for a in loop["agents"]] == [
-        ("executor", "codex", 5440, ["zeta"]),
-        ("evaluator", "claude-code", 8000, []),
+    assert [(a["role"], a["kind"], a["skills"], a["cut"]) for a in loop["agents"]] == [
+        ("executor", "codex", names, ["zeta"]),
+        ("evaluator", "claude-code", ["strict-reviewer"], []),
     ]
 
 
@@ -515,7 +524,7 @@ def test_the_cli_refuses_an_unknown_loop_in_one_line(tmp_path: Path, home: Path)
 def test_the_cli_says_which_chosen_skills_are_missing(tmp_path: Path, home: Path) -> None:
     root = make_repo(tmp_path / "repo", {"README.md": "hi\n"}, loop_config(skills=["ghost"]))
     result = run_cli(root, "skills", "--loop", "fix")
-    assert result.code == 0
+    assert result.code == 2  # a run of the loop would be refused
     assert result.stdout.splitlines()[:2] == [
         "loop fix: 0 of 1 skills found",
         "  ghost  NOT FOUND (searched skills, .claude/skills, .agents/skills, ~/.claude/skills, "
@@ -551,3 +560,14 @@ def test_the_strict_reviewer_knows_every_tamper_rule() -> None:
     assert missing == []
     assert "`bad-citation`" in body
     assert textwrap.dedent('"citations": [{"path"') in body
+
+
+def test_the_cli_says_a_chosen_skill_is_invalid_and_why(tmp_path: Path, home: Path) -> None:
+    root = make_repo(tmp_path / "repo", {"README.md": "hi\n"}, loop_config(skills=["broken"]))
+    folder = root / "skills" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: broken\n---\nNo description.\n")
+    result = run_cli(root, "skills", "--loop", "fix")
+    assert result.code == 2
+    line = result.stdout.splitlines()[1]
+    assert line.startswith("  broken  INVALID: skills/broken/SKILL.md: description")

@@ -47,14 +47,21 @@ def skills(loop_name: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(_as_data(catalogue, config, chosen), indent=2))
         return
-    if chosen is not None and config is not None:
+    if chosen is not None and config is not None and loop is not None:
         _print_loop(catalogue, config, chosen)
+        judged = loop_skills(catalogue, loop, evaluator=True)
+        if loop.evaluator is not None:
+            _print_loop(catalogue, config, judged, "its evaluator")
     else:
         _print_catalogue(catalogue)
     for warning in catalogue.warnings:
         click.echo(f"warning: {warning}")
     for problem in catalogue.problems:
         click.echo(f"invalid, skipped: {problem}")
+    if chosen is not None and loop is not None:
+        missing = [*chosen.missing, *loop_skills(catalogue, loop, evaluator=True).missing]
+        if missing:  # a run of the loop would be refused: say so by the exit code too
+            raise SystemExit(2)
 
 
 def _print_catalogue(catalogue: Catalogue) -> None:
@@ -66,20 +73,35 @@ def _print_catalogue(catalogue: Catalogue) -> None:
         click.echo(f"    {one_line(skill.description)}")
 
 
-def _print_loop(catalogue: Catalogue, config: Config, chosen: LoopSkills) -> None:
+def _print_loop(catalogue: Catalogue, config: Config, chosen: LoopSkills, whose: str = "") -> None:
+    title = f"loop {chosen.loop}" + (f", {whose}" if whose else "")
     if not chosen.skills and not chosen.missing:
-        click.echo(f"loop {chosen.loop} chooses no skills (give it skills = [...])")
+        click.echo(f"{title} chooses no skills")
         return
     total = len(chosen.skills) + len(chosen.missing)
-    click.echo(f"loop {chosen.loop}: {len(chosen.skills)} of {total} skills found")
+    click.echo(f"{title}: {len(chosen.skills)} of {total} skills found")
     for skill in chosen.skills:
         click.echo(f"  {skill.name}  {skill.source}  {skill.shown}")
         click.echo(f"      {one_line(skill.description)}")
     for name in chosen.missing:
-        click.echo(f"  {name}  NOT FOUND (searched {catalogue.searched()})")
-    for role, agent, kind in _agents(config, chosen.loop):
+        problems = catalogue.problems_of(name)
+        if problems:
+            click.echo(f"  {name}  INVALID: {problems[0]}")
+        else:
+            click.echo(f"  {name}  NOT FOUND (searched {catalogue.searched()})")
+    roles = _agents(config, chosen.loop)
+    for role, agent, kind in roles[1:] if whose else roles[:1]:
         listing = chosen.listing(kind)
         click.echo(f"{role} {agent} ({kind}): {_listing_line(listing)}")
+        if kind in USER_SKILLS:
+            click.echo(
+                f"    {kind} also loads your own skills itself ({USER_SKILLS[kind]}); one of "
+                "the same name as a skill above may be the one it uses"
+            )
+
+
+# where the CLIs find the user's skills by themselves (agent-formats.md §3.2, field-notes §4)
+USER_SKILLS = {"claude-code": "~/.claude/skills", "codex": "~/.agents/skills, ~/.codex/skills"}
 
 
 def _listing_line(listing: Listing) -> str:
@@ -147,17 +169,22 @@ def _as_data(
     }
     if chosen is not None and config is not None:
         agents = []
+        loop = config.loop(chosen.loop)
         for role, agent, kind in _agents(config, chosen.loop):
-            listing = chosen.listing(kind)
+            skills = loop_skills(catalogue, loop, evaluator=True) if role != "executor" else chosen
+            listing = skills.listing(kind)
             agents.append(
                 {
                     "role": role,
                     "agent": agent,
                     "kind": kind,
+                    "skills": [skill.name for skill in skills.skills],
+                    "missing": list(skills.missing),
                     "budget": listing.budget,
                     "used": listing.used,
                     "shown": [skill.name for skill in listing.shown],
                     "cut": list(listing.cut),
+                    "also_loads": USER_SKILLS.get(kind),
                 }
             )
         data["loop"] = {

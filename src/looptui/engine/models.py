@@ -55,6 +55,9 @@ class NoteStatus(enum.StrEnum):
     KEPT = "kept"
     PROPOSED = "proposed"
     ACCEPTED = "accepted"
+    # a lesson the human deleted: its text is gone, its subject kept, so that the same
+    # lesson is not proposed again
+    DISMISSED = "dismissed"
 
 
 @dataclass(frozen=True)

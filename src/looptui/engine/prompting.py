@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from looptui.engine.evaluation import tail
-from looptui.engine.models import CheckResult, Note, NoteKind, Verdict
+from looptui.engine.models import CheckResult, Note, NoteKind, NoteStatus, Verdict
 
 _FAILING_OUTPUT_LINES = 40
 # Well under Linux's 128 KiB limit on one argument, for agents given the prompt as {prompt}.
@@ -65,10 +65,12 @@ def build_prompt(
 
 
 def _split_notes(notes: Sequence[Note]) -> tuple[list[Note], list[Note]]:
-    """(history, the feedback given since the last iteration)."""
+    """(history, the feedback given since the last iteration). A lesson still proposed is
+    left out: no prompt carries a lesson the human has not accepted, its own run's neither."""
     latest = max((note.iteration for note in notes), default=0)
     feedback = [n for n in notes if n.kind is NoteKind.FEEDBACK and n.iteration == latest]
-    return [note for note in notes if note not in feedback], feedback
+    history = [n for n in notes if n not in feedback and n.status is not NoteStatus.PROPOSED]
+    return history, feedback
 
 
 def _assemble(
@@ -102,7 +104,7 @@ def _assemble(
     if remembered:
         lines = [_remembered_line(note) for note in remembered]
         parts.append(
-            "## What earlier runs of this loop learned (kept by the human reviewing them)\n"
+            "## What earlier runs of this loop learned (notes accepted for this loop)\n"
             + "\n".join(lines)
         )
     if history:

@@ -162,15 +162,12 @@ class RunRecording:
         checks: list[CheckResult],
         verdict: Verdict,
         diff: DiffStat,
-        commit: str | None,
+        changed: list[str],
+        head: str,
     ) -> None:
-        """Write the iteration's checkpoint note: progress, what was tried, problems, next
-        steps; from the evidence, or by the loop's checkpoint writer given that evidence."""
-        changed = (
-            await asyncio.to_thread(self.repository.changed_paths, f"{commit}^", commit)
-            if commit
-            else []
-        )
+        """Write the iteration's checkpoint note: progress, what was tried (`changed`: the
+        paths the turn changed), problems, next steps; from the evidence, or by the loop's
+        checkpoint writer given that evidence."""
         evidence = IterationEvidence(
             run_id=self.run_id,
             iteration=number,
@@ -188,6 +185,14 @@ class RunRecording:
             written, why_not = await self.checkpoint_writer.write(
                 self.loop.prompt, text, self.worktree, self.run_id, number
             )
+            if await asyncio.to_thread(self._undo_changes, head):
+                written, why_not = (
+                    text,
+                    (
+                        f"the checkpoint writer {self.checkpoint_writer.name} changed the worktree; "
+                        "its changes were undone and its note not kept"
+                    ),
+                )
             turn.usage = added(turn.usage, self.checkpoint_writer.usage)
             if why_not is None:
                 text = written
@@ -207,6 +212,14 @@ class RunRecording:
         note_id = await self.store.add_note(note)
         self._notes.append(replace(note, id=note_id))
         self._emit(number, NoteAdded(note.kind, text))
+
+    def _undo_changes(self, head: str) -> bool:
+        """Put the worktree back at `head` (its iteration's work is committed) if anything
+        changed it since; whether anything had. Files git ignores are left."""
+        if self.repository.snapshot(self.worktree) == self.repository.tree_of(head):
+            return False
+        self.repository.restore_worktree(self.worktree, head)
+        return True
 
     async def _hook(self, event: HookEvent, iteration: int, **fields: Any) -> None:
         """Run the loop's hooks of `event` (HookRefused from a blocking one goes up)."""

@@ -288,6 +288,12 @@ class LoopRunner(RunRecording):
         self._emit(number, VerdictGiven.of(verdict))
         await self._hook(HookEvent.VERDICT, number, **verdict_fields(verdict))
 
+        # what this turn changed, tree to tree: whether looptui or the agent itself committed
+        changed = (
+            await asyncio.to_thread(self.repository.changed_paths, self._last_tree, tree)
+            if self._last_tree is not None and tree != self._last_tree
+            else []
+        )
         self._unchanged = self._unchanged + 1 if tree == self._last_tree else 0
         self._last_tree = tree
         self._failing = [check for check in checks if not check.passed]
@@ -298,7 +304,7 @@ class LoopRunner(RunRecording):
             self._unknown_verdicts = 0
         if turn.resume_token:
             self._resume = turn.resume_token
-        await self._checkpoint(number, turn, checks, verdict, diff, commit)
+        await self._checkpoint(number, turn, checks, verdict, diff, changed, head)
 
         await self._record_iteration(number, turn, commit, tree, diff, head)
         self._emit(number, IterationMarked("finished", done=verdict.done))

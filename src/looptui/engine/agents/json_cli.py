@@ -87,7 +87,11 @@ async def with_skills(
         placed = place_skills(task.worktree.resolve(), CLI_SKILL_ROOTS[kind], task.skills)
     except (OSError, ValueError) as exc:  # ValueError: PathEscape, a link out of the worktree
         placed = Placed([], [])
-        yield OutputLine(f"[looptui: the skills could not be placed: {exc}]", NOTE_STREAM)
+        names = ", ".join(skill.name for skill in task.skills)
+        yield AgentError(
+            f"the skills ({names}) could not be placed in the worktree, so this turn goes "
+            f"without them: {exc}"
+        )
     try:
         async with contextlib.aclosing(turn(task)) as events:
             async for event in events:

@@ -67,12 +67,16 @@ async def remember_run(
     try:
         run = replace(await store.run(run_id), status=ended)
         iterations = await store.iterations(run_id)
+        # what each turn changed, from the tree before it to the tree after it: whoever
+        # committed (looptui, or the agent itself)
         changed: dict[int, Sequence[str]] = {}
+        before = await asyncio.to_thread(_tree_of, repository, run.base_commit)
         for iteration in iterations:
-            if iteration.commit:
+            if iteration.tree and before and iteration.tree != before:
                 changed[iteration.number] = await asyncio.to_thread(
-                    _changed_by, repository, iteration.commit
+                    _changed_between, repository, before, iteration.tree
                 )
+            before = iteration.tree or before
         evidence = RunEvidence(
             run=run,
             iterations=iterations,
@@ -106,8 +110,15 @@ async def remember_rejected(
         return []
 
 
-def _changed_by(repository: Repository, commit: str) -> list[str]:
+def _tree_of(repository: Repository, commit: str) -> str | None:
     try:
-        return repository.changed_paths(f"{commit}^", commit)
-    except Exception:  # a root commit, or one gone: no paths to name
+        return repository.tree_of(commit)
+    except Exception:  # gone (the run's base was rewritten): no paths to name
+        return None
+
+
+def _changed_between(repository: Repository, before: str, after: str) -> list[str]:
+    try:
+        return repository.changed_paths(before, after)
+    except Exception:  # a tree gone: no paths to name
         return []

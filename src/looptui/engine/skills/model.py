@@ -90,7 +90,7 @@ class Skill:
         FileNotFoundError for one that `files()` does not list, and OSError or
         UnicodeDecodeError when it cannot be read as text.
         """
-        path = confine(self.directory.resolve(), relative)
+        path = confine(self.directory.resolve(), relative, f"the skill {self.name}'s folder")
         shown = path.relative_to(self.directory.resolve()).as_posix()
         if shown != SKILL_FILE and shown not in self.files():
             raise FileNotFoundError(f"{relative}: not a file of skill {self.name}")

@@ -18,6 +18,7 @@ from looptui.engine.models import Note, NoteKind, NoteStatus, Source
 from looptui.engine.secrets import Redactor
 
 MAX_SOURCES = 20  # kept per note: the newest evidence
+MAX_NOTE_CHARS = 4_000  # of a note the human writes: well within a prompt's memory bound
 
 
 class NoteNotFound(LooptuiError):
@@ -90,11 +91,16 @@ class MemoryRecords(abc.ABC):
 
     async def notes(self, run_id: str) -> list[Note]:
         """A run's own notes, oldest first (its lessons included)."""
-        rows = await self._fetchall("SELECT * FROM notes WHERE run_id = ? ORDER BY id", (run_id,))
+        rows = await self._fetchall(
+            "SELECT * FROM notes WHERE run_id = ? AND status != 'dismissed' ORDER BY id",
+            (run_id,),
+        )
         return [note_from_row(row) for row in rows]
 
     async def note(self, note_id: int) -> Note:
-        rows = await self._fetchall("SELECT * FROM notes WHERE id = ?", (note_id,))
+        rows = await self._fetchall(
+            "SELECT * FROM notes WHERE id = ? AND status != 'dismissed'", (note_id,)
+        )
         if not rows:
             raise NoteNotFound(f"no note #{note_id} (see `looptui memory`)")
         return note_from_row(rows[0])
@@ -113,6 +119,8 @@ class MemoryRecords(abc.ABC):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if statuses is None:
+            where.append("status != 'dismissed'")
         for column, values in (("status", statuses), ("kind", kinds)):
             if values is not None:
                 chosen = [str(value) for value in values]
@@ -134,6 +142,8 @@ class MemoryRecords(abc.ABC):
         if not rows:
             return await self.add_note(note), True
         known = note_from_row(rows[0])
+        if known.status is NoteStatus.DISMISSED:
+            return known.id or 0, False  # the human deleted it: never proposed again
         if any(source.run_id == note.run_id for source in known.sources):
             return known.id or 0, False  # this run's evidence is in it already
         await self._write(
@@ -151,6 +161,11 @@ class MemoryRecords(abc.ABC):
         """The human's edit: the text changes, and its sources say the human wrote it."""
         if not text.strip():
             raise LooptuiError("a note cannot be empty (delete it instead)")
+        if len(text.strip()) > MAX_NOTE_CHARS:
+            raise LooptuiError(
+                f"a note holds at most {MAX_NOTE_CHARS:,} characters (this one has "
+                f"{len(text.strip()):,}): a longer one would never fit in a prompt"
+            )
         note = await self.note(note_id)
         sources = [*note.sources, Source("human", detail="edited by the human")]
         await self._write(
@@ -160,8 +175,16 @@ class MemoryRecords(abc.ABC):
         return await self.note(note_id)
 
     async def delete_note(self, note_id: int) -> Note:
+        """Delete a note: gone from every prompt, list and search. A lesson leaves its
+        subject behind (dismissed, with no text), so later runs do not propose it again."""
         note = await self.note(note_id)
-        await self._write("DELETE FROM notes WHERE id = ?", (note_id,))
+        if note.key is not None:
+            await self._write(
+                "UPDATE notes SET status = ?, text = '' WHERE id = ?",
+                (NoteStatus.DISMISSED.value, note_id),
+            )
+        else:
+            await self._write("DELETE FROM notes WHERE id = ?", (note_id,))
         return note
 
     async def note_used(self, note_ids: Iterable[int]) -> None:

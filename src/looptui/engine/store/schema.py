@@ -17,6 +17,7 @@ SEARCHABLE_KINDS = (
     "verdict",
     "check",
     "hook",
+    "status",  # a run's end, with its error: why it failed, stalled or was stopped
 )
 _V1_SEARCHABLE = SEARCHABLE_KINDS[:6]
 

@@ -67,6 +67,12 @@ class Repository(Merging):
         excludes = [option for name in keep for option in ("-e", f"/{name}")]
         self._in_worktree(path, "clean", "-ffdxq", *excludes)
 
+    def restore_worktree(self, path: Path, commit: str) -> None:
+        """Put the run's worktree back at `commit`, on its branch: tracked files reset and
+        untracked ones removed; files git ignores are left."""
+        self._in_worktree(path, "reset", "--quiet", "--hard", commit)
+        self._in_worktree(path, "clean", "-fdq")
+
     # -- prepared worktrees (pool.py) --------------------------------------------------------
 
     def detach_checkout(self, path: Path, commit: str) -> None:

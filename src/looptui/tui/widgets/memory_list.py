@@ -32,6 +32,7 @@ STATUS_LOOK = {
     NoteStatus.PROPOSED: ("◆ proposed", "$warning bold"),
     NoteStatus.ACCEPTED: ("✔ accepted", "$success"),
     NoteStatus.KEPT: ("· kept", "$text-muted"),
+    NoteStatus.DISMISSED: ("✗ deleted", "$text-muted"),
 }
 
 
