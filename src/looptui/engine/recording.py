@@ -186,12 +186,11 @@ class RunRecording:
                 self.loop.prompt, text, self.worktree, self.run_id, number
             )
             if await asyncio.to_thread(self._undo_changes, head):
-                written, why_not = (
-                    text,
-                    (
-                        f"the checkpoint writer {self.checkpoint_writer.name} changed the worktree; "
-                        "its changes were undone and its note not kept"
-                    ),
+                writer = self.checkpoint_writer.name
+                written = text
+                why_not = (
+                    f"the checkpoint writer {writer} changed the worktree; its changes were "
+                    "undone and its note not kept"
                 )
             turn.usage = added(turn.usage, self.checkpoint_writer.usage)
             if why_not is None:
