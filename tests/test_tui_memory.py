@@ -192,3 +192,25 @@ async def test_a_loops_memory_from_the_grid_the_loops_view_and_the_palette(
         commands["Memory of docs"].callback()
         await until(pilot, lambda: isinstance(app.screen, MemoryScreen))
         assert isinstance(app.screen, MemoryScreen) and app.screen.loop == "docs"
+
+
+async def test_a_lesson_accepted_in_the_tui_reaches_the_next_runs_prompt(tmp_path: Path) -> None:
+    """As a new user would: a demo run fails first, its lesson is proposed; accepted on the
+    Memory tab, it is in the prompt of the loop's next run, and only then."""
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        memory = await memory_tab(app, pilot, "fix-mean")
+        lesson = memory.notes[0]
+        assert lesson.kind is NoteKind.LESSON and lesson.status is NoteStatus.PROPOSED
+        before = await app.engine.start_run("fix-mean")  # proposed: not in the prompt
+        await wait_for_runs(app, pilot, [before.id])
+        (first,) = (await app.engine.history.iterations(before.id))[:1]
+        assert lesson.text not in first.prompt
+        await pilot.press("a")
+        await until(pilot, lambda: memory.notes[0].status is NoteStatus.ACCEPTED)
+        after = await app.engine.start_run("fix-mean")
+        await wait_for_runs(app, pilot, [after.id])
+        (first,) = (await app.engine.history.iterations(after.id))[:1]
+        assert "## What earlier runs of this loop learned" in first.prompt
+        assert f"(note #{lesson.id}, from run {lesson.run_id}" in first.prompt
+        assert lesson.text.splitlines()[0] in first.prompt
