@@ -37,6 +37,7 @@ from conftest import BUGGY_PACKAGE, Result, cli_env, fixer_config, git, make_rep
 from looptui.client.connect import VersionMismatch, open_supervisor
 from looptui.client.remote import RemoteSupervisor
 from looptui.engine.workspace import Repository
+from looptui.protocol import PROTOCOL_VERSION
 from process_support import exited
 from process_support import wait_for as wait_until
 
@@ -640,7 +641,7 @@ async def test_an_idle_service_of_another_version_is_replaced(tmp_path: Path) ->
         assert "this is looptui " + looptui.__version__ in info["mismatch"]
         told = run_cli(repo, "service", "status")  # says so, and what to do
         assert told.code == 0 and "looptui service restart" in told.stdout, told
-        assert f"runs looptui 0.0.1 (protocol 1), this is looptui {looptui.__version__}" in (
+        assert f"runs looptui 0.0.1 (protocol {PROTOCOL_VERSION}), this is looptui " in (
             told.stdout
         )
         supervisor = await open_supervisor(repo, os.environ, None)
