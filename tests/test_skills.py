@@ -498,10 +498,7 @@ def test_the_cli_shows_what_a_loop_s_agents_receive_and_what_would_be_cut(
         )
         for line in lines
     )
-    assert (  # what the CLIs load by themselves is said, not hidden
-        "    codex also loads your own skills itself (~/.agents/skills, ~/.codex/skills); one "
-        "of the same name as a skill above may be the one it uses"
-    ) in lines
+    assert not any("your own" in line for line in lines)  # this home has no skills
 
     data = json.loads(run_cli(root, "skills", "--loop", "fix", "--json").stdout)
     loop = data["loop"]
@@ -571,3 +568,20 @@ def test_the_cli_says_a_chosen_skill_is_invalid_and_why(tmp_path: Path, home: Pa
     assert result.code == 2
     line = result.stdout.splitlines()[1]
     assert line.startswith("  broken  INVALID: skills/broken/SKILL.md: description")
+
+
+def test_the_cli_names_a_user_skill_claude_code_will_use_instead(
+    tmp_path: Path, home: Path
+) -> None:
+    config = loop_config(skills=["dup"])
+    config["loops"]["fix"]["agent"] = "judge"  # a claude-code agent
+    root = make_repo(tmp_path / "repo", {"README.md": "hi\n"}, config)
+    write_skill(root / ".claude" / "skills", "dup", "the project's")
+    write_skill(home / ".claude" / "skills", "dup", "mine")
+    write_skill(home / ".claude" / "skills", "other", "another of mine")
+    lines = run_cli(root, "skills", "--loop", "fix").stdout.splitlines()
+    assert (
+        "    claude-code will use your own dup (~/.claude/skills), not the loop's: personal "
+        "skills rank above the project's"
+    ) in lines
+    assert "    claude-code also loads 1 of your own skill itself (~/.claude/skills)" in lines

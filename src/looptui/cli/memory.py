@@ -119,7 +119,10 @@ def edit(note_id: str, text: str | None) -> None:
         new_text = text
         if new_text is None:
             before = (await supervisor.note(number)).text
-            new_text = click.edit(before + "\n", extension=".md")
+            try:
+                new_text = click.edit(before + "\n", extension=".md")
+            except click.ClickException as exc:  # the editor would not start, or failed
+                raise LooptuiError(f"the editor failed: {exc.message}") from None
             if new_text is None or new_text.strip() == before.strip():
                 return None
         return await supervisor.edit_note(number, new_text)

@@ -93,15 +93,51 @@ def _print_loop(catalogue: Catalogue, config: Config, chosen: LoopSkills, whose:
     for role, agent, kind in roles[1:] if whose else roles[:1]:
         listing = chosen.listing(kind)
         click.echo(f"{role} {agent} ({kind}): {_listing_line(listing)}")
-        if kind in USER_SKILLS:
-            click.echo(
-                f"    {kind} also loads your own skills itself ({USER_SKILLS[kind]}); one of "
-                "the same name as a skill above may be the one it uses"
-            )
+        for line in _own_skills_lines(kind, chosen):
+            click.echo(f"    {line}")
 
 
 # where the CLIs find the user's skills by themselves (agent-formats.md §3.2, field-notes §4)
 USER_SKILLS = {"claude-code": "~/.claude/skills", "codex": "~/.agents/skills, ~/.codex/skills"}
+_USER_SKILL_DIRS = {
+    "claude-code": (".claude/skills",),
+    "codex": (".agents/skills", ".codex/skills"),
+}
+
+
+def _own_skills_lines(kind: str, chosen: LoopSkills) -> list[str]:
+    """What a CLI agent loads from the user's own folders by itself: each skill there of
+    the same name as one the loop chose (Claude Code ranks personal skills above project
+    ones, so it uses that one), and how many others it sees."""
+    folders = [Path.home() / folder for folder in _USER_SKILL_DIRS.get(kind, ())]
+    own = {
+        entry.name
+        for folder in folders
+        if folder.is_dir()
+        for entry in folder.iterdir()
+        if (entry / "SKILL.md").is_file()
+    }
+    if not own:
+        return []
+    lines = []
+    verb = "will use" if kind == "claude-code" else "may use"
+    for skill in chosen.skills:
+        if skill.name in own:
+            lines.append(
+                f"{kind} {verb} your own {skill.name} ({USER_SKILLS[kind]}), not the loop's: "
+                + (
+                    "personal skills rank above the project's"
+                    if kind == "claude-code"
+                    else "it loads both"
+                )
+            )
+    others = len(set(own) - {skill.name for skill in chosen.skills})
+    if others:
+        plural = "skill" if others == 1 else "skills"
+        lines.append(
+            f"{kind} also loads {others} of your own {plural} itself ({USER_SKILLS[kind]})"
+        )
+    return lines
 
 
 def _listing_line(listing: Listing) -> str:

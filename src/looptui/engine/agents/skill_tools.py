@@ -84,8 +84,10 @@ def load_skill(skill: Skill) -> str:
 
 
 def _skill(skills: Sequence[Skill], name: object) -> Skill:
+    known = ", ".join(skill.name for skill in skills) or "none"
+    if not isinstance(name, str) or not name:
+        raise ToolError(f"give the name of a skill: one of {known}")
     for skill in skills:
         if skill.name == name:
             return skill
-    known = ", ".join(skill.name for skill in skills) or "none"
     raise ToolError(f"no skill {name!r}; the skills are {known}")

@@ -144,6 +144,11 @@ class MemoryRecords(abc.ABC):
         known = note_from_row(rows[0])
         if known.status is NoteStatus.DISMISSED:
             return known.id or 0, False  # the human deleted it: never proposed again
+        if note.status is NoteStatus.ACCEPTED and known.status is NoteStatus.PROPOSED:
+            # the loop now keeps its lessons at once (`lessons = "auto"`): so this one too
+            await self._write(
+                "UPDATE notes SET status = ? WHERE id = ?", (NoteStatus.ACCEPTED.value, known.id)
+            )
         if any(source.run_id == note.run_id for source in known.sources):
             return known.id or 0, False  # this run's evidence is in it already
         await self._write(
@@ -167,7 +172,8 @@ class MemoryRecords(abc.ABC):
                 f"{len(text.strip()):,}): a longer one would never fit in a prompt"
             )
         note = await self.note(note_id)
-        sources = [*note.sources, Source("human", detail="edited by the human")]
+        sources = [s for s in note.sources if s.kind != "human"]  # one: the last edit's
+        sources.append(Source("human", detail="edited by the human"))
         await self._write(
             "UPDATE notes SET text = ?, edited_at = ?, sources = ? WHERE id = ?",
             (self.redactor.text(text.strip()), time.time(), self._sources_text(sources), note_id),
