@@ -28,9 +28,12 @@ pytestmark = pytest.mark.skipif(
 class Terminal:
     """A tmux session running one command."""
 
-    def __init__(self, command: str, cwd: Path, width: int, height: int) -> None:
+    def __init__(
+        self, command: str, cwd: Path, width: int, height: int, path: str | None = None
+    ) -> None:
+        """`path`: the PATH the command sees (default: this interpreter's bin first)."""
         self.name = f"looptui-{uuid.uuid4().hex[:8]}"
-        env = cli_env()
+        env = cli_env() if path is None else {**cli_env(), "PATH": path}
         passed = ("PATH", "HOME", "XDG_STATE_HOME")
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in passed)
         self._tmux(
@@ -44,14 +47,16 @@ class Terminal:
             str(height),
             "-c",
             str(cwd),
-            f"env {exports} TERM=xterm-256color {command}; sleep 600",
+            # through a shell: a command may be a line of shell (`cd … && …`)
+            f"env {exports} TERM=xterm-256color sh -c {shlex.quote(command)}; sleep 600",
         )
 
     def _tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
 
     def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", self.name)
+        # -J: a line the terminal wrapped comes back whole
+        return self._tmux("capture-pane", "-p", "-J", "-t", self.name)
 
     def press(self, *keys: str) -> None:
         for key in keys:
@@ -98,8 +103,10 @@ def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[
     status = run_cli(demo, "status")
     assert status.code == 0 and re.search(r"is driving [1-9]\d* run", status.stdout), status
 
-    # reopened, the app follows them to their end
-    term = Terminal(looptui(), demo, 160, 50)
+    # reopened with the command it printed, as written, in a shell without the venv on PATH
+    # (as the quick start leaves it), the app follows them to their end
+    hint = said.split("open it again with: ", 1)[1].splitlines()[0].strip()
+    term = Terminal(hint, tmp_path, 160, 50, path="/usr/bin:/bin")
     terminals.append(term)
     screen = term.wait_for(lambda s: "0 active" in s and "need you" in s, timeout=120)
     assert screen.count("succeeded") >= 3 and "stalled" in screen, screen

@@ -26,6 +26,8 @@ def prompt_texts(view: PromptView) -> list[tuple[str, bool, str]]:
             str(c.query_one(".prompt-text", Static).render()),
         )
         for c in view.query(".iteration-prompt").results(Collapsible)
+        # one still being mounted (a new iteration's) has no text yet: not shown yet
+        if c.query(".prompt-text")
     ]
 
 

@@ -47,6 +47,7 @@ async def open_app(
             theme_dirs=(SHIPPED_THEMES,),
             clock=(lambda: clock) if clock is not None else _now,
             bell=False,
+            root=repo,
         )
         async with app.run_test(size=size) as pilot:
             await pilot.pause()

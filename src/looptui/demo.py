@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shlex
 import subprocess
 import sys
@@ -59,13 +60,23 @@ def _step(at: float, **step: Any) -> dict[str, Any]:
     return {"at": at, **step}
 
 
-_REPLAYS: dict[str, list[dict[str, Any]]] = {
+def _read(at: float, path: str, iteration: int) -> dict[str, Any]:
+    return _step(at, iteration=iteration, tool="read", input={"path": path})
+
+
+# The replays' stories, timed in seconds at speed 1 (the whole demo in about six seconds);
+# watched (WATCHABLE_SPEED) each second is ten. Every loop has its own: a fix with a stray
+# line to reject, a fix whose first try fails its check and whose second an evaluator judges,
+# a new file, and a goal no change can meet, which stalls.
+REPLAYS: dict[str, list[dict[str, Any]]] = {
     "fix-add": [
         _step(0.2, iteration=1, log="$ python -m unittest tests.test_add"),
-        _step(0.6, iteration=1, log="FAIL: test_add -- AssertionError: -1 != 5"),
-        _step(1.0, iteration=1, text="add() subtracts; it should add."),
+        _step(0.6, iteration=1, log="FAIL: test_add (tests.test_add.AddTest.test_add)"),
+        _step(0.9, iteration=1, log="AssertionError: -1 != 5"),
+        _read(1.3, "calc/arith.py", iteration=1),
+        _step(1.8, iteration=1, text="add() subtracts; it should add."),
         _step(
-            1.6,
+            2.3,
             iteration=1,
             edit={
                 "path": "calc/arith.py",
@@ -75,7 +86,7 @@ _REPLAYS: dict[str, list[dict[str, Any]]] = {
         ),
         # A stray debugging line the reviewer should reject, in a hunk of its own.
         _step(
-            1.9,
+            2.8,
             iteration=1,
             edit={
                 "path": "calc/arith.py",
@@ -83,8 +94,9 @@ _REPLAYS: dict[str, list[dict[str, Any]]] = {
                 "new": "def divide(a, b):\n    print('debug: divide', a, b)\n",
             },
         ),
-        _step(2.2, iteration=1, log="$ python -m unittest tests.test_add  ->  OK"),
-        _step(2.4, iteration=1, message="Fixed add(): it returned a - b."),
+        _step(3.2, iteration=1, log="$ python -m unittest tests.test_add"),
+        _step(3.6, iteration=1, log="Ran 1 test: OK"),
+        _step(4.0, iteration=1, message="Fixed add(): it returned a - b."),
         # What it does with a reviewer's comment (the demo's answer to any feedback).
         _step(0.5, iteration=2, text="The reviewer is right: the debug print must go."),
         _step(
@@ -100,16 +112,23 @@ _REPLAYS: dict[str, list[dict[str, Any]]] = {
     ],
     "fix-mean": [
         _step(0.3, log="reading calc/stats.py"),
-        _step(0.9, text="mean() divides by len + 1; dividing by len fixes the average."),
+        _step(0.7, iteration=1, log="$ python -m unittest tests.test_stats"),
+        _step(1.1, iteration=1, log="FAIL: test_mean -- AssertionError: 1.5 != 2"),
         _step(
             1.5,
             iteration=1,
+            text="mean() divides by len + 1; dividing by len fixes the average.",
+        ),
+        _step(
+            2.0,
+            iteration=1,
             edit={"path": "calc/stats.py", "old": "(len(values) + 1)", "new": "len(values)"},
         ),
-        _step(2.0, iteration=1, message="Fixed the off-by-one in mean()."),
-        _step(0.4, iteration=2, log="the check says mean([]) must raise ValueError"),
+        _step(2.6, iteration=1, message="Fixed the off-by-one in mean()."),
+        _step(0.7, iteration=2, log="the check says mean([]) must raise ValueError"),
+        _read(1.1, "tests/test_stats.py", iteration=2),
         _step(
-            1.2,
+            1.6,
             iteration=2,
             edit={
                 "path": "calc/stats.py",
@@ -120,25 +139,57 @@ _REPLAYS: dict[str, list[dict[str, Any]]] = {
                 ),
             },
         ),
-        _step(2.0, iteration=2, message="mean([]) now raises ValueError."),
+        _step(2.0, iteration=2, log="$ python -m unittest tests.test_stats"),
+        _step(2.3, iteration=2, log="Ran 2 tests: OK"),
+        _step(2.6, iteration=2, message="mean([]) now raises ValueError."),
     ],
     "docs": [
         _step(0.3, log="collecting the public functions"),
         _step(0.8, tool="search", input={"pattern": "def "}),
+        _step(1.3, log="calc/arith.py: add, subtract, multiply, divide"),
+        _step(1.7, log="calc/stats.py: mean"),
+        _step(2.2, text="One example per function, on one page."),
         _step(
-            1.4,
+            2.8,
             write={
                 "path": "docs/usage.md",
                 "content": "# Usage\n\n```python\nfrom calc.arith import add\n"
                 "from calc.stats import mean\n\nadd(2, 3)      # 5\nmean([1, 2, 3])  # 2\n```\n",
             },
         ),
-        _step(1.8, message="Wrote docs/usage.md."),
+        _step(3.2, message="Wrote docs/usage.md."),
     ],
     "speedup": [
         _step(0.5, log="profiling the test suite"),
-        _step(1.2, text="The budget in test_speed cannot be met; nothing to change."),
-        _step(1.6, message="No change made."),
+        _step(1.0, iteration=1, log="FAIL: test_impossible_budget -- 1.0 not less than 0.5"),
+        _step(1.0, iteration=2, log="the check still fails: 1.0 is still not less than 0.5"),
+        _step(1.5, tool="read", input={"path": "tests/test_speed.py"}),
+        _step(2.0, text="The budget in test_speed cannot be met; nothing to change."),
+        _step(2.4, message="No change made."),
+    ],
+    # The evaluator of fix-mean: reads the change in its own checkout, then answers with a
+    # verdict citing the lines it rests on (each citation is checked against the checkout).
+    "reviewer": [
+        _step(0.3, log="reading the diff, calc/stats.py and tests/test_stats.py"),
+        _step(
+            0.9,
+            message=json.dumps(
+                {
+                    "done": True,
+                    "confidence": 0.9,
+                    "reasons": [
+                        "mean() divides by len(values) and raises ValueError for no values",
+                        "both tests of tests/test_stats.py pass, and no test was changed",
+                    ],
+                    "next_steps": [],
+                    "citations": [
+                        {"path": "calc/stats.py", "line": 3},
+                        {"path": "calc/stats.py", "line": 4},
+                        {"path": "tests/test_stats.py", "line": 10},
+                    ],
+                }
+            ),
+        ),
     ],
 }
 
@@ -159,6 +210,7 @@ def _loops(python: str) -> dict[str, Any]:
             "agent": "fix-mean",
             "checks": [{"name": "tests", "run": unittest("tests.test_stats"), "timeout": 60}],
             "max_iterations": 3,
+            "evaluator": "reviewer",
         },
         "docs": {
             "prompt": "Write docs/usage.md with an example for each public function.",
@@ -177,9 +229,35 @@ def _loops(python: str) -> dict[str, Any]:
 
 
 # How fast the demo's replay agents work when a person watches: slow enough to see several
-# agents at work (and to quit while they are) for half a minute. At 1.0 all four runs end
-# within about five seconds, which tests and scripts prefer.
-WATCHABLE_SPEED = 0.12
+# agents at work (and to quit while they are) for about a minute. At 1.0 all four runs end
+# within about six seconds, which tests and scripts prefer.
+WATCHABLE_SPEED = 0.1
+# Marks a repository as the demo's, so the app shows where it is (a temporary directory).
+DEMO_MARKER = ".looptui/demo.md"
+_MARKER_TEXT = (
+    "This repository was made by `looptui demo` to try looptui on: its agents replay\n"
+    "scripts (.looptui/replays), its checks are real. Delete the directory when done.\n"
+)
+
+
+def is_demo_repository(root: Path) -> bool:
+    """Whether `root` is a repository made by `looptui demo`."""
+    return (root / DEMO_MARKER).is_file()
+
+
+def looptui_command() -> str:
+    """A shell command that runs this looptui as written, whatever PATH holds: the `looptui`
+    script next to the running interpreter (a venv's, on PATH only once activated), else the
+    interpreter with `-m looptui`."""
+    script = Path(sys.executable).parent / "looptui"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m looptui"
+
+
+def reopen_hint(path: Path) -> str:
+    """The command that opens the app on the demo at `path` again."""
+    return f"cd {shlex.quote(str(path))} && {looptui_command()}"
 
 
 def create_demo_repository(directory: Path | None, speed: float = 1.0) -> Path:
@@ -198,16 +276,18 @@ def create_demo_repository(directory: Path | None, speed: float = 1.0) -> Path:
         target = path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    (path / DEMO_MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (path / DEMO_MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
     replays = path / ".looptui" / "replays"
     replays.mkdir(parents=True)
-    for name, steps in _REPLAYS.items():
+    for name, steps in REPLAYS.items():
         lines = [json.dumps(step) for step in steps]
         (replays / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = {
         "settings": {"max_parallel": 4},
         "agents": {
             name: {"kind": "replay", "script": f".looptui/replays/{name}.jsonl", "speed": speed}
-            for name in _REPLAYS
+            for name in REPLAYS
         },
         "loops": _loops(shlex.quote(sys.executable)),
     }
@@ -248,7 +328,11 @@ async def run_demo(engine: Engine) -> None:
     console.print(runs_table(await engine.history.runs()))
     succeeded = [run for run in await engine.history.runs() if run.status == "succeeded"]
     if succeeded:
+        looptui = looptui_command()
         console.print(
-            f"\nreview a run: looptui diff {succeeded[0].id}; "
-            f"land it: looptui merge {succeeded[0].id}"
+            f"\nreview a run: {looptui} diff {succeeded[0].id}; "
+            f"land it: {looptui} merge {succeeded[0].id}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,  # a command to copy: never broken across lines
         )

@@ -48,8 +48,8 @@ def init() -> None:
     "--speed",
     type=float,
     default=None,
-    help="How fast the replay agents work (default 0.12, to watch them; 1: all done in "
-    "about five seconds).",
+    help="How fast the replay agents work (default 0.1, to watch them for about a minute; "
+    "1: all done in about six seconds).",
 )
 @one_line_errors
 def demo(directory: Path | None, headless: bool, speed: float | None) -> None:
@@ -58,15 +58,15 @@ def demo(directory: Path | None, headless: bool, speed: float | None) -> None:
 
     Offline and without any API key: the agents are replays, the checks are real.
     """
-    from looptui.demo import WATCHABLE_SPEED, create_demo_repository, run_demo
+    from looptui.demo import WATCHABLE_SPEED, create_demo_repository, reopen_hint, run_demo
 
     path = create_demo_repository(directory, WATCHABLE_SPEED if speed is None else speed)
     click.echo(f"demo repository: {path}")
     os.chdir(path)
     if headless:
         run_async(with_engine(run_demo, with_config=True))
-        click.echo(f"\nexplore it: cd {path} && looptui")
+        click.echo(f"\nexplore it: {reopen_hint(path)}")
         return
     config = load_config(path / CONFIG_NAME)
     open_app(path, sorted(config.loops))
-    click.echo(f"the demo repository stays in {path}; open it again with: cd {path} && looptui")
+    click.echo(f"the demo repository stays in {path}; open it again with: {reopen_hint(path)}")

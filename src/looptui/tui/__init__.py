@@ -51,6 +51,7 @@ async def run_app(
             engine,
             Settings.load(home / "settings.toml"),
             theme_dirs=(SHIPPED_THEMES, home / "themes"),
+            root=root,
         )
         await app.run_async()
     finally:

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from looptui.client.api import Supervisor
 from looptui.client.remote import RemoteSupervisor, State
+from looptui.demo import is_demo_repository
 from looptui.engine import LooptuiError
 from looptui.engine.models import Run, RunStatus
 from looptui.protocol.events import Event, EventKind, IterationMarked
@@ -90,7 +91,9 @@ class LooptuiApp(App[None]):
         theme_dirs: Iterable[Path] = (),
         clock: Callable[[], float] = time.time,
         bell: bool = True,
+        root: Path | None = None,
     ) -> None:
+        """`root`: the repository's directory, shown when it is the demo's."""
         super().__init__()
         self.engine = engine
         self.settings = settings
@@ -100,6 +103,8 @@ class LooptuiApp(App[None]):
         self._theme_dirs = list(theme_dirs)
         self._themes_ready = False
         self.repository_name = engine.name
+        # where the demo is (a temporary directory the user must find again); None otherwise
+        self.demo_path = root if root is not None and is_demo_repository(root) else None
         self.connection: Connection = "local"
         self.bridge_error: str | None = None  # why live updates stopped, while they are
         self._publishing = False

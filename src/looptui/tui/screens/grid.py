@@ -100,6 +100,8 @@ class GridScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
+        if self.looptui.demo_path is not None:  # a temporary directory, to be found again
+            yield Static(f"demo repository: {self.looptui.demo_path}", id="where", markup=False)
         yield Input(
             placeholder="filter: words of the loop, agent, status, id or prompt",
             id="filter",
