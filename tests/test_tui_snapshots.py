@@ -161,9 +161,32 @@ def keys(*pressed: str, loop: str = "fix-add") -> Action:
     return go
 
 
+def with_costs(grouped: bool) -> Action:
+    """What each run spent (the demo's replays spend nothing), set on the board: the cards
+    at three columns show it whole, the title totals it, and by loop each group's title."""
+
+    async def go(app: LooptuiApp, pilot: Pilot[None]) -> None:
+        spent = {"fix-add": (812_000, 40_500, 12.3456), "docs": (9_000, 1_000, 0.0042)}
+        for summary in app.board.summaries.values():
+            used_in, used_out, usd = spent.get(summary.run.loop, (0, 0, 0.0))
+            summary.run = dataclasses.replace(
+                summary.run, input_tokens=used_in, output_tokens=used_out, cost_usd=usd
+            )
+            app.board.dirty.add(summary.id)
+        app.publish_soon()
+        await until(pilot, lambda: "tok" in str(app.screen.query_one("#title").render()))
+        if grouped:
+            await pilot.press("g")
+
+    return go
+
+
 SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "grid": (None, (160, 50)),
     "grid-80x24": (None, (80, 24)),
+    "costs": (with_costs(grouped=False), (160, 50)),
+    "costs-80x24": (with_costs(grouped=False), (80, 24)),
+    "costs-by-loop": (with_costs(grouped=True), (160, 50)),
     "grid-grouped-by-status": (keys("g", "g"), (160, 50)),
     "grid-filter": (keys("slash", "f", "i", "x"), (160, 50)),
     "needs-you": (keys("r"), (160, 50)),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from looptui.engine.models import DiffStat
+from collections.abc import Iterable
+from pathlib import Path
+
+from looptui.engine.models import DiffStat, Run
 
 
 def duration(seconds: float) -> str:
@@ -27,3 +30,53 @@ def money(usd: float) -> str:
 def diff_stat(diff: DiffStat) -> str:
     files = f"{diff.files} file{'s' if diff.files != 1 else ''}"
     return f"+{diff.added} −{diff.removed} in {files}"
+
+
+def cost(input_tokens: int, output_tokens: int, usd: float) -> str:
+    """Tokens and money spent, as cards and titles show them ("" when nothing was)."""
+    spent = input_tokens + output_tokens
+    if not spent and not usd:
+        return ""
+    return f"{tokens(spent)} tok {money(usd)}"
+
+
+def cost_of(runs: Iterable[Run]) -> str:
+    """What these runs cost together, as `cost` words it."""
+    spent_in = spent_out = 0
+    usd = 0.0
+    for run in runs:
+        spent_in, spent_out = spent_in + run.input_tokens, spent_out + run.output_tokens
+        usd += run.cost_usd
+    return cost(spent_in, spent_out, usd)
+
+
+def fit(parts: list[str], width: int, separator: str = "  ·  ") -> str:
+    """Title parts (content markup) joined on as few lines as `width` allows, each part
+    whole: a narrow terminal wraps a title between its parts, never cuts one off."""
+    from textual.content import Content
+
+    lines: list[list[str]] = []
+    used = 0
+    gap = len(separator)
+    for part in parts:
+        size = Content.from_markup(part).cell_length
+        if lines and used + gap + size <= width:
+            lines[-1].append(part)
+            used += gap + size
+        else:
+            lines.append([part])
+            used = size
+    return "\n".join(separator.join(line) for line in lines)
+
+
+def path_tail(path: str, width: int) -> str:
+    """A path in `width` cells: home as `~`, and when still too long, its last components
+    after "…/" (the whole path is a key away: copy it)."""
+    home = str(Path.home())
+    if home != "/" and (path == home or path.startswith(home + "/")):
+        path = "~" + path[len(home) :]
+    if len(path) <= width:
+        return path
+    tail = path[len(path) - max(1, width - 2) :]
+    cut = tail.find("/")
+    return "…/" + (tail[cut + 1 :] if 0 <= cut < len(tail) - 1 else tail)

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from looptui.engine.models import Run
+from looptui.tui import format
 from looptui.tui.app import LooptuiApp
 from looptui.tui.board import RunSummary
 from looptui.tui.widgets.card_grid import CardGrid
+from looptui.tui.worktree import WORKTREE_BINDINGS, WorktreeScreen, discard
 
 GROUPINGS = ("none", "loop", "status")
 
@@ -28,7 +30,7 @@ def group_key(summary: RunSummary, grouping: str) -> str:
     return ""
 
 
-class GridScreen(Screen[None]):
+class GridScreen(WorktreeScreen):
     """Every run of the repository at a glance."""
 
     CSS_PATH = "grid.tcss"
@@ -68,6 +70,8 @@ class GridScreen(Screen[None]):
             tooltip="The lessons and notes of the selected run's loop",
             show=False,
         ),
+        Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch", show=False),
+        *WORKTREE_BINDINGS,
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("left,h", "move('left')", "Left", show=False),
         Binding("right,l", "move('right')", "Right", show=False),
@@ -177,16 +181,24 @@ class GridScreen(Screen[None]):
         shown = len(self.cards.runs)
         count = f"{shown} of {total} runs" if self.filter_text else f"{total} runs"
         parts = [f"[b]looptui[/]  {self.looptui.repository_name}", count, f"{active} active"]
+        spent = format.cost_of(s.run for s in board.summaries.values())
+        if spent:  # every run's, filtered out or not (grouped by loop, each loop's is shown)
+            parts.append(spent)
         if waiting:
             parts.append(f"[b $needs-review]{waiting} need you[/] (press [b]r[/])")
         if self.grouping != "none":
             parts.append(f"grouped by {self.grouping}")
         # where the runs are driven comes last, unless live updates are in trouble
         parts.insert(1 if self.looptui.trouble else len(parts), self.looptui.connection_line)
-        title = "  ·  ".join(parts)
-        if title != self._title:  # one line, always: no layout, and none when unchanged
+        # whole parts on as many lines as the width needs: no layout unless that changes
+        title = format.fit(parts, self.size.width - 2)
+        if title != self._title:
+            relayout = title.count("\n") != self._title.count("\n")
             self._title = title
-            self.query_one("#title", Static).update(title, layout=False)
+            self.query_one("#title", Static).update(title, layout=relayout)
+
+    def on_resize(self) -> None:
+        self.update_title()
 
     def watch_grouping(self) -> None:
         self.rebuild()
@@ -208,6 +220,10 @@ class GridScreen(Screen[None]):
     def selected(self) -> RunSummary | None:
         return self.cards.selected
 
+    def run_at_hand(self) -> Run | None:
+        summary = self.selected()
+        return summary.run if summary is not None else None
+
     def action_move(self, direction: str) -> None:
         self.cards.move(direction)
 
@@ -228,6 +244,12 @@ class GridScreen(Screen[None]):
         summary = self.selected()
         if summary is not None:
             await self.looptui.start_run(summary.run.loop, summary.run.prompt, summary.run.agent)
+
+    @work(group="grid-command", exclusive=True, exit_on_error=False)
+    async def action_discard(self) -> None:
+        summary = self.selected()
+        if summary is not None:
+            await discard(self, self.looptui.engine, summary.run)
 
     def action_memory(self) -> None:
         summary = self.selected()
@@ -273,6 +295,9 @@ class GridScreen(Screen[None]):
             return summary is not None and summary.status.is_active
         if action in ("open", "retry", "memory"):
             return summary is not None
+        if action == "discard":
+            status = summary.status if summary is not None else None
+            return status is not None and not status.is_active and status.has_workspace
         if action == "clear_filter":
             return bool(self.filter_text) or self.query_one("#filter").has_class("-shown")
         return True

@@ -12,10 +12,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from looptui.engine import LooptuiError
+from looptui.engine.models import Run
 from looptui.engine.workspace import (
     ContentId,
     Decision,
@@ -30,6 +30,7 @@ from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.widgets.diff_view import DiffView
+from looptui.tui.worktree import EDIT_BINDING, WORKTREE_BINDINGS, WorktreeScreen
 
 if TYPE_CHECKING:
     from looptui.tui.app import LooptuiApp
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 SCOPE_NAMES = {"run": "whole run", "last": "last iteration"}
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(WorktreeScreen):
     """One run's diff, unit by unit (a hunk, or a file taken whole)."""
 
     CSS_PATH = "review.tcss"
@@ -78,6 +79,8 @@ class ReviewScreen(Screen[None]):
         ),
         Binding("t", "scope", "Scope", tooltip="Review the whole run or its last iteration"),
         Binding("u", "split", "Split/unified", tooltip="Side by side or unified"),
+        EDIT_BINDING,
+        *WORKTREE_BINDINGS,
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -166,6 +169,13 @@ class ReviewScreen(Screen[None]):
             f"[$verdict-fail]{counts.rejected} rejected[/]  {counts.undecided} undecided"
         )
         self.refresh_bindings()
+
+    def run_at_hand(self) -> Run | None:
+        summary = self.looptui.board.summaries.get(self.run_id)
+        return summary.run if summary is not None else None
+
+    def file_at_hand(self) -> tuple[str, int] | None:
+        return self.query_one(DiffView).place_at_hand()
 
     # -- moving ------------------------------------------------------------------------------
 

@@ -8,11 +8,11 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
+from textual.markup import escape
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from looptui.engine import LooptuiError
-from looptui.engine.models import RunStatus
+from looptui.engine.models import Run, RunStatus
 from looptui.engine.store.feed import Feed
 from looptui.protocol.events import EventKind
 from looptui.tui import format
@@ -22,13 +22,14 @@ from looptui.tui.widgets.evidence import PromptView, VerdictsView
 from looptui.tui.widgets.log_search import SearchBar
 from looptui.tui.widgets.memory_list import MemoryList
 from looptui.tui.widgets.run_log import KEPT_EVENTS, RunLog
+from looptui.tui.worktree import EDIT_BINDING, WORKTREE_BINDINGS, WorktreeScreen
 
 RELOADING_KINDS = {EventKind.COMMIT, EventKind.VERDICT, EventKind.NOTE, EventKind.STATUS}
 LOADED_TABS = {"diff", "verdicts", "memory", "prompt"}  # read from the store when shown
 SEARCH_ACTIONS = {"search", "next_match", "previous_match"}
 
 
-class RunScreen(Screen[None]):
+class RunScreen(WorktreeScreen):
     """Everything one run did, live while it goes."""
 
     CSS_PATH = "run.tcss"
@@ -47,6 +48,8 @@ class RunScreen(Screen[None]):
         Binding("s", "stop", "Stop", tooltip="Stop the run (its worktree is kept)"),
         Binding("e", "expand", "Expand tools", tooltip="Show tool calls whole or as one line"),
         Binding("u", "split", "Split/unified", tooltip="Show the diff side by side or unified"),
+        EDIT_BINDING,
+        *WORKTREE_BINDINGS,
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -131,14 +134,38 @@ class RunScreen(Screen[None]):
             f"iteration {summary.iteration}/{run.max_iterations}",
             format.duration(summary.elapsed(self.looptui.clock())),
             format.diff_stat(run.diff),
-            run.branch,
         ]
+        spent = format.cost(run.input_tokens, run.output_tokens, run.cost_usd)
+        parts += [spent] if spent else []
         if run.error and not run.status.is_active:
             parts.append(f"[$verdict-fail]{run.error}[/]")
         if self.looptui.trouble:  # where the runs are driven is the grid's business
             parts.append(self.looptui.connection_line)
-        self.query_one("#run-title", Static).update("  ·  ".join(parts))
+        width = self.size.width - 2
+        self.query_one("#run-title", Static).update(
+            f"{format.fit(parts, width)}\n{self.where(run, width)}"
+        )
         self.refresh_bindings()
+
+    def where(self, run: Run, width: int) -> str:
+        """The line on where the run's work is: its branch and worktree (or that they are
+        gone), the worktree's path cut to the width (`y` copies it whole)."""
+        if not run.status.has_workspace:
+            gone = f"{run.status.value}: branch {escape(run.branch)} and its worktree are gone"
+            return f"[$text-muted]{gone}[/]"
+        branch = f"branch [b]{escape(run.branch)}[/]  ·  worktree "
+        room = width - len(f"branch {run.branch}  ·  worktree ")
+        return branch + escape(format.path_tail(run.worktree, max(room, 12)))
+
+    def on_resize(self) -> None:
+        self.update_title()
+
+    def run_at_hand(self) -> Run | None:
+        summary = self.looptui.board.summaries.get(self.run_id)
+        return summary.run if summary is not None else None
+
+    def file_at_hand(self) -> tuple[str, int] | None:
+        return self.query_one(DiffView).place_at_hand()
 
     # -- tabs, loaded when shown -----------------------------------------------------------
 
@@ -251,6 +278,9 @@ class RunScreen(Screen[None]):
             return status.is_active
         if action == "review":
             return not status.is_active and status.has_workspace
+        if action == "edit":  # the file of the diff shown
+            tabs = self.query(TabbedContent)
+            return bool(tabs) and tabs.first().active == "diff"
         if action in SEARCH_ACTIONS:  # the log's, shown only with it
             tabs = self.query(TabbedContent)
             if not tabs or tabs.first().active != "log":

@@ -67,6 +67,7 @@ class _Row:
     height: int
     title: str = ""
     cards: tuple[int, ...] = ()
+    members: tuple[int, ...] = ()  # a title's: its group's runs, whose cost it totals
 
 
 class CardGrid(ScrollView, can_focus=True):
@@ -168,6 +169,14 @@ class CardGrid(ScrollView, can_focus=True):
             return
         self._stale.update(dict.fromkeys(run_ids))
         self._draw_some()
+        self._refresh_titles(run_ids)
+
+    def _refresh_titles(self, run_ids: set[str]) -> None:
+        """Repaint the titles of the groups of these runs (each totals its group's cost)."""
+        top = self.scroll_offset.y
+        for row in self._rows:
+            if row.title and any(self.runs[index].id in run_ids for index in row.members):
+                self.refresh(Region(0, row.y + 1 - top, self.size.width, 1))
 
     def _draw_some(self) -> None:
         self._drawing = False
@@ -263,7 +272,7 @@ class CardGrid(ScrollView, can_focus=True):
         y = 0
         for title, members in self.groups:
             if title:
-                rows.append(_Row(y, 2, title=f"{title} ({len(members)})"))
+                rows.append(_Row(y, 2, title=f"{title} ({len(members)})", members=tuple(members)))
                 y += 2
             for start in range(0, len(members), self._columns):
                 rows.append(
@@ -344,7 +353,9 @@ class CardGrid(ScrollView, can_focus=True):
             if not offset:  # a blank line above each group's title
                 return Strip.blank(width, base)
             style = self.get_component_rich_style("card-grid--group")
-            return Strip([Segment(row.title, base + style)]).adjust_cell_length(width, base)
+            spent = format.cost_of(self.runs[index].run for index in row.members)
+            title = f"{row.title}  ·  {spent}" if spent else row.title
+            return Strip([Segment(title, base + style)]).adjust_cell_length(width, base)
         segments: list[Segment] = []
         gutter = Segment(" " * GUTTER, base)
         for column, index in enumerate(row.cards):
@@ -417,9 +428,6 @@ class CardGrid(ScrollView, can_focus=True):
             (f"  iteration {summary.iteration}/{run.max_iterations}", muted),
             (f"  {format.duration(summary.elapsed(self.clock()))}", muted),
         )
-        tokens = run.input_tokens + run.output_tokens
-        if tokens or run.cost_usd:
-            line1.append(f"  {format.tokens(tokens)} tok {format.money(run.cost_usd)}", muted)
         verdict = summary.verdict
         if verdict is None:
             line2 = Text("no verdict yet", muted)
@@ -442,8 +450,17 @@ class CardGrid(ScrollView, can_focus=True):
             (f"+{diff.added}", style("card-grid--add")),
             " ",
             (f"−{diff.removed}", style("card-grid--remove")),
-            (f"  in {diff.files} file{'s' if diff.files != 1 else ''}", muted),
         )
+        files = Text(f"  in {diff.files} file{'s' if diff.files != 1 else ''}", muted)
+        spent = format.cost(run.input_tokens, run.output_tokens, run.cost_usd)
+        inner = self._card_width - 4
+        if not spent:
+            line3.append_text(files)
+        else:  # what the run cost, whole, at the right: the count of files gives way first
+            if line3.cell_len + files.cell_len + 2 + len(spent) <= inner:
+                line3.append_text(files)
+            line3.append(" " * max(2, inner - line3.cell_len - len(spent)))
+            line3.append(spent, muted)
         if run.error and not run.status.is_active:
             line4 = Text(run.error, style("card-grid--fail"))
         else:

@@ -161,6 +161,25 @@ class DiffView(VerticalScroll, can_focus=True):
             unit.add_class("-cursor")
             self.scroll_to_widget(unit, animate=False, top=unit.region.height > self.size.height)
 
+    def place_at_hand(self) -> tuple[str, int] | None:
+        """The file and line to open in an editor: the cursor's unit, else the one at the
+        top of the view; the line its first added line (else where it starts), in the new
+        file. None when nothing is shown, or the file was deleted."""
+        unit = self.units.get(self.cursor) if self.cursor else None
+        if unit is None:
+            top = self.scroll_y
+            for candidate in self.units.values():
+                if unit is not None and candidate.virtual_region.y > top:
+                    break
+                unit = candidate
+        if unit is None or unit.file.new_path is None:
+            return None
+        hunks = [unit.hunk] if unit.hunk is not None else list(unit.file.hunks)
+        lines = [line for hunk in hunks for line in hunk.lines if line.new_number is not None]
+        added = [line for line in lines if line.kind is LineKind.ADDED]
+        first = (added or lines)[0].new_number if lines else None
+        return unit.file.new_path, first or (hunks[0].new_start if hunks else 1) or 1
+
     def mark(self, keys: set[HunkKey] | None = None) -> None:
         """Repaint the units whose decisions changed (all of them by default)."""
         for key, unit in self.units.items():
