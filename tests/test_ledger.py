@@ -222,7 +222,7 @@ async def test_a_store_of_schema_six_gains_the_ledger_and_keeps_its_runs(tmp_pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 13
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 14
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row[1] for row in db.execute("PRAGMA table_info(schedule)")}
     assert {"firings", "firings_by_loop", "firings_pending", "schedule"} <= tables
@@ -272,8 +272,10 @@ async def test_a_tip_and_its_firing_are_stored_together(tmp_path: Path) -> None:
 
 
 def undo_memory(db: sqlite3.Connection) -> None:
-    """Take a store back to before schema 11 (the memory's provenance), and 12 (the system
-    prompts)."""
+    """Take a store back to before schema 11 (the memory's provenance), 12 (the system
+    prompts) and 14 (the review kept)."""
+    db.execute("DROP TABLE review_decisions")
+    db.execute("ALTER TABLE runs DROP COLUMN review")
     for column in ("system_prompt", "system_appended"):
         db.execute(f"ALTER TABLE iterations DROP COLUMN {column}")
     db.execute("DROP TRIGGER notes_fts_delete")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -84,6 +85,8 @@ def run_to_json(
             "output_tokens": run.output_tokens,
             "cost_usd": run.cost_usd,
         },
+        # how much of a merged run review covered; None before a merge (or an older one)
+        "review": None if run.review is None else dataclasses.asdict(run.review),
         "last_verdict": None
         if verdict is None
         else {

@@ -32,7 +32,8 @@ from looptui.console import (
 from looptui.engine import Engine
 from looptui.engine.config import CONFIG_NAME, load_config
 from looptui.engine.errors import LooptuiError
-from looptui.engine.models import Run, RunStatus
+from looptui.engine.landing import reviewed_line
+from looptui.engine.models import ReviewTally, Run, RunStatus
 from looptui.engine.store.records import CRASHED
 from looptui.engine.workspace import Repository
 from looptui.service.daemon import Place, start_detached
@@ -61,9 +62,24 @@ def status(as_json: bool) -> None:
             click.echo("no runs yet; start one with `looptui run LOOP`")
         else:
             make_console().print(runs_table(runs, driven))
+            for line in unread_by_loop(runs):
+                click.echo(line)
         click.echo(started or service_line)
 
     run_async(with_engine(body))
+
+
+def unread_by_loop(runs: list[Run]) -> list[str]:
+    """Per loop, how much of its merged code review covered: the understanding debt."""
+    totals: dict[str, ReviewTally] = {}
+    for run in runs:
+        if run.review is not None:
+            totals[run.loop] = totals.get(run.loop, ReviewTally()) + run.review
+    return [
+        f"loop {loop}: merged {tally.lines} lines, {tally.unread_lines} of them never shown "
+        f"or decided ({reviewed_line(tally)})"
+        for loop, tally in sorted(totals.items())
+    ]
 
 
 async def _start_for_crashed(runs: list[Run]) -> str | None:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from looptui.engine.config import Config
 from looptui.engine.landing import MergeGate, MergePlan
-from looptui.engine.models import Note, Run
+from looptui.engine.models import Note, ReviewTally, Run
 from looptui.engine.store.feed import Feed
 from looptui.engine.store.history import History
 from looptui.engine.store.ledger import Firing
@@ -96,7 +96,12 @@ class Supervisor(Protocol):
         ...
 
     async def merge(
-        self, prefix: str, squash: bool = False, reject: str | None = None, force: bool = False
+        self,
+        prefix: str,
+        squash: bool = False,
+        reject: str | None = None,
+        force: bool = False,
+        review: ReviewTally | None = None,
     ) -> str: ...
 
     async def preview(self, prefix: str, reject: str | None = None) -> MergePlan: ...

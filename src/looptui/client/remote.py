@@ -22,7 +22,15 @@ from looptui.client.remote_memory import RemoteMemory
 from looptui.engine import errors
 from looptui.engine.config import Config
 from looptui.engine.landing import MergeGate, MergePlan, merge_gate
-from looptui.engine.models import CheckResult, Iteration, Note, Run, RunStatus, Verdict
+from looptui.engine.models import (
+    CheckResult,
+    Iteration,
+    Note,
+    ReviewTally,
+    Run,
+    RunStatus,
+    Verdict,
+)
 from looptui.engine.store.database import StoreError
 from looptui.engine.store.feed import Batches
 from looptui.engine.store.ledger import Firing
@@ -308,9 +316,14 @@ class RemoteSupervisor(RemoteMemory):
         return await self.call(ActiveRuns(), list[str])
 
     async def merge(
-        self, prefix: str, squash: bool = False, reject: str | None = None, force: bool = False
+        self,
+        prefix: str,
+        squash: bool = False,
+        reject: str | None = None,
+        force: bool = False,
+        review: ReviewTally | None = None,
     ) -> str:
-        return await self.call(Merge(prefix, squash, reject, force), str)
+        return await self.call(Merge(prefix, squash, reject, force, review), str)
 
     async def preview(self, prefix: str, reject: str | None = None) -> MergePlan:
         return await self.call(PreviewMerge(prefix, reject), MergePlan)

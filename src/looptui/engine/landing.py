@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from looptui.engine.models import Flag, Run, RunStatus, Verdict
+from looptui.engine.models import Flag, ReviewTally, Run, RunStatus, Verdict
 from looptui.engine.workspace import MergePreview
 
 # Statuses that say the goal was not met, whatever the last verdict said.
@@ -101,11 +101,52 @@ def nothing_to_merge(run: Run, why: NothingWhy) -> str:
     return f"run {run.id} has nothing to merge: {run.base_branch} already holds its changes"
 
 
+def undecided_refusal(run_id: str, review: ReviewTally | None) -> str | None:
+    """What a merge says under `[review] require_decisions` while hunks are undecided (or
+    nobody said how much was decided); None when every hunk is."""
+    if review is not None and review.undecided_hunks == 0:
+        return None
+    if review is None:
+        count = "its hunks are"
+    else:
+        count = plural(review.undecided_hunks, "hunk") + (
+            " is" if review.undecided_hunks == 1 else " are"
+        )
+    return (
+        f"run {run_id} is not merged: {count} undecided and review.require_decisions is "
+        f"set; decide every hunk (review screen, or looptui review {run_id} --accept/--reject)"
+    )
+
+
+def debt_line(review: ReviewTally) -> str:
+    """The understanding debt of a merge, in a line: what lands undecided and unread."""
+    if review.unread_hunks == 0:
+        return "every hunk was decided or shown"
+    return (
+        f"{plural(review.unread_hunks, 'hunk')} ({plural(review.unread_lines, 'line')}) would "
+        "land undecided and never shown"
+    )
+
+
+def reviewed_line(review: ReviewTally) -> str:
+    """How much of a merged run review covered, in a line: "reviewed 12/40 lines"."""
+    read = review.lines - review.unread_lines
+    return f"reviewed {read}/{review.lines} lines, decided {review.decided_hunks}/{review.hunks}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class MergePlan:
     """What a merge of a run would do (`preview`), whether it may (`gate`), and when there is
-    nothing to merge, what a merge would say (`nothing`)."""
+    nothing to merge, what a merge would say (`nothing`). `review`: how much of the run the
+    kept decisions cover (None when the preview was given the rejected changes itself);
+    `decisions_required`: `[review] require_decisions` is set."""
 
     preview: MergePreview
     gate: MergeGate
     nothing: str | None = None
+    review: ReviewTally | None = None
+    decisions_required: bool = False

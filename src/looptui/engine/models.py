@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import time
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 
 class RunStatus(enum.StrEnum):
@@ -82,6 +82,29 @@ class DiffStat:
 
 
 @dataclass(frozen=True)
+class ReviewTally:
+    """How much of a run's diff review covered: units ("hunks": a hunk, or a file taken
+    whole) and changed lines, those decided, those shown on screen, and those neither,
+    which land unread (the understanding debt)."""
+
+    hunks: int = 0
+    lines: int = 0
+    decided_hunks: int = 0
+    decided_lines: int = 0
+    shown_hunks: int = 0
+    shown_lines: int = 0
+    unread_hunks: int = 0
+    unread_lines: int = 0
+
+    @property
+    def undecided_hunks(self) -> int:
+        return self.hunks - self.decided_hunks
+
+    def __add__(self, other: ReviewTally) -> ReviewTally:
+        return ReviewTally(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass(frozen=True)
 class Run:
     id: str
     loop: str
@@ -107,6 +130,7 @@ class Run:
     resume_token: str | None = None  # the agent's session, continued by the next iteration
     resumes: int = 0  # automatic resumes in a row after the service died
     retry_at: float | None = None  # a deferred run resumes then (epoch seconds)
+    review: ReviewTally | None = None  # how much of it review covered, once merged
 
     @property
     def status_label(self) -> str:

@@ -13,11 +13,18 @@ from pathlib import Path
 from looptui.engine.config import Config, HookEvent
 from looptui.engine.errors import LooptuiError, MergeRefused
 from looptui.engine.hooks import Hooks
-from looptui.engine.landing import MergeGate, MergePlan, NothingWhy, merge_gate, nothing_to_merge
+from looptui.engine.landing import (
+    MergeGate,
+    MergePlan,
+    NothingWhy,
+    merge_gate,
+    nothing_to_merge,
+    undecided_refusal,
+)
 from looptui.engine.memory.keeping import remember_rejected
-from looptui.engine.models import Run, RunStatus
+from looptui.engine.models import ReviewTally, Run, RunStatus
 from looptui.engine.store import Store
-from looptui.engine.workspace import Patch, Repository, parse_patch
+from looptui.engine.workspace import Patch, Repository, Selection, parse_patch
 from looptui.engine.workspace.own_writes import OwnWrites
 from looptui.protocol.commands import DiffScope
 from looptui.protocol.events import StatusChanged
@@ -75,35 +82,61 @@ class ReviewMixin:
         """What merging the run would do (conflicts, files), with `reject` left out, and
         whether its last verdict lets it land (`MergePlan.gate`).
 
-        No checkout of the user's moves and the base branch does not change; work the agent
-        left uncommitted in the run's worktree is committed on the run's branch first, as a
-        merge would.
+        `reject` None: the decisions kept for the run (`looptui review`) say what is left
+        out, and `MergePlan.review` how much of the run they cover. No checkout of the
+        user's moves and the base branch does not change; work the agent left uncommitted
+        in the run's worktree is committed on the run's branch first, as a merge would.
         """
         run = await self._reviewable(prefix, "merge")
         gate = await self.merge_gate(run)
+        tally = None
+        if reject is None:
+            selection = await self.kept_selection(run.id)
+            reject, tally = selection.rejected_patch(), selection.tally()
         head = await self._landing_commit(run, reject)
         preview = await asyncio.to_thread(self.repository.preview_merge, run.base_branch, head)
         nothing = None
         if preview.is_noop:
             nothing = nothing_to_merge(run, await asyncio.to_thread(self._why_nothing, run, head))
-        return MergePlan(preview, gate, nothing)
+        required = self.config is not None and self.config.require_decisions
+        return MergePlan(preview, gate, nothing, tally, required)
+
+    async def kept_selection(self, prefix: str) -> Selection:
+        """The decisions kept on the run's whole diff (`save_review`), over that diff as it
+        is now: a unit changed since they were taken is undecided."""
+        run = await self.store.find_run(prefix)
+        patch = await self.patch(run.id, "run")
+        return Selection.from_data(patch, await self.store.review_decisions(run.id))
+
+    async def save_review(self, prefix: str, selection: Selection) -> None:
+        """Keep `selection`'s decisions for the run, for a later merge or review to take."""
+        run = await self.store.find_run(prefix)
+        await self.store.save_review_decisions(run.id, selection.to_data())
 
     async def merge_gate(self, run: Run) -> MergeGate:
         """Whether `run` may land without force: its status and last verdict say done."""
         return merge_gate(run, await self.store.verdicts(run.id))
 
     async def merge(
-        self, prefix: str, squash: bool = False, reject: str | None = None, force: bool = False
+        self,
+        prefix: str,
+        squash: bool = False,
+        reject: str | None = None,
+        force: bool = False,
+        review: ReviewTally | None = None,
     ) -> str:
         """Land a run on its base branch (merge commit or squash); returns the new commit.
 
         A run whose last verdict is not done (or whose status says it failed, stalled...) is
         refused unless `force`. `reject` is a patch of the changes the reviewer turned down
-        (as `build_patch` makes with `reverse=True` from the run's diff): they are reverted in
-        a commit of their own on top of the run, so that only the accepted changes land. The
-        merge is previewed first; a conflict, or uncommitted changes in the base checkout
-        among the files involved, refuses it with nothing changed. So does a before_merge
-        hook that exits 2 (HookRefused, worded from its stderr).
+        (as `Selection.rejected_patch` makes from the run's diff): they are reverted in a
+        commit of their own on top of the run, so that only the accepted changes land; None
+        takes the decisions kept for the run (`save_review`). `review` says how much of the
+        run the reviewer covered (None: as the kept decisions do); it is recorded with the
+        run, and with `[review] require_decisions` an undecided hunk refuses the merge, even
+        forced. The merge is previewed first; a conflict, or uncommitted changes in the base
+        checkout among the files involved, refuses it with nothing changed. So does a
+        before_merge hook that exits 2 (HookRefused, worded from its stderr).
         """
         run = await self._reviewable(prefix, "merge")
         repository = self.repository
@@ -112,6 +145,13 @@ class ReviewMixin:
         gate = await self.merge_gate(run)
         if not gate.allowed and not force:
             raise MergeRefused(gate.refusal)
+        if reject is None:
+            selection = await self.kept_selection(run.id)
+            reject, review = selection.rejected_patch(), review or selection.tally()
+        if self.config is not None and self.config.require_decisions:
+            refusal = undecided_refusal(run.id, review)
+            if refusal:
+                raise MergeRefused(refusal)
         head = await self._landing_commit(run, reject)
         preview = await asyncio.to_thread(repository.preview_merge, run.base_branch, head)
         if preview.is_noop:
@@ -135,6 +175,8 @@ class ReviewMixin:
         await self.store.update_run(
             run.id, diff_files=landed.files, diff_added=landed.added, diff_removed=landed.removed
         )
+        if review is not None:
+            await self.store.record_review(run.id, review)
         await self._retire(run, RunStatus.MERGED, head)
         if reject:  # what the human turned down is a lesson for the loop's later runs
             loop = self.config.loops.get(run.loop) if self.config else None

@@ -1,4 +1,6 @@
 """The one typed protocol between the engine and its clients: events, commands and their
 encoding, used unchanged in-process and over the service's socket."""
 
-PROTOCOL_VERSION = 2  # 2: `search` takes a query, a loop and a run, and answers hits
+# 2: `search` takes a query, a loop and a run, and answers hits; 3: `merge` takes the review's
+# tally and None as `reject` means the kept decisions, runs carry their tally
+PROTOCOL_VERSION = 3

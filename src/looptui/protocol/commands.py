@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from looptui.engine.models import RunStatus
+from looptui.engine.models import ReviewTally, RunStatus
 from looptui.protocol.events import Event, EventKind, Lines
 
 DiffScope = Literal["run", "last"]  # the whole run's diff, or its last iteration's
@@ -75,10 +75,13 @@ class WaitRun(Command, frozen=True, tag="wait"):
 
 
 class Merge(Command, frozen=True, tag="merge"):
+    """`reject` None: the run's kept review decisions say what is left out."""
+
     run: str
     squash: bool = False
     reject: str | None = None
     force: bool = False
+    review: ReviewTally | None = None  # how much of the run the reviewer covered
 
 
 class PreviewMerge(Command, frozen=True, tag="preview"):

@@ -231,8 +231,8 @@ class _Connection:
                 return await engine.feedback(run, text)
             case WaitRun(run=run):
                 return await engine.wait(run)
-            case Merge(run=run, squash=squash, reject=reject, force=force):
-                return await engine.merge(run, squash, reject, force)
+            case Merge(run=run, squash=squash, reject=reject, force=force, review=review):
+                return await engine.merge(run, squash, reject, force, review)
             case PreviewMerge(run=run, reject=reject):
                 return await engine.preview(run, reject)
             case Discard(run=run, force=force):

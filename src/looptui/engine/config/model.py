@@ -152,6 +152,8 @@ class Config:
     pool_size: int = 0  # worktrees kept checked out per base branch, ready for runs (0: none)
     service: bool = True  # runs belong to `looptui serve`; False: to the process that starts them
     hooks: tuple[HookConfig, ...] = ()  # the global [hooks] (each loop's `hooks` starts with them)
+    # [review] require_decisions: a merge is refused while any hunk of the run is undecided
+    require_decisions: bool = False
 
     def secret_values(self) -> list[str]:
         """Values of the agents' `env` tables whose names look secret, for the Redactor."""

@@ -136,7 +136,7 @@ class _Parser:
         return value
 
     def config(self, data: dict[str, Any]) -> Config:
-        self.only(data, "", ("settings", "agents", "loops", "hooks"))
+        self.only(data, "", ("settings", "agents", "loops", "hooks", "review"))
         settings = self.table(data.get("settings", {}), "settings")
         self.only(settings, "settings", ("max_parallel", "pool_size", "service"))
         max_parallel = self.positive_int(settings.get("max_parallel", 4), "settings.max_parallel")
@@ -152,6 +152,11 @@ class _Parser:
         service = settings.get("service", True)
         if not isinstance(service, bool):
             raise self.fail("settings.service", "true or false", service)
+        review = self.table(data.get("review", {}), "review")
+        self.only(review, "review", ("require_decisions",))
+        require_decisions = review.get("require_decisions", False)
+        if not isinstance(require_decisions, bool):
+            raise self.fail("review.require_decisions", "true or false", require_decisions)
         agents_table = self.table(data.get("agents", {}), "agents")
         agents = {
             self.name(name, f"agents.{name}"): self.agent(name, value)
@@ -174,6 +179,7 @@ class _Parser:
             pool_size=pool_size,
             service=service,
             hooks=hooks,
+            require_decisions=require_decisions,
         )
 
     def agent(self, name: str, value: object) -> AgentConfig:

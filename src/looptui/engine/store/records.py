@@ -34,7 +34,7 @@ _RUN_COLUMNS = (
     "id, loop, agent, status, prompt, base_branch, base_commit, branch, worktree, "
     "max_iterations, iterations, head_commit, error, created_at, started_at, finished_at, "
     "owner_pid, diff_files, diff_added, diff_removed, input_tokens, output_tokens, cost_usd, "
-    "resume_token, resumes, retry_at"
+    "resume_token, resumes, retry_at, review"
 )
 _RUN_FIELDS = frozenset(
     {

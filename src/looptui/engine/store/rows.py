@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from looptui.engine.models import DiffStat, Run, RunStatus, Verdict, flags_from_data
+from looptui.engine.models import (
+    DiffStat,
+    ReviewTally,
+    Run,
+    RunStatus,
+    Verdict,
+    flags_from_data,
+)
 from looptui.protocol.events import Event, decode_payload
 
 
@@ -57,4 +64,15 @@ def run_from_row(row: sqlite3.Row) -> Run:
         resume_token=row["resume_token"],
         resumes=row["resumes"],
         retry_at=row["retry_at"],
+        review=review_from_text(row["review"]),
     )
+
+
+def review_from_text(text: str | None) -> ReviewTally | None:
+    """A merged run's `ReviewTally` from its JSON column (NULL: never merged through review
+    or merged before looptui kept it); fields it does not know are ignored."""
+    if not text:
+        return None
+    data = json.loads(text)
+    known = ReviewTally.__dataclass_fields__
+    return ReviewTally(**{name: int(value) for name, value in data.items() if name in known})

@@ -294,10 +294,38 @@ END;
 """
 
 
+# Review kept: the decisions taken on a run's diff (by the TUI or `looptui review`), keyed by
+# the content of each unit so that a unit the run changed since is undecided again; and, once
+# merged, how much of the run review covered (a JSON `ReviewTally`; NULL before a merge).
+_V14 = """
+CREATE TABLE review_decisions (
+    run_id      TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    decisions   TEXT NOT NULL,          -- JSON: `Selection.to_data()`
+    updated_at  REAL NOT NULL
+);
+ALTER TABLE runs ADD COLUMN review TEXT;
+"""
+
+
 def scope_token(what: str, name: str) -> str:
     """The `scope` token of a run (`what` "r") or a loop ("l") in the events' index."""
     return what + name.encode().hex()
 
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13)
+MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5,
+    _V6,
+    _V7,
+    _V8,
+    _V9,
+    _V10,
+    _V11,
+    _V12,
+    _V13,
+    _V14,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,6 +31,7 @@ from looptui.engine.store.database import (
 from looptui.engine.store.ledger import Ledger
 from looptui.engine.store.memory import MemoryRecords
 from looptui.engine.store.records import Records
+from looptui.engine.store.reviews import ReviewRecords
 from looptui.engine.store.rows import event_from_row
 from looptui.engine.store.search import Searching
 from looptui.engine.store.writer import (
@@ -56,7 +57,7 @@ LOCKED_ATTEMPTS = 3  # of a record write that met another connection's lock (bus
 __all__ = ["Store", "Subscription"]
 
 
-class Store(Records, Ledger, MemoryRecords, Searching):
+class Store(Records, Ledger, MemoryRecords, Searching, ReviewRecords):
     """One open store. Use `await Store.open(path)` and `await store.close()`."""
 
     def __init__(

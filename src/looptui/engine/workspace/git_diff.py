@@ -6,7 +6,7 @@ Names are quoted and unquoted as git does. Nothing here runs git.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from looptui.engine.workspace.patch import (
@@ -306,38 +306,61 @@ def _quote(name: str) -> str:
 # -- building partial patches ----------------------------------------------------------------
 
 
-def build_patch(patch: Patch, keys: Iterable[HunkKey], *, reverse: bool = False) -> str:
+def build_patch(
+    patch: Patch,
+    keys: Iterable[HunkKey],
+    *,
+    reverse: bool = False,
+    lines: Mapping[HunkKey, Collection[int]] | None = None,
+) -> str:
     """A patch holding only the units in `keys`, for `git apply`; "" when `keys` is empty.
 
     By default it applies forward to the diff's old side (base + the chosen units). With
     `reverse=True` it is meant for `git apply -R` on the diff's new side (to take the chosen
     units back out, as `Repository.revert_hunks` does): the line numbers then fit the new
     side, and a hunk of a renamed file whose rename is not chosen names the new path.
+
+    `lines` narrows a chosen hunk to some of its changed lines (indexes into `Hunk.lines`,
+    see `Hunk.only`): only those change, forward or taken back out.
     """
     chosen = set(keys)
-    unknown = chosen.difference(patch.keys)
+    parts = dict(lines or {})
+    unknown = chosen.union(parts).difference(patch.keys)
     if unknown:
         raise KeyError(f"not in this patch: {sorted(unknown)}")
-    lines: list[str] = []
+    text: list[str] = []
     for file in patch.files:
-        lines += _file_lines(file, chosen, reverse)
-    return "".join(line + "\n" for line in lines)
+        text += _file_lines(file, chosen, parts, reverse)
+    return "".join(line + "\n" for line in text)
 
 
-def _file_lines(file: FilePatch, chosen: set[HunkKey], reverse: bool) -> list[str]:
+def _file_lines(
+    file: FilePatch,
+    chosen: set[HunkKey],
+    parts: Mapping[HunkKey, Collection[int]],
+    reverse: bool,
+) -> list[str]:
     if not file.split:
         return file.render() if file.file_key in chosen else []
-    hunks = [hunk for hunk in file.hunks if hunk.key in chosen]
+    # Each hunk as it goes into the patch: whole, narrowed to some of its lines, or left out.
+    taken: dict[int, Hunk] = {}
+    for position, hunk in enumerate(file.hunks):
+        if hunk.key not in chosen:
+            continue
+        narrowed = hunk.only(parts[hunk.key], reverse=reverse) if hunk.key in parts else hunk
+        if narrowed is not None:
+            taken[position] = narrowed
+    whole = len(taken) == len(file.hunks) and all(h is file.hunks[p] for p, h in taken.items())
     if file.file_key is None or file.file_key in chosen:
-        if not hunks and file.file_key is None:
+        if not taken and file.file_key is None:
             return []
         header = list(file.header)
-        if len(hunks) < len(file.hunks):  # its postimage id no longer holds
+        if not whole:  # its postimage id no longer holds
             header = [line for line in header if not line.startswith("index ")]
-        if not hunks:
+        if not taken:
             return header
         lines = header + list(file.labels)
-    elif hunks:
+    elif taken:
         # The content without the rename or mode change: a plain change of the one path
         # the patch meets on its side.
         path = file.new_path if reverse else file.old_path
@@ -347,13 +370,14 @@ def _file_lines(file: FilePatch, chosen: set[HunkKey], reverse: bool) -> list[st
         lines = [f"diff --git {old} {new}", f"--- {old}{tab}", f"+++ {new}{tab}"]
     else:
         return []
-    # Omitted hunks shift the lines after them on the side the patch does not apply to.
+    # What is left out shifts the lines after it on the side the patch does not apply to.
     shift = 0
-    for hunk in file.hunks:
-        if hunk.key not in chosen:
-            shift += hunk.new_count - hunk.old_count
-        elif reverse:
-            lines += hunk.render(old_start=hunk.old_start + shift)
-        else:
-            lines += hunk.render(new_start=hunk.new_start - shift)
+    for position, hunk in enumerate(file.hunks):
+        part = taken.get(position)
+        if reverse and part is not None:
+            lines += part.render(old_start=part.old_start + shift)
+        elif part is not None:
+            lines += part.render(new_start=part.new_start - shift)
+        kept = 0 if part is None else part.new_count - part.old_count
+        shift += hunk.new_count - hunk.old_count - kept
     return lines

@@ -15,8 +15,8 @@ the same path) is one unit: neither half applies without the other.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, replace
 
 NO_NEWLINE_MARKER = "\\ No newline at end of file"
 
@@ -87,6 +87,42 @@ class Hunk:
     @property
     def header(self) -> str:
         return _hunk_header(self, self.old_start, self.new_start)
+
+    @property
+    def changed(self) -> tuple[int, ...]:
+        """The indexes (into `lines`) of the added and removed lines: those a reviewer can
+        take or leave one by one."""
+        return tuple(i for i, line in enumerate(self.lines) if line.kind is not LineKind.CONTEXT)
+
+    def only(self, chosen: Collection[int], *, reverse: bool = False) -> Hunk | None:
+        """This hunk with only the changed lines at `chosen` (indexes into `lines`) changing;
+        None when none of them is a change.
+
+        Forward, the hunk applies to the old side: an added line not chosen is left out and a
+        removed line not chosen stays, as context. With `reverse` it is meant for `git apply
+        -R` on the new side (to take the chosen lines back out): an added line not chosen
+        stays, as context, and a removed line not chosen is gone already, so left out. The
+        start of the side the hunk does not apply to is the caller's to shift (`render`).
+        """
+        kept = (LineKind.REMOVED, LineKind.ADDED)[reverse]  # the kind that stays as context
+        body: list[Line] = []
+        for index, line in enumerate(self.lines):
+            if line.kind is LineKind.CONTEXT or index in chosen:
+                body.append(line)
+            elif line.kind is kept:
+                body.append(replace(line, kind=LineKind.CONTEXT))
+        if all(line.kind is LineKind.CONTEXT for line in body):
+            return None
+        old_count = sum(line.kind is not LineKind.ADDED for line in body)
+        new_count = sum(line.kind is not LineKind.REMOVED for line in body)
+        return replace(
+            self,
+            old_start=_start(self.old_start, self.old_count, old_count),
+            old_count=old_count,
+            new_start=_start(self.new_start, self.new_count, new_count),
+            new_count=new_count,
+            lines=tuple(body),
+        )
 
     def render(self, old_start: int | None = None, new_start: int | None = None) -> list[str]:
         """The hunk's patch lines, its header optionally renumbered."""
@@ -187,6 +223,16 @@ class Patch:
         if not files:
             raise KeyError(key)
         return files
+
+
+def _start(start: int, count: int, now: int) -> int:
+    """A side's start once its line count is `now`: git numbers an empty side by the line
+    before it, a side with lines by its first."""
+    if count == 0 and now > 0:
+        return start + 1
+    if count > 0 and now == 0:
+        return start - 1
+    return start
 
 
 def _hunk_header(hunk: Hunk, old_start: int, new_start: int) -> str:

@@ -12,7 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from looptui.engine.landing import MergePlan
+from looptui.engine.landing import MergePlan, debt_line, plural, undecided_refusal
+from looptui.engine.models import ReviewTally
 from looptui.engine.workspace import SelectionCounts
 from looptui.tui.screens.dialog import Dialog
 
@@ -37,19 +38,31 @@ class MergeScreen(Dialog[bool]):
         Binding("n,escape", "back", "Back"),
     ]
 
-    def __init__(self, run_id: str, plan: MergePlan, counts: SelectionCounts, squash: bool) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        plan: MergePlan,
+        counts: SelectionCounts,
+        squash: bool,
+        review: ReviewTally | None = None,
+    ) -> None:
         super().__init__()
         self.run_id = run_id
         self.plan = plan
         self.preview = plan.preview
         self.counts = counts
         self.squash = squash
+        self.review = review if review is not None else plan.review
         self.armed = False  # a run not proven done: the first `y` asked, the second merges
+        # `[review] require_decisions` with hunks undecided: say so now, not after `y`
+        self.refusal: str | None = None
+        if plan.decisions_required and self.review is not None:
+            self.refusal = undecided_refusal(run_id, self.review)
 
     def compose(self) -> ComposeResult:
         preview, counts, gate = self.preview, self.counts, self.plan.gate
         how = "squash" if self.squash else "merge commit"
-        self.set_class(not preview.clean, "-conflict")
+        self.set_class(not preview.clean or self.refusal is not None, "-conflict")
         self.set_class(preview.clean and not gate.allowed, "-unproven")
         with Vertical(classes="dialog-box") as box:
             box.border_title = f"Merge run {self.run_id} into {preview.base_branch} ({how})"
@@ -66,18 +79,32 @@ class MergeScreen(Dialog[bool]):
                 if len(gate.other_flags) > MAX_FLAGS:
                     more = len(gate.other_flags) - MAX_FLAGS
                     yield Static(f"  and {more} more flags", classes="muted")
+            lines = (
+                f" and {plural(counts.rejected_lines, 'line')} inside accepted hunks"
+                if counts.rejected_lines
+                else ""
+            )
             yield Static(
-                f"{counts.accepted} accepted, {counts.rejected} rejected (left out), "
+                f"{counts.accepted} accepted, {counts.rejected} rejected{lines} (left out), "
                 f"{counts.undecided} undecided (land as accepted)",
                 classes="muted",
             )
+            if self.review is not None:  # the understanding debt: what lands unread
+                unread = self.review.unread_hunks > 0
+                yield Static(
+                    ("⚠ " if unread else "✔ ") + debt_line(self.review),
+                    id="merge-debt",
+                    classes="unproven" if unread else "ok",
+                )
+            if self.refusal is not None:
+                yield Static(Text(f"✘ {self.refusal}"), id="merge-refusal", classes="conflict")
             files = preview.conflicts if not preview.clean else preview.changed_files
             label = "conflicting files" if not preview.clean else "files"
             with VerticalScroll():
                 yield Static(Text("\n".join(f"  {name}" for name in files) or "  (none)"))
             noun = label if len(files) != 1 else label.removesuffix("s")
             yield Static(f"{len(files)} {noun}", classes="muted")
-            if not preview.clean:
+            if not preview.clean or self.refusal is not None:
                 action = "n/esc back"
             elif gate.allowed:
                 action = "y/enter merge · n/esc back"
@@ -87,7 +114,7 @@ class MergeScreen(Dialog[bool]):
             yield Static(id="merge-confirm")
 
     def action_merge(self) -> None:
-        if not self.preview.clean:
+        if not self.preview.clean or self.refusal is not None:
             return
         if self.plan.gate.allowed or self.armed:
             self.dismiss(True)

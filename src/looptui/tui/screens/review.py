@@ -1,7 +1,11 @@
 """Review a run by keyboard: move by hunk and file, accept or reject, comment, merge.
 
-What is decided lives in an engine `Selection`; merging sends the rejected units to the
-engine as a patch to leave out, so the base branch gets exactly what was accepted.
+`enter` opens line mode on a hunk (lazygit's staging of lines): the cursor moves over its
+changed lines and `space` (or `a`/`x`) takes or leaves one, so that a debugging line inside
+a hunk with a real fix stays out. What is decided lives in an engine `Selection`; merging
+sends what is rejected to the engine as a patch to leave out, so the base branch gets
+exactly what was accepted. The units the cursor reached count as shown: the merge preview
+says how much would land neither decided nor shown, and the merged run keeps that tally.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
 from looptui.engine import LooptuiError
-from looptui.engine.models import Run
+from looptui.engine.models import ReviewTally, Run
 from looptui.engine.workspace import (
     ContentId,
     Decision,
@@ -23,8 +27,8 @@ from looptui.engine.workspace import (
     HunkKey,
     Patch,
     Selection,
-    build_patch,
 )
+from looptui.engine.workspace.selection import content_ids
 from looptui.protocol.commands import DiffScope
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
@@ -45,12 +49,14 @@ class ReviewScreen(WorktreeScreen):
     # In the order of the footer, which a narrow terminal cuts from the right: the keys of a
     # review first; `?` lists them all.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
         # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
         Binding("j,down", "move(1)", "Next", tooltip="Next hunk", priority=True),
         Binding("k,up", "move(-1)", "Previous hunk", show=False, priority=True),
         Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
         Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
+        Binding("enter", "line_mode", "Lines", tooltip="Decide this hunk line by line"),
+        Binding("space", "toggle_line", "Toggle line", tooltip="Take or leave this line"),
         Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
         Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
         Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
@@ -91,6 +97,10 @@ class ReviewScreen(WorktreeScreen):
         self.selection = Selection(self.patch)
         # every decision taken, by the content of its unit, so that it holds in either scope
         self._decided: dict[ContentId, Decision] = {}
+        self._decided_lines: dict[ContentId, frozenset[int]] = {}
+        self._shown: set[ContentId] = set()  # the units the cursor reached, in either scope
+        self.line_mode = False
+        self._ids: dict[HunkKey, ContentId] = {}
 
     @property
     def looptui(self) -> LooptuiApp:
@@ -146,15 +156,28 @@ class ReviewScreen(WorktreeScreen):
                     severity="warning",
                 )
                 return False
-        self._decided.update(self.selection.by_content())
+        self._keep_decisions()
+        self.leave_line_mode()
         self.scope, self.patch = scope, patch
-        self.selection = Selection(patch, self._decided)
+        self.selection = Selection(patch, self._decided, self._decided_lines)
+        self._ids = content_ids(patch)
         await view.show(self.patch, self.selection)
         keys = self.patch.keys
-        view.move_cursor(keys[0] if keys else None)
+        self._cursor_to(keys[0] if keys else None)
         view.focus()
         self.update_title()
         return True
+
+    def _keep_decisions(self) -> None:
+        self._decided.update(self.selection.by_content())
+        for content in self.selection.by_content():
+            self._decided_lines.pop(content, None)
+        self._decided_lines.update(self.selection.lines_by_content())
+
+    def _cursor_to(self, key: HunkKey | None) -> None:
+        self.query_one(DiffView).move_cursor(key)
+        if key is not None:
+            self._shown.add(self._ids[key])
 
     def update_title(self) -> None:
         summary = self.looptui.board.summaries.get(self.run_id)
@@ -163,10 +186,12 @@ class ReviewScreen(WorktreeScreen):
         keys = self.patch.keys
         where = f"{keys.index(cursor) + 1}/{len(keys)}" if cursor in keys else "0/0"
         loop = summary.run.loop if summary else ""
+        lines = f" ({counts.rejected_lines} lines)" if counts.rejected_lines else ""
+        mode = "  ·  [b]line mode[/] (esc: hunks)" if self.line_mode else ""
         self.query_one("#review-title", Static).update(
             f"[b]Review[/] {loop} {self.run_id}  ·  {SCOPE_NAMES[self.scope]}  ·  unit {where}"
-            f"  ·  [$verdict-pass]{counts.accepted} accepted[/]  "
-            f"[$verdict-fail]{counts.rejected} rejected[/]  {counts.undecided} undecided"
+            f"{mode}  ·  [$verdict-pass]{counts.accepted} accepted[/]  "
+            f"[$verdict-fail]{counts.rejected} rejected{lines}[/]  {counts.undecided} undecided"
         )
         self.refresh_bindings()
 
@@ -176,6 +201,12 @@ class ReviewScreen(WorktreeScreen):
 
     def file_at_hand(self) -> tuple[str, int] | None:
         return self.query_one(DiffView).place_at_hand()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`space` belongs to line mode; outside it the footer leaves it out."""
+        if action == "toggle_line":
+            return self.line_mode
+        return True
 
     # -- moving ------------------------------------------------------------------------------
 
@@ -188,11 +219,14 @@ class ReviewScreen(WorktreeScreen):
         return self.patch.files_of(cursor)[0] if cursor is not None else None
 
     def action_move(self, step: int) -> None:
+        if self.line_mode:
+            self.move_line(step)
+            return
         keys = self.patch.keys
         if not keys:
             return
         index = keys.index(self.cursor) if self.cursor in keys else 0
-        self.query_one(DiffView).move_cursor(keys[max(0, min(len(keys) - 1, index + step))])
+        self._cursor_to(keys[max(0, min(len(keys) - 1, index + step))])
         self.update_title()
 
     def action_move_file(self, step: int) -> None:
@@ -200,8 +234,74 @@ class ReviewScreen(WorktreeScreen):
         current = self.current_file()
         if current is None:
             return
+        self.leave_line_mode()
         index = max(0, min(len(files) - 1, files.index(current) + step))
-        self.query_one(DiffView).move_cursor(files[index].keys[0])
+        self._cursor_to(files[index].keys[0])
+        self.update_title()
+
+    def action_back(self) -> None:
+        if self.line_mode:
+            self.leave_line_mode()
+            self.update_title()
+        else:
+            self.app.pop_screen()
+
+    # -- line mode ---------------------------------------------------------------------------
+
+    def action_line_mode(self) -> None:
+        """Enter line mode on the cursor's hunk (enter again, or esc, leaves it)."""
+        if self.line_mode:
+            self.leave_line_mode()
+            self.update_title()
+            return
+        cursor = self.cursor
+        hunk = self.selection.line_hunk(cursor) if cursor is not None else None
+        if hunk is None or not hunk.changed:
+            if cursor is not None:
+                self.notify("this change is taken whole: accept (a) or reject (x) it")
+            return
+        self.line_mode = True
+        self.query_one(DiffView).move_line_cursor(hunk.changed[0])
+        self.update_title()
+
+    def leave_line_mode(self) -> None:
+        if self.line_mode:
+            self.line_mode = False
+            self.query_one(DiffView).move_line_cursor(None)
+
+    def move_line(self, step: int) -> None:
+        view = self.query_one(DiffView)
+        hunk = self.selection.line_hunk(self.cursor) if self.cursor else None
+        if hunk is None or view.line_cursor is None:
+            return
+        changed = hunk.changed
+        index = changed.index(view.line_cursor) if view.line_cursor in changed else 0
+        view.move_line_cursor(changed[max(0, min(len(changed) - 1, index + step))])
+
+    def action_toggle_line(self) -> None:
+        view = self.query_one(DiffView)
+        cursor, line = self.cursor, view.line_cursor
+        if not self.line_mode or cursor is None or line is None:
+            return
+        self.selection.toggle_line(cursor, line)
+        view.mark({cursor})
+        self.update_title()
+
+    def decide_line(self, decision: Decision) -> None:
+        """`a`/`x` in line mode: take or leave the line under the cursor, then the next."""
+        view = self.query_one(DiffView)
+        cursor, line = self.cursor, view.line_cursor
+        if cursor is None or line is None:
+            return
+        rejected = self.selection.rejected_lines(cursor)
+        if self.selection.decision(cursor) is Decision.UNDECIDED:
+            rejected = frozenset()
+        if decision is Decision.REJECTED:
+            self.selection.decide_lines(cursor, rejected | {line})
+        else:
+            self.selection.decide_lines(cursor, rejected - {line})
+        view.mark({cursor})
+        self.move_line(1)
         self.update_title()
 
     # -- deciding ----------------------------------------------------------------------------
@@ -210,6 +310,10 @@ class ReviewScreen(WorktreeScreen):
         cursor = self.cursor
         if cursor is None:
             return
+        if self.line_mode and decision != "undecided":
+            self.decide_line(Decision(decision))
+            return
+        self.leave_line_mode()
         self.selection.decide(cursor, Decision(decision))
         self.query_one(DiffView).mark({cursor})
         if decision != "undecided":
@@ -220,6 +324,7 @@ class ReviewScreen(WorktreeScreen):
         file = self.current_file()
         if file is None:
             return
+        self.leave_line_mode()
         self.selection.decide_file(file, Decision(decision))
         self.query_one(DiffView).mark(set(file.keys))
         self.action_move_file(1)
@@ -261,18 +366,31 @@ class ReviewScreen(WorktreeScreen):
         self.dismiss()
 
     def rejected_patch(self) -> str | None:
-        rejected = self.selection.rejected()
-        return build_patch(self.patch, rejected, reverse=True) if rejected else None
+        return self.selection.rejected_patch()
+
+    async def review_tally(self) -> ReviewTally:
+        """How much of the whole run this review decided and showed, whichever scope is on
+        screen (a unit of the last iteration counts where the whole run holds it as is)."""
+        self._keep_decisions()
+        if self.scope == "run":
+            whole = self.selection
+        else:
+            patch = await self.looptui.engine.patch(self.run_id, "run")
+            whole = Selection(patch, self._decided, self._decided_lines)
+        ids = content_ids(whole.patch)
+        return whole.tally({key for key, content in ids.items() if content in self._shown})
 
     @work(group="review-command", exclusive=True, exit_on_error=False)
     async def action_merge(self, squash: bool) -> None:
         engine = self.looptui.engine
-        reject = self.rejected_patch()
-        if reject is not None and not self.selection.accepted() and not self.selection.undecided():
+        # "" rather than None: what this screen decided, not decisions kept from elsewhere
+        reject = self.rejected_patch() or ""
+        if reject and not self.selection.accepted() and not self.selection.undecided():
             self.notify("every change is rejected: discard the run instead (d)", severity="warning")
             return
         try:
             plan = await engine.preview(self.run_id, reject)
+            tally = await self.review_tally()
         except LooptuiError as exc:
             self.notify(str(exc), title="cannot merge", severity="error")
             return
@@ -280,12 +398,15 @@ class ReviewScreen(WorktreeScreen):
             self.notify(plan.nothing, title="nothing to merge", severity="warning")
             return
         counts = self.selection.counts()
-        if not await self.app.push_screen_wait(MergeScreen(self.run_id, plan, counts, squash)):
+        dialog = MergeScreen(self.run_id, plan, counts, squash, tally)
+        if not await self.app.push_screen_wait(dialog):
             return
         try:
             # the dialog asked again, naming why, before it let a run not proven done through
             force = not plan.gate.allowed
-            commit = await engine.merge(self.run_id, squash=squash, reject=reject, force=force)
+            commit = await engine.merge(
+                self.run_id, squash=squash, reject=reject, force=force, review=tally
+            )
         except LooptuiError as exc:
             self.notify(str(exc), title="not merged", severity="error")
             return

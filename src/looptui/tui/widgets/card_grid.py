@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from looptui.engine.landing import reviewed_line
 from looptui.engine.models import RunStatus
 from looptui.tui import format
 from looptui.tui.board import RunSummary
@@ -461,6 +462,9 @@ class CardGrid(ScrollView, can_focus=True):
                 line3.append_text(files)
             line3.append(" " * max(2, inner - line3.cell_len - len(spent)))
             line3.append(spent, muted)
+        if run.review is not None:  # what nobody read of a merged run, in view
+            unread = run.review.unread_lines
+            line3.append(f"  {reviewed_line(run.review)}", muted if not unread else look)
         if run.error and not run.status.is_active:
             line4 = Text(run.error, style("card-grid--fail"))
         else:

@@ -16,6 +16,7 @@ from rich.syntax import ANSISyntaxTheme, Syntax
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -118,6 +119,7 @@ class DiffView(VerticalScroll, can_focus=True):
         self.selection: Selection | None = None
         self.units: dict[HunkKey, DiffUnit] = {}
         self.cursor: HunkKey | None = None
+        self.line_cursor: int | None = None  # line mode: the line of the cursor's hunk
         self._syntax_theme: ANSISyntaxTheme | None = None
 
     def on_mount(self) -> None:
@@ -155,6 +157,9 @@ class DiffView(VerticalScroll, can_focus=True):
         previous = self.units.get(self.cursor) if self.cursor else None
         if previous is not None:
             previous.remove_class("-cursor")
+            if self.line_cursor is not None:
+                self.line_cursor = None
+                self._paint(previous)
         self.cursor = key
         unit = self.units.get(key) if key else None
         if unit is not None:
@@ -180,6 +185,17 @@ class DiffView(VerticalScroll, can_focus=True):
         first = (added or lines)[0].new_number if lines else None
         return unit.file.new_path, first or (hunks[0].new_start if hunks else 1) or 1
 
+    def move_line_cursor(self, index: int | None) -> None:
+        """Line mode on the cursor's hunk, its cursor on line `index`; None leaves it."""
+        self.line_cursor = index
+        unit = self.units.get(self.cursor) if self.cursor else None
+        if unit is None:
+            return
+        self._paint(unit)
+        if index is not None:  # the title line(s), the @@ line, then the hunk's lines
+            top = unit.virtual_region.y + int(unit.first_of_file) + 1 + index
+            self.scroll_to_region(Region(0, top, 1, 1), animate=False)
+
     def mark(self, keys: set[HunkKey] | None = None) -> None:
         """Repaint the units whose decisions changed (all of them by default)."""
         for key, unit in self.units.items():
@@ -198,15 +214,21 @@ class DiffView(VerticalScroll, can_focus=True):
         style = self.get_component_rich_style
         file, hunk = unit.file, unit.hunk
         mark = Text()
+        rejected = self.selection.rejected_lines(unit.key) if self.selection else frozenset()
         if decision in DECISION_MARK:
             look = "diff-view--pass" if decision is Decision.ACCEPTED else "diff-view--fail"
             mark = Text(f"  {DECISION_MARK[decision]}", style(look))
+            if decision is Decision.ACCEPTED and rejected:
+                count = len(rejected)
+                mark.append(f", but {count} line{'s' if count != 1 else ''} rejected", style(look))
         parts: list[RenderableType] = []
         if unit.first_of_file:
             title = Text(f" {_describe(file)} ", style("diff-view--file"))
             parts.append(title + mark if hunk is None else title)
         if hunk is not None:
-            parts.append(self._render_hunk(file, hunk, mark))
+            lines = rejected if decision is Decision.ACCEPTED else frozenset()
+            cursor = self.line_cursor if unit.key == self.cursor else None
+            parts.append(self._render_hunk(file, hunk, mark, lines, cursor))
             return Group(*parts)
         muted = style("diff-view--muted")
         if file.binary:
@@ -219,14 +241,23 @@ class DiffView(VerticalScroll, can_focus=True):
                 parts.append(Text(f"  {file.status.value}, no content change", muted))
         return Group(*parts)
 
-    def _render_hunk(self, file: FilePatch, hunk: Hunk, mark: Text) -> RenderableType:
+    def _render_hunk(
+        self,
+        file: FilePatch,
+        hunk: Hunk,
+        mark: Text,
+        rejected: frozenset[int] = frozenset(),
+        cursor: int | None = None,
+    ) -> RenderableType:
+        """A hunk; `rejected` lines (of an accepted hunk) struck out, and in line mode the
+        `cursor` line pointed at (always unified: the split view has no line cursor)."""
         style = self.get_component_rich_style
         header = Text(hunk.header, style("diff-view--hunk")) + mark
         highlighted = self._highlight(file.path, hunk.lines)
         body = (
             self._split_body(hunk, highlighted)
-            if self.split
-            else self._unified_body(file, hunk, highlighted)
+            if self.split and cursor is None and not rejected
+            else self._unified_body(file, hunk, highlighted, rejected, cursor)
         )
         return Group(header, body)
 
@@ -247,18 +278,35 @@ class DiffView(VerticalScroll, can_focus=True):
         rendered += [Text("")] * (len(lines) - len(rendered))
         return list(rendered[: len(lines)])
 
-    def _unified_body(self, file: FilePatch, hunk: Hunk, highlighted: list[Text]) -> RenderableType:
+    def _unified_body(
+        self,
+        file: FilePatch,
+        hunk: Hunk,
+        highlighted: list[Text],
+        rejected: frozenset[int] = frozenset(),
+        cursor: int | None = None,
+    ) -> RenderableType:
         style = self.get_component_rich_style
         last = max((h.old_start + h.old_count, h.new_start + h.new_count) for h in file.hunks)
         width = len(str(max(last)))
+        gutter = bool(rejected) or cursor is not None  # a column for the line marks
         rows = []
-        for line, code in zip(hunk.lines, highlighted, strict=True):
+        for index, (line, code) in enumerate(zip(hunk.lines, highlighted, strict=True)):
             old = "" if line.old_number is None else str(line.old_number)
             new = "" if line.new_number is None else str(line.new_number)
             numbers = Text(f"{old:>{width}} {new:>{width}} ", style("diff-view--number"))
+            if gutter:
+                pointer = "▶" if index == cursor else " "
+                cross = "✘" if index in rejected else " "
+                numbers = Text.assemble(
+                    (pointer, style("diff-view--hunk")), (cross, style("diff-view--fail")), numbers
+                )
             sign, look = _signs(line.kind)
             row = Text.assemble(numbers, (sign, style(f"diff-view--{look}-sign") if look else ""))
             row.append_text(code)
+            if index in rejected:  # left out of what lands: struck, untinted
+                row.stylize(Style(strike=True, dim=True), len(numbers))
+                look = ""
             if line.missing_newline:
                 row.append(" ⏎̸", style("diff-view--muted"))
             rows.append(
