@@ -73,7 +73,7 @@ async def test_a_tool_using_turn_and_its_resumed_sequel(tmp_path: Path, backend:
         events = await turn(agent_config, task(tmp_path))
         assert (tmp_path / "wt/hello.txt").read_text() == "hi\n"
         assert ToolCall("write_file", {"path": "hello.txt", "content": "hi\n"}) in events
-        assert ToolResult("write_file", "wrote hello.txt (1 lines)", False) in events
+        assert ToolResult("write_file", "wrote hello.txt (1 line)", False) in events
         usages = [e for e in events if isinstance(e, Usage)]
         assert [(u.input_tokens, u.output_tokens) for u in usages] == [(12, 20), (12, 20)]
         assert usages[0].cost_usd == pytest.approx((12 * 3 + 20 * 15) / 1e6)

@@ -115,6 +115,11 @@ async def test_feedback_continues_the_run_and_leads_the_prompt(tmp_path: Path) -
         notes = await engine.store.notes(run_id)
         assert [n.kind for n in notes][:2] == [NoteKind.PROGRESS, NoteKind.FEEDBACK]
         assert "debug" not in (Path(final.worktree) / "calc/arith.py").read_text()
+        # the iteration before it met the goal: its prompt says so, the comment first
+        second = (await engine.history.iterations(run_id))[1].prompt
+        assert second.startswith("## Feedback from the human")
+        assert "The last iteration met the goal; the human reviewed its work" in second
+        assert "did not reach the goal" not in second
     finally:
         await engine.close()
     prompt = build_prompt("Goal.", 2, notes[:2], [], None)  # as the second iteration saw them

@@ -219,7 +219,7 @@ def test_a_detached_run_is_driven_by_the_service_and_attach_follows_it_to_succes
     pid = service_info(repo)["pid"]
     table = run_cli(repo, "status")
     assert f"driven by the service (pid {pid})" in table.stdout, table.stdout
-    assert f"the looptui service (pid {pid}) is driving 1 run(s)" in table.stdout
+    assert f"the looptui service (pid {pid}) is driving 1 run" in table.stdout
 
     attach = Command(repo, "attach", run_id)
     try:
@@ -395,7 +395,7 @@ def test_service_verbs_and_a_stop_that_interrupts_runs_the_next_service_resumes(
     assert text.code == 0
     assert f"looptui service pid {info['pid']}, looptui {info['version']}, up " in text.stdout
     assert f"socket {info['socket']}" in text.stdout
-    assert f"driving 1 run(s): {run_id}" in text.stdout
+    assert f"driving 1 run: {run_id}" in text.stdout
 
     stopped = run_cli(repo, "service", "stop")
     assert stopped.code == 0 and f"stopped the service (pid {info['pid']})" in stopped.stdout

@@ -92,6 +92,11 @@ def snapshot_repo() -> tuple[Path, Config]:
             "UPDATE iterations SET started_at = number * 10 + "
             "(SELECT started_at FROM runs WHERE runs.id = iterations.run_id)"
         )
+        db.execute(  # each ends when the next starts, the last with its run: no waits
+            "UPDATE iterations AS i SET finished_at = coalesce((SELECT j.started_at FROM "
+            "iterations j WHERE j.run_id = i.run_id AND j.number = i.number + 1), "
+            "(SELECT finished_at FROM runs WHERE runs.id = i.run_id))"
+        )
         # the search screen shows when each event and note was stored
         db.execute(
             "UPDATE events SET ts = (SELECT created_at + 2 FROM runs WHERE runs.id = run_id)"

@@ -14,7 +14,15 @@ from rich.style import StyleType
 from rich.text import Text
 
 from looptui.engine.agents.base import NOTE_STREAM
-from looptui.engine.models import Iteration, Run, RunStatus, Verdict, check_outcome
+from looptui.engine.models import (
+    WORKSPACE_GONE,
+    Iteration,
+    Run,
+    RunStatus,
+    Verdict,
+    check_outcome,
+    status_reason,
+)
 from looptui.engine.store.search import SearchHit
 from looptui.protocol.events import (
     AgentSaid,
@@ -34,6 +42,7 @@ from looptui.protocol.events import (
     payload_fields,
     payload_from_fields,
 )
+from looptui.words import counted
 
 STATUS_STYLE = {
     RunStatus.QUEUED: "dim",
@@ -115,18 +124,20 @@ def runs_table(runs: Sequence[Run], driven: Mapping[str, int] | None = None) -> 
             run.loop,
             "  ",
             (run.status_label, STATUS_STYLE[run.status]),
-            f"  {run.iterations}/{run.max_iterations} iterations",
-            f"  +{run.diff.added} -{run.diff.removed} in {run.diff.files} files",
+            f"  {run.iterations}/{counted(run.max_iterations, 'iteration')}",
+            f"  +{run.diff.added} -{run.diff.removed} in {counted(run.diff.files, 'file')}",
         )
+        gone = "" if run.status.has_workspace else " (deleted)"
         details = [
-            ("branch", run.branch),
+            ("branch", run.branch + gone),
             ("base", f"{run.base_branch} at {run.base_commit}"),
-            ("worktree", run.worktree),
+            ("worktree", run.worktree + (" (removed)" if gone else "")),
             ("started", _local_time(run.started_at) if run.started_at else "not yet"),
             ("finished", _local_time(run.finished_at) if run.finished_at else "not yet"),
         ]
-        if run.error:
-            details.append(("error", clean(run.error)))
+        reason = status_reason(run.status, run.error)
+        if reason:
+            details.append(("error", clean(reason)))
         if driven and run.id in driven:
             details.append(("driver", f"driven by the service (pid {driven[run.id]})"))
         for label, value in details:
@@ -252,11 +263,15 @@ def render_event(
     muted = palette["muted"]
     head = Text(prefix, style=muted)
     indent = "\n" + prefix + "      "
+    under = "\n" + prefix + "    "  # later lines of a text, under its first one
     match payload:
         case StatusChanged(status=status, error=error):
             line = head + Text(f"■ {status.value}", style=palette[STATUS_ROLE[status]])
-            if error:
-                line += Text(f": {error}", style=muted)
+            reason = status_reason(status, error)
+            if reason is None and not status.has_workspace:
+                reason = WORKSPACE_GONE
+            if reason:
+                line += Text(f": {_hanging(reason, under)}", style=muted)
             return line
         case IterationMarked(phase="started", max=last):
             return head + Text(f"▶ iteration {event.iteration}/{last or '?'}", palette["heading"])
@@ -264,7 +279,7 @@ def render_event(
             style = {"stderr": palette["fail"], NOTE_STREAM: muted}.get(stream, "")
             return head + Text("  │ ", style=muted) + Text(text, style=style)
         case AgentSaid(text=text):
-            return head + Text(f"  ✎ {text}", style=palette["text"])
+            return head + Text(f"  ✎ {_hanging(text, under)}", style=palette["text"])
         case ToolCalled(name=name, input=tool_input):
             if expanded and tool_input:
                 body = json.dumps(tool_input, indent=2, ensure_ascii=False).replace("\n", indent)
@@ -275,12 +290,12 @@ def render_event(
             if expanded:
                 return head + Text("    → " + output.replace("\n", indent), style=style)
             first, _, rest = output.partition("\n")
-            more = f"  (+{rest.count(chr(10)) + 1} lines)" if rest else ""
+            more = f"  (+{counted(rest.count(chr(10)) + 1, 'line')})" if rest else ""
             return head + Text(f"    → {first[:TOOL_RESULT_PREVIEW]}{more}", style=style)
         case ErrorReported(message=message):
-            return head + Text(f"  ✗ {message}", style=palette["fail"])
+            return head + Text(f"  ✗ {_hanging(message, under)}", style=palette["fail"])
         case Committed(sha=sha, files=files, added=added, removed=removed):
-            diff = f"+{added} -{removed} in {files} files"
+            diff = f"+{added} -{removed} in {counted(files, 'file')}"
             return head + Text(f"  ● commit {sha[:10]} ({diff})", style=muted)
         case CheckRan() as check:
             return _check_line(check, head, indent, full_checks, palette)
@@ -298,10 +313,16 @@ def render_event(
         case VerdictGiven() as given:
             return _verdict_lines(given.verdict, head, indent, palette)
         case NoteAdded(note=note, text=text):
-            return head + Text(f"  ✍ note ({note.value}): {text}", style=muted)
+            return head + Text(f"  ✍ note ({note.value}): {_hanging(text, under)}", style=muted)
         case HookRan() as hook:
             return head + _hook_line(hook, palette)
     return None
+
+
+def _hanging(text: str, under: str) -> str:
+    """A text of several lines with its later lines starting at `under` (a newline and the
+    indent of the first line's text), so that they read as one item in the log."""
+    return text.rstrip().replace("\n", under) if "\n" in text else text
 
 
 def _hook_line(hook: HookRan, palette: Mapping[str, StyleType]) -> Text:

@@ -38,6 +38,7 @@ from looptui.engine.store.records import CRASHED
 from looptui.engine.workspace import Repository
 from looptui.service.daemon import Place, start_detached
 from looptui.service.endpoint import ServiceError
+from looptui.words import counted
 
 
 @main.command()
@@ -145,7 +146,7 @@ async def _driven_runs() -> tuple[dict[str, int], str]:
         return {}, f"the looptui service could not be asked which runs it drives: {exc}"
     finally:
         await supervisor.close()
-    line = f"the looptui service (pid {pid}) is driving {len(active)} run(s)"
+    line = f"the looptui service (pid {pid}) is driving {counted(len(active), 'run')}"
     return dict.fromkeys(active, pid), line
 
 
@@ -175,7 +176,7 @@ def log(run_id: str, prompts: bool) -> None:
                 (run.id, "bold"),
                 f" loop {run.loop} agent {run.agent}: ",
                 (run.status.value, "bold"),
-                f" after {run.iterations}/{run.max_iterations} iterations",
+                f" after {run.iterations}/{counted(run.max_iterations, 'iteration')}",
                 f" — {clean(run.error)}" if run.error else "",
             )
         )

@@ -32,6 +32,7 @@ from looptui.engine.models import Run, local_clock
 from looptui.engine.process import kill_process_groups
 from looptui.engine.store.feed import Feed
 from looptui.protocol.events import EventKind, StatusChanged
+from looptui.words import counted
 
 ATTACH_HISTORY = 50  # events of a run shown before its live ones, by attach and run
 DRAIN_TIMEOUT = 10.0  # seconds to print a finished run's last events
@@ -262,7 +263,7 @@ async def _summary(supervisor: Supervisor, final: Run, console: Console) -> None
         Text.assemble(
             f"run {final.id}: ",
             (final.status.value, "bold"),
-            f" after {final.iterations} iteration(s)",
+            f" after {counted(final.iterations, 'iteration')}",
             f" — {final.error}" if final.error else "",
         )
     )
@@ -400,7 +401,7 @@ async def _print_events(
 
 def _skipped_line(count: int, run_id: str) -> Text:
     return Text(
-        f"  … {count} lines of output not shown: the terminal fell behind "
+        f"  … {counted(count, 'line')} of output not shown: the terminal fell behind "
         f"(`looptui log {run_id}` has them)",
         style="dim",
     )

@@ -18,6 +18,7 @@ from looptui.engine.config import CONFIG_NAME, load_config
 from looptui.engine.workspace import Repository
 from looptui.protocol.commands import ServiceInfo
 from looptui.service.daemon import Place, serve, start_detached, stop_service
+from looptui.words import counted
 
 
 @main.command(name="serve")
@@ -111,7 +112,7 @@ def service_status(as_json: bool) -> None:
     click.echo(
         f"looptui service pid {info.pid}, looptui {info.version}, up {_duration(uptime)}\n"
         f"  socket {info.socket}\n"
-        f"  driving {len(info.active_runs)} run(s)"
+        f"  driving {counted(len(info.active_runs), 'run')}"
         + (f": {', '.join(info.active_runs)}" if info.active_runs else "")
     )
     for error in info.errors:

@@ -24,6 +24,7 @@ from looptui.engine.skills import (
     loop_skills,
 )
 from looptui.engine.workspace import Repository
+from looptui.words import counted
 
 DESCRIPTION_WIDTH = 96  # characters of a description in the listing, on its one line
 
@@ -79,7 +80,7 @@ def _print_loop(catalogue: Catalogue, config: Config, chosen: LoopSkills, whose:
         click.echo(f"{title} chooses no skills")
         return
     total = len(chosen.skills) + len(chosen.missing)
-    click.echo(f"{title}: {len(chosen.skills)} of {total} skills found")
+    click.echo(f"{title}: {len(chosen.skills)} of {counted(total, 'skill')} found")
     for skill in chosen.skills:
         click.echo(f"  {skill.name}  {skill.source}  {skill.shown}")
         click.echo(f"      {one_line(skill.description)}")

@@ -31,6 +31,7 @@ from looptui.protocol.commands import (
 )
 from looptui.service.daemon import START_TIMEOUT, Place, start_detached, stop_service
 from looptui.service.endpoint import ServiceError, check_socket
+from looptui.words import counted
 
 HELLO_TIMEOUT = 10.0
 
@@ -41,7 +42,7 @@ class VersionMismatch(ServiceError):
     def __init__(self, info: ServiceInfo) -> None:
         self.info = info
         busy = (
-            f"; it is driving {len(info.active_runs)} run(s): let them finish, then run "
+            f"; it is driving {counted(len(info.active_runs), 'run')}: let them finish, then run "
             "`looptui service restart`"
             if info.active_runs
             else "; run `looptui service restart` to replace it"

@@ -30,6 +30,7 @@ from looptui.engine.evaluation import ChecksEvaluator, Evidence, tail
 from looptui.engine.models import Flag, Verdict
 from looptui.engine.skills.delivery import NO_SKILLS, Delivery
 from looptui.engine.workspace.paths import PathEscape, confine
+from looptui.words import counted
 
 MAX_DIFF_CHARS = 60_000  # of the diff shown to the evaluator; the rest is cut, and it is told
 MAX_MESSAGE_CHARS = 8_000  # of the executor's final message
@@ -256,7 +257,7 @@ def citation_problem(checkout: Path, path: str, line: int | None) -> str | None:
     except OSError as exc:
         return f"{path}, which cannot be read ({exc.strerror or exc})"
     if line > count:
-        return f"line {line} of {path}, which has {count} lines"
+        return f"line {line} of {path}, which has {counted(count, 'line')}"
     return None
 
 

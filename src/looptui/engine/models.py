@@ -11,6 +11,8 @@ import enum
 import time
 from dataclasses import astuple, dataclass, field
 
+from looptui.words import counted
+
 
 class RunStatus(enum.StrEnum):
     """Where a run is in its life. Terminal states never change again except to merged/discarded."""
@@ -36,6 +38,10 @@ class RunStatus(enum.StrEnum):
     @property
     def has_workspace(self) -> bool:
         return self not in (RunStatus.MERGED, RunStatus.DISCARDED)
+
+
+# What a merged or discarded run's status line adds: nothing of it is left to open or resume.
+WORKSPACE_GONE = "branch and worktree removed"
 
 
 class NoteKind(enum.StrEnum):
@@ -78,7 +84,7 @@ class DiffStat:
     removed: int = 0
 
     def __str__(self) -> str:
-        return f"{self.files} files +{self.added} -{self.removed}"
+        return f"{counted(self.files, 'file')} +{self.added} -{self.removed}"
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,10 @@ class Run:
     resumes: int = 0  # automatic resumes in a row after the service died
     retry_at: float | None = None  # a deferred run resumes then (epoch seconds)
     review: ReviewTally | None = None  # how much of it review covered, once merged
+    # read from its iterations, never written: seconds its finished iterations took, and
+    # when the unfinished one began (epoch seconds)
+    worked: float = 0.0
+    working_since: float | None = None
 
     @property
     def status_label(self) -> str:
@@ -138,6 +148,19 @@ class Run:
         if self.status is RunStatus.DEFERRED and self.retry_at is not None:
             return f"{self.status.value} · resumes {local_clock(self.retry_at)}"
         return self.status.value
+
+
+def status_reason(status: RunStatus, error: str | None) -> str | None:
+    """What `error` says beyond the status word: None for "cancelled" after a cancelled run,
+    "looptui quit" for "cancelled: looptui quit", so that no line reads "cancelled: cancelled"."""
+    if not error:
+        return None
+    word = status.value
+    if error.strip().lower() == word:
+        return None
+    if error.lower().startswith(word + ": "):
+        return error[len(word) + 2 :]
+    return error
 
 
 def local_clock(when: float, now: float | None = None) -> str:

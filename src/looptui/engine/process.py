@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from looptui.words import counted
+
 MAX_LINE = 64 * 1024  # a longer line is cut and marked, so one huge line cannot eat memory
 TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 PIPE_GRACE = 0.5  # seconds a finished process's children may keep its pipes open
@@ -356,7 +358,7 @@ async def _report_dropped(budget: _Budget, name: str, queue: asyncio.Queue[Line 
             f"but not kept, and the last {KEPT_AT_END} of each stream are shown at its end]"
         )
     elif now - budget.reported_at >= DROP_REPORT_INTERVAL:
-        text = f"[looptui: {budget.dropped[name]} {name} lines dropped so far]"
+        text = f"[looptui: {counted(budget.dropped[name], name + ' line')} dropped so far]"
     else:
         return
     budget.reported_at = now
@@ -376,7 +378,9 @@ async def _put_dropped_end(
         lines = lines[1:]  # the first one is cut
     last = lines[-KEPT_AT_END:]
     count = budget.dropped[name]
-    text = f"[looptui: {count} {name} lines dropped in all; the last {len(last)} follow]"
+    text = (
+        f"[looptui: {counted(count, name + ' line')} dropped in all; the last {len(last)} follow]"
+    )
     await queue.put(Line(text, name, note=True))
     for raw in last:
         await queue.put(Line(_decode(raw[:MAX_LINE]), name))

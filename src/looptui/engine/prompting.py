@@ -65,9 +65,11 @@ def build_prompt(
 
 
 def _split_notes(notes: Sequence[Note]) -> tuple[list[Note], list[Note]]:
-    """(history, the feedback given since the last iteration). A lesson still proposed is
-    left out: no prompt carries a lesson the human has not accepted, its own run's neither."""
-    latest = max((note.iteration for note in notes), default=0)
+    """(history, the human's last feedback): it leads every prompt after it, the iterations
+    that have not yet done what it asks included. A lesson still proposed is left out: no
+    prompt carries a lesson the human has not accepted, its own run's neither."""
+    given = [note.iteration for note in notes if note.kind is NoteKind.FEEDBACK]
+    latest = max(given, default=None)
     feedback = [n for n in notes if n.kind is NoteKind.FEEDBACK and n.iteration == latest]
     history = [n for n in notes if n not in feedback and n.status is not NoteStatus.PROPOSED]
     return history, feedback
@@ -92,13 +94,8 @@ def _assemble(
             "## Feedback from the human reviewing your work (address it first)\n" + "\n".join(lines)
         )
     parts.append(goal.strip())
-    if feedback:
-        parts.append(
-            f"This is iteration {iteration}. The human reviewed the work of the earlier "
-            "iterations and asks for the changes above."
-        )
-    elif iteration > 1:
-        parts.append(f"This is iteration {iteration}. Earlier iterations did not reach the goal.")
+    if feedback or iteration > 1:
+        parts.append(f"This is iteration {iteration}. {_where(iteration, feedback, last_verdict)}")
     if skills:
         parts.append(f"## Skills\n{skills}")
     if remembered:
@@ -135,6 +132,37 @@ def _assemble(
         steps = "\n".join(f"- {step[:2000]}" for step in last_verdict.next_steps)
         parts.append("## Next steps from the last verdict\n" + steps)
     return "\n\n".join(parts) + "\n"
+
+
+def _where(iteration: int, feedback: Sequence[Note], last_verdict: Verdict | None) -> str:
+    """What is true of the iterations before this one: whether the last met the goal, and
+    what the human asked after it (`last_verdict` is the previous iteration's, when known)."""
+    met = last_verdict is not None and last_verdict.done
+    if not feedback:
+        return (
+            "The last iteration met the goal."
+            if met
+            else ("Earlier iterations did not reach the goal.")
+        )
+    reviewed = feedback[0].iteration
+    if iteration > reviewed + 1:
+        return (
+            f"The human reviewed the work of iteration {reviewed} and asks for the changes "
+            "above; the iterations since have not yet reached the goal."
+        )
+    if met:
+        return (
+            "The last iteration met the goal; the human reviewed its work and asks for more: "
+            "the changes above."
+        )
+    if last_verdict is None:
+        return (
+            "The human reviewed the work of the earlier iterations and asks for the changes above."
+        )
+    return (
+        "The last iteration did not reach the goal; the human reviewed the work and asks for "
+        "the changes above."
+    )
 
 
 def _indented(text: str) -> str:

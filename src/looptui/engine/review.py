@@ -28,6 +28,7 @@ from looptui.engine.workspace import Patch, Repository, Selection, parse_patch
 from looptui.engine.workspace.own_writes import OwnWrites
 from looptui.protocol.commands import DiffScope
 from looptui.protocol.events import StatusChanged
+from looptui.words import counted
 
 
 class ReviewMixin:
@@ -162,7 +163,7 @@ class ReviewMixin:
         if squash:
             message = (
                 f"{run.loop}: {summary}\n\nSquashed from looptui run {run.id} "
-                f"({run.iterations} iterations, branch {run.branch})."
+                f"({counted(run.iterations, 'iteration')}, branch {run.branch})."
             )
         else:
             message = f"Merge looptui run {run.id} ({run.loop}): {summary}"

@@ -53,6 +53,7 @@ from looptui.protocol.events import (
     IterationMarked,
     VerdictGiven,
 )
+from looptui.words import counted
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,10 @@ class LoopRunner(RunRecording):
                 finished_at=None,
                 error=None,
             )
+            if self._first > 1:  # continued: its next prompt says how the last one ended
+                verdicts = await self.store.verdicts(self.run_id)
+                earlier = [verdict for number, verdict in verdicts if number < self._first]
+                self._verdict = earlier[-1] if earlier else None
             async with asyncio.timeout(self.loop.run_timeout):
                 start = await self._prepare_worktree()
                 self._last_tree = await asyncio.to_thread(self.repository.tree_of, start)
@@ -324,7 +329,8 @@ class LoopRunner(RunRecording):
             reason = verdict.reasons[0] if verdict.reasons else "no answer"
             return _Outcome(
                 RunStatus.PAUSED,
-                f"the evaluator failed {self._unknown_verdicts} times in a row ({reason}); "
+                f"the evaluator failed {counted(self._unknown_verdicts, 'time')} in a row "
+                f"({reason}); "
                 "paused for you",
             )
         missing = [check for check in checks if check.exit_code == NOT_FOUND]
@@ -333,7 +339,8 @@ class LoopRunner(RunRecording):
             return _Outcome(RunStatus.FAILED, f"check command not found: {names}")
         if self._unchanged >= self.loop.stall_after:
             return _Outcome(
-                RunStatus.STALLED, f"the diff did not change for {self._unchanged} iterations"
+                RunStatus.STALLED,
+                f"the diff did not change for {counted(self._unchanged, 'iteration')}",
             )
         return _Outcome(None)
 

@@ -42,6 +42,7 @@ from looptui.engine.workspace import Repository
 from looptui.engine.workspace.own_writes import OwnWrites
 from looptui.engine.workspace.pool import WorktreePool
 from looptui.protocol.events import Lines, NoteAdded, StatusChanged
+from looptui.words import counted
 
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.DEFERRED)
 
@@ -235,13 +236,15 @@ class Engine(ReviewMixin, TriggerControl, MemoryControl):
         first = iterations[-1].number if cut_short else run.iterations + 1
         if first > run.max_iterations:
             raise LooptuiError(
-                f"run {run.id} has used all its {run.max_iterations} iterations; give it "
+                f"run {run.id} has used all its {counted(run.max_iterations, 'iteration')}; "
+                "give it "
                 "feedback to continue"
             )
         loop, backend = self._continuation(run)
         if automatic and run.resumes >= loop.max_resumes:
             raise LooptuiError(
-                f"run {run.id} was resumed {run.resumes} times in a row without finishing an "
+                f"run {run.id} was resumed {counted(run.resumes, 'time')} in a row without "
+                "finishing an "
                 f"iteration (max_resumes = {loop.max_resumes}); resume it by hand"
             )
         await self.store.update_run(

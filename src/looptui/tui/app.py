@@ -114,6 +114,13 @@ class LooptuiApp(App[None]):
         """The service's client, when the runs belong to the service."""
         return self.engine if isinstance(self.engine, RemoteSupervisor) else None
 
+    def loop_limit(self, loop: str) -> int | None:
+        """The max_iterations of `loop` as configured here (None: not configured), which a
+        run's limit grows by with each comment."""
+        config = self.engine.config
+        found = config.loops.get(loop) if config is not None else None
+        return found.max_iterations if found is not None else None
+
     @property
     def trouble(self) -> bool:
         """Whether live updates may be late or stopped (the connection is down, the bridge

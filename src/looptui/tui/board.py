@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from looptui.engine.models import DiffStat, Run, RunStatus, Verdict
 from looptui.protocol.events import (
+    AgentFinished,
     AgentSaid,
     Committed,
     ErrorReported,
@@ -26,7 +27,13 @@ from looptui.protocol.events import (
     VerdictGiven,
 )
 
-LINE_KINDS = (EventKind.OUTPUT, EventKind.TEXT, EventKind.TOOL_CALL, EventKind.ERROR)
+LINE_KINDS = (
+    EventKind.OUTPUT,
+    EventKind.TEXT,
+    EventKind.TOOL_CALL,
+    EventKind.ERROR,
+    EventKind.AGENT_FINISHED,  # its final message, when it has one
+)
 NEEDS_REVIEW = (RunStatus.SUCCEEDED,)
 NEEDS_ATTENTION = (
     RunStatus.FAILED,
@@ -59,9 +66,23 @@ class RunSummary:
         return self.status in NEEDS_REVIEW or self.status in NEEDS_ATTENTION
 
     def elapsed(self, now: float) -> float:
+        """Seconds from its start to its end (or `now`), waits between iterations included."""
         start = self.run.started_at or self.run.created_at
         end = self.run.finished_at or now
         return max(0.0, end - start)
+
+    def working(self, now: float) -> float:
+        """Seconds its iterations took (the one going, up to `now`): the agent's, the checks'
+        and the evaluator's time, without the waits for review or a usage limit."""
+        run = self.run
+        if not run.worked and run.working_since is None:  # a record that does not say
+            return self.elapsed(now)
+        going = now - run.working_since if run.working_since and run.status.is_active else 0.0
+        return run.worked + max(0.0, going)
+
+    def waiting(self, now: float) -> float:
+        """Seconds between its start and its end (or `now`) that no iteration was going."""
+        return max(0.0, self.elapsed(now) - self.working(now))
 
     def matches(self, text: str) -> bool:
         """Whether a filter's words all occur in the run's loop, agent, status, id or prompt."""
@@ -83,7 +104,9 @@ class RunSummary:
                 self.run = dataclasses.replace(self.run, **changes)  # type: ignore[arg-type]
             case IterationMarked(phase="started"):
                 self.iteration = event.iteration
-                self.run = dataclasses.replace(self.run, iterations=event.iteration)
+                self.run = dataclasses.replace(
+                    self.run, iterations=event.iteration, working_since=event.ts or time.time()
+                )
             case OutputPrinted(line=line):
                 self.last_line = line
             case AgentSaid(text=text):
@@ -91,6 +114,9 @@ class RunSummary:
                 self.last_line = lines[-1] if lines else self.last_line
             case ToolCalled(name=name):
                 self.last_line = f"▸ {name}"
+            case AgentFinished(ok=True, message=message) if message.strip():
+                # the turn's final message (claude-code's result), not its last tool
+                self.last_line = message.strip().splitlines()[-1]
             case ErrorReported(message=message):
                 self.last_line = f"error: {message}"
             case Committed(sha=sha, files=files, added=added, removed=removed):

@@ -6,6 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from looptui.engine.models import DiffStat, Run
+from looptui.words import counted
+
+WAIT_SHOWN = 60.0  # seconds of waiting worth a mention: a review's, not a gap between turns
 
 
 def duration(seconds: float) -> str:
@@ -28,8 +31,7 @@ def money(usd: float) -> str:
 
 
 def diff_stat(diff: DiffStat) -> str:
-    files = f"{diff.files} file{'s' if diff.files != 1 else ''}"
-    return f"+{diff.added} −{diff.removed} in {files}"
+    return f"+{diff.added} −{diff.removed} in {counted(diff.files, 'file')}"
 
 
 def cost(input_tokens: int, output_tokens: int, usd: float) -> str:
@@ -80,3 +82,49 @@ def path_tail(path: str, width: int) -> str:
     tail = path[len(path) - max(1, width - 2) :]
     cut = tail.find("/")
     return "…/" + (tail[cut + 1 :] if 0 <= cut < len(tail) - 1 else tail)
+
+
+def added_iterations(run: Run, loop_limit: int | None) -> int:
+    """How many iterations feedback added to the run's limit: each comment gives the run its
+    loop's max_iterations more (0 when the loop is not configured here)."""
+    if loop_limit is None:
+        return 0
+    return max(0, run.max_iterations - loop_limit)
+
+
+def iteration_short(iteration: int, run: Run, loop_limit: int | None) -> str:
+    """A card's "iteration 3/3+2": the loop's limit, and what feedback added to it."""
+    added = added_iterations(run, loop_limit)
+    if added:
+        return f"iteration {iteration}/{run.max_iterations - added}+{added}"
+    return f"iteration {iteration}/{run.max_iterations}"
+
+
+def iteration_long(iteration: int, run: Run, loop_limit: int | None) -> str:
+    """A title's "iteration 3/5 (2 added by feedback)"."""
+    added = added_iterations(run, loop_limit)
+    more = f" ({counted(added, 'iteration')} added by feedback)" if added else ""
+    return f"iteration {iteration}/{run.max_iterations}{more}"
+
+
+def times(working: float, waiting: float) -> str:
+    """ "working 1:20" and, when it waited (for review, a usage limit), "· waited 12:03"."""
+    line = f"working {duration(working)}"
+    return line + (f" · waited {duration(waiting)}" if waiting >= WAIT_SHOWN else "")
+
+
+def feedback_limit(run: Run, loop_limit: int | None) -> str:
+    """What a comment does to a run's iterations, said before it is sent: "Sending starts
+    iteration 4 and raises the run's limit from 3 to 6 iterations (3 more)" (the supervisor
+    gives the run its loop's max_iterations more)."""
+    if loop_limit is None:
+        return f"Sending starts iteration {run.iterations + 1} of the run."
+    new = run.iterations + loop_limit
+    more = new - run.max_iterations
+    change = (
+        f"raises the run's limit from {run.max_iterations} to {counted(new, 'iteration')} "
+        f"({more} more)"
+        if more > 0
+        else f"gives the run up to {counted(new, 'iteration')}"
+    )
+    return f"Sending starts iteration {run.iterations + 1} and {change}."

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from looptui.engine.process import WORKTREE_VARIABLE, Exit, stream_process
 from looptui.engine.workspace.paths import PathEscape, confine
+from looptui.words import counted
 
 if TYPE_CHECKING:
     from looptui.engine.skills.model import Skill
@@ -250,7 +251,7 @@ class Toolbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path(relative)  # the directories just made cannot be links, but check again
         _write(path, content)
-        return f"wrote {relative} ({len(content.splitlines())} lines)"
+        return f"wrote {relative} ({counted(len(content.splitlines()), 'line')})"
 
     def edit_file(self, arguments: Mapping[str, Any]) -> str:
         relative = _text(arguments, "path")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from looptui.engine.evaluation import tail
 from looptui.engine.models import CheckResult, DiffStat, NoteKind, Source, Verdict
+from looptui.words import counted
 
 MAX_FILES_NAMED = 12
 _ERROR_LINE = re.compile(r"(error|fail|assert|exception|traceback|expected)", re.IGNORECASE)
@@ -88,7 +89,7 @@ def checkpoint_text(evidence: IterationEvidence) -> str:
     ]
     problems += [f"tamper guard: {flag}"[:300] for flag in verdict.flags]
     if evidence.unchanged_for:
-        problems.append(f"{evidence.unchanged_for} iteration(s) in a row changed nothing")
+        problems.append(f"{counted(evidence.unchanged_for, 'iteration')} in a row changed nothing")
     if problems:
         lines.append("Problems: " + "; ".join(problems))
     steps = list(verdict.next_steps[:3])

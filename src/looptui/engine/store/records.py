@@ -34,7 +34,13 @@ _RUN_COLUMNS = (
     "id, loop, agent, status, prompt, base_branch, base_commit, branch, worktree, "
     "max_iterations, iterations, head_commit, error, created_at, started_at, finished_at, "
     "owner_pid, diff_files, diff_added, diff_removed, input_tokens, output_tokens, cost_usd, "
-    "resume_token, resumes, retry_at, review"
+    "resume_token, resumes, retry_at, review, "
+    # how long its iterations took, and when the one going began: a run's working time,
+    # which leaves out the waits (for review, for a usage limit) between its iterations
+    "(SELECT coalesce(sum(i.finished_at - i.started_at), 0) FROM iterations i "
+    "WHERE i.run_id = runs.id AND i.finished_at IS NOT NULL) AS worked, "
+    "(SELECT max(i.started_at) FROM iterations i "
+    "WHERE i.run_id = runs.id AND i.finished_at IS NULL) AS working_since"
 )
 _RUN_FIELDS = frozenset(
     {

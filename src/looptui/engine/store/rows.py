@@ -65,6 +65,8 @@ def run_from_row(row: sqlite3.Row) -> Run:
         resumes=row["resumes"],
         retry_at=row["retry_at"],
         review=review_from_text(row["review"]),
+        worked=row["worked"] or 0.0,
+        working_since=row["working_since"],
     )
 
 

@@ -265,13 +265,17 @@ class Store(Records, Ledger, MemoryRecords, Searching, ReviewRecords):
         return [event_from_row(row) for row in rows]
 
     async def latest_lines(self, kinds: Iterable[EventKind]) -> dict[str, Event]:
-        """Each run's newest event among `kinds` (the grid's "last line"), in one query."""
+        """Each run's newest event among `kinds` (the grid's "last line"), in one query.
+        An agent's end of turn counts only when it succeeded with a final message: one that
+        said nothing leaves the line before it."""
         wanted = [kind.value for kind in kinds]
         marks = ", ".join("?" for _ in wanted)
         rows = await self._fetchall(
             "SELECT e.id, e.run_id, e.iteration, e.ts, e.kind, e.data FROM runs r "
             f"JOIN events e ON e.id = (SELECT id FROM events WHERE run_id = r.id "
-            f"AND kind IN ({marks}) ORDER BY id DESC LIMIT 1)",
-            wanted,
+            f"AND kind IN ({marks}) AND (kind != ? OR CASE WHEN json_valid(data) THEN "
+            "json_extract(data, '$.ok') AND coalesce(json_extract(data, '$.message'), '') "
+            "!= '' ELSE 0 END) ORDER BY id DESC LIMIT 1)",
+            [*wanted, EventKind.AGENT_FINISHED.value],
         )
         return {row["run_id"]: event_from_row(row) for row in rows}

@@ -36,6 +36,7 @@ from looptui.protocol.events import (
     OutputPrinted,
     payload_fields,
 )
+from looptui.words import counted
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ class EventWriter:
         if self._dropping.get(key) is marker:
             del self._dropping[key]
         payload = OutputPrinted(
-            f"[looptui: {marker.count} lines of output dropped: they came faster than "
+            f"[looptui: {counted(marker.count, 'line')} of output dropped: they came faster than "
             "they could be stored]",
             NOTE_STREAM,
         )
@@ -331,7 +332,8 @@ class EventWriter:
         notes = []
         for run_id, (count, iteration) in self._lost.items():
             payload = ErrorReported(
-                f"{count} events could not be stored: the store was locked by another process"
+                f"{counted(count, 'event')} could not be stored: the store was locked by "
+                "another process"
             )
             event = Event(run_id, payload, iteration, time.time())
             notes.append(_Pending(event, json.dumps(payload_fields(payload))))
@@ -342,7 +344,8 @@ class EventWriter:
             return
         reason = " ".join(str(exc).split()) or type(exc).__name__
         self.failure = StoreError(
-            f"{self.path}: cannot write events ({reason}); {lost} events were lost and "
+            f"{self.path}: cannot write events ({reason}); {counted(lost, 'event')} "
+            f"{'was' if lost == 1 else 'were'} lost and "
             "no more will be stored"
         )
         logger.error("%s", self.failure)

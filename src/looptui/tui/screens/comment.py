@@ -18,6 +18,7 @@ class CommentScreen(Dialog[str | None]):
     DEFAULT_CSS = """
     CommentScreen #about { color: $text-muted; margin-bottom: 1; }
     CommentScreen TextArea { height: 8; }
+    CommentScreen #limit { color: $warning; }
     CommentScreen #hint { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -25,16 +26,20 @@ class CommentScreen(Dialog[str | None]):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, about: str) -> None:
+    def __init__(self, about: str, limit: str = "") -> None:
+        """`limit`: what sending does to the run's iterations ("iteration 4 of up to 6"),
+        said before it is sent."""
         super().__init__()
         self.about = about
+        self.limit = limit
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box") as box:
             box.border_title = "Feedback for the agent"
             yield Static(self.about, id="about")
             yield TextArea(id="comment")
-            yield Static("ctrl+s sends it and starts a new iteration · esc cancels", id="hint")
+            yield Static(self.limit or "ctrl+s sends it and starts a new iteration", id="limit")
+            yield Static("ctrl+s sends it · esc cancels", id="hint")
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()

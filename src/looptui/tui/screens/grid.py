@@ -18,6 +18,7 @@ from looptui.tui.app import LooptuiApp
 from looptui.tui.board import RunSummary
 from looptui.tui.widgets.card_grid import CardGrid
 from looptui.tui.worktree import WORKTREE_BINDINGS, WorktreeScreen, discard
+from looptui.words import counted
 
 GROUPINGS = ("none", "loop", "status")
 
@@ -111,7 +112,7 @@ class GridScreen(WorktreeScreen):
             id="filter",
             disabled=True,  # out of the focus chain until `/` shows it
         )
-        yield CardGrid(self.clock, id="cards")
+        yield CardGrid(self.clock, id="cards", loop_limit=self.looptui.loop_limit)
         yield Static("No runs yet. Press [b]n[/] to start one.", id="empty")
         yield Footer()
 
@@ -179,13 +180,15 @@ class GridScreen(WorktreeScreen):
         total, waiting = len(board.summaries), len(board.needing_you())
         active = sum(s.status.is_active for s in board.summaries.values())
         shown = len(self.cards.runs)
-        count = f"{shown} of {total} runs" if self.filter_text else f"{total} runs"
+        runs = counted(total, "run")
+        count = f"{shown} of {runs}" if self.filter_text else runs
         parts = [f"[b]looptui[/]  {self.looptui.repository_name}", count, f"{active} active"]
         spent = format.cost_of(s.run for s in board.summaries.values())
         if spent:  # every run's, filtered out or not (grouped by loop, each loop's is shown)
             parts.append(spent)
         if waiting:
-            parts.append(f"[b $needs-review]{waiting} need you[/] (press [b]r[/])")
+            need = "needs" if waiting == 1 else "need"
+            parts.append(f"[b $needs-review]{waiting} {need} you[/] (press [b]r[/])")
         if self.grouping != "none":
             parts.append(f"grouped by {self.grouping}")
         # where the runs are driven comes last, unless live updates are in trouble

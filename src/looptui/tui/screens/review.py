@@ -30,6 +30,7 @@ from looptui.engine.workspace import (
 )
 from looptui.engine.workspace.selection import content_ids
 from looptui.protocol.commands import DiffScope
+from looptui.tui import format
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
@@ -353,7 +354,12 @@ class ReviewScreen(WorktreeScreen):
             if text:
                 self.send_feedback(f"{about} {text}")
 
-        self.app.push_screen(CommentScreen(about), send)
+        summary = self.looptui.board.summaries.get(self.run_id)
+        limit = ""
+        if summary is not None:
+            run = summary.run
+            limit = format.feedback_limit(run, self.looptui.loop_limit(run.loop))
+        self.app.push_screen(CommentScreen(about, limit), send)
 
     @work(group="review-command", exclusive=True, exit_on_error=False)
     async def send_feedback(self, text: str) -> None:
@@ -362,7 +368,10 @@ class ReviewScreen(WorktreeScreen):
         except LooptuiError as exc:
             self.notify(str(exc), title="feedback not sent", severity="error")
             return
-        self.notify(f"feedback sent: run {run.id} goes on with iteration {run.iterations + 1}")
+        self.notify(
+            f"feedback sent: run {run.id} goes on with iteration {run.iterations + 1} "
+            f"of up to {run.max_iterations}"
+        )
         self.dismiss()
 
     def rejected_patch(self) -> str | None:

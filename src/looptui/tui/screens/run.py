@@ -12,7 +12,7 @@ from textual.markup import escape
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from looptui.engine import LooptuiError
-from looptui.engine.models import Run, RunStatus
+from looptui.engine.models import Run, RunStatus, status_reason
 from looptui.engine.store.feed import Feed
 from looptui.protocol.events import EventKind
 from looptui.tui import format
@@ -47,6 +47,8 @@ class RunScreen(WorktreeScreen):
         Binding("v", "review", "Review", tooltip="Review the diff hunk by hunk, then merge"),
         Binding("s", "stop", "Stop", tooltip="Stop the run (its worktree is kept)"),
         Binding("e", "expand", "Expand tools", tooltip="Show tool calls whole or as one line"),
+        # the footer is full at 80 columns: `?` and the palette list it
+        Binding("w", "wrap", "Wrap lines", show=False, tooltip="Wrap long lines of the log"),
         Binding("u", "split", "Split/unified", tooltip="Show the diff side by side or unified"),
         EDIT_BINDING,
         *WORKTREE_BINDINGS,
@@ -128,17 +130,20 @@ class RunScreen(WorktreeScreen):
         if summary is None:
             return
         run = summary.run
+        now = self.looptui.clock()
+        limit = self.looptui.loop_limit(run.loop)
         parts = [
             f"[b]{run.loop}[/] {run.id}",
             run.status.value,
-            f"iteration {summary.iteration}/{run.max_iterations}",
-            format.duration(summary.elapsed(self.looptui.clock())),
+            format.iteration_long(summary.iteration, run, limit),
+            format.times(summary.working(now), summary.waiting(now)),
             format.diff_stat(run.diff),
         ]
         spent = format.cost(run.input_tokens, run.output_tokens, run.cost_usd)
         parts += [spent] if spent else []
-        if run.error and not run.status.is_active:
-            parts.append(f"[$verdict-fail]{run.error}[/]")
+        reason = status_reason(run.status, run.error)
+        if reason and not run.status.is_active:
+            parts.append(f"[$verdict-fail]{escape(reason)}[/]")
         if self.looptui.trouble:  # where the runs are driven is the grid's business
             parts.append(self.looptui.connection_line)
         width = self.size.width - 2
@@ -266,6 +271,11 @@ class RunScreen(WorktreeScreen):
     def action_expand(self) -> None:
         log = self.query_one(RunLog)
         log.expanded = not log.expanded
+
+    def action_wrap(self) -> None:
+        log = self.query_one(RunLog)
+        log.wrap = not log.wrap
+        self.notify("long lines wrap" if log.wrap else "long lines scroll sideways", timeout=2)
 
     def action_split(self) -> None:
         view = self.query_one(DiffView)

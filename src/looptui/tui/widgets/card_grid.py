@@ -22,9 +22,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from looptui.engine.landing import reviewed_line
-from looptui.engine.models import RunStatus
+from looptui.engine.models import WORKSPACE_GONE, RunStatus, status_reason
 from looptui.tui import format
 from looptui.tui.board import RunSummary
+from looptui.words import counted
 
 CARD_HEIGHT = 6  # four lines inside a border
 GUTTER = 1
@@ -116,9 +117,16 @@ class CardGrid(ScrollView, can_focus=True):
             super().__init__()
             self.run_id = run_id
 
-    def __init__(self, clock: Callable[[], float], id: str | None = None) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        id: str | None = None,
+        loop_limit: Callable[[str], int | None] | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.clock = clock
+        # a loop's max_iterations: what a card's limit shows feedback added to
+        self.loop_limit = loop_limit or (lambda loop: None)
         self.runs: list[RunSummary] = []
         self.groups: list[tuple[str, list[int]]] = []
         self.cursor = 0
@@ -424,10 +432,12 @@ class CardGrid(ScrollView, can_focus=True):
         muted = style("card-grid--muted")
         run = summary.run
         look = style(f"card-grid--{STATUS_LOOK[run.status]}") + Style(bold=True)
+        now = self.clock()
+        iterations = format.iteration_short(summary.iteration, run, self.loop_limit(run.loop))
         line1 = Text.assemble(
             (f"{STATUS_MARK[run.status]} {run.status_label}", look),
-            (f"  iteration {summary.iteration}/{run.max_iterations}", muted),
-            (f"  {format.duration(summary.elapsed(self.clock()))}", muted),
+            (f"  {iterations}", muted),
+            (f"  {format.duration(summary.working(now))}", muted),  # the waits apart, below
         )
         verdict = summary.verdict
         if verdict is None:
@@ -452,7 +462,7 @@ class CardGrid(ScrollView, can_focus=True):
             " ",
             (f"−{diff.removed}", style("card-grid--remove")),
         )
-        files = Text(f"  in {diff.files} file{'s' if diff.files != 1 else ''}", muted)
+        files = Text(f"  in {counted(diff.files, 'file')}", muted)
         spent = format.cost(run.input_tokens, run.output_tokens, run.cost_usd)
         inner = self._card_width - 4
         if not spent:
@@ -465,8 +475,14 @@ class CardGrid(ScrollView, can_focus=True):
         if run.review is not None:  # what nobody read of a merged run, in view
             unread = run.review.unread_lines
             line3.append(f"  {reviewed_line(run.review)}", muted if not unread else look)
-        if run.error and not run.status.is_active:
-            line4 = Text(run.error, style("card-grid--fail"))
+        waiting = summary.waiting(now)
+        if waiting >= format.WAIT_SHOWN and line3.cell_len + 16 <= inner:
+            line3.append(f"  waited {format.duration(waiting)}", muted)
+        why = status_reason(run.status, run.error)
+        if not run.status.has_workspace:
+            line4 = Text(WORKSPACE_GONE, muted)
+        elif why and not run.status.is_active:
+            line4 = Text(why, style("card-grid--fail"))
         else:
             line4 = Text(summary.last_line or " ", muted)
         return [line1, line2, line3, line4]

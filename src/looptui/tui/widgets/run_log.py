@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import ClassVar, overload
@@ -64,6 +65,7 @@ class RunLog(ScrollView, can_focus=True):
     }
 
     expanded: reactive[bool] = reactive(False, init=False)
+    wrap: reactive[bool] = reactive(False, init=False)  # long lines go on below, indented
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -78,6 +80,7 @@ class RunLog(ScrollView, can_focus=True):
         self._widest = 0
         self._older_scheduled = False
         self._strips: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+        self._wrapped_at = 0  # the width lines were wrapped to
         self.match: Match | None = None  # the match of the last search, highlighted
 
     @property
@@ -118,8 +121,19 @@ class RunLog(ScrollView, can_focus=True):
         self._changed()
 
     def watch_expanded(self) -> None:
-        """Lay everything out again with tool calls expanded or compact, keeping the event at
-        the top of the view there when the reader has scrolled up."""
+        self._lay_out_again()
+
+    def watch_wrap(self) -> None:
+        self._lay_out_again()
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if self.wrap and width != self._wrapped_at:
+            self._lay_out_again()
+
+    def _lay_out_again(self) -> None:
+        """Lay everything out again (tool calls expanded or compact, lines wrapped or not),
+        keeping the event at the top of the view there when the reader has scrolled up."""
         top = None if self.following else self._event_at(int(self.scroll_y))
         self.match = None  # its line is laid out anew, maybe as several
         self._texts.clear()
@@ -190,19 +204,41 @@ class RunLog(ScrollView, can_focus=True):
         palette = self._palette()
         texts: list[Text] = []
         counts: list[int] = []
+        width = self.scrollable_content_region.width if self.wrap else 0
+        self._wrapped_at = width
         for event in events:
             text = render_event(event, palette=palette, expanded=self.expanded)
             if text is None:
                 counts.append(0)
                 continue
             parts = list(text.split("\n", allow_blank=True)) if "\n" in text.plain else [text]
+            lines: list[Text] = []
             for part in parts:
                 if "\t" in part.plain:
                     part.expand_tabs()
-                self._widest = max(self._widest, part.cell_len)
-            texts += parts
-            counts.append(len(parts))
+                if width > 1 and part.cell_len > width:
+                    lines += self._wrapped(part, width)
+                else:
+                    lines.append(part)
+            for line in lines:
+                self._widest = max(self._widest, line.cell_len)
+            texts += lines
+            counts.append(len(lines))
         return texts, counts
+
+    def _wrapped(self, line: Text, width: int) -> list[Text]:
+        """A line too wide for `width`, as lines that fit: the later ones indented to where
+        its text begins (past its indent and its mark, "  ✎ ", "    → "), so that a wrapped
+        line reads as one item."""
+        console = self.app.console
+        first = line.wrap(console, width, overflow="fold")[0]
+        hang = min(_hang(line.plain), width // 2)
+        rest = line[len(first.plain) :]
+        rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")) :]
+        lines = [first]
+        for part in rest.wrap(console, width - hang, overflow="fold"):
+            lines.append(Text(" " * hang) + part)
+        return lines
 
     def _append(self, events: list[Event]) -> None:
         texts, counts = self._lay_out(events)
@@ -293,6 +329,15 @@ class RunLog(ScrollView, can_focus=True):
             line = self.strip(index).crop_extend(scroll_x, scroll_x + width, self.rich_style)
             self._strips[key] = line
         return line.apply_style(self.rich_style)
+
+
+_MARK = re.compile(r" *(?:\S{1,2} )?")
+
+
+def _hang(plain: str) -> int:
+    """Where a log line's text begins: after its indent and a mark of a character or two."""
+    found = _MARK.match(plain)
+    return found.end() if found else 0
 
 
 class _Plain(Sequence[str]):
