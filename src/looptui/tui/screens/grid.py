@@ -10,13 +10,14 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from looptui.engine.models import Run
 from looptui.tui import format
 from looptui.tui.app import LooptuiApp
 from looptui.tui.board import RunSummary
 from looptui.tui.widgets.card_grid import CardGrid
+from looptui.tui.widgets.footer import KeysFooter
 from looptui.tui.worktree import WORKTREE_BINDINGS, WorktreeScreen, discard
 from looptui.words import counted
 
@@ -114,7 +115,7 @@ class GridScreen(WorktreeScreen):
         )
         yield CardGrid(self.clock, id="cards", loop_limit=self.looptui.loop_limit)
         yield Static("No runs yet. Press [b]n[/] to start one.", id="empty")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.rebuild()

@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from looptui.engine import LooptuiError
 from looptui.engine.store.ledger import Firing, Outcome
@@ -30,6 +30,7 @@ from looptui.engine.triggers.wording import (
 )
 from looptui.tui.app import LooptuiApp
 from looptui.tui.board import RunSummary
+from looptui.tui.widgets.footer import KeysFooter
 
 REFRESH_INTERVAL = 3.0  # seconds: next fire times count down, the service fires on its own
 FIRINGS_SHOWN = 20
@@ -110,7 +111,7 @@ class LoopsScreen(Screen[None]):
         yield Static(
             "No loops: write them in looptui.toml (looptui init).", id="no-loops", classes="-hidden"
         )
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#triggers", LoopsTable).add_columns("loop", "trigger", "fires", "what")

@@ -15,11 +15,12 @@ from textual.binding import Binding, BindingType
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from looptui.engine import LooptuiError
 from looptui.engine.models import Note, NoteKind, NoteStatus
 from looptui.tui.app import LooptuiApp
+from looptui.tui.widgets.footer import KeysFooter
 from looptui.tui.widgets.memory_list import MemoryList
 
 RANK = {NoteStatus.PROPOSED: 0, NoteStatus.ACCEPTED: 1, NoteStatus.KEPT: 2}
@@ -71,7 +72,7 @@ class MemoryScreen(Screen[None]):
             f"No lessons or accepted notes of {self.loop} yet. Press [b]t[/] for all its notes.",
             id="memory-notes",
         )
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.update_title()

@@ -7,7 +7,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, Select, TextArea
 
 from looptui.engine.config import Config
@@ -20,7 +20,9 @@ class NewRunScreen(Dialog[NewRun | None]):
     """Dismisses with (loop, prompt or None, agent or None), or None when cancelled."""
 
     DEFAULT_CSS = """
-    NewRunScreen > .dialog-box { max-height: 95%; }
+    /* a fixed height, not auto: in a short terminal the fields scroll and the buttons stay */
+    NewRunScreen > .dialog-box { height: 26; max-height: 95%; }
+    NewRunScreen #fields { height: 1fr; }
     NewRunScreen Label { margin-top: 1; color: $text-muted; }
     NewRunScreen TextArea { height: 8; }
     NewRunScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
@@ -39,18 +41,19 @@ class NewRunScreen(Dialog[NewRun | None]):
         loops = sorted(self.config.loops)
         with Vertical(classes="dialog-box") as box:
             box.border_title = "New run"
-            yield Label("Loop")
-            yield Select(
-                [(name, name) for name in loops], value=loops[0], allow_blank=False, id="loop"
-            )
-            yield Label("Agent")
-            yield Select(
-                [(name, name) for name in sorted(self.config.agents)],
-                id="agent",
-                prompt="the loop's own",
-            )
-            yield Label("Prompt (leave as is to use the loop's own)")
-            yield TextArea(self.config.loops[loops[0]].prompt, id="prompt")
+            with VerticalScroll(id="fields", can_focus=False):
+                yield Label("Loop")
+                yield Select(
+                    [(name, name) for name in loops], value=loops[0], allow_blank=False, id="loop"
+                )
+                yield Label("Agent")
+                yield Select(
+                    [(name, name) for name in sorted(self.config.agents)],
+                    id="agent",
+                    prompt="the loop's own",
+                )
+                yield Label("Prompt (leave as is to use the loop's own)")
+                yield TextArea(self.config.loops[loops[0]].prompt, id="prompt")
             with Horizontal():
                 yield Button("Start (ctrl+s)", variant="primary", id="start")
                 yield Button("Cancel (esc)", id="cancel")

@@ -16,7 +16,8 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Static
+from textual.markup import escape
+from textual.widgets import Static
 
 from looptui.engine import LooptuiError
 from looptui.engine.models import ReviewTally, Run
@@ -35,6 +36,7 @@ from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.widgets.diff_view import DiffView
+from looptui.tui.widgets.footer import KeysFooter
 from looptui.tui.worktree import EDIT_BINDING, WORKTREE_BINDINGS, WorktreeScreen
 
 if TYPE_CHECKING:
@@ -114,7 +116,7 @@ class ReviewScreen(WorktreeScreen):
         yield Static(id="review-title")
         yield Static(id="review-verdict")
         yield DiffView(id="review-diff")
-        yield Footer()
+        yield KeysFooter()
 
     async def on_mount(self) -> None:
         await self.show_verdict()
@@ -188,13 +190,24 @@ class ReviewScreen(WorktreeScreen):
         where = f"{keys.index(cursor) + 1}/{len(keys)}" if cursor in keys else "0/0"
         loop = summary.run.loop if summary else ""
         lines = f" ({counts.rejected_lines} lines)" if counts.rejected_lines else ""
-        mode = "  ·  [b]line mode[/] (esc: hunks)" if self.line_mode else ""
-        self.query_one("#review-title", Static).update(
-            f"[b]Review[/] {loop} {self.run_id}  ·  {SCOPE_NAMES[self.scope]}  ·  unit {where}"
-            f"{mode}  ·  [$verdict-pass]{counts.accepted} accepted[/]  "
+        parts = [f"[b]Review[/] {loop} {self.run_id}"]
+        if summary is not None:
+            parts.append(f"branch [b]{escape(summary.run.branch)}[/]")
+        parts += [SCOPE_NAMES[self.scope], f"unit {where}"]
+        if self.line_mode:
+            parts.append("[b]line mode[/] (esc: hunks)")
+        parts.append(
+            f"[$verdict-pass]{counts.accepted} accepted[/]  "
             f"[$verdict-fail]{counts.rejected} rejected{lines}[/]  {counts.undecided} undecided"
         )
+        # whole parts on as many lines as the width needs: at 80 columns the counts and the
+        # line mode's way out wrap onto a second line rather than being cut off
+        self.query_one("#review-title", Static).update(format.fit(parts, self.size.width - 2))
         self.refresh_bindings()
+
+    def on_resize(self) -> None:
+        if self.query(DiffView):
+            self.update_title()
 
     def run_at_hand(self) -> Run | None:
         summary = self.looptui.board.summaries.get(self.run_id)

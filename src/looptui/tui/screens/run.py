@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.markup import escape
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 
 from looptui.engine import LooptuiError
 from looptui.engine.models import Run, RunStatus, status_reason
@@ -19,6 +19,7 @@ from looptui.tui import format
 from looptui.tui.app import LooptuiApp
 from looptui.tui.widgets.diff_view import DiffView
 from looptui.tui.widgets.evidence import PromptView, VerdictsView
+from looptui.tui.widgets.footer import KeysFooter
 from looptui.tui.widgets.log_search import SearchBar
 from looptui.tui.widgets.memory_list import MemoryList
 from looptui.tui.widgets.run_log import KEPT_EVENTS, RunLog
@@ -78,7 +79,7 @@ class RunScreen(WorktreeScreen):
                 yield MemoryList(id="run-memory")
             with TabPane("Prompt", id="prompt"):
                 yield PromptView(id="run-prompt")
-        yield Footer()
+        yield KeysFooter()
 
     async def on_mount(self) -> None:
         self.update_title()

@@ -12,13 +12,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from looptui.console import snippet_text
 from looptui.engine import LooptuiError
 from looptui.engine.models import local_clock
 from looptui.engine.store.search import SearchHit
 from looptui.tui.app import LooptuiApp
+from looptui.tui.widgets.footer import KeysFooter
 
 TYPING_PAUSE = 0.25  # seconds of no typing before the words typed so far are searched
 HITS = 100
@@ -66,7 +67,7 @@ class SearchScreen(Screen[None]):
         table: DataTable[Text] = DataTable(id="hits", cursor_type="row", zebra_stripes=False)
         table.add_columns("run", "time", "where", "kind", "match")
         yield table
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         if self._initial.strip():

@@ -273,6 +273,12 @@ class CardGrid(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._lay_out()
 
+    def watch_show_vertical_scrollbar(self) -> None:
+        """The scrollbar came or went, which is no resize: the width the cards were laid out
+        for changed all the same (a terminal shrunk to 80x24 grows one, and cards drawn
+        before it were cut at their right edge)."""
+        self.call_after_refresh(self._lay_out)
+
     def _lay_out(self) -> None:
         width = max(1, self.scrollable_content_region.width)
         self._columns = max(1, (width + GUTTER) // (MIN_CARD_WIDTH + GUTTER))
