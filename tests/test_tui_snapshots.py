@@ -213,6 +213,15 @@ SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "comment": (keys("enter", "v", "c"), (160, 50)),
     "discard-confirm": (keys("enter", "v", "d", loop="speedup"), (160, 50)),
     "help-review": (keys("enter", "v", "question_mark"), (160, 50)),
+    # at 80x24, every screen a user acts on (issue 13: nothing needed to act is hidden)
+    "needs-you-80x24": (keys("r"), (80, 24)),
+    "new-run-80x24": (keys("n"), (80, 24)),
+    "help-grid-80x24": (keys("question_mark"), (80, 24)),
+    "run-diff-80x24": (keys("enter", "2"), (80, 24)),
+    "run-verdicts-80x24": (keys("enter", "3", loop="fix-mean"), (80, 24)),
+    "merge-preview-80x24": (keys("enter", "v", "a", "x", "m"), (80, 24)),
+    "comment-80x24": (keys("enter", "v", "c"), (80, 24)),
+    "discard-confirm-80x24": (keys("enter", "v", "d", loop="speedup"), (80, 24)),
 }
 
 

@@ -24,7 +24,7 @@ class NewRunScreen(Dialog[NewRun | None]):
     NewRunScreen > .dialog-box { height: 26; max-height: 95%; }
     NewRunScreen #fields { height: 1fr; }
     NewRunScreen Label { margin-top: 1; color: $text-muted; }
-    NewRunScreen TextArea { height: 8; }
+    NewRunScreen TextArea { height: 6; }
     NewRunScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     NewRunScreen Button { margin-left: 1; }
     """
@@ -59,7 +59,7 @@ class NewRunScreen(Dialog[NewRun | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#loop", Select).focus()
+        self.query_one("#loop", Select).focus(scroll_visible=False)  # its label stays in view
 
     @on(Select.Changed, "#loop")
     def loop_changed(self, event: Select.Changed) -> None:
