@@ -79,6 +79,12 @@ class LooptuiApp(App[None]):
         run_ids: frozenset[str]
 
     @dataclass
+    class RunStarted(Message):
+        """The user started this run (`n`, `R`, the palette): the grid puts its cursor on it."""
+
+        run_id: str
+
+    @dataclass
     class ConnectionChanged(Message):
         """The connection to the service changed; `LooptuiApp.connection_line` words it."""
 
@@ -323,15 +329,21 @@ class LooptuiApp(App[None]):
 
     # -- commands up to the engine -------------------------------------------------------------
 
-    async def start_run(self, loop: str, prompt: str | None, agent: str | None = None) -> None:
+    async def start_run(
+        self, loop: str, prompt: str | None, agent: str | None = None
+    ) -> Run | None:
+        """Start a run of `loop`; None (and a toast saying why) when it could not start. The
+        screens are told at once, so that the grid selects the new card."""
         try:
             run = await self.engine.start_run(loop, prompt, agent=agent)
         except LooptuiError as exc:
             self.notify(str(exc), title="run not started", severity="error")
-            return
+            return None
         if run.id not in self.board.summaries:
             self.board.add(RunSummary(run=run))
             self.publish_soon()
+        self._tell_screens(lambda: self.RunStarted(run.id))
+        return run
 
     async def stop_run(self, run_id: str) -> None:
         try:
@@ -369,6 +381,18 @@ class LooptuiApp(App[None]):
     async def _start_from_dialog(self, choice: tuple[str, str | None, str | None] | None) -> None:
         if choice is not None:
             await self.start_run(*choice)
+
+    def action_loops(self) -> None:
+        from looptui.tui.screens.loops import LoopsScreen
+
+        if not isinstance(self.screen, LoopsScreen):
+            self.push_screen(LoopsScreen())
+
+    def action_search(self) -> None:
+        from looptui.tui.screens.search import SearchScreen
+
+        if not isinstance(self.screen, SearchScreen):
+            self.push_screen(SearchScreen())
 
     def action_needs_you(self) -> None:
         from looptui.tui.screens.needs_you import NeedsYouScreen
@@ -438,27 +462,76 @@ class LooptuiApp(App[None]):
         )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The palette offers every action of the current screen, by its description."""
-        yield from super().get_system_commands(screen)
+        """The palette offers looptui's actions first: those of the current screen, by their
+        description, then the app-wide ones (a new run, loops, search, each loop's memory)
+        from any screen; then Textual's own, less those looptui has under the same name."""
+        own: list[SystemCommand] = []
         seen = set()
         for key, active in screen.active_bindings.items():
             binding = active.binding
-            if not binding.description or binding.action in seen or not active.enabled:
+            if (
+                not binding.description
+                or binding.action in seen
+                or not active.enabled
+                or not is_looptui_binding(active.node, binding)
+            ):
                 continue
             seen.add(binding.action)
             node = active.node
-            yield SystemCommand(
-                binding.description,
-                binding.tooltip or f"key: {self.get_key_display(binding) or key}",
-                functools.partial(self.call_later, self.run_action, binding.action, node),
+            own.append(
+                SystemCommand(
+                    binding.description,
+                    binding.tooltip or f"key: {self.get_key_display(binding) or key}",
+                    functools.partial(self.call_later, self.run_action, binding.action, node),
+                )
             )
+        for action, title, help_text in APP_WIDE:
+            if action not in seen:
+                own.append(
+                    SystemCommand(
+                        title,
+                        help_text,
+                        functools.partial(self.call_later, self.run_action, action),
+                    )
+                )
         config = self.engine.config
         for loop in sorted(config.loops) if config is not None else ():
-            yield SystemCommand(
-                f"Memory of {loop}",
-                f"The lessons and notes of loop {loop}: accept, edit, delete, sources",
-                functools.partial(self.open_memory, loop),
+            own.append(
+                SystemCommand(
+                    f"Memory of {loop}",
+                    f"The lessons and notes of loop {loop}: accept, edit, delete, sources",
+                    functools.partial(self.open_memory, loop),
+                )
             )
+        yield from own
+        titles = {command.title for command in own}
+        for command in super().get_system_commands(screen):
+            if command.title not in titles:
+                yield command
+
+
+# what the palette offers on every screen, whichever screen has the key (action, title, help)
+APP_WIDE = (
+    ("new_run", "New run", "Start a run of a loop"),
+    ("loops", "Loops", "Each loop's triggers, next fire times, last firings"),
+    ("search", "Search runs", "Search every run's output, tools, checks, verdicts and notes"),
+)
+
+
+def is_looptui_binding(node: object, binding: Binding) -> bool:
+    """Whether `binding` is one of looptui's own (declared by a looptui class of `node`),
+    not one Textual gives every app, screen or scrolling widget."""
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("looptui."):
+            continue
+        for declared in cls.__dict__.get("BINDINGS", ()):
+            if isinstance(declared, Binding):
+                keys, action = declared.key.split(","), declared.action
+            else:
+                keys, action = declared[0].split(","), declared[1]
+            if action == binding.action and binding.key in [k.strip() for k in keys]:
+                return True
+    return False
 
 
 def _changed(shown: Run, stored: Run) -> bool:

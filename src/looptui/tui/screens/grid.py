@@ -16,7 +16,7 @@ from looptui.engine.models import Run
 from looptui.tui import format
 from looptui.tui.app import LooptuiApp
 from looptui.tui.board import RunSummary
-from looptui.tui.widgets.card_grid import CardGrid
+from looptui.tui.widgets.card_grid import MOVE_DOWN, MOVE_LEFT, MOVE_RIGHT, MOVE_UP, CardGrid
 from looptui.tui.widgets.footer import KeysFooter
 from looptui.tui.worktree import WORKTREE_BINDINGS, WorktreeScreen, discard
 from looptui.words import counted
@@ -75,14 +75,15 @@ class GridScreen(WorktreeScreen):
         Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch", show=False),
         *WORKTREE_BINDINGS,
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("left,h", "move('left')", "Left", show=False),
-        Binding("right,l", "move('right')", "Right", show=False),
-        Binding("k", "move('up')", "Up", show=False),
-        Binding("j", "move('down')", "Down", show=False),
+        # `←`/`→` are the cards' own (CardGrid), so that the filter's input keeps them
+        Binding("h", "move('left')", "Left", tooltip=MOVE_LEFT, show=False),
+        Binding("l", "move('right')", "Right", tooltip=MOVE_RIGHT, show=False),
+        Binding("k", "move('up')", "Up", tooltip=MOVE_UP, show=False),
+        Binding("j", "move('down')", "Down", tooltip=MOVE_DOWN, show=False),
         # priority: the grid would scroll on up/down by itself (moving the cursor scrolls it);
         # not j/k, which the filter's input must still receive
-        Binding("up", "move('up')", "Up", show=False, priority=True),
-        Binding("down", "move('down')", "Down", show=False, priority=True),
+        Binding("up", "move('up')", "Up", tooltip=MOVE_UP, show=False, priority=True),
+        Binding("down", "move('down')", "Down", tooltip=MOVE_DOWN, show=False, priority=True),
     ]
 
     grouping: reactive[str] = reactive("none", init=False)
@@ -168,6 +169,22 @@ class GridScreen(WorktreeScreen):
             self.cards.refresh_runs(dirty)
             self.update_title()
         self._refresh_bindings_if_changed()
+
+    @on(LooptuiApp.RunStarted)
+    def focus_started(self, message: LooptuiApp.RunStarted) -> None:
+        """`n` or `R` started a run: its card is selected and focused (the filter, should it
+        hide the new run, is cleared)."""
+        summary = self.looptui.board.summaries.get(message.run_id)
+        if summary is None:
+            return
+        if not summary.matches(self.filter_text):
+            self.query_one("#filter", Input).value = ""
+            self._hide_filter()
+            self.filter_text = ""  # lays the cards out again
+        if message.run_id not in {s.id for s in self.cards.runs}:
+            self.rebuild()
+        self.cards.select(message.run_id)
+        self.cards.focus()
 
     @on(LooptuiApp.ConnectionChanged)
     def connection_changed(self) -> None:
@@ -261,14 +278,10 @@ class GridScreen(WorktreeScreen):
             self.looptui.open_memory(summary.run.loop)
 
     def action_loops(self) -> None:
-        from looptui.tui.screens.loops import LoopsScreen
-
-        self.app.push_screen(LoopsScreen())
+        self.looptui.action_loops()
 
     def action_search(self) -> None:
-        from looptui.tui.screens.search import SearchScreen
-
-        self.app.push_screen(SearchScreen())
+        self.looptui.action_search()
 
     def action_filter(self) -> None:
         search = self.query_one("#filter", Input)

@@ -41,8 +41,13 @@ class HelpScreen(Dialog[None]):
             yield Static(table)
 
     def keys(self) -> list[tuple[str, str]]:
-        """(keys, description) for every described binding, keys of one action together."""
+        """(keys, description) for every described binding, keys of one action together:
+        looptui's own first (the screen's, then the app's), then the ones Textual gives every
+        app, screen and scrolling widget."""
+        from looptui.tui.app import is_looptui_binding
+
         by_action: dict[tuple[str, str], list[str]] = {}
+        own: set[tuple[str, str]] = set()
         for active in self.described.active_bindings.values():
             binding = active.binding
             if not binding.description:
@@ -52,4 +57,8 @@ class HelpScreen(Dialog[None]):
             keys = by_action.setdefault(entry, [])
             if display not in keys:
                 keys.append(display)
-        return [(" ".join(keys), description) for (_, description), keys in by_action.items()]
+            if is_looptui_binding(active.node, binding):
+                own.add(entry)
+        # a stable sort: within each part, the order the bindings were declared in
+        ordered = sorted(by_action.items(), key=lambda item: item[0] not in own)
+        return [(" ".join(keys), description) for (_, description), keys in ordered]

@@ -1,6 +1,6 @@
 """The merge dialog: the conflict preview and the run's last verdict first, then merge (or
-squash) or go back. A run whose verdict is not done merges only after a second `y` that
-names why it should not."""
+squash) or go back; a run with nothing to merge is told so here, and only that. A run whose
+verdict is not done merges only after a second `y` that names why it should not."""
 
 from __future__ import annotations
 
@@ -64,6 +64,12 @@ class MergeScreen(Dialog[bool]):
         how = "squash" if self.squash else "merge commit"
         self.set_class(not preview.clean or self.refusal is not None, "-conflict")
         self.set_class(preview.clean and not gate.allowed, "-unproven")
+        if self.plan.nothing is not None:  # said once, here: no "merges cleanly" to take back
+            with Vertical(classes="dialog-box") as box:
+                box.border_title = f"Merge run {self.run_id} into {preview.base_branch}"
+                yield Static(Text(f"= {self.plan.nothing}"), id="merge-nothing", classes="ok")
+                yield Static("n/esc back", id="merge-keys", classes="muted")
+            return
         with Vertical(classes="dialog-box") as box:
             box.border_title = f"Merge run {self.run_id} into {preview.base_branch} ({how})"
             if preview.clean:
@@ -114,7 +120,7 @@ class MergeScreen(Dialog[bool]):
             yield Static(id="merge-confirm")
 
     def action_merge(self) -> None:
-        if not self.preview.clean or self.refusal is not None:
+        if self.plan.nothing is not None or not self.preview.clean or self.refusal is not None:
             return
         if self.plan.gate.allowed or self.armed:
             self.dismiss(True)

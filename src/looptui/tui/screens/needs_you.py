@@ -46,39 +46,58 @@ class NeedsYouScreen(Dialog[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static("Nothing waits for you. Runs that finish appear here.", id="nothing")
+            yield OptionList(id="queue")
+
+    def on_mount(self) -> None:
+        self._fill()
+
+    def on_screen_resume(self) -> None:
+        """Back from a run's review or screen: the queue as it is now (a merged run has left
+        it), the cursor where it was, so on the next run to decide."""
+        self._fill()
+
+    def on_looptui_app_runs_changed(self) -> None:
+        """A run finished, or one chosen here was merged: the queue follows."""
+        self._fill()
+
+    def _fill(self) -> None:
         waiting = self.looptui.board.needing_you()
-        with Vertical(classes="dialog-box") as box:
-            box.border_title = f"Needs you ({len(waiting)})"
-            if not waiting:
-                yield Static("Nothing waits for you. Runs that finish appear here.", id="nothing")
-                return
-            options = []
-            for summary in waiting:
-                run = summary.run
-                action = "review" if summary.status in NEEDS_REVIEW else "decide"
-                options.append(
-                    Option(
-                        f"{summary.status.value:<11} {run.loop:<16} {run.id}  "
-                        f"{format.diff_stat(run.diff):<22} {action}",
-                        id=run.id,
-                    )
+        self.query_one(".dialog-box").border_title = f"Needs you ({len(waiting)})"
+        option_list = self.query_one("#queue", OptionList)
+        self.query_one("#nothing").display = not waiting
+        option_list.display = bool(waiting)
+        if [s.id for s in waiting] == [option.id for option in option_list.options]:
+            return
+        index = option_list.highlighted
+        option_list.clear_options()
+        for summary in waiting:
+            run = summary.run
+            action = "review" if summary.status in NEEDS_REVIEW else "decide"
+            option_list.add_option(
+                Option(
+                    f"{summary.status.value:<11} {run.loop:<16} {run.id}  "
+                    f"{format.diff_stat(run.diff):<22} {action}",
+                    id=run.id,
                 )
-            yield OptionList(*options, id="queue")
+            )
+        if waiting:
+            option_list.highlighted = min(index or 0, len(waiting) - 1)
+            option_list.focus()
 
     def _chosen(self) -> str | None:
-        options = self.query(OptionList)
-        if not options:
-            return None
-        option_list = options.first()
-        index = option_list.highlighted
+        option_list = self.query_one("#queue", OptionList)
+        index = option_list.highlighted if option_list.display else None
         return None if index is None else option_list.get_option_at_index(index).id
 
+    # the queue stays under what it opened: merging, discarding or commenting there comes
+    # back to it, with the next run to decide
     @on(OptionList.OptionSelected, "#queue")
     def action_choose(self) -> None:
         run_id = self._chosen()
         if run_id is None:
             return
-        self.dismiss()
         summary = self.looptui.board.summaries[run_id]
         if summary.status in NEEDS_REVIEW:
             self.looptui.review_run(run_id)
@@ -88,5 +107,4 @@ class NeedsYouScreen(Dialog[None]):
     def action_open(self) -> None:
         run_id = self._chosen()
         if run_id is not None:
-            self.dismiss()
             self.looptui.open_run(run_id)

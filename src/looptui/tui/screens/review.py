@@ -20,6 +20,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from looptui.engine import LooptuiError
+from looptui.engine.landing import nothing_to_merge
 from looptui.engine.models import ReviewTally, Run
 from looptui.engine.workspace import (
     ContentId,
@@ -169,7 +170,20 @@ class ReviewScreen(WorktreeScreen):
         self._cursor_to(keys[0] if keys else None)
         view.focus()
         self.update_title()
+        if scope == "run" and not keys:
+            await self.say_nothing_to_merge()
         return True
+
+    async def say_nothing_to_merge(self) -> None:
+        """A run that changed nothing says so at once, where its verdict would be, and its
+        merge keys are not offered: `m` must not open a preview that merges nothing."""
+        try:
+            run = await self.looptui.engine.history.find_run(self.run_id)
+        except LooptuiError:
+            return
+        line = self.query_one("#review-verdict", Static)
+        line.update(Text(f"= {nothing_to_merge(run, 'unchanged')} (d discards it)"))
+        line.display = True
 
     def _keep_decisions(self) -> None:
         self._decided.update(self.selection.by_content())
@@ -217,9 +231,12 @@ class ReviewScreen(WorktreeScreen):
         return self.query_one(DiffView).place_at_hand()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`space` belongs to line mode; outside it the footer leaves it out."""
+        """`space` belongs to line mode; outside it the footer leaves it out. A run with no
+        change offers no merge."""
         if action == "toggle_line":
             return self.line_mode
+        if action == "merge":  # nothing to merge: said up front, and `m` is not offered
+            return self.scope != "run" or bool(self.patch.keys)
         return True
 
     # -- moving ------------------------------------------------------------------------------
@@ -416,12 +433,10 @@ class ReviewScreen(WorktreeScreen):
         except LooptuiError as exc:
             self.notify(str(exc), title="cannot merge", severity="error")
             return
-        if plan.nothing:
-            self.notify(plan.nothing, title="nothing to merge", severity="warning")
-            return
         counts = self.selection.counts()
         dialog = MergeScreen(self.run_id, plan, counts, squash, tally)
-        if not await self.app.push_screen_wait(dialog):
+        # with nothing to merge the preview says so, and only goes back
+        if not await self.app.push_screen_wait(dialog) or plan.nothing:
             return
         try:
             # the dialog asked again, naming why, before it let a run not proven done through
@@ -432,7 +447,9 @@ class ReviewScreen(WorktreeScreen):
         except LooptuiError as exc:
             self.notify(str(exc), title="not merged", severity="error")
             return
-        self.notify(f"merged into {plan.preview.base_branch} as {commit[:10]}")
+        summary = self.looptui.board.summaries.get(self.run_id)
+        loop = f"{summary.run.loop} " if summary is not None else ""
+        self.notify(f"merged {loop}{self.run_id} into {plan.preview.base_branch} as {commit[:10]}")
         self.dismiss()
 
     @work(group="review-command", exclusive=True, exit_on_error=False)

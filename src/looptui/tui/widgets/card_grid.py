@@ -16,6 +16,7 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -31,6 +32,11 @@ CARD_HEIGHT = 6  # four lines inside a border
 GUTTER = 1
 CARDS_PER_FRAME = 6  # most changed cards drawn in one frame (each costs about a millisecond)
 MIN_CARD_WIDTH = 40
+# what the arrows do on the grid, for `?` (the screen's hjkl say the same)
+MOVE_LEFT = "The card before (the row above's last, at a row's start)"
+MOVE_RIGHT = "The card after (the next row's first, at a row's end)"
+MOVE_UP = "The card above"
+MOVE_DOWN = "The card below"
 STATUS_MARK = {
     RunStatus.QUEUED: "◌",
     RunStatus.RUNNING: "●",
@@ -74,6 +80,12 @@ class _Row:
 
 class CardGrid(ScrollView, can_focus=True):
     """Cards of runs in rows, optionally under group titles; `cursor` is the selected card."""
+
+    # the arrows move the cursor, not the view (ScrollView's own would scroll): `?` says so
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "move('left')", "Left", tooltip=MOVE_LEFT, show=False),
+        Binding("right", "move('right')", "Right", tooltip=MOVE_RIGHT, show=False),
+    ]
 
     DEFAULT_CSS = """
     CardGrid {
@@ -257,6 +269,9 @@ class CardGrid(ScrollView, can_focus=True):
             cards = self._rows[rows[position]].cards
             self._move_to(cards[min(column, len(cards) - 1)])
 
+    def action_move(self, direction: str) -> None:
+        self.move(direction)
+
     def _move_to(self, index: int) -> None:
         if index == self.cursor:
             return
@@ -339,8 +354,13 @@ class CardGrid(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         """Styles are updated often (a toast coming or going restyles the screen); drawn
-        cards are thrown away only when the colours they were drawn with changed."""
+        cards are thrown away only when the colours they were drawn with changed. Textual
+        restyles the component classes (the colours) only after this is called, so they are
+        compared once it has (else a theme change would leave cards in the old colours)."""
         super().notify_style_update()
+        self.call_next(self._check_colours)
+
+    def _check_colours(self) -> None:
         try:
             colours = tuple(
                 self.get_component_rich_style(name, partial=True)
@@ -351,6 +371,8 @@ class CardGrid(ScrollView, can_focus=True):
         if colours != self._colours:
             self._colours = colours
             self._cards.clear()
+            self._stale.clear()
+            self.refresh()
 
     def render_line(self, y: int) -> Strip:
         scroll_y = self.scroll_offset.y

@@ -1,0 +1,205 @@
+"""Issue 13, item 7: the app says a thing once, keeps the cursor where the user put it, and
+agrees with itself and with the README on every key and name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from textual.widgets import Static
+
+from conftest import git
+from looptui.engine import RunStatus
+from looptui.tui.screens.grid import GridScreen
+from looptui.tui.screens.help import HelpScreen
+from looptui.tui.screens.loops import LoopsScreen
+from looptui.tui.screens.merge import MergeScreen
+from looptui.tui.screens.needs_you import NeedsYouScreen
+from looptui.tui.screens.review import ReviewScreen
+from looptui.tui.screens.search import SearchScreen
+from test_tui_review import review_finished_run, review_from_queue
+from tui_support import demo_repository, open_app, plain, until, wait_for_runs
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+async def test_a_run_the_base_already_holds_previews_nothing_to_merge(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run, _screen = await review_finished_run(app, pilot, "fix-add")
+        git(repo, "merge", "-q", "--no-edit", run.branch)  # by hand: main holds it all now
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        said = " ".join(plain(s.render()) for s in app.screen.query(Static))
+        assert "nothing to merge" in said and "merges cleanly" not in said
+        await pilot.press("y")  # nothing to confirm
+        assert isinstance(app.screen, MergeScreen)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        assert not any("nothing to merge" in n.message for n in app._notifications)
+        assert app.board.summaries[run.id].status is RunStatus.SUCCEEDED
+
+
+async def test_a_run_that_changed_nothing_says_so_up_front(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("speedup")  # stalls with no change
+        await wait_for_runs(app, pilot, [run.id])
+        app.review_run(run.id)
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.is_mounted)
+        screen = app.screen
+        assert run.diff.files == 0 or (await app.engine.history.run(run.id)).diff.files == 0
+        line = screen.query_one("#review-verdict", Static)
+        await until(pilot, lambda: "nothing to merge" in plain(line.render()))
+        assert not screen.check_action("merge", (False,))
+        await pilot.press("m")
+        await pilot.pause(0.3)
+        assert app.screen is screen  # no preview that would merge nothing
+
+
+async def test_merging_from_the_queue_comes_back_to_it_naming_the_run(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        runs = [await app.engine.start_run(loop) for loop in ("fix-add", "docs")]
+        await wait_for_runs(app, pilot, [run.id for run in runs])
+        await review_from_queue(app, pilot, "fix-add")
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, NeedsYouScreen))
+        await until(pilot, lambda: app.board.summaries[runs[0].id].status is RunStatus.MERGED)
+        queue = app.screen
+        await until(
+            pilot, lambda: [o.id for o in queue.query_one("#queue").options] == [runs[1].id]
+        )
+        [toast] = [n.message for n in app._notifications if n.message.startswith("merged")]
+        assert f"fix-add {runs[0].id}" in toast
+
+
+async def test_new_and_retried_runs_are_selected_and_cards_keep_their_place(
+    tmp_path: Path,
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        runs = [await app.engine.start_run(loop) for loop in ("fix-add", "docs", "speedup")]
+        grid = app.screen
+        assert isinstance(grid, GridScreen)
+        await until(pilot, lambda: len(grid.cards.runs) == 3)
+        grid.cards.select(runs[1].id)
+        order = [s.id for s in grid.cards.runs]
+        place = grid.cards.cursor
+        await wait_for_runs(app, pilot, [run.id for run in runs])  # every status changes
+        assert [s.id for s in grid.cards.runs] == order
+        assert grid.cards.cursor == place and grid.selected().id == runs[1].id
+        await pilot.press("R")
+        await until(pilot, lambda: len(grid.cards.runs) == 4)
+        retried = grid.selected()
+        assert retried.id not in order and retried.run.loop == "docs"
+        assert grid.cards.has_focus
+        grid.cards.select(runs[0].id)
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is not grid)
+        await pilot.press("ctrl+s")  # the dialog's first loop, as it is
+        await until(pilot, lambda: len(grid.cards.runs) == 5)
+        await until(pilot, lambda: grid.selected().id not in {*order, retried.id})
+
+
+async def test_help_on_the_grid_says_what_the_arrows_do_looptuis_keys_first(
+    tmp_path: Path,
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        listed = app.screen.keys()
+        by_key = {key: description for keys, description in listed for key in keys.split()}
+        assert by_key["←"].startswith("The card before") and by_key["h"] == by_key["←"]
+        assert by_key["→"].startswith("The card after") and by_key["l"] == by_key["→"]
+        assert "Scroll" not in by_key["←"]
+        descriptions = [description for _, description in listed]
+        last_own = descriptions.index("Every key of this screen")
+        first_textual = descriptions.index("Focus Next")
+        assert last_own < first_textual
+        await pilot.press("escape")
+        await pilot.press("left")  # and it does it
+        assert app.screen.query_one("#cards").cursor == 0
+
+
+async def test_the_palette_offers_every_looptui_action_from_any_screen(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("fix-add")
+        await wait_for_runs(app, pilot, [run.id])
+        app.review_run(run.id)
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.patch.keys)
+        commands = list(app.get_system_commands(app.screen))
+        titles = [command.title for command in commands]
+        for wanted in ("Merge", "New run", "Loops", "Search runs", "Needs you", "Theme"):
+            assert wanted in titles, wanted
+        assert "Memory of fix-add" in titles
+        assert titles.count("Quit") == 1 and titles.count("Keys") == 1
+        assert titles.index("Search runs") < titles.index("Theme")  # looptui's first
+        [loops] = [c for c in commands if c.title == "Loops"]
+        loops.callback()
+        await until(pilot, lambda: isinstance(app.screen, LoopsScreen))
+
+
+README_KEYS = {"esc": "escape", "/": "slash", "!": "exclamation_mark", "?": "question_mark"}
+
+
+def readme_keys() -> dict[str, set[str]]:
+    """Each screen of the README's keys table, with every key its row names."""
+    table: dict[str, set[str]] = {}
+    for line in README.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in ("screen", "---"):
+            continue
+        keys: set[str] = set()
+        text = cells[2]
+        for first, last in re.findall(r"`(\d)`–`(\d)`", text):
+            keys |= {str(n) for n in range(int(first), int(last) + 1)}
+        for token in re.findall(r"`([^`]+)`", text):
+            if token.startswith("$"):
+                continue
+            if token == "hjkl":
+                keys |= set("hjkl")
+            else:
+                keys.add(README_KEYS.get(token, token))
+        if "arrows" in text:
+            keys |= {"up", "down", "left", "right"}
+        table[cells[0]] = keys
+    return table
+
+
+async def test_the_readme_keys_table_agrees_with_the_screens(tmp_path: Path) -> None:
+    table = readme_keys()
+    assert set(table) == {"grid", "run", "memory", "review", "search", "needs you", "loops"}
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("fix-add")
+        await wait_for_runs(app, pilot, [run.id])
+        openers = {
+            "run": lambda: app.open_run(run.id),
+            "memory": lambda: app.open_memory("fix-add"),
+            "review": lambda: app.review_run(run.id),
+            "search": lambda: app.push_screen(SearchScreen()),
+            "needs you": lambda: app.push_screen(NeedsYouScreen()),
+            "loops": lambda: app.push_screen(LoopsScreen()),
+        }
+        for name, keys in table.items():
+            if name != "grid":
+                openers[name]()
+                await pilot.pause(0.3)
+            screen = app.screen
+            bound = {
+                binding.key
+                for node in (app, screen, *screen.walk_children())
+                for bindings in node._bindings.key_to_bindings.values()
+                for binding in bindings
+            }
+            assert keys <= bound, (name, keys - bound)
+            if name != "grid":
+                await app.pop_screen()
+                await pilot.pause(0.1)
+    readme = README.read_text()
+    assert '"Theme"' in readme and '"Memory of <loop>"' in readme  # the palette's names
