@@ -490,7 +490,7 @@ def test_the_cli_shows_what_a_loop_s_agents_receive_and_what_would_be_cut(
         "(5,051 used); would be cut: zeta"
     ) in lines
     # the evaluator receives its own skills: the shipped strict reviewer by default
-    assert "loop fix, its evaluator: 1 of 1 skills found" in lines
+    assert "loop fix, its evaluator: 1 of 1 skill found" in lines
     assert any(
         line.startswith(
             "evaluator judge (claude-code): listing budget 8,000 characters: 1 of 1 "
@@ -523,7 +523,7 @@ def test_the_cli_says_which_chosen_skills_are_missing(tmp_path: Path, home: Path
     result = run_cli(root, "skills", "--loop", "fix")
     assert result.code == 2  # a run of the loop would be refused
     assert result.stdout.splitlines()[:2] == [
-        "loop fix: 0 of 1 skills found",
+        "loop fix: 0 of 1 skill found",
         "  ghost  NOT FOUND (searched skills, .claude/skills, .agents/skills, ~/.claude/skills, "
         "~/.agents/skills, looptui's own skills)",
     ]

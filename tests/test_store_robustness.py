@@ -236,7 +236,10 @@ async def test_the_writer_recovers_from_a_long_outside_lock_and_counts_what_it_l
     [told] = [e.payload.message for e in events if isinstance(e.payload, ErrorReported)]
     lost = (after + 100) - len(lines)
     assert lost > 0, "the lock was not held long enough for the test to mean anything"
-    assert told == f"{lost} events could not be stored: the store was locked by another process"
+    events_word = "event" if lost == 1 else "events"
+    assert told == (
+        f"{lost} {events_word} could not be stored: the store was locked by another process"
+    )
     # the first batch that met the lock was given up; everything after it was stored
     assert lines == [0, *range(lost + 1, after + 100)]
 

@@ -180,7 +180,7 @@ async def test_two_windows_on_one_service_see_the_same_runs_live(tmp_path: Path)
         await until(second_pilot, lambda: card_statuses(second).get(run.id) is RunStatus.SUCCEEDED)
         await until(first_pilot, lambda: card_statuses(first).get(run.id) is RunStatus.SUCCEEDED)
         for app, pilot in ((first, first_pilot), (second, second_pilot)):  # the titles heard it
-            await until(pilot, lambda app=app: "1 need you" in title(app))  # type: ignore[misc]
+            await until(pilot, lambda app=app: "1 needs you" in title(app))  # type: ignore[misc]
 
 
 async def test_s_in_the_quit_dialog_stops_the_runs_and_quits(tmp_path: Path) -> None:
