@@ -3,6 +3,7 @@ agrees with itself and with the README on every key and name."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -53,7 +54,7 @@ async def test_a_run_that_changed_nothing_says_so_up_front(tmp_path: Path) -> No
         await until(pilot, lambda: "nothing to merge" in plain(line.render()))
         assert not screen.check_action("merge", (False,))
         await pilot.press("m")
-        await pilot.pause(0.3)
+        await pilot.pause()
         assert app.screen is screen  # no preview that would merge nothing
 
 
@@ -188,18 +189,26 @@ async def test_the_readme_keys_table_agrees_with_the_screens(tmp_path: Path) -> 
         }
         for name, keys in table.items():
             if name != "grid":
-                openers[name]()
-                await pilot.pause(0.3)
+                before = app.screen
+                opened = openers[name]()
+                if opened is not None:
+                    await opened
+                await until(pilot, lambda before=before: app.screen is not before)
             screen = app.screen
-            bound = {
-                binding.key
-                for node in (app, screen, *screen.walk_children())
-                for bindings in node._bindings.key_to_bindings.values()
-                for binding in bindings
-            }
-            assert keys <= bound, (name, keys - bound)
+
+            def bound(screen: object = screen) -> set[str]:
+                return {
+                    binding.key
+                    for node in (app, screen, *screen.walk_children())  # type: ignore[attr-defined]
+                    for bindings in node._bindings.key_to_bindings.values()
+                    for binding in bindings
+                }
+
+            # the screen's widgets mount in turn: wait for them, then hold the table to them
+            with contextlib.suppress(AssertionError):
+                await until(pilot, lambda keys=keys: keys <= bound(), 10)
+            assert keys <= bound(), (name, keys - bound())
             if name != "grid":
                 await app.pop_screen()
-                await pilot.pause(0.1)
     readme = README.read_text()
     assert '"Theme"' in readme and '"Memory of <loop>"' in readme  # the palette's names

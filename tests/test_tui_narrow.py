@@ -37,7 +37,7 @@ def pressing(*keys: str) -> Go:
         grid.select(next(s.id for s in grid.runs if s.run.loop == "fix-add"))
         for key in keys:
             await pilot.press(key)
-            await pilot.pause(0.2)
+            await pilot.pause()
 
     return go
 
@@ -75,7 +75,7 @@ async def test_question_mark_and_q_are_in_every_footer_at_80x24(tmp_path: Path) 
             except AssertionError:
                 raise AssertionError(f"{name}: {type(app.screen).__name__}") from None
             await until(pilot, lambda: bool(app.screen.query(FooterKey)))
-            await pilot.pause(0.2)
+            await pilot.pause()  # the footer's keys, laid out
             keys = footer_keys(app)
             # `?` and `q` are first wherever they are the app's; where the screen binds them
             # itself (help: close; quit: quit) its first key is shown and they do that too
@@ -118,7 +118,7 @@ async def test_in_a_text_box_the_footer_does_not_offer_keys_that_would_be_typed(
         await wait_for_runs(app, pilot, [(await app.engine.start_run("fix-add")).id])
         await pressing("enter", "v", "c")(app, pilot)
         await until(pilot, lambda: type(app.screen).__name__ == "CommentScreen")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: bool(app.screen.query(FooterKey)))
         keys = footer_keys(app)
         assert "escape" in keys and "q" not in keys and "question_mark" not in keys
         await pilot.press("q", "question_mark")  # typed into the comment
@@ -153,11 +153,11 @@ async def test_shrinking_the_terminal_redraws_the_cards_whole(
             await pilot.press("enter")
             await until(pilot, lambda: not isinstance(app.screen, GridScreen))
         await pilot.resize_terminal(80, 24)
-        await pilot.pause(0.2)
+        await pilot.pause()
         if elsewhere:
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, GridScreen))
-        await pilot.pause(0.2)
+        await until(pilot, lambda: grid._columns == 1)  # laid out again for 80 columns
         assert grid._columns == 1
         assert grid.region.right <= 80
         assert not broken_cards(grid)

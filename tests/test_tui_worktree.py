@@ -104,7 +104,7 @@ async def test_o_in_the_diff_tab_speaks_to_code_style_editors_and_says_when_they
         await until(pilot, lambda: isinstance(app.screen, RunScreen))
         screen = app.screen
         await pilot.press("o")  # the log: no file to open, the key does nothing
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert not terminal.moments
         await pilot.press("2")
         await until(pilot, lambda: bool(screen.query_one("#run-diff").units))  # type: ignore[attr-defined]

@@ -117,8 +117,14 @@ class WorktreeScreen(Screen[None]):
     bindings those it wants (WORKTREE_BINDINGS, EDIT_BINDING) and names the run and file."""
 
     def run_at_hand(self) -> Run | None:
-        """The run whose worktree the keys act on."""
-        raise NotImplementedError
+        """The run whose worktree the keys act on: the screen's own run (its `run_id`), as
+        the app's board has it now; a screen of many runs (the grid) says which is selected."""
+        run_id: str | None = getattr(self, "run_id", None)
+        board = getattr(self.app, "board", None)
+        if run_id is None or board is None:
+            return None
+        summary = board.summaries.get(run_id)
+        return summary.run if summary is not None else None
 
     def file_at_hand(self) -> tuple[str, int] | None:
         """The file (relative to the worktree) and line to open, if the screen shows one."""

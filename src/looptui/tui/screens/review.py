@@ -21,7 +21,7 @@ from textual.widgets import Static
 
 from looptui.engine import LooptuiError
 from looptui.engine.landing import nothing_to_merge
-from looptui.engine.models import ReviewTally, Run
+from looptui.engine.models import ReviewTally
 from looptui.engine.workspace import (
     ContentId,
     Decision,
@@ -222,10 +222,6 @@ class ReviewScreen(WorktreeScreen):
     def on_resize(self) -> None:
         if self.query(DiffView):
             self.update_title()
-
-    def run_at_hand(self) -> Run | None:
-        summary = self.looptui.board.summaries.get(self.run_id)
-        return summary.run if summary is not None else None
 
     def file_at_hand(self) -> tuple[str, int] | None:
         return self.query_one(DiffView).place_at_hand()

@@ -166,10 +166,6 @@ class RunScreen(WorktreeScreen):
     def on_resize(self) -> None:
         self.update_title()
 
-    def run_at_hand(self) -> Run | None:
-        summary = self.looptui.board.summaries.get(self.run_id)
-        return summary.run if summary is not None else None
-
     def file_at_hand(self) -> tuple[str, int] | None:
         return self.query_one(DiffView).place_at_hand()
 
