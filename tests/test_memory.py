@@ -158,7 +158,7 @@ async def test_a_lesson_is_a_proposal_until_accepted_and_then_reaches_the_next_r
         (lesson,) = lessons
         assert lesson.status is NoteStatus.PROPOSED and lesson.run_id == failed.id
         assert lesson.text.startswith("Check done (`test -f done.txt || ")
-        assert "kept failing for 2 iteration(s) with: FAIL: done.txt is missing" in lesson.text
+        assert "kept failing for 2 iterations with: FAIL: done.txt is missing" in lesson.text
         assert SECRET not in lesson.text and SECRET not in str(lesson.sources)
         assert [s.kind for s in lesson.sources] == ["run", "check", "check"]
 

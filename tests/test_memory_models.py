@@ -61,7 +61,7 @@ def test_the_model_gets_the_checkpoint_and_an_accepted_lesson_only(tmp_path: Pat
         told = prompts_sent(server)[4]
         assert "## What earlier runs of this loop learned" in told
         assert f"(note #{lesson_id}, from run " in told and ", seen in 2 runs) Check done" in told
-        assert "kept failing for 2 iteration(s) with: done.txt is missing" in told
+        assert "kept failing for 2 iterations with: done.txt is missing" in told
 
 
 async def accept_the_lesson(repo: Path, env: dict[str, str]) -> int:

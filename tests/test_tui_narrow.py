@@ -163,3 +163,16 @@ async def test_shrinking_the_terminal_redraws_the_cards_whole(
         assert not broken_cards(grid)
         drawn = [grid.render_line(y).text for y in range(grid.scrollable_content_region.height)]
         assert sum(line.lstrip().startswith(("┏", "╭")) for line in drawn) >= 3
+
+
+async def test_a_wide_grid_footer_offers_search_loops_and_memory(tmp_path: Path) -> None:
+    """At 160 columns the grid's footer has room for every key of the grid's own screens;
+    at 80 they are the first cut (`?` lists them), `?` and `q` kept."""
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(160, 50)) as (app, pilot):
+        await wait_for_runs(app, pilot, [(await app.engine.start_run("docs")).id])
+        await until(pilot, lambda: {"f", "L", "m"} <= set(footer_keys(app)), 10)
+        assert footer_keys(app)[:2] == ["question_mark", "q"]
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: "m" not in footer_keys(app))
+        assert footer_keys(app)[:2] == ["question_mark", "q"]

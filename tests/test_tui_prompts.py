@@ -11,7 +11,7 @@ from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.help import HelpScreen
 from looptui.tui.screens.run import RunScreen
 from looptui.tui.widgets.evidence import PromptView
-from looptui.tui.widgets.log_search import SearchBar, find
+from looptui.tui.widgets.log_search import SearchBar, find, rank
 from looptui.tui.widgets.run_log import RunLog
 from test_tui_run import open_run_of
 from tui_support import demo_repository, open_app, until
@@ -93,15 +93,19 @@ async def test_slash_finds_a_word_in_the_log_and_n_and_shift_n_go_on(tmp_path: P
         first = log.match.line - log._first_line
         assert first == holding[0]  # from the top of the view (the whole log fits)
         assert highlighted(log).lower() == "check"
+        total = sum(line.lower().count("check") for line in lines)
+        assert bar.border_subtitle == f"1/{total}"  # which match, of how many
 
         await pilot.press("n")
         await pilot.pause()
         second = log.match.line - log._first_line
         assert second > first and "check" in lines[second][log.match.start :].lower()
         assert highlighted(log).lower() == "check"
+        assert bar.border_subtitle == f"2/{total}"
         await pilot.press("N")
         await pilot.pause()
         assert log.match.line - log._first_line == first  # back where it was
+        assert bar.border_subtitle == f"1/{total}"
 
         # a word that is nowhere says so, and keeps the bar for another try
         await pilot.press("slash")
@@ -110,6 +114,7 @@ async def test_slash_finds_a_word_in_the_log_and_n_and_shift_n_go_on(tmp_path: P
         await pilot.pause()
         assert log.match is None and bar.has_focus
         assert any("no match for 'zqx'" in n.message for n in app._notifications)
+        assert bar.border_subtitle == "no match"
 
         await pilot.press("escape")  # closes the search, stays on the screen
         await pilot.pause()
@@ -142,6 +147,15 @@ async def test_the_search_keys_are_listed_and_belong_to_the_log(tmp_path: Path) 
         await pilot.press("slash")
         await pilot.pause()
         assert not screen.query_one(SearchBar).shown
+
+
+def test_rank_counts_matches_in_reading_order() -> None:
+    lines = ["alpha beta", "gamma", "beta beta", "delta"]
+    assert rank(lines, "BETA", 0, 6) == (1, 3)
+    assert rank(lines, "beta", 2, 0) == (2, 3)
+    assert rank(lines, "beta", 2, 5) == (3, 3)
+    assert rank(lines, "aa", 0, 0) == (1, 0)  # "aa" is nowhere: no total
+    assert rank(["aaa"], "aa", 0, 1) == (2, 2)  # overlapping matches count, as find finds them
 
 
 def test_find_goes_round_both_ways() -> None:

@@ -29,6 +29,7 @@ from looptui.engine.models import (
     Verdict,
 )
 from looptui.engine.workspace.patch import LineKind, Patch
+from looptui.words import counted
 
 MAX_LESSONS = 8  # from one run
 # text, key, sources, iteration: how a rule hands `distill` a lesson
@@ -150,8 +151,8 @@ def _check_lessons(evidence: RunEvidence, lesson: LessonSink) -> None:
             last_number, last = failed[-1]
             tried = sorted({path for n, _ in failed for path in evidence.changed.get(n, ())})
             lesson(
-                f"Check {name} (`{first.command}`) kept failing for {len(failed)} "
-                f"iteration(s) with: {failure_line(last.output)}. Changing "
+                f"Check {name} (`{first.command}`) kept failing for "
+                f"{counted(len(failed), 'iteration')} with: {failure_line(last.output)}. Changing "
                 f"{', '.join(tried[:6]) or 'nothing'} did not fix it.",
                 subject("check-stuck", name, failure_line(last.output)),
                 [Source("check", run.id, n, f"{name}: {c.outcome}") for n, c in failed[-3:]],

@@ -48,29 +48,19 @@ class GridScreen(WorktreeScreen):
             "slash", "filter", "Filter", tooltip="Show only runs matching some words", priority=True
         ),
         Binding("g", "group", "Group", tooltip="Group cards by loop, by status, or not"),
-        # out of the footer too (80 columns); `?` and the palette list it
+        # last in the footer: a narrow terminal cuts them off first (`?` and `q` lead it
+        # whatever the width, and `?` and the palette list them)
         Binding(
             "f",
             "search",
             "Search runs",
             tooltip="Search every run's output, tools, checks, verdicts and notes",
-            show=False,
-        ),
-        # out of the footer, which at 80 columns would then lose `? Keys`; `?` and the
-        # palette list it
-        Binding(
-            "L",
-            "loops",
-            "Loops",
-            tooltip="Each loop's triggers, next fire times, last firings",
-            show=False,
         ),
         Binding(
-            "m",
-            "memory",
-            "Memory",
-            tooltip="The lessons and notes of the selected run's loop",
-            show=False,
+            "L", "loops", "Loops", tooltip="Each loop's triggers, next fire times, last firings"
+        ),
+        Binding(
+            "m", "memory", "Memory", tooltip="The lessons and notes of the selected run's loop"
         ),
         Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch", show=False),
         *WORKTREE_BINDINGS,

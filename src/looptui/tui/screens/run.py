@@ -251,7 +251,9 @@ class RunScreen(WorktreeScreen):
     def _find(self, word: str, forward: bool) -> bool:
         if not word.strip():
             return False
-        match = self.query_one(RunLog).search(word, forward)
+        log = self.query_one(RunLog)
+        match = log.search(word, forward)
+        self.query_one(SearchBar).count(*log.match_rank(word))
         if match is None:
             self.notify(f"no match for {word!r} in the log", severity="warning")
         elif match.wrapped:

@@ -55,6 +55,23 @@ def find(
     return None
 
 
+def rank(lines: Sequence[str], word: str, line: int, start: int) -> tuple[int, int]:
+    """Which match (from 1, in reading order) starts at `start` of `line`, and how many
+    matches of `word` (ignoring case) `lines` hold: what the search bar counts, as in
+    "3/12"."""
+    needle, before, total = word.lower(), 0, 0
+    if not needle:
+        return 0, 0
+    for index, text in enumerate(lines):
+        starts = _starts(text, needle)
+        total += len(starts)
+        if index < line:
+            before += len(starts)
+        elif index == line:
+            before += sum(1 for at in starts if at < start)
+    return before + 1, total
+
+
 def _starts(text: str, needle: str) -> list[int]:
     """Where `needle` starts in `text` (lower-cased), overlapping matches included."""
     folded, found = text.lower(), []
@@ -83,6 +100,10 @@ class SearchBar(Input):
             disabled=True,  # out of the focus chain until `/` shows it
         )
 
+    def count(self, ordinal: int, total: int) -> None:
+        """Say under the word which match is highlighted, of how many ("3/12")."""
+        self.border_subtitle = f"{ordinal}/{total}" if total else "no match"
+
     @property
     def shown(self) -> bool:
         return self.has_class("-shown")
@@ -93,5 +114,6 @@ class SearchBar(Input):
         self.focus()
 
     def hide(self) -> None:
+        self.border_subtitle = ""
         self.remove_class("-shown")
         self.disabled = True

@@ -25,7 +25,7 @@ from textual.strip import Strip
 
 from looptui.console import render_event
 from looptui.protocol.events import Event
-from looptui.tui.widgets.log_search import Match, find
+from looptui.tui.widgets.log_search import Match, find, rank
 
 KEPT_EVENTS = 5000  # what a re-render (expanding tool calls) can show again
 FLUSH_INTERVAL = 0.05
@@ -176,6 +176,14 @@ class RunLog(ScrollView, can_focus=True):
         self._reveal(index, start, start + len(word))
         self.refresh()
         return self.match
+
+    def match_rank(self, word: str) -> tuple[int, int]:
+        """Which match of `word` is highlighted (from 1; 0 for none), of how many the log
+        holds."""
+        match = self.match
+        if match is None:
+            return 0, rank(_Plain(self), word, 0, 0)[1]
+        return rank(_Plain(self), word, match.line - self._first_line, match.start)
 
     def clear_search(self) -> None:
         """Take the highlight away."""
