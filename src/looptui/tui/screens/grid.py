@@ -48,6 +48,8 @@ class GridScreen(WorktreeScreen):
             "slash", "filter", "Filter", tooltip="Show only runs matching some words", priority=True
         ),
         Binding("g", "group", "Group", tooltip="Group cards by loop, by status, or not"),
+        # the app's own `r`, here before the keys a narrow footer may cut off
+        Binding("r", "app.needs_you", "Needs you", tooltip="Runs waiting for your review"),
         # last in the footer: a narrow terminal cuts them off first (`?` and `q` lead it
         # whatever the width, and `?` and the palette list them)
         Binding(
