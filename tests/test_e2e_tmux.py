@@ -1,7 +1,7 @@
 """The real `looptui demo` in a real terminal (tmux): keys in, screen text out.
 
-A new user's first minute: the demo's runs work, one is reviewed hunk by hunk, one hunk is
-rejected, the rest merged; the app is quit and reopened on the same history.
+A new user's first minute: the demo's runs work, one is reviewed, its debugging line left
+out in line mode and the rest merged; the app is quit and reopened on the same history.
 """
 
 from __future__ import annotations
@@ -97,14 +97,92 @@ def looptui(*args: str) -> str:
     return " ".join(shlex.quote(part) for part in (sys.executable, "-m", "looptui", *args))
 
 
+def running(screen: str) -> int:
+    """How many cards say their run is at work."""
+    return screen.count("● running")
+
+
+def waiting(screen: str) -> int:
+    """How many runs the grid's title says need you."""
+    found = re.search(r"(\d+) needs? you", screen)
+    return int(found.group(1)) if found else 0
+
+
+def pointed(screen: str) -> str:
+    """The diff row under line mode's cursor (`▶`); "" when there is none."""
+    return next((row for row in screen.splitlines() if "▶" in row), "")
+
+
+def pointed_hunk(screen: str) -> list[str]:
+    """The rows of the hunk that holds line mode's cursor: from its `@@` header to the next
+    hunk's or file's."""
+    rows = screen.splitlines()
+    at = next(i for i, row in enumerate(rows) if "▶" in row)
+    top = next(i for i in range(at, -1, -1) if "@@ " in rows[i])
+    bottom = next(
+        (i for i in range(at + 1, len(rows)) if "@@ " in rows[i] or "(modified" in rows[i]),
+        len(rows),
+    )
+    return rows[top:bottom]
+
+
+def accepted(screen: str) -> int:
+    """The review title's count of accepted hunks."""
+    found = re.search(r"(\d+) accepted", screen)
+    return int(found.group(1)) if found else -1
+
+
+def left_out(screen: str) -> int:
+    """What the review title says is left out: rejected hunks and rejected lines."""
+    found = re.search(r"(\d+) rejected(?: \((\d+) lines?\))?", screen)
+    return int(found.group(1)) + int(found.group(2) or 0) if found else -1
+
+
+DEBUG = "print('debug"  # the stray line fix-add slips in beside its fix
+
+
+def leave_out_the_debug_line(term: Terminal) -> None:
+    """In the review on screen, by keys and by what the screen shows: take each hunk whole
+    until line mode's cursor lands in the one with the debugging line, move the cursor onto
+    that line and leave it out, then back to hunks. The other hunks stay as they are."""
+    for _ in range(10):  # the demo's run has a couple of hunks; a bound, not a count
+        term.press("Enter")
+        screen = term.wait_for(lambda s: "line mode" in s and bool(pointed(s)))
+        hunk = pointed_hunk(screen)
+        if any(DEBUG in row for row in hunk):
+            break
+        term.press("Escape")
+        screen = term.wait_for(lambda s: "line mode" not in s)
+        taken = accepted(screen)
+        term.press("a")  # a hunk of the fix: taken whole, and on to the next
+        term.wait_for(lambda s, taken=taken: accepted(s) == taken + 1)
+    else:
+        raise AssertionError(f"no hunk holds the debugging line:\n{term.screen()}")
+    for _ in range(len(hunk)):
+        row = pointed(term.screen())
+        if DEBUG in row:
+            break
+        term.press("j")
+        term.wait_for(lambda s, row=row: pointed(s) not in ("", row))
+    assert DEBUG in pointed(term.screen()), term.screen()
+    before = left_out(term.screen())
+    term.press("Space")
+    term.wait_for(lambda s: left_out(s) == before + 1 and DEBUG in pointed(s))
+    term.press("Escape")
+    term.wait_for(lambda s: "line mode" not in s and not pointed(s))
+
+
 @pytest.mark.usefixtures("service")  # the app starts the demo's service, as for a user
 @pytest.mark.timeout(360)  # the demo is paced to be watched: about a minute of work
 def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[Terminal]) -> None:
     demo = tmp_path / "demo"
     first = Terminal(looptui("demo", str(demo)), tmp_path, 160, 50)  # paced to be watched
     terminals.append(first)
-    # at least three runs at work: quit while they are, and they go on
-    first.wait_for(lambda s: s.count("● running") + s.count("◌ queued") >= 3, timeout=30)
+    # the runs start: from then on, at least three visibly at work ten seconds later
+    first.wait_for(lambda s: running(s) >= 1, timeout=60)
+    started = time.monotonic()
+    first.wait_for(lambda s: time.monotonic() - started >= 10 and running(s) >= 3, timeout=30)
+    # quit while they work, and they go on
     first.press("q")
     first.wait_for(lambda s: "still going. They go on in the looptui service" in s)
     first.press("q")
@@ -114,10 +192,12 @@ def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[
     assert status.code == 0 and re.search(r"is driving [1-9]\d* run", status.stdout), status
 
     # reopened with the command it printed, as written, in a shell without the venv on PATH
-    # (as the quick start leaves it), the app follows them to their end
+    # (as the quick start leaves it), the app follows them: one needs review within the
+    # minute, and then all come to their end
     hint = said.split("open it again with: ", 1)[1].splitlines()[0].strip()
     term = Terminal(hint, tmp_path, 160, 50, path="/usr/bin:/bin")
     terminals.append(term)
+    term.wait_for(lambda s: waiting(s) >= 1, timeout=max(1, started + 60 - time.monotonic()))
     screen = term.wait_for(lambda s: "0 active" in s and "need you" in s, timeout=120)
     assert "succeeded" in screen and "stalled" in screen, screen
     ended = [run["status"] for run in json.loads(run_cli(demo, "status", "--json").stdout)]
@@ -131,18 +211,27 @@ def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[
     rows = queue_rows(term.wait_for(lambda s: "Needs you (" in s and len(queue_rows(s)) >= 4))
     position = next(i for i, line in enumerate(rows) if "fix-add" in line)
     term.press(*["Down"] * position, "Enter")
-    term.wait_for(lambda s: "Review fix-add" in s and "unit 1/2" in s)
-    term.press("a")  # the fix
-    term.wait_for(lambda s: "unit 2/2" in s and "print('debug" in s)
-    term.press("x")  # the stray debug line
-    term.wait_for(lambda s: "1 accepted" in s and "1 rejected" in s)
+    screen = term.wait_for(lambda s: "Review fix-add" in s and "unit 1/" in s)
+    branch = re.search(r"branch (\S+)", screen)
+    assert branch is not None, screen
+    path = "calc/arith.py"
+    before = git(demo, "show", f"main:{path}")
+    ran = git(demo, "show", f"{branch.group(1)}:{path}")  # the run's version, gone once merged
+    lines = ran.splitlines(keepends=True)
+    assert sum(DEBUG in line for line in lines) == 1, ran
+    # exactly what was accepted: the run's version without the debugging line (which the
+    # whole hunk, merged, would bring along)
+    expected = "".join(line for line in lines if DEBUG not in line)
+    assert expected not in (ran, before), ran
+
+    leave_out_the_debug_line(term)
     term.press("m")
     term.wait_for(lambda s: "merges cleanly" in s)
     term.press("y")
     term.wait_for(lambda s: "into main" in s and "merged" in s)
 
-    arith = (demo / "calc/arith.py").read_text()
-    assert "return a + b" in arith and "debug" not in arith
+    assert git(demo, "show", f"main:{path}") == expected
+    assert (demo / path).read_text() == expected  # the checkout the user is on, too
     assert git(demo, "status", "--porcelain") == ""
 
     term.press("q")  # nothing is going any more: no dialog
