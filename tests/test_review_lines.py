@@ -9,10 +9,19 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import msgspec
+
 from conftest import BUGGY_PACKAGE, cli_env, fixer_config, git, make_repo, run_cli
 from looptui.engine import Engine, load_config
 from looptui.engine.config import CONFIG_NAME
-from looptui.engine.workspace import Decision, LineKind, Selection, build_patch, parse_patch
+from looptui.engine.workspace import (
+    Decision,
+    KeptDecision,
+    LineKind,
+    Selection,
+    build_patch,
+    parse_patch,
+)
 
 OLD = "".join(f"line {n}\n" for n in range(1, 21))
 # Two hunks: the first removes two lines and adds two, the second changes one line later.
@@ -90,7 +99,8 @@ def test_line_decisions_toggle_carry_and_keep(tmp_path: Path) -> None:
     selection.toggle_line(first.key, first.changed[0])  # one line taken back in
     assert selection.decision(first.key) is Decision.ACCEPTED
     assert selection.rejected_lines(first.key) == set(first.changed[1:])
-    kept = Selection.from_data(patch, json.loads(json.dumps(selection.to_data())))
+    stored = msgspec.json.encode(selection.to_data())  # as the store and the service do
+    kept = Selection.from_data(patch, msgspec.json.decode(stored, type=list[KeptDecision]))
     assert kept.rejected_lines(first.key) == set(first.changed[1:])
     assert kept.rejected_patch() == selection.rejected_patch()
     tally = selection.tally(shown={first.key})

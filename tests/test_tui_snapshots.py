@@ -133,7 +133,12 @@ async def screenshot(
             widget.cursor_blink = False  # type: ignore[attr-defined]
         await pilot.pause(0.3)
         await pilot.wait_for_scheduled_animations()
-        return normalize_svg(app.export_screenshot())
+        svg = normalize_svg(app.export_screenshot())
+    # review keeps its decisions in the store, which every snapshot shares: the next picture
+    # must not open on this one's
+    with sqlite3.connect(Repository(repo).store_path) as db:
+        db.execute("DELETE FROM review_decisions")
+    return svg
 
 
 def first_card(loop: str) -> Action:

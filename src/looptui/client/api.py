@@ -7,6 +7,7 @@ run against both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from looptui.engine.config import Config
@@ -16,7 +17,7 @@ from looptui.engine.store.feed import Feed
 from looptui.engine.store.history import History
 from looptui.engine.store.ledger import Firing
 from looptui.engine.triggers.overview import LoopState
-from looptui.engine.workspace import Patch
+from looptui.engine.workspace import KeptDecision, Patch
 from looptui.protocol.commands import DiffScope, ServiceInfo
 from looptui.protocol.events import Lines
 
@@ -113,6 +114,17 @@ class Supervisor(Protocol):
     async def diff(self, prefix: str, color: bool = False) -> str: ...
 
     async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch: ...
+
+    async def review_decisions(self, prefix: str) -> list[KeptDecision]:
+        """The review decisions kept for the run (`looptui review`, the review screen), as
+        `Selection.to_data` gave them over its whole diff; `Selection.from_data` over that
+        diff (`patch(prefix, "run")`) takes them back."""
+        ...
+
+    async def save_review_decisions(self, prefix: str, decisions: Sequence[KeptDecision]) -> None:
+        """Keep `decisions` (`Selection.to_data` over the run's whole diff) for the run,
+        replacing those kept before: a later review, or a merge given no `reject`, takes them."""
+        ...
 
     def subscribe(
         self, run_id: str | None = None, after: int | None = None, lines: Lines = "all"

@@ -19,14 +19,14 @@ from typing import Literal, TypeVar
 import msgspec
 
 from looptui.client.remote_memory import RemoteMemory
+from looptui.client.remote_review import RemoteReview
 from looptui.engine import errors
 from looptui.engine.config import Config
-from looptui.engine.landing import MergeGate, MergePlan, merge_gate
+from looptui.engine.landing import MergeGate, merge_gate
 from looptui.engine.models import (
     CheckResult,
     Iteration,
     Note,
-    ReviewTally,
     Run,
     RunStatus,
     Verdict,
@@ -37,18 +37,13 @@ from looptui.engine.store.ledger import Firing
 from looptui.engine.store.memory import NoteNotFound
 from looptui.engine.store.search import SearchHit
 from looptui.engine.triggers.overview import LoopState
-from looptui.engine.workspace import Patch, parse_patch
 from looptui.protocol.commands import (
     ActiveRuns,
     AnyCommand,
-    DiffScope,
-    Discard,
     EventsPage,
     EventsSince,
     FindRun,
     FireLoop,
-    GetDiff,
-    GetReviewDiff,
     GetRun,
     GetStatus,
     GiveFeedback,
@@ -63,9 +58,7 @@ from looptui.protocol.commands import (
     ListNotes,
     ListRuns,
     ListVerdicts,
-    Merge,
     PauseTriggers,
-    PreviewMerge,
     Pushed,
     Request,
     Response,
@@ -114,7 +107,7 @@ class _Lost(Exception):
     """The connection ended under a call (it is tried again on the next connection)."""
 
 
-class RemoteSupervisor(RemoteMemory):
+class RemoteSupervisor(RemoteMemory, RemoteReview):
     """`Supervisor` for a client of the service (see the module's doc)."""
 
     def __init__(self, connector: Connector, config: Config | None, name: str) -> None:
@@ -315,30 +308,8 @@ class RemoteSupervisor(RemoteMemory):
     async def active_runs(self) -> list[str]:
         return await self.call(ActiveRuns(), list[str])
 
-    async def merge(
-        self,
-        prefix: str,
-        squash: bool = False,
-        reject: str | None = None,
-        force: bool = False,
-        review: ReviewTally | None = None,
-    ) -> str:
-        return await self.call(Merge(prefix, squash, reject, force, review), str)
-
-    async def preview(self, prefix: str, reject: str | None = None) -> MergePlan:
-        return await self.call(PreviewMerge(prefix, reject), MergePlan)
-
     async def merge_gate(self, run: Run) -> MergeGate:
         return merge_gate(run, await self.history.verdicts(run.id))
-
-    async def discard(self, prefix: str, force: bool = False) -> None:
-        await self.call(Discard(prefix, force), type(None))
-
-    async def diff(self, prefix: str, color: bool = False) -> str:
-        return await self.call(GetDiff(prefix, color), str)
-
-    async def patch(self, prefix: str, scope: DiffScope = "run") -> Patch:
-        return parse_patch(await self.call(GetReviewDiff(prefix, scope), str))
 
     def subscribe(
         self, run_id: str | None = None, after: int | None = None, lines: Lines = "all"

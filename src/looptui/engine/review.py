@@ -7,7 +7,7 @@ What may land and how a refusal is worded is decided in `landing`; this is the m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from looptui.engine.config import Config, HookEvent
@@ -24,7 +24,7 @@ from looptui.engine.landing import (
 from looptui.engine.memory.keeping import remember_rejected
 from looptui.engine.models import ReviewTally, Run, RunStatus
 from looptui.engine.store import Store
-from looptui.engine.workspace import Patch, Repository, Selection, parse_patch
+from looptui.engine.workspace import KeptDecision, Patch, Repository, Selection, parse_patch
 from looptui.engine.workspace.own_writes import OwnWrites
 from looptui.protocol.commands import DiffScope
 from looptui.protocol.events import StatusChanged
@@ -110,9 +110,21 @@ class ReviewMixin:
         return Selection.from_data(patch, await self.store.review_decisions(run.id))
 
     async def save_review(self, prefix: str, selection: Selection) -> None:
-        """Keep `selection`'s decisions for the run, for a later merge or review to take."""
+        """Keep `selection`'s decisions (over the run's whole diff) for a later merge or
+        review to take."""
+        await self.save_review_decisions(prefix, selection.to_data())
+
+    async def review_decisions(self, prefix: str) -> list[KeptDecision]:
+        """The decisions kept for the run (`Selection.to_data` of its whole diff), for
+        `Selection.from_data` over that diff; [] when none are."""
         run = await self.store.find_run(prefix)
-        await self.store.save_review_decisions(run.id, selection.to_data())
+        return await self.store.review_decisions(run.id)
+
+    async def save_review_decisions(self, prefix: str, decisions: Sequence[KeptDecision]) -> None:
+        """Keep `decisions` (`Selection.to_data` of the run's whole diff) for the run,
+        replacing those kept before."""
+        run = await self.store.find_run(prefix)
+        await self.store.save_review_decisions(run.id, decisions)
 
     async def merge_gate(self, run: Run) -> MergeGate:
         """Whether `run` may land without force: its status and last verdict say done."""

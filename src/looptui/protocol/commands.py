@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 
 from looptui.engine.models import ReviewTally, RunStatus
+from looptui.engine.workspace.selection import KeptDecision
 from looptui.protocol.events import Event, EventKind, Lines
 
 DiffScope = Literal["run", "last"]  # the whole run's diff, or its last iteration's
@@ -104,6 +105,19 @@ class GetReviewDiff(Command, frozen=True, tag="review_diff"):
 
     run: str
     scope: DiffScope = "run"
+
+
+class GetReviewDecisions(Command, frozen=True, tag="review_decisions"):
+    """The review decisions kept for the run; the reply is `list[KeptDecision]`."""
+
+    run: str
+
+
+class SaveReviewDecisions(Command, frozen=True, tag="save_review_decisions"):
+    """Keep these decisions on the run's whole diff (`Selection.to_data`), replacing any."""
+
+    run: str
+    decisions: tuple[KeptDecision, ...] = ()
 
 
 class Subscribe(Command, frozen=True, tag="subscribe"):
@@ -270,6 +284,8 @@ AnyCommand = (
     | Discard
     | GetDiff
     | GetReviewDiff
+    | GetReviewDecisions
+    | SaveReviewDecisions
     | Subscribe
     | Unsubscribe
     | ActiveRuns

@@ -39,6 +39,7 @@ from looptui.protocol.commands import (
     FireLoop,
     GetDiff,
     GetNote,
+    GetReviewDecisions,
     GetReviewDiff,
     GetRun,
     GetStatus,
@@ -63,6 +64,7 @@ from looptui.protocol.commands import (
     Request,
     Response,
     ResumeRun,
+    SaveReviewDecisions,
     Search,
     ServiceInfo,
     Shutdown,
@@ -242,6 +244,11 @@ class _Connection:
                 return await engine.diff(run, color)
             case GetReviewDiff(run=run, scope=scope):
                 return await engine.review_diff(run, scope)
+            case GetReviewDecisions(run=run):
+                return await engine.review_decisions(run)
+            case SaveReviewDecisions(run=run, decisions=decisions):
+                await engine.save_review_decisions(run, decisions)
+                return None
             case Subscribe(subscription=number, run=run, after=after, lines=lines):
                 if after is None:  # live from now: the cursor is the newest event stored
                     after = await history.last_event_id()

@@ -8,10 +8,16 @@ import dataclasses
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
+
 from looptui.engine.models import ReviewTally
+from looptui.engine.store.database import StoreError
+from looptui.engine.workspace.selection import KeptDecision
+
+_decisions = msgspec.json.Decoder(list[KeptDecision])
 
 
 class ReviewRecords(abc.ABC):
@@ -24,24 +30,28 @@ class ReviewRecords(abc.ABC):
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> tuple[int, int]:
         """One statement in its own write transaction: (lastrowid, rowcount)."""
 
-    async def save_review_decisions(self, run_id: str, decisions: list[dict[str, Any]]) -> None:
+    async def save_review_decisions(self, run_id: str, decisions: Sequence[KeptDecision]) -> None:
         """Keep the decisions on `run_id`'s diff (`Selection.to_data()`), replacing any."""
         await self._write(
             "INSERT INTO review_decisions (run_id, decisions, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (run_id) DO UPDATE SET decisions = excluded.decisions, "
             "updated_at = excluded.updated_at",
-            (run_id, json.dumps(decisions), time.time()),
+            (run_id, msgspec.json.encode(list(decisions)).decode(), time.time()),
         )
 
-    async def review_decisions(self, run_id: str) -> list[dict[str, Any]]:
+    async def review_decisions(self, run_id: str) -> list[KeptDecision]:
         """The decisions kept on `run_id`'s diff; [] when none were."""
         rows = await self._fetchall(
             "SELECT decisions FROM review_decisions WHERE run_id = ?", (run_id,)
         )
         if not rows:
             return []
-        data = json.loads(rows[0]["decisions"])
-        return data if isinstance(data, list) else []
+        try:
+            return _decisions.decode(rows[0]["decisions"])
+        except msgspec.DecodeError as exc:  # not ours: say so rather than drop them
+            raise StoreError(
+                f"the review decisions kept for run {run_id} are unreadable: {exc}"
+            ) from None
 
     async def record_review(self, run_id: str, tally: ReviewTally) -> None:
         """Keep how much of `run_id` review covered, as it merged."""

@@ -13,7 +13,13 @@ from looptui.engine.workspace.patch import (
 )
 from looptui.engine.workspace.paths import PathEscape, confine
 from looptui.engine.workspace.repository import Repository
-from looptui.engine.workspace.selection import ContentId, Decision, Selection, SelectionCounts
+from looptui.engine.workspace.selection import (
+    ContentId,
+    Decision,
+    KeptDecision,
+    Selection,
+    SelectionCounts,
+)
 
 __all__ = [
     "ContentId",
@@ -22,6 +28,7 @@ __all__ = [
     "FileStatus",
     "Hunk",
     "HunkKey",
+    "KeptDecision",
     "Line",
     "LineKind",
     "MergePreview",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+import msgspec
 
 from looptui.engine.models import ReviewTally
 from looptui.engine.workspace.git_diff import build_patch
@@ -26,6 +27,15 @@ class Decision(enum.Enum):
     UNDECIDED = "undecided"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+
+
+class KeptDecision(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One unit's decision as kept between sessions (`Selection.to_data`): the unit named by
+    the digest of its content, so that it holds while the unit is unchanged."""
+
+    unit: str  # `digest` of the unit's content
+    decision: Decision
+    lines: tuple[int, ...] = ()  # the changed lines rejected inside an accepted hunk
 
 
 @dataclass(frozen=True)
@@ -130,31 +140,27 @@ class Selection:
 
     # -- kept between sessions --------------------------------------------------------------
 
-    def to_data(self) -> list[dict[str, Any]]:
-        """The decisions taken, as JSON-able data keyed by content digests (`from_data`)."""
+    def to_data(self) -> list[KeptDecision]:
+        """The decisions taken, keyed by content digests, to keep (`from_data`)."""
         return [
-            {
-                "unit": digest(self._ids[key]),
-                "decision": decision.value,
-                **({"lines": sorted(self._lines[key])} if key in self._lines else {}),
-            }
+            KeptDecision(digest(self._ids[key]), decision, tuple(sorted(self._lines.get(key, ()))))
             for key, decision in self._decisions.items()
             if decision is not Decision.UNDECIDED
         ]
 
     @classmethod
-    def from_data(cls, patch: Patch, data: list[dict[str, Any]]) -> Selection:
+    def from_data(cls, patch: Patch, data: Sequence[KeptDecision]) -> Selection:
         """A selection over `patch` with the decisions of `to_data` whose units it holds
         unchanged; a unit changed since (the run went on) is undecided again."""
-        by_digest = {entry["unit"]: entry for entry in data if isinstance(entry, dict)}
+        by_digest = {entry.unit: entry for entry in data}
         decisions: dict[ContentId, Decision] = {}
         lines: dict[ContentId, frozenset[int]] = {}
         for content in content_ids(patch).values():
             entry = by_digest.get(digest(content))
             if entry is None:
                 continue
-            decisions[content] = Decision(entry["decision"])
-            lines[content] = frozenset(int(index) for index in entry.get("lines", ()))
+            decisions[content] = entry.decision
+            lines[content] = frozenset(entry.lines)
         return cls(patch, decisions, lines)
 
     def accept(self, key: HunkKey) -> None:

@@ -6,6 +6,10 @@ a hunk with a real fix stays out. What is decided lives in an engine `Selection`
 sends what is rejected to the engine as a patch to leave out, so the base branch gets
 exactly what was accepted. The units the cursor reached count as shown: the merge preview
 says how much would land neither decided nor shown, and the merged run keeps that tally.
+
+The screen starts from the decisions kept for the run (by `looptui review`, or an earlier
+review here) and keeps every decision it takes as it takes it, so that reopening review, or
+`looptui review RUN` and `looptui merge RUN`, see what the screen showed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from looptui.engine.workspace import (
 from looptui.engine.workspace.selection import content_ids
 from looptui.protocol.commands import DiffScope
 from looptui.tui import format
+from looptui.tui.decision_keeper import DecisionKeeper
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
@@ -105,6 +110,7 @@ class ReviewScreen(WorktreeScreen):
         self._shown: set[ContentId] = set()  # the units the cursor reached, in either scope
         self.line_mode = False
         self._ids: dict[HunkKey, ContentId] = {}
+        self._keeper: DecisionKeeper | None = None  # made once the whole run's diff is read
 
     @property
     def looptui(self) -> LooptuiApp:
@@ -144,11 +150,12 @@ class ReviewScreen(WorktreeScreen):
         cannot be carried to the other scope."""
         scope = scope or self.scope
         view = self.query_one(DiffView)
+        read = True
         try:
             patch = await self.looptui.engine.patch(self.run_id, scope)
         except LooptuiError as exc:
             self.notify(str(exc), severity="error")
-            patch = Patch()
+            patch, read = Patch(), False
         if scope != self.scope:
             stranded = self.selection.stranded(patch)
             if stranded:
@@ -161,6 +168,8 @@ class ReviewScreen(WorktreeScreen):
                 )
                 return False
         self._keep_decisions()
+        if read and scope == "run":
+            await self._take_kept(patch)
         self.leave_line_mode()
         self.scope, self.patch = scope, patch
         self.selection = Selection(patch, self._decided, self._decided_lines)
@@ -186,10 +195,35 @@ class ReviewScreen(WorktreeScreen):
         line.display = True
 
     def _keep_decisions(self) -> None:
+        """Fold the selection on screen into the decisions of either scope."""
         self._decided.update(self.selection.by_content())
         for content in self.selection.by_content():
             self._decided_lines.pop(content, None)
         self._decided_lines.update(self.selection.lines_by_content())
+
+    async def _take_kept(self, whole: Patch) -> None:
+        """The whole run's diff was read: the first time, start from the decisions kept for
+        the run; then keep what is decided here over that diff as it is now."""
+        if self._keeper is not None:
+            if self._keeper.whole is not None:
+                self._keeper.whole = whole
+            return
+        self._keeper = DecisionKeeper(self.app, self.looptui.engine, self.run_id)
+        kept = await self._keeper.read(whole)
+        if kept is None:
+            return
+        lines = kept.lines_by_content()
+        for content, decision in kept.by_content().items():
+            if content not in self._decided:  # one taken here already (a diff unread) wins
+                self._decided[content] = decision
+                if content in lines:
+                    self._decided_lines[content] = lines[content]
+
+    def save_decisions(self) -> None:
+        """Keep what the screen shows for the run, in the background (`DecisionKeeper`)."""
+        self._keep_decisions()
+        if self._keeper is not None:
+            self._keeper.keep(self.selection, self._decided, self._decided_lines)
 
     def _cursor_to(self, key: HunkKey | None) -> None:
         self.query_one(DiffView).move_cursor(key)
@@ -312,6 +346,7 @@ class ReviewScreen(WorktreeScreen):
             return
         self.selection.toggle_line(cursor, line)
         view.mark({cursor})
+        self.save_decisions()
         self.update_title()
 
     def decide_line(self, decision: Decision) -> None:
@@ -328,6 +363,7 @@ class ReviewScreen(WorktreeScreen):
         else:
             self.selection.decide_lines(cursor, rejected - {line})
         view.mark({cursor})
+        self.save_decisions()
         self.move_line(1)
         self.update_title()
 
@@ -343,6 +379,7 @@ class ReviewScreen(WorktreeScreen):
         self.leave_line_mode()
         self.selection.decide(cursor, Decision(decision))
         self.query_one(DiffView).mark({cursor})
+        self.save_decisions()
         if decision != "undecided":
             self.action_move(1)  # on to the next one, as in lazygit
         self.update_title()
@@ -354,11 +391,13 @@ class ReviewScreen(WorktreeScreen):
         self.leave_line_mode()
         self.selection.decide_file(file, Decision(decision))
         self.query_one(DiffView).mark(set(file.keys))
+        self.save_decisions()
         self.action_move_file(1)
         self.update_title()
 
     async def action_scope(self) -> None:
-        await self.load("last" if self.scope == "run" else "run")
+        if await self.load("last" if self.scope == "run" else "run"):
+            self.save_decisions()  # the whole run's diff was read again: keep over it as it is
 
     def action_split(self) -> None:
         view = self.query_one(DiffView)

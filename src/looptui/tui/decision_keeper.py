@@ -1,0 +1,108 @@
+"""The review screen's decisions kept in the store as they are taken, where `looptui review`
+and `looptui merge` (and the screen opened again) find them.
+
+Decisions are kept over the run's whole diff, whichever scope the screen shows, keyed by
+the content of each unit (`Selection.to_data`). Writing never holds up a key: each decision
+hands the whole review over and returns. One worker writes at a time, and when a write is
+done it takes the newest review handed over meanwhile (those in between are skipped: each
+is the whole review), so the writes land in the order the decisions were taken. The worker
+belongs to the app, not the screen, so that leaving review at once after a decision does not
+cancel its write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from textual.app import App
+from textual.worker import Worker
+
+from looptui.client.api import Supervisor
+from looptui.engine import LooptuiError
+from looptui.engine.workspace import ContentId, Decision, HunkKey, KeptDecision, Patch, Selection
+
+logger = logging.getLogger(__name__)
+
+
+class DecisionKeeper:
+    """Reads and keeps one run's review decisions for its review screen."""
+
+    def __init__(self, app: App[object], supervisor: Supervisor, run_id: str) -> None:
+        self.app = app
+        self.supervisor = supervisor
+        self.run_id = run_id
+        # the whole run's diff as last read, over which decisions are kept; None until the
+        # kept decisions were read: nothing is written before, lest it erase them
+        self.whole: Patch | None = None
+        self._unkept: frozenset[HunkKey] = frozenset()  # rejections said not to be kept
+        self._waiting: list[KeptDecision] | None = None
+        self._writer: Worker[None] | None = None  # writes what waits until nothing does
+
+    async def read(self, whole: Patch) -> Selection | None:
+        """The decisions kept for the run over its whole diff `whole` as it is now; None
+        (said, and nothing kept from this screen) when they cannot be read."""
+        try:
+            kept = await self.supervisor.review_decisions(self.run_id)
+        except LooptuiError as exc:
+            self.app.notify(
+                f"{exc}; the decisions taken here are not kept (merging from here lands them)",
+                title="kept review decisions not read",
+                severity="error",
+            )
+            return None
+        self.whole = whole
+        return Selection.from_data(whole, kept)
+
+    def keep(
+        self,
+        shown: Selection,
+        decided: Mapping[ContentId, Decision],
+        decided_lines: Mapping[ContentId, frozenset[int]],
+    ) -> None:
+        """Have the review written without waiting: the selection on screen (over either
+        scope's diff) with the decisions `decided` (by content) in either scope. A rejection
+        of the last iteration's that the whole run does not hold as a unit of its own cannot
+        be kept: the screen says so, once."""
+        if self.whole is None:
+            return
+        if shown.patch is self.whole:
+            whole = shown
+        else:
+            whole = Selection(self.whole, decided, decided_lines)
+            unkept = frozenset(shown.stranded(self.whole))
+            if unkept - self._unkept:
+                self.app.notify(
+                    f"{len(unkept)} rejected {'hunk is' if len(unkept) == 1 else 'hunks are'} "
+                    "not a hunk of the whole run as they are here, so the rejection is not "
+                    f"kept for `looptui merge {self.run_id}`: merge from here to leave them out",
+                    title="not kept",
+                    severity="warning",
+                )
+            self._unkept = unkept
+        self._waiting = whole.to_data()
+        if self._writer is None or self._writer.is_finished:
+            # the method, not a coroutine: one never started (the app quit) is not left unawaited
+            writer: Worker[None] = self.app.run_worker(
+                self._write, group=f"review-keep-{self.run_id}", exit_on_error=False
+            )
+            self._writer = writer
+
+    async def _write(self) -> None:
+        while self._waiting is not None:
+            decisions, self._waiting = self._waiting, None
+            try:
+                await self.supervisor.save_review_decisions(self.run_id, decisions)
+            except LooptuiError as exc:
+                self._failed(str(exc))
+            except Exception as exc:  # a write that failed must show it, whatever the cause
+                logger.exception("keeping the review decisions of run %s failed", self.run_id)
+                self._failed(f"{type(exc).__name__}: {exc}")
+
+    def _failed(self, why: str) -> None:
+        self.app.notify(
+            f"{why}; `looptui merge {self.run_id}` would not know of them (merging from the "
+            "review screen still lands what it shows)",
+            title="review decisions not kept",
+            severity="error",
+        )

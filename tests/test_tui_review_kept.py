@@ -1,0 +1,150 @@
+"""The review screen and `looptui review` agree: the screen opens on the decisions kept for
+the run, and keeps its own, for `looptui review RUN`, `looptui merge RUN` and the screen
+opened again. With the engine in the app's process and with the app a client of the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from conftest import cli_env, git, run_cli
+from looptui.client.connect import open_supervisor
+from looptui.engine import load_config
+from looptui.engine.config import CONFIG_NAME
+from looptui.engine.workspace import Decision
+from looptui.tui.app import LooptuiApp
+from looptui.tui.screens.grid import GridScreen
+from looptui.tui.screens.review import ReviewScreen
+from looptui.tui.settings import Settings
+from looptui.tui.themes import SHIPPED_THEMES
+from looptui.tui.widgets.diff_view import DiffView
+from test_review_kept import IGNORED, MODES, finished_run, hunks, kept_repo
+from test_review_lines import FIXED
+from tui_support import plain, until
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    if request.param == "service":
+        request.getfixturevalue("service")  # the commands too go through the service
+    return str(request.param)
+
+
+@asynccontextmanager
+async def open_app(
+    mode: str, repo: Path, tmp_path: Path
+) -> AsyncIterator[tuple[LooptuiApp, Pilot[None]]]:
+    """The app on `repo`, its engine in this process or the service's client."""
+    environ = {**cli_env(), "HOME": str(tmp_path / "home")}
+    config = load_config(repo / CONFIG_NAME)
+    supervisor = await open_supervisor(
+        repo, environ, config, service=mode == "service", client="tui"
+    )
+    try:
+        app = LooptuiApp(
+            supervisor,
+            Settings.load(tmp_path / "settings.toml"),
+            theme_dirs=(SHIPPED_THEMES,),
+            bell=False,
+        )
+        async with app.run_test(size=(160, 50)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, GridScreen))
+            yield app, pilot
+    finally:
+        await supervisor.close()
+
+
+async def review(app: LooptuiApp, pilot: Pilot[None], run_id: str) -> ReviewScreen:
+    app.review_run(run_id)
+    await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.patch.keys)
+    screen = app.screen
+    assert isinstance(screen, ReviewScreen)
+    return screen
+
+
+def shows(screen: ReviewScreen, rejected: int, lines: int) -> bool:
+    """The title counts the rejected hunks and lines, and the units say which."""
+    ignore, area, debug = hunks(screen.patch)
+    selection = screen.selection
+    title = str(screen.query_one("#review-title", Static).content)
+    units = screen.query_one(DiffView).units
+    return (
+        selection.decision(ignore.key) is Decision.REJECTED
+        and selection.decision(area.key) is Decision.ACCEPTED
+        and selection.rejected_lines(area.key) == {debug}
+        and f"{rejected} rejected ({lines} lines)" in title
+        and "1 line rejected" in plain(units[area.key].content)
+    )
+
+
+async def test_a_review_opens_on_the_decisions_looptui_review_kept(
+    mode: str, tmp_path: Path
+) -> None:
+    repo = kept_repo(tmp_path)
+    run_id = finished_run(repo)
+    shown = run_cli(repo, "review", run_id, "--show")
+    debug = next(line.split()[0] for line in shown.stdout.splitlines() if "print('debug'" in line)
+    decided = run_cli(
+        repo, "review", run_id, "--reject", ".gitignore:1", "--reject", f"shapes/area.py:1:{debug}"
+    )
+    assert decided.code == 0, decided.stderr
+    async with open_app(mode, repo, tmp_path) as (app, pilot):
+        screen = await review(app, pilot, run_id)
+        assert shows(screen, rejected=1, lines=1)
+        await pilot.press("t")  # the last iteration (the only one): the same decisions
+        await until(pilot, lambda: screen.scope == "last")
+        assert shows(screen, rejected=1, lines=1)
+        await pilot.press("t")
+        await until(pilot, lambda: screen.scope == "run")
+        assert shows(screen, rejected=1, lines=1)
+    # opening review and moving around decided nothing new: what is kept is unchanged
+    assert "but lines" in run_cli(repo, "review", run_id).stdout
+
+
+async def test_decisions_taken_in_the_app_are_what_looptui_review_and_merge_see(
+    mode: str, tmp_path: Path
+) -> None:
+    repo = kept_repo(tmp_path)
+    run_id = finished_run(repo)
+    async with open_app(mode, repo, tmp_path) as (app, pilot):
+        screen = await review(app, pilot, run_id)
+        ignore, area, debug = hunks(screen.patch)
+        assert screen.cursor == ignore.key  # .gitignore comes first
+        await pilot.press("x")  # rejected, and on to the next hunk
+        await until(pilot, lambda: screen.cursor == area.key)
+        await pilot.press("enter")
+        view = screen.query_one(DiffView)
+        while view.line_cursor != debug:
+            await pilot.press("j")
+        await pilot.press("space")
+        await pilot.press("escape", "escape")  # line mode, then the screen
+        await until(pilot, lambda: isinstance(app.screen, GridScreen))
+
+        async def kept() -> int:
+            return len(await app.engine.review_decisions(run_id))
+
+        for _ in range(600):  # written in the background: until both are
+            if await kept() == 2:
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError(f"{await kept()} decisions kept, not 2")
+        again = await review(app, pilot, run_id)  # opened again: as it was left
+        assert shows(again, rejected=1, lines=1)
+
+    printed = run_cli(repo, "review", run_id)
+    assert printed.code == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    gitignore = lines.index(next(line for line in lines if line.startswith(".gitignore")))
+    assert lines[gitignore + 1].startswith("  ✘ 1: @@") and "rejected" in lines[gitignore + 1]
+    assert f"but lines {debug + 1} rejected" in printed.stdout
+    merged = run_cli(repo, "merge", run_id)
+    assert merged.code == 0, merged.stderr
+    assert git(repo, "show", "main:shapes/area.py") == FIXED
+    assert git(repo, "show", "main:.gitignore") == IGNORED
