@@ -4,6 +4,7 @@ agrees with itself and with the README on every key and name."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from textual.widgets import Static
 
 from conftest import git
 from looptui.engine import RunStatus
+from looptui.engine.models import Run
+from looptui.tui.board import Board, RunSummary
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.help import HelpScreen
 from looptui.tui.screens.loops import LoopsScreen
@@ -18,6 +21,7 @@ from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.screens.needs_you import NeedsYouScreen
 from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.screens.search import SearchScreen
+from looptui.tui.widgets.card_grid import CardGrid
 from test_tui_review import review_finished_run, review_from_queue
 from tui_support import demo_repository, open_app, plain, until, wait_for_runs
 
@@ -103,6 +107,123 @@ async def test_new_and_retried_runs_are_selected_and_cards_keep_their_place(
         await pilot.press("ctrl+s")  # the dialog's first loop, as it is
         await until(pilot, lambda: len(grid.cards.runs) == 5)
         await until(pilot, lambda: grid.selected().id not in {*order, retried.id})
+
+
+def card_row(cards: CardGrid, run_id: str) -> int | None:
+    """The line of the grid, as drawn on screen, that holds the run's card's bottom border
+    (where its id is)."""
+    for y in range(cards.scrollable_content_region.height):
+        text = cards.render_line(y).text
+        if f" {run_id} " in text and ("╰" in text or "┗" in text):
+            return y
+    return None
+
+
+async def test_grouped_by_status_a_run_that_moves_group_leaves_the_cursor_in_place(
+    tmp_path: Path,
+) -> None:
+    """lazygit's and k9s's way: the cursor stays on its run, and that run's card stays where
+    the user's eyes are, while other runs change group around it."""
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        docs = [(await app.engine.start_run("docs")).id for _ in range(7)]
+        await wait_for_runs(app, pilot, [*docs, (await app.engine.start_run("speedup")).id])
+        grid = app.screen
+        assert isinstance(grid, GridScreen)
+        await pilot.press("g", "g")
+        await until(pilot, lambda: [t for t, _ in grid.cards.groups] == ["stalled", "succeeded"])
+        grid.cards.select(docs[3])  # the middle of the succeeded, scrolled into view
+        await pilot.press("up")  # a card in the middle of the view, more cards below
+        chosen = grid.selected()
+        assert chosen is not None and chosen.id == docs[4]
+        await pilot.pause()
+        row = card_row(grid.cards, chosen.id)
+        assert row is not None
+        await app.engine.discard(docs[0], force=True)  # a group above it appears
+        await until(pilot, lambda: "discarded" in [t for t, _ in grid.cards.groups])
+        await pilot.pause()  # the frame after: what the user sees
+        assert grid.selected() is chosen
+        assert card_row(grid.cards, chosen.id) == row
+        stalled = next(s.id for s in grid.cards.runs if s.status is RunStatus.STALLED)
+        grid.cards.select(stalled)
+        await pilot.press("g", "g", "g")  # by nothing, by loop, by status again
+        await until(pilot, lambda: "stalled" in [t for t, _ in grid.cards.groups])
+        await pilot.pause()
+        bottom = card_row(grid.cards, stalled)
+        assert bottom is not None and bottom >= 6  # kept in view, and under its group's title
+        assert grid.cards.render_line(bottom - 6).text.strip() == "stalled (1)"
+
+
+async def test_grouped_by_status_the_cursor_stays_on_its_run_while_runs_go_by(
+    tmp_path: Path,
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    paced = {name: dataclasses.replace(agent, speed=2) for name, agent in config.agents.items()}
+    config = dataclasses.replace(config, agents=paced)  # seconds long: statuses change live
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        grid = app.screen
+        assert isinstance(grid, GridScreen)
+        loops = ("fix-add", "fix-mean", "docs", "speedup")
+        runs = [(await app.engine.start_run(loop)).id for loop in loops * 2]
+        await until(pilot, lambda: len(grid.cards.runs) == len(runs))
+        await pilot.press("g", "g")
+        grid.cards.select(runs[2])
+        seen: set[tuple[str, ...]] = set()
+        while any(app.board.summaries[run_id].status.is_active for run_id in runs):
+            selected = grid.selected()
+            assert selected is not None and selected.id == runs[2]
+            seen.add(tuple(t for t, _ in grid.cards.groups))
+            await pilot.pause(0.02)  # a sample of each frame, not a wait for a state
+        assert len(seen) > 2  # the runs did move between groups under it
+        await wait_for_runs(app, pilot, runs)
+        assert grid.selected().id == runs[2]  # type: ignore[union-attr]
+        assert card_row(grid.cards, runs[2]) is not None  # and in view
+
+
+def test_runs_created_in_the_same_instant_keep_their_places() -> None:
+    runs = [
+        Run(f"{n:08x}", "docs", "replay", RunStatus.SUCCEEDED, "", "main", "0" * 40, "", "", 3)
+        for n in (3, 0, 5, 1, 4, 2)
+    ]
+    runs = [dataclasses.replace(run, created_at=5.0) for run in runs]  # all in one instant
+    orders = set()
+    for arrival in (runs, runs[::-1], runs[2:] + runs[:2]):  # from the store, live, resynced
+        board = Board()
+        for run in arrival:
+            board.add(RunSummary(run=run))
+        orders.add(tuple(s.id for s in board.ordered()))
+    assert len(orders) == 1
+
+
+async def test_a_theme_change_repaints_every_card(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        runs = [(await app.engine.start_run(loop)).id for loop in ("fix-add", "docs", "speedup")]
+        await wait_for_runs(app, pilot, runs)
+        cards = app.screen.query_one(CardGrid)
+
+        def drawn() -> tuple[set[str], set[str]]:
+            """The background and text colours of every cell of the cards on screen."""
+            backgrounds, colours = set(), set()
+            for y in range(cards.scrollable_content_region.height):
+                for segment in cards.render_line(y):
+                    style = segment.style
+                    if style is not None and style.bgcolor is not None:
+                        backgrounds.add(style.bgcolor.triplet.hex)  # type: ignore[union-attr]
+                    if style is not None and style.color is not None and segment.text.strip():
+                        colours.add(style.color.triplet.hex)  # type: ignore[union-attr]
+            return backgrounds, colours
+
+        assert app.theme == "looptui-dusk"
+        await until(pilot, lambda: len(cards._cards) >= len(runs))  # drawn, and kept
+        backgrounds, colours = drawn()
+        assert "#1f2335" in backgrounds and "#9ece6a" in colours  # dusk's surface, its pass
+        app.theme = "looptui-paper"
+        await until(pilot, lambda: "#f2f0ea" in drawn()[0], 10)  # paper's surface
+        backgrounds, colours = drawn()
+        assert not backgrounds & {"#1f2335", "#16161e"}, backgrounds  # no dusk left anywhere
+        assert "#9ece6a" not in colours and "#1a7f37" in colours  # paper's pass: the cards'
+        assert {s.id for s in cards.runs} == set(runs)
 
 
 async def test_help_on_the_grid_says_what_the_arrows_do_looptuis_keys_first(

@@ -1,5 +1,5 @@
 """At 80x24 everything needed to act stays in view: `?` and `q` in every footer, cards whole
-after the terminal shrinks."""
+after the terminal shrinks, the new-run dialog's first field."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
+from textual.widgets import Label, Select
 from textual.widgets._footer import FooterKey
 
 from looptui.tui.app import LooptuiApp
 from looptui.tui.screens.grid import GridScreen
+from looptui.tui.screens.new_run import NewRunScreen
 from looptui.tui.screens.quit import QuitScreen
 from looptui.tui.widgets.card_grid import CardGrid
 from tui_support import demo_repository, open_app, until, wait_for_runs
@@ -176,3 +179,22 @@ async def test_a_wide_grid_footer_offers_search_loops_and_memory(tmp_path: Path)
         await pilot.resize_terminal(80, 24)
         await until(pilot, lambda: "m" not in footer_keys(app))
         assert footer_keys(app)[:2] == ["question_mark", "q"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+async def test_the_new_run_dialog_opens_with_its_first_label_in_view(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=size) as (app, pilot):
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewRunScreen))
+        dialog = app.screen
+        await until(pilot, lambda: app.focused is dialog.query_one("#loop", Select))
+        await pilot.pause()  # the frame after focusing: where the fields have scrolled to
+        fields = dialog.query_one("#fields", VerticalScroll)
+        label = dialog.query(Label).first()
+        assert str(label.render()) == "Loop"
+        view = fields.scrollable_content_region
+        assert label.region.height and view.contains_region(label.region), (label.region, view)
+        assert view.contains_region(dialog.query_one("#loop", Select).region)  # and its field

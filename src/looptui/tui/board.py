@@ -161,15 +161,20 @@ class Board:
         return dirty
 
     def ordered(self) -> list[RunSummary]:
-        """Newest first."""
-        return sorted(self.summaries.values(), key=lambda s: s.run.created_at, reverse=True)
+        """Newest first; runs created in the same instant by id, so that they keep their
+        places however they reached the board (from the store, live, from another process)."""
+        return sorted(self.summaries.values(), key=lambda s: (s.run.created_at, s.id), reverse=True)
 
     def needing_you(self) -> list[RunSummary]:
         """Runs awaiting review first, then the ones that stopped short; oldest first in each."""
         waiting = [s for s in self.summaries.values() if s.needs_you]
         return sorted(
             waiting,
-            key=lambda s: (s.status not in NEEDS_REVIEW, s.run.finished_at or s.run.created_at),
+            key=lambda s: (
+                s.status not in NEEDS_REVIEW,
+                s.run.finished_at or s.run.created_at,
+                s.id,
+            ),
         )
 
 

@@ -28,6 +28,9 @@ class NewRunScreen(Dialog[NewRun | None]):
     NewRunScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     NewRunScreen Button { margin-left: 1; }
     """
+    # no auto-focus: Textual's centres the focused field in view, which in a short terminal
+    # scrolls the first field's label out of it; on_mount focuses without scrolling
+    AUTO_FOCUS = ""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "start", "Start run", priority=True),

@@ -160,8 +160,10 @@ class CardGrid(ScrollView, can_focus=True):
 
     def show(self, groups: Sequence[tuple[str, list[RunSummary]]]) -> None:
         """Show these runs, grouped (a group titled "" has no title); the cursor stays on its
-        run if that run is still shown."""
+        run if that run is still shown, and its card where it was on screen (a run that moved
+        to another group moves the cards around it, not the one the user looks at)."""
         previous = self.selected.id if self.selected else None
+        anchor = self._row_on_screen(self.cursor) if previous is not None else None
         self.runs = []
         self.groups = []
         for title, members in groups:
@@ -172,11 +174,26 @@ class CardGrid(ScrollView, can_focus=True):
         self.cursor = ids.index(previous) if previous in ids else 0
         self._cards.clear()
         self._lay_out()
+        if anchor is not None and previous in ids:  # now: a frame would show the card moved
+            top = self._card_region(self.cursor, titled=False).y - anchor
+            self.scroll_to(y=top, animate=False, force=True, immediate=True)
+            # but not over its group's title, should it head a group now
+            region = self._card_region(self.cursor)
+            self.scroll_to_region(region, animate=False, force=True, immediate=True)
         if self.runs:  # newer runs come first: keep the selected card in view
             self.call_after_refresh(
                 self.scroll_to_region, self._card_region(self.cursor), animate=False
             )
         self.post_message(self.CursorMoved(self.selected.id if self.selected else None))
+
+    def _row_on_screen(self, index: int) -> int | None:
+        """How far below the top of the view the card's first line is (None: not in view)."""
+        if not self._rows or index >= len(self.runs):
+            return None
+        region = self._card_region(index, titled=False)
+        row = region.y - self.scroll_offset.y
+        fits = 0 <= row <= self.scrollable_content_region.height - region.height
+        return row if fits else None
 
     def refresh_runs(self, run_ids: set[str] | None = None) -> None:
         """Draw again the cards of these runs (all, by default). A burst of changed cards
