@@ -44,6 +44,7 @@ from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.widgets.diff_view import DiffView
 from looptui.tui.widgets.footer import KeysFooter
 from looptui.tui.worktree import EDIT_BINDING, WORKTREE_BINDINGS, WorktreeScreen
+from looptui.words import counted
 
 if TYPE_CHECKING:
     from looptui.tui.app import LooptuiApp
@@ -237,7 +238,7 @@ class ReviewScreen(WorktreeScreen):
         keys = self.patch.keys
         where = f"{keys.index(cursor) + 1}/{len(keys)}" if cursor in keys else "0/0"
         loop = summary.run.loop if summary else ""
-        lines = f" ({counts.rejected_lines} lines)" if counts.rejected_lines else ""
+        lines = f" ({counted(counts.rejected_lines, 'line')})" if counts.rejected_lines else ""
         parts = [f"[b]Review[/] {loop} {self.run_id}"]
         if summary is not None:
             parts.append(f"branch [b]{escape(summary.run.branch)}[/]")
