@@ -24,6 +24,7 @@ from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.settings import Settings
 from looptui.tui.themes import SHIPPED_THEMES
 from looptui.tui.widgets.diff_view import DiffView
+from looptui.words import counted
 from test_review_kept import IGNORED, MODES, finished_run, hunks, kept_repo
 from test_review_lines import FIXED
 from tui_support import plain, until
@@ -78,7 +79,7 @@ def shows(screen: ReviewScreen, rejected: int, lines: int) -> bool:
         selection.decision(ignore.key) is Decision.REJECTED
         and selection.decision(area.key) is Decision.ACCEPTED
         and selection.rejected_lines(area.key) == {debug}
-        and f"{rejected} rejected ({lines} lines)" in title
+        and f"{rejected} rejected ({counted(lines, 'line')})" in title
         and "1 line rejected" in plain(units[area.key].content)
     )
 

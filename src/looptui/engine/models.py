@@ -11,6 +11,8 @@ import enum
 import time
 from dataclasses import astuple, dataclass, field
 
+import msgspec
+
 from looptui.words import counted
 
 
@@ -313,3 +315,19 @@ class Note:
     uses: int = 0  # how many prompts it reached beyond its own run
     seen: int = 1  # how many runs' evidence it was distilled from (a lesson)
     key: str | None = None  # a lesson's subject: the same lesson is not proposed twice
+
+
+# Review decisions, as kept between sessions and carried by the protocol.
+class Decision(enum.Enum):
+    UNDECIDED = "undecided"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class KeptDecision(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One unit's decision as kept between sessions (`Selection.to_data`): the unit named by
+    the digest of its content, so that it holds while the unit is unchanged."""
+
+    unit: str  # `digest` of the unit's content
+    decision: Decision
+    lines: tuple[int, ...] = ()  # the changed lines rejected inside an accepted hunk

@@ -12,8 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from looptui.engine.models import ReviewTally, RunStatus
-from looptui.engine.workspace.selection import KeptDecision
+from looptui.engine.models import KeptDecision, ReviewTally, RunStatus
 from looptui.protocol.events import Event, EventKind, Lines
 
 DiffScope = Literal["run", "last"]  # the whole run's diff, or its last iteration's

@@ -6,14 +6,15 @@ for the changed lines rejected in it, which `rejected_patch` leaves out of what 
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-import msgspec
-
-from looptui.engine.models import ReviewTally
+from looptui.engine.models import (  # records: the protocol carries them
+    Decision,
+    KeptDecision,
+    ReviewTally,
+)
 from looptui.engine.workspace.git_diff import build_patch
 from looptui.engine.workspace.patch import FilePatch, Hunk, HunkKey, Patch
 
@@ -22,20 +23,7 @@ from looptui.engine.workspace.patch import FilePatch, Hunk, HunkKey, Patch
 # whole run and its last iteration). The last item counts units of equal content.
 ContentId = tuple[object, ...]
 
-
-class Decision(enum.Enum):
-    UNDECIDED = "undecided"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-
-
-class KeptDecision(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One unit's decision as kept between sessions (`Selection.to_data`): the unit named by
-    the digest of its content, so that it holds while the unit is unchanged."""
-
-    unit: str  # `digest` of the unit's content
-    decision: Decision
-    lines: tuple[int, ...] = ()  # the changed lines rejected inside an accepted hunk
+__all__ = ["ContentId", "Decision", "KeptDecision", "Selection", "SelectionCounts"]
 
 
 @dataclass(frozen=True)
