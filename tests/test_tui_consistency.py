@@ -173,7 +173,7 @@ async def test_grouped_by_status_the_cursor_stays_on_its_run_while_runs_go_by(
             selected = grid.selected()
             assert selected is not None and selected.id == runs[2]
             seen.add(tuple(t for t, _ in grid.cards.groups))
-            await pilot.pause(0.02)  # a sample of each frame, not a wait for a state
+            await pilot.pause()  # the next frame: each one is sampled
         assert len(seen) > 2  # the runs did move between groups under it
         await wait_for_runs(app, pilot, runs)
         assert grid.selected().id == runs[2]  # type: ignore[union-attr]

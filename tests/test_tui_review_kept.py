@@ -130,12 +130,14 @@ async def test_decisions_taken_in_the_app_are_what_looptui_review_and_merge_see(
         async def kept() -> int:
             return len(await app.engine.review_decisions(run_id))
 
-        for _ in range(600):  # written in the background: until both are
-            if await kept() == 2:
-                break
-            await pilot.pause(0.05)
-        else:
-            raise AssertionError(f"{await kept()} decisions kept, not 2")
+        # written in the background, by the app's worker: until it is done
+        await until(
+            pilot,
+            lambda: (
+                not any(w.group.startswith("review-keep") and w.is_running for w in app.workers)
+            ),
+        )
+        assert await kept() == 2
         again = await review(app, pilot, run_id)  # opened again: as it was left
         assert shows(again, rejected=1, lines=1)
 

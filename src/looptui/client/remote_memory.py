@@ -3,28 +3,19 @@ delete them, each one typed command to the service, which owns the store they li
 
 from __future__ import annotations
 
-import abc
-from typing import TypeVar
-
+from looptui.client.remote_calls import RemoteCalls
 from looptui.engine.models import Note
 from looptui.protocol.commands import (
     AcceptNote,
-    AnyCommand,
     DeleteNote,
     EditNote,
     GetNote,
     ListMemory,
 )
 
-T = TypeVar("T")
 
-
-class RemoteMemory(abc.ABC):
+class RemoteMemory(RemoteCalls):
     """`Supervisor`'s memory calls over the socket (mixed into `RemoteSupervisor`)."""
-
-    @abc.abstractmethod
-    async def call(self, command: AnyCommand, result: type[T]) -> T:
-        """One command and its reply (`RemoteSupervisor.call`)."""
 
     async def memory(self, loop: str | None = None, run: str | None = None) -> list[Note]:
         return await self.call(ListMemory(loop, run), list[Note])

@@ -3,15 +3,13 @@ work landed or dropped, each one typed command to the service."""
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Sequence
-from typing import TypeVar
 
+from looptui.client.remote_calls import RemoteCalls
 from looptui.engine.landing import MergePlan
 from looptui.engine.models import ReviewTally
 from looptui.engine.workspace import KeptDecision, Patch, parse_patch
 from looptui.protocol.commands import (
-    AnyCommand,
     DiffScope,
     Discard,
     GetDiff,
@@ -22,15 +20,9 @@ from looptui.protocol.commands import (
     SaveReviewDecisions,
 )
 
-T = TypeVar("T")
 
-
-class RemoteReview(abc.ABC):
+class RemoteReview(RemoteCalls):
     """`Supervisor`'s review calls over the socket (mixed into `RemoteSupervisor`)."""
-
-    @abc.abstractmethod
-    async def call(self, command: AnyCommand, result: type[T]) -> T:
-        """One command and its reply (`RemoteSupervisor.call`)."""
 
     async def merge(
         self,
