@@ -36,7 +36,9 @@ class Terminal:
         """`path`: the PATH the command sees (default: this interpreter's bin first)."""
         self.name = f"looptui-{uuid.uuid4().hex[:8]}"
         env = cli_env() if path is None else {**cli_env(), "PATH": path}
-        passed = ("PATH", "HOME", "XDG_STATE_HOME")
+        # PYTHONPATH too: the command runs the looptui under test (a worktree's), not
+        # whichever one the interpreter has installed
+        passed = ("PATH", "HOME", "XDG_STATE_HOME", "PYTHONPATH")
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in passed)
         self._tmux(
             "new-session",
@@ -138,13 +140,14 @@ def left_out(screen: str) -> int:
     return int(found.group(1)) + int(found.group(2) or 0) if found else -1
 
 
-DEBUG = "print('debug"  # the stray line fix-add slips in beside its fix
+DEBUG = "print('debug"  # the stray line fix-add slips into its fix's hunk
 
 
-def leave_out_the_debug_line(term: Terminal) -> None:
+def leave_out_the_debug_line(term: Terminal) -> list[str]:
     """In the review on screen, by keys and by what the screen shows: take each hunk whole
     until line mode's cursor lands in the one with the debugging line, move the cursor onto
-    that line and leave it out, then back to hunks. The other hunks stay as they are."""
+    that line and leave it out, then back to hunks. The other hunks stay as they are. The
+    rows of the hunk that held the line, as line mode showed them."""
     for _ in range(10):  # the demo's run has a couple of hunks; a bound, not a count
         term.press("Enter")
         screen = term.wait_for(lambda s: "line mode" in s and bool(pointed(s)))
@@ -170,6 +173,7 @@ def leave_out_the_debug_line(term: Terminal) -> None:
     term.wait_for(lambda s: left_out(s) == before + 1 and DEBUG in pointed(s))
     term.press("Escape")
     term.wait_for(lambda s: "line mode" not in s and not pointed(s))
+    return hunk
 
 
 @pytest.mark.usefixtures("service")  # the app starts the demo's service, as for a user
@@ -224,7 +228,8 @@ def test_a_new_user_reviews_and_merges_the_demo(tmp_path: Path, terminals: list[
     expected = "".join(line for line in lines if DEBUG not in line)
     assert expected not in (ran, before), ran
 
-    leave_out_the_debug_line(term)
+    hunk = leave_out_the_debug_line(term)
+    assert any("return a + b" in row for row in hunk), hunk  # inside the fix's hunk
     term.press("m")
     term.wait_for(lambda s: "merges cleanly" in s)
     term.press("y")

@@ -13,7 +13,7 @@ from looptui.engine import Config, Engine, LooptuiError, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.engine.models import NoteKind
 from looptui.engine.prompting import build_prompt
-from looptui.engine.workspace import Selection, build_patch
+from looptui.engine.workspace import HunkKey, Patch, Selection
 
 
 def instant(path: Path) -> Config:
@@ -29,17 +29,24 @@ async def finished(engine: Engine, loop: str) -> str:
     return run.id
 
 
-async def test_merge_leaves_out_rejected_hunks(tmp_path: Path) -> None:
+def debug_line(patch: Patch) -> tuple[HunkKey, int]:
+    """fix-add's one hunk, and the index of the debugging line the agent put inside it."""
+    (hunk,) = patch.files[0].hunks
+    return hunk.key, next(i for i, line in enumerate(hunk.lines) if "print('debug" in line.text)
+
+
+async def test_merge_leaves_out_a_rejected_line_inside_the_fix(tmp_path: Path) -> None:
     repo = create_demo_repository(tmp_path / "demo")
     engine = await Engine.open(repo, cli_env(), instant(repo))
     try:
         run_id = await finished(engine, "fix-add")
         patch = await engine.patch(run_id)
         selection = Selection(patch)
-        fix, debug = patch.keys
-        selection.accept(fix)
-        selection.reject(debug)
-        reject = build_patch(patch, selection.rejected(), reverse=True)
+        fix, debug = debug_line(patch)  # the fix and the debug print share a hunk
+        selection.toggle_line(fix, debug)
+        assert selection.accepted() == (fix,) and selection.rejected_lines(fix) == {debug}
+        reject = selection.rejected_patch()
+        assert reject is not None
         plan = await engine.preview(run_id, reject)
         assert plan.preview.clean and plan.preview.changed_files == ("calc/arith.py",)
         assert plan.gate.allowed and plan.nothing is None
@@ -67,16 +74,16 @@ async def test_decisions_carry_between_scopes_by_content(tmp_path: Path) -> None
         mean_last = await engine.patch(two_iterations, "last")
     finally:
         await engine.close()
-    # one iteration: the same hunks in both scopes, and each decision goes with its hunk
+    # one iteration: the same hunk in both scopes, and the line rejected inside it goes with it
     selection = Selection(whole)
-    fix, debug = whole.keys
-    selection.accept(fix)
-    selection.reject(debug)
+    fix, debug = debug_line(whole)
+    selection.toggle_line(fix, debug)
     assert selection.stranded(last) == ()
-    there = Selection(last, selection.by_content())
-    assert (there.accepted(), there.rejected()) == ((last.keys[0],), (last.keys[1],))
-    back = Selection(whole, there.by_content())
-    assert (back.accepted(), back.rejected()) == ((fix,), (debug,))
+    there = Selection(last, selection.by_content(), selection.lines_by_content())
+    (last_fix,) = last.keys
+    assert there.accepted() == (last_fix,) and there.rejected_lines(last_fix) == {debug}
+    back = Selection(whole, there.by_content(), there.lines_by_content())
+    assert back.accepted() == (fix,) and back.rejected_lines(fix) == {debug}
     # two iterations: the last one's hunk is part of a larger hunk of the whole run
     [raise_hunk] = mean_last.keys
     selection = Selection(mean_last)
@@ -107,7 +114,7 @@ async def test_feedback_continues_the_run_and_leads_the_prompt(tmp_path: Path) -
         before = await engine.store.run(run_id)
         with pytest.raises(LooptuiError, match="empty"):
             await engine.feedback(run_id, "  ")
-        run = await engine.feedback(run_id, "Remove the debug print in divide().")
+        run = await engine.feedback(run_id, "Remove the debug print in add().")
         assert run.status is RunStatus.QUEUED and run.max_iterations == 1 + 3
         final = await engine.wait(run_id)
         assert final.status is RunStatus.SUCCEEDED and final.iterations == 2

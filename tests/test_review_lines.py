@@ -188,7 +188,10 @@ def test_require_decisions_refuses_until_every_hunk_is_decided(tmp_path: Path) -
     assert "1 hunk is undecided and review.require_decisions is set" in refused.stderr
     landed = run_cli(repo, "review", run_id, "--accept", "shapes/area.py", "--merge")
     assert landed.code == 0, landed.stderr
-    assert "merged run" in landed.stdout and "every hunk was decided or shown" in landed.stdout
+    assert (
+        "merged run" in landed.stdout
+        and "every hunk was decided or under the review cursor" in landed.stdout
+    )
     assert "debug" in git(repo, "show", "main:shapes/area.py")
     (status,) = json.loads(run_cli(repo, "status", "--json").stdout)
     assert status["status"] == "merged" and status["review"]["decided_hunks"] == 1

@@ -17,7 +17,14 @@ from looptui.tui.screens.needs_you import NeedsYouScreen
 from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.screens.run import RunScreen
 from looptui.tui.widgets.diff_view import DiffView
-from tui_support import demo_repository, open_app, plain, until, wait_for_runs
+from tui_support import (
+    demo_repository,
+    open_app,
+    plain,
+    two_hunk_repository,
+    until,
+    wait_for_runs,
+)
 
 ARITH_FIXED = (
     '"""Arithmetic on two numbers."""\n\n\n'
@@ -53,7 +60,19 @@ async def review_from_queue(app, pilot, loop: str) -> ReviewScreen:  # type: ign
     return app.screen
 
 
-async def test_reject_one_hunk_and_merge_the_rest(tmp_path: Path) -> None:
+async def to_the_debug_line(pilot, screen: ReviewScreen) -> int:  # type: ignore[no-untyped-def]
+    """In line mode, move the cursor down onto the hunk's debugging line; its index."""
+    view = screen.query_one(DiffView)
+    hunk = screen.selection.line_hunk(view.cursor)
+    assert screen.line_mode and hunk is not None
+    for _ in hunk.changed:
+        if "print('debug" in hunk.lines[view.line_cursor].text:
+            return view.line_cursor
+        await pilot.press("j")
+    raise AssertionError("line mode never reached the debugging line")
+
+
+async def test_reject_the_debug_line_inside_the_fix_and_merge_the_rest(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
         runs = [await app.engine.start_run(loop) for loop in ("fix-add", "docs", "speedup")]
@@ -61,15 +80,17 @@ async def test_reject_one_hunk_and_merge_the_rest(tmp_path: Path) -> None:
         fix_add = runs[0]
         screen = await review_from_queue(app, pilot, "fix-add")
         view = screen.query_one(DiffView)
-        assert len(screen.patch.keys) == 2
-        assert view.cursor == screen.patch.keys[0]
-        await pilot.press("a")  # accept the fix; the cursor moves on to the debug line
-        assert view.cursor == screen.patch.keys[1]
-        assert "print('debug" in plain(view.units[view.cursor].content)
-        await pilot.press("x")
+        (hunk,) = screen.patch.files[0].hunks  # the fix and the debug print share a hunk
+        assert view.cursor == hunk.key
+        assert "print('debug" in plain(view.units[hunk.key].content)
+        await pilot.press("enter")  # line mode
+        debug = await to_the_debug_line(pilot, screen)
+        await pilot.press("space")
         counts = screen.selection.counts()
-        assert (counts.accepted, counts.rejected, counts.undecided) == (1, 1, 0)
-        assert view.units[screen.patch.keys[1]].has_class("-rejected")
+        assert (counts.accepted, counts.rejected, counts.undecided) == (1, 0, 0)
+        assert screen.selection.rejected_lines(hunk.key) == {debug}
+        assert "1 line rejected" in plain(view.units[hunk.key].content)
+        await pilot.press("escape")
         await pilot.press("m")
         await pilot.pause(0.5)
         assert isinstance(app.screen, MergeScreen)
@@ -94,7 +115,7 @@ async def test_reject_one_hunk_and_merge_the_rest(tmp_path: Path) -> None:
 
 
 async def test_files_move_and_decide_whole_and_squash(tmp_path: Path) -> None:
-    repo, config = demo_repository(tmp_path / "demo")
+    repo, config = two_hunk_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
         run, screen = await review_finished_run(app, pilot, "fix-add")
         await pilot.press("A")  # the whole file
@@ -136,7 +157,7 @@ async def test_a_comment_on_a_hunk_starts_a_new_iteration(tmp_path: Path) -> Non
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
         run, _screen = await review_finished_run(app, pilot, "fix-add")
-        await pilot.press("j", "c")
+        await pilot.press("c")  # on the one hunk: the fix, the debug print inside it
         await pilot.pause()
         assert isinstance(app.screen, CommentScreen)
         await pilot.press(*"Remove the debug print.")
@@ -147,7 +168,7 @@ async def test_a_comment_on_a_hunk_starts_a_new_iteration(tmp_path: Path) -> Non
         notes = await app.engine.store.notes(run.id)
         feedback = [note for note in notes if note.kind.value == "feedback"]
         assert len(feedback) == 1
-        assert "calc/arith.py" in feedback[0].text and "@@ -14" in feedback[0].text
+        assert "On calc/arith.py, @@ -2,7 +2,8 @@:" in feedback[0].text  # add()'s hunk
         assert feedback[0].text.endswith("Remove the debug print.")
         assert final.max_iterations == 1 + 3  # the loop's budget again, from where it was
         worktree_file = Path(run.worktree) / "calc/arith.py"
@@ -191,7 +212,7 @@ async def test_scope_switches_to_the_last_iteration(tmp_path: Path) -> None:
 
 
 async def test_arrow_keys_move_between_hunks_in_a_small_terminal(tmp_path: Path) -> None:
-    repo, config = demo_repository(tmp_path / "demo")
+    repo, config = two_hunk_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
         _run, screen = await review_finished_run(app, pilot, "fix-add")
         view = screen.query_one(DiffView)
@@ -205,18 +226,17 @@ async def test_a_rejection_survives_switching_scope_and_stays_out(tmp_path: Path
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
         run, screen = await review_finished_run(app, pilot, "fix-add")
-        await pilot.press("j", "x")  # reject the debug line
-        debug = screen.patch.keys[1]
-        assert screen.selection.rejected() == (debug,)
+        await pilot.press("enter")
+        debug = await to_the_debug_line(pilot, screen)
+        await pilot.press("space")  # reject the debug line, keep the fix
+        assert screen.selection.rejected_lines(screen.patch.keys[0]) == {debug}
         for scope in ("last", "run"):
             await pilot.press("t")
             await until(pilot, lambda scope=scope: screen.scope == scope)  # type: ignore[misc]
-            assert len(screen.selection.rejected()) == 1
-            assert (
-                screen.query_one(DiffView)
-                .units[screen.selection.rejected()[0]]
-                .has_class("-rejected")
-            )
+            (hunk,) = screen.patch.keys
+            assert screen.selection.accepted() == (hunk,)
+            assert screen.selection.rejected_lines(hunk) == {debug}
+            assert "1 line rejected" in plain(screen.query_one(DiffView).units[hunk].content)
         await pilot.press("m")
         await until(pilot, lambda: isinstance(app.screen, MergeScreen))
         await pilot.press("y")

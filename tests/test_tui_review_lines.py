@@ -14,7 +14,7 @@ from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.widgets.diff_view import DiffView
 from test_review_lines import FIXED, debug_repo
-from tui_support import demo_repository, open_app, plain, until, wait_for_runs
+from tui_support import open_app, plain, two_hunk_repository, until, wait_for_runs
 
 
 async def test_line_mode_leaves_a_debugging_line_out_of_the_merge(tmp_path: Path) -> None:
@@ -45,7 +45,9 @@ async def test_line_mode_leaves_a_debugging_line_out_of_the_merge(tmp_path: Path
         await until(pilot, lambda: isinstance(app.screen, MergeScreen))
         dialog = app.screen
         assert isinstance(dialog, MergeScreen)
-        assert "every hunk was decided or shown" in plain(dialog.query_one("#merge-debt").content)
+        assert "every hunk was decided or under the review cursor" in plain(
+            dialog.query_one("#merge-debt").content
+        )
         await pilot.press("y")
         await until(pilot, lambda: app.board.summaries[run.id].status is RunStatus.MERGED)
         merged = await app.engine.history.run(run.id)
@@ -56,7 +58,7 @@ async def test_line_mode_leaves_a_debugging_line_out_of_the_merge(tmp_path: Path
 async def test_merge_preview_counts_what_lands_unread_and_the_setting_refuses(
     tmp_path: Path,
 ) -> None:
-    repo, config = demo_repository(tmp_path / "demo")
+    repo, config = two_hunk_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
         run = await app.engine.start_run("fix-add")
         await wait_for_runs(app, pilot, [run.id])
@@ -65,7 +67,7 @@ async def test_merge_preview_counts_what_lands_unread_and_the_setting_refuses(
         await pilot.press("m")  # the cursor reached the first hunk only
         await until(pilot, lambda: isinstance(app.screen, MergeScreen))
         debt = plain(app.screen.query_one("#merge-debt").content)
-        assert "1 hunk (1 line) would land undecided and never shown" in debt
+        assert "1 hunk (1 line) would land undecided, never under the review cursor" in debt
         assert not app.screen.query("#merge-refusal")
         await pilot.press("n")
         app.engine.config = dataclasses.replace(app.engine.config, require_decisions=True)

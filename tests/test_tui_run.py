@@ -73,9 +73,10 @@ async def test_diff_tab_unified_and_split(tmp_path: Path) -> None:
         assert screen.query_one(TabbedContent).active == "diff"
         view = screen.query_one(DiffView)
         units = list(view.query(DiffUnit))
-        assert len(units) == 2  # the fix, and a stray debug line
+        assert len(units) == 1  # the fix, a stray debug line inside its hunk
         first = plain(units[0].content)
         assert "calc/arith.py" in first and "return a + b" in first and "return a - b" in first
+        assert "print('debug: add', a, b)" in first
         await pilot.press("u")
         await pilot.pause()
         assert view.split

@@ -29,7 +29,7 @@ from looptui.tui.app import LooptuiApp
 from looptui.tui.screens.loops import LoopsTable
 from looptui.tui.widgets.card_grid import CardGrid
 from tests_paths import SNAPSHOT_ROOT
-from tui_support import demo_repository, open_app, until
+from tui_support import open_app, two_hunk_repository, until
 
 # One fixed root (paths show in the pictures): every snapshot test runs in one xdist worker,
 # which builds it once (`--dist loadgroup` in pyproject.toml).
@@ -75,7 +75,7 @@ def snapshot_repo() -> tuple[Path, Config]:
             # the demo's looptui.toml names this interpreter: pin it, or every checkout of the
             # project (another path) would make other commits
             python.setattr("looptui.demo.sys.executable", "/usr/bin/python3")
-            repo, config = demo_repository(root / "demo")
+            repo, config = two_hunk_repository(root / "demo")
         config = pinned(config)
         import asyncio
 
@@ -208,9 +208,10 @@ SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "run-diff-split": (keys("enter", "2", "u"), (160, 50)),
     "run-verdicts": (keys("enter", "3", loop="fix-mean"), (160, 50)),
     "run-80x24": (keys("enter"), (80, 24)),
-    "review": (keys("enter", "v", "a", "x"), (160, 50)),
+    # fix-add's one hunk: its fix, and the debug print inside it left out by line
+    "review": (keys("enter", "v", "enter", "j", "space", "escape"), (160, 50)),
     "review-80x24": (keys("enter", "v", "a"), (80, 24)),
-    "merge-preview": (keys("enter", "v", "a", "x", "m"), (160, 50)),
+    "merge-preview": (keys("enter", "v", "enter", "j", "space", "escape", "m"), (160, 50)),
     "review-lines": (keys("enter", "v", "enter", "j", "space"), (160, 50)),
     "review-lines-80x24": (keys("enter", "v", "enter", "j", "space"), (80, 24)),
     "merge-preview-debt": (keys("enter", "v", "m"), (160, 50)),
@@ -224,7 +225,7 @@ SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "help-grid-80x24": (keys("question_mark"), (80, 24)),
     "run-diff-80x24": (keys("enter", "2"), (80, 24)),
     "run-verdicts-80x24": (keys("enter", "3", loop="fix-mean"), (80, 24)),
-    "merge-preview-80x24": (keys("enter", "v", "a", "x", "m"), (80, 24)),
+    "merge-preview-80x24": (keys("enter", "v", "enter", "j", "space", "escape", "m"), (80, 24)),
     "comment-80x24": (keys("enter", "v", "c"), (80, 24)),
     "discard-confirm-80x24": (keys("enter", "v", "d", loop="speedup"), (80, 24)),
 }

@@ -85,7 +85,8 @@ async def test_o_in_review_opens_the_file_at_its_first_added_line_in_editor(
         line, path = argv
         assert path == str(worktree / "calc" / "arith.py")
         source = (worktree / "calc" / "arith.py").read_text().splitlines()
-        assert source[int(line.removeprefix("+")) - 1] == "    return a + b"  # the fix
+        # the hunk's first added line: the debugging line the agent slipped into the fix
+        assert source[int(line.removeprefix("+")) - 1] == "    print('debug: add', a, b)"
         assert terminal.moments == ["suspended", "resumed (ran)"]
         assert isinstance(app.screen, ReviewScreen)  # and the app goes on where it was
 

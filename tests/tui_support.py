@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from conftest import cli_env
-from looptui.demo import create_demo_repository
+from looptui.demo import REPLAYS, create_demo_repository
 from looptui.engine import Config, Engine, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.tui.app import LooptuiApp
@@ -27,6 +28,23 @@ def demo_repository(directory: Path) -> tuple[Path, Config]:
     config = load_config(path / CONFIG_NAME)
     agents = {name: dataclasses.replace(agent, speed=0) for name, agent in config.agents.items()}
     return path, dataclasses.replace(config, agents=agents)
+
+
+def two_hunk_repository(directory: Path) -> tuple[Path, Config]:
+    """The demo repository (as `demo_repository`) whose fix-add agent also documents
+    divide(): two hunks in one file, for moving between hunks. The demo's own fix-add makes
+    one (its debugging line sits inside the fix); the script lives beside the repository so
+    that the repository stays clean."""
+    path, config = demo_repository(directory)
+    steps = list(REPLAYS["fix-add"])
+    fix = next(i for i, step in enumerate(steps) if "def add" in str(step.get("edit")))
+    divide = {"path": "calc/arith.py", "old": "def divide(a, b):\n"}
+    divide["new"] = divide["old"] + '    """a divided by b."""\n'
+    steps.insert(fix + 1, {**steps[fix], "edit": divide})
+    script = directory.parent / f"{directory.name}-two-hunks.jsonl"
+    script.write_text("".join(json.dumps(step) + "\n" for step in steps), encoding="utf-8")
+    agent = dataclasses.replace(config.agents["fix-add"], script=script)
+    return path, dataclasses.replace(config, agents={**config.agents, "fix-add": agent})
 
 
 @asynccontextmanager
@@ -108,6 +126,7 @@ __all__ = [
     "os",
     "plain",
     "statuses",
+    "two_hunk_repository",
     "until",
     "wait_for_runs",
 ]

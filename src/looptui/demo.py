@@ -66,8 +66,8 @@ def _read(at: float, path: str, iteration: int) -> dict[str, Any]:
 
 # The replays' stories, timed in seconds at speed 1 (the whole demo in about six seconds);
 # watched (WATCHABLE_SPEED) each second is ten. Every loop has its own: a fix with a stray
-# line to reject, a fix whose first try fails its check and whose second an evaluator judges,
-# a new file, and a goal no change can meet, which stalls.
+# line inside its hunk to reject line by line, a fix whose first try fails its check and
+# whose second an evaluator judges, a new file, and a goal no change can meet, which stalls.
 REPLAYS: dict[str, list[dict[str, Any]]] = {
     "fix-add": [
         _step(0.2, iteration=1, log="$ python -m unittest tests.test_add"),
@@ -81,19 +81,12 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
             edit={
                 "path": "calc/arith.py",
                 "old": "def add(a, b):\n    return a - b\n",
-                "new": "def add(a, b):\n    return a + b\n",
+                # A stray debugging line inside the fix's hunk: the reviewer keeps the fix
+                # and leaves this line out, in line mode.
+                "new": "def add(a, b):\n    print('debug: add', a, b)\n    return a + b\n",
             },
         ),
-        # A stray debugging line the reviewer should reject, in a hunk of its own.
-        _step(
-            2.8,
-            iteration=1,
-            edit={
-                "path": "calc/arith.py",
-                "old": "def divide(a, b):\n",
-                "new": "def divide(a, b):\n    print('debug: divide', a, b)\n",
-            },
-        ),
+        _read(2.8, "tests/test_add.py", iteration=1),
         _step(3.2, iteration=1, log="$ python -m unittest tests.test_add"),
         _step(3.6, iteration=1, log="Ran 1 test: OK"),
         _step(4.0, iteration=1, message="Fixed add(): it returned a - b."),
@@ -104,11 +97,11 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
             iteration=2,
             edit={
                 "path": "calc/arith.py",
-                "old": "    print('debug: divide', a, b)\n",
+                "old": "    print('debug: add', a, b)\n",
                 "new": "",
             },
         ),
-        _step(1.4, iteration=2, message="Removed the debug print from divide()."),
+        _step(1.4, iteration=2, message="Removed the debug print from add()."),
     ],
     "fix-mean": [
         _step(0.3, log="reading calc/stats.py"),

@@ -77,8 +77,8 @@ def unread_by_loop(runs: list[Run]) -> list[str]:
         if run.review is not None:
             totals[run.loop] = totals.get(run.loop, ReviewTally()) + run.review
     return [
-        f"loop {loop}: merged {tally.lines} lines, {tally.unread_lines} of them never shown "
-        f"or decided ({reviewed_line(tally)})"
+        f"loop {loop}: merged {tally.lines} lines, {tally.unread_lines} of them undecided and "
+        f"never under the review cursor ({reviewed_line(tally)})"
         for loop, tally in sorted(totals.items())
     ]
 

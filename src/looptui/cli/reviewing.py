@@ -9,7 +9,7 @@ from looptui.cli.common import one_line_errors, run_async, with_engine, with_sup
 from looptui.cli.group import main
 from looptui.client.api import Supervisor
 from looptui.engine import Engine
-from looptui.engine.landing import debt_line, plural
+from looptui.engine.landing import debt_line, landing_line
 from looptui.engine.review_specs import apply_spec, parse_spec
 from looptui.engine.workspace import Decision, FilePatch, Hunk, HunkKey, Selection
 
@@ -98,13 +98,7 @@ def _report(selection: Selection, show: bool) -> list[str]:
                     mark = "✘" if position in rejected else " "
                     lines.append(f"      {position + 1:>4} {mark} {line.kind.value}{line.text}")
     counts, tally = selection.counts(), selection.tally()
-    landing = (
-        f"lands: {counts.accepted} accepted, {counts.undecided} undecided (land as accepted); "
-        f"left out: {plural(counts.rejected, 'hunk')}"
-    )
-    if counts.rejected_lines:
-        landing += f" and {plural(counts.rejected_lines, 'line')} inside accepted hunks"
-    lines += [landing, debt_line(tally)]
+    lines += [landing_line(counts), debt_line(tally)]
     return lines
 
 

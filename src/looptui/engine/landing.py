@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from looptui.engine.models import Flag, ReviewTally, Run, RunStatus, Verdict
-from looptui.engine.workspace import MergePreview
+from looptui.engine.workspace import MergePreview, SelectionCounts
 
 # Statuses that say the goal was not met, whatever the last verdict said.
 UNFINISHED = frozenset(
@@ -121,10 +121,21 @@ def undecided_refusal(run_id: str, review: ReviewTally | None) -> str | None:
 def debt_line(review: ReviewTally) -> str:
     """The understanding debt of a merge, in a line: what lands undecided and unread."""
     if review.unread_hunks == 0:
-        return "every hunk was decided or shown"
+        return "every hunk was decided or under the review cursor"
     return (
         f"{plural(review.unread_hunks, 'hunk')} ({plural(review.unread_lines, 'line')}) would "
-        "land undecided and never shown"
+        "land undecided, never under the review cursor"
+    )
+
+
+def landing_line(counts: SelectionCounts) -> str:
+    """What of a review lands and what is left out, in a line."""
+    left_out = [plural(counts.rejected, "hunk")] if counts.rejected else []
+    if counts.rejected_lines:
+        left_out.append(f"{plural(counts.rejected_lines, 'line')} inside accepted hunks")
+    return (
+        f"lands: {counts.accepted} accepted, {counts.undecided} undecided (as accepted); "
+        f"left out: {' and '.join(left_out) or 'nothing'}"
     )
 
 

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from looptui.engine.landing import MergePlan, debt_line, plural, undecided_refusal
+from looptui.engine.landing import MergePlan, debt_line, landing_line, undecided_refusal
 from looptui.engine.models import ReviewTally
 from looptui.engine.workspace import SelectionCounts
 from looptui.tui.screens.dialog import Dialog
@@ -85,16 +85,7 @@ class MergeScreen(Dialog[bool]):
                 if len(gate.other_flags) > MAX_FLAGS:
                     more = len(gate.other_flags) - MAX_FLAGS
                     yield Static(f"  and {more} more flags", classes="muted")
-            lines = (
-                f" and {plural(counts.rejected_lines, 'line')} inside accepted hunks"
-                if counts.rejected_lines
-                else ""
-            )
-            yield Static(
-                f"{counts.accepted} accepted, {counts.rejected} rejected{lines} (left out), "
-                f"{counts.undecided} undecided (land as accepted)",
-                classes="muted",
-            )
+            yield Static(landing_line(counts), classes="muted")
             if self.review is not None:  # the understanding debt: what lands unread
                 unread = self.review.unread_hunks > 0
                 yield Static(
