@@ -4,8 +4,6 @@ singular, working time apart from waiting time, and an honest prompt after feedb
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-
 from looptui.console import CLI_PALETTE, render_event
 from looptui.engine.models import (
     DiffStat,
@@ -29,10 +27,9 @@ from looptui.protocol.events import (
 )
 from looptui.tui import format
 from looptui.tui.board import RunSummary
-from looptui.tui.themes import semantic_defaults
 from looptui.tui.widgets.run_log import RunLog
 from looptui.words import counted
-from tui_support import until
+from tui_support import LogApp, until
 
 
 def line(payload: object, prefix: str = "") -> str:
@@ -155,15 +152,6 @@ def test_after_a_successful_iteration_the_prompt_says_it_met_the_goal() -> None:
 
 
 # -- the log wraps -------------------------------------------------------------------------
-
-
-class LogApp(App[None]):
-    def get_css_variables(self) -> dict[str, str]:
-        variables = super().get_css_variables()
-        return {**semantic_defaults(variables), **variables}
-
-    def compose(self) -> ComposeResult:
-        yield RunLog(id="log")
 
 
 async def test_the_log_wraps_long_lines_under_their_text_and_unwraps() -> None:

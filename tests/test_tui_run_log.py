@@ -3,21 +3,9 @@ reader's place while older lines are laid out above, the oldest dropped, or new 
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-
 from looptui.protocol.events import Event, OutputPrinted, ToolCalled
-from looptui.tui.themes import semantic_defaults
 from looptui.tui.widgets.run_log import FIRST_PAINT, KEPT_EVENTS, RunLog
-from tui_support import until
-
-
-class LogApp(App[None]):
-    def get_css_variables(self) -> dict[str, str]:
-        variables = super().get_css_variables()
-        return {**semantic_defaults(variables), **variables}
-
-    def compose(self) -> ComposeResult:
-        yield RunLog(id="log")
+from tui_support import LogApp, until
 
 
 def history(count: int, first: int = 0) -> list[Event]:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from conftest import cli_env
@@ -17,7 +18,8 @@ from looptui.engine import Config, Engine, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.tui.app import LooptuiApp
 from looptui.tui.settings import Settings
-from looptui.tui.themes import SHIPPED_THEMES
+from looptui.tui.themes import SHIPPED_THEMES, semantic_defaults
+from looptui.tui.widgets.run_log import RunLog
 
 FIXED_NOW = 1_790_000_000.0
 
@@ -130,3 +132,14 @@ __all__ = [
     "until",
     "wait_for_runs",
 ]
+
+
+class LogApp(App[None]):
+    """A bare app holding one `RunLog` (id "log"), themed as looptui's own."""
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        return {**semantic_defaults(variables), **variables}
+
+    def compose(self) -> ComposeResult:
+        yield RunLog(id="log")
