@@ -128,7 +128,7 @@ def test_a_goal_that_already_held_ends_unchanged_and_has_nothing_to_merge(
 def test_every_status_has_a_look_everywhere_it_is_shown() -> None:
     from looptui.console import STATUS_ROLE, STATUS_STYLE
     from looptui.engine.models import RunStatus
-    from looptui.tui.widgets.card_grid import STATUS_LOOK, STATUS_MARK
+    from looptui.tui.widgets.run_card import STATUS_LOOK, STATUS_MARK
 
     for table in (STATUS_STYLE, STATUS_ROLE, STATUS_MARK, STATUS_LOOK):
         assert set(table) == set(RunStatus)

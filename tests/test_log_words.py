@@ -27,6 +27,7 @@ from looptui.protocol.events import (
 )
 from looptui.tui import format
 from looptui.tui.board import RunSummary
+from looptui.tui.widgets.run_card import card_title
 from looptui.tui.widgets.run_log import RunLog
 from looptui.words import counted
 from tui_support import LogApp, until
@@ -101,6 +102,11 @@ def test_a_card_shows_the_agents_final_message_not_its_last_tool() -> None:
     summary.apply(Event("r1", AgentFinished(True, ""), 1, 0.0))  # said nothing: kept
     summary.apply(Event("r1", AgentFinished(False, "claude: error"), 1, 0.0))
     assert summary.last_line == "The tests pass."
+
+
+def test_a_card_names_its_agent_only_when_the_agent_is_not_the_loop() -> None:
+    assert card_title(RunSummary(a_run())) == "fix · claude"
+    assert card_title(RunSummary(a_run(loop="fix-add", agent="fix-add"))) == "fix-add"
 
 
 def test_working_time_leaves_out_the_wait_for_review() -> None:

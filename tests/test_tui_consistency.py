@@ -123,35 +123,44 @@ async def test_grouped_by_status_a_run_that_moves_group_leaves_the_cursor_in_pla
     tmp_path: Path,
 ) -> None:
     """lazygit's and k9s's way: the cursor stays on its run, and that run's card stays where
-    the user's eyes are, while other runs change group around it."""
+    the user's eyes are, while other runs change group around it. The groups follow a run's
+    life: succeeded before stalled before discarded."""
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
         docs = [(await app.engine.start_run("docs")).id for _ in range(7)]
-        await wait_for_runs(app, pilot, [*docs, (await app.engine.start_run("speedup")).id])
+        speedup = (await app.engine.start_run("speedup")).id
+        await wait_for_runs(app, pilot, [*docs, speedup])
         grid = app.screen
         assert isinstance(grid, GridScreen)
         await pilot.press("g", "g")
-        await until(pilot, lambda: [t for t, _ in grid.cards.groups] == ["stalled", "succeeded"])
-        grid.cards.select(docs[3])  # the middle of the succeeded, scrolled into view
+        await until(pilot, lambda: [t for t, _ in grid.cards.groups] == ["succeeded", "stalled"])
+        for run_id in docs[:4]:
+            await app.engine.discard(run_id, force=True)
+        await until(
+            pilot,
+            lambda: [(t, len(m)) for t, m in grid.cards.groups]
+            == [("succeeded", 3), ("stalled", 1), ("discarded", 4)],
+        )
+        grid.cards.select(docs[1])  # newest first: the third of the discarded, one below it
         await pilot.press("up")  # a card in the middle of the view, more cards below
         chosen = grid.selected()
-        assert chosen is not None and chosen.id == docs[4]
+        assert chosen is not None and chosen.id == docs[2]
         await pilot.pause()
         row = card_row(grid.cards, chosen.id)
         assert row is not None
-        await app.engine.discard(docs[0], force=True)  # a group above it appears
-        await until(pilot, lambda: "discarded" in [t for t, _ in grid.cards.groups])
+        await app.engine.discard(speedup, force=True)  # the group above it goes
+        await until(pilot, lambda: "stalled" not in [t for t, _ in grid.cards.groups])
         await pilot.pause()  # the frame after: what the user sees
         assert grid.selected() is chosen
         assert card_row(grid.cards, chosen.id) == row
-        stalled = next(s.id for s in grid.cards.runs if s.status is RunStatus.STALLED)
-        grid.cards.select(stalled)
+        first = docs[6]  # the newest run that succeeded: at the top of its group
+        grid.cards.select(first)
         await pilot.press("g", "g", "g")  # by nothing, by loop, by status again
-        await until(pilot, lambda: "stalled" in [t for t, _ in grid.cards.groups])
+        await until(pilot, lambda: "succeeded" in [t for t, _ in grid.cards.groups])
         await pilot.pause()
-        bottom = card_row(grid.cards, stalled)
+        bottom = card_row(grid.cards, first)
         assert bottom is not None and bottom >= 6  # kept in view, and under its group's title
-        assert grid.cards.render_line(bottom - 6).text.strip() == "stalled (1)"
+        assert grid.cards.render_line(bottom - 6).text.strip() == "succeeded (3)"
 
 
 async def test_grouped_by_status_the_cursor_stays_on_its_run_while_runs_go_by(

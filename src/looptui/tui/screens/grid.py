@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.widgets import Input, Static
 
-from looptui.engine.models import Run
+from looptui.engine.models import Run, RunStatus
 from looptui.tui import format
 from looptui.tui.app import LooptuiApp
 from looptui.tui.board import RunSummary
@@ -24,12 +24,26 @@ from looptui.words import counted
 GROUPINGS = ("none", "loop", "status")
 
 
+# statuses in the order of a run's life (queued, running, succeeded... merged, discarded)
+LIFECYCLE = {status.value: place for place, status in enumerate(RunStatus)}
+
+
 def group_key(summary: RunSummary, grouping: str) -> str:
     if grouping == "loop":
         return summary.run.loop
     if grouping == "status":
         return summary.status.value
     return ""
+
+
+def group_order(grouping: str) -> Callable[[tuple[str, list[RunSummary]]], tuple[int, str]]:
+    """How groups follow each other: loops by name, statuses as a run lives through them."""
+
+    def key(group: tuple[str, list[RunSummary]]) -> tuple[int, str]:
+        name = group[0]
+        return (LIFECYCLE.get(name, 0) if grouping == "status" else 0, name)
+
+    return key
 
 
 class GridScreen(WorktreeScreen):
@@ -130,7 +144,7 @@ class GridScreen(WorktreeScreen):
         groups: dict[str, list[RunSummary]] = {}
         for summary in self.shown_runs():
             groups.setdefault(group_key(summary, self.grouping), []).append(summary)
-        self.cards.show(sorted(groups.items()))
+        self.cards.show(sorted(groups.items(), key=group_order(self.grouping)))
         empty = self.query_one("#empty", Static)
         empty.display = not self.cards.runs
         if self.filter_text and board.summaries:

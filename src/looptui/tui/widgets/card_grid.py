@@ -15,18 +15,15 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from looptui.engine.landing import reviewed_line
-from looptui.engine.models import WORKSPACE_GONE, RunStatus, status_reason
 from looptui.tui import format
 from looptui.tui.board import RunSummary
-from looptui.words import counted
+from looptui.tui.widgets.run_card import draw_card
 
 CARD_HEIGHT = 6  # four lines inside a border
 GUTTER = 1
@@ -37,34 +34,6 @@ MOVE_LEFT = "The card before (the row above's last, at a row's start)"
 MOVE_RIGHT = "The card after (the next row's first, at a row's end)"
 MOVE_UP = "The card above"
 MOVE_DOWN = "The card below"
-STATUS_MARK = {
-    RunStatus.QUEUED: "◌",
-    RunStatus.RUNNING: "●",
-    RunStatus.SUCCEEDED: "✔",
-    RunStatus.UNCHANGED: "=",
-    RunStatus.FAILED: "✘",
-    RunStatus.STALLED: "◆",
-    RunStatus.PAUSED: "‖",
-    RunStatus.CANCELLED: "■",
-    RunStatus.INTERRUPTED: "!",
-    RunStatus.DEFERRED: "◷",
-    RunStatus.MERGED: "⇥",
-    RunStatus.DISCARDED: "⌫",
-}
-STATUS_LOOK = {
-    RunStatus.QUEUED: "muted",
-    RunStatus.RUNNING: "active",
-    RunStatus.SUCCEEDED: "review",
-    RunStatus.UNCHANGED: "pass",
-    RunStatus.FAILED: "fail",
-    RunStatus.STALLED: "fail",
-    RunStatus.PAUSED: "review",
-    RunStatus.CANCELLED: "muted",
-    RunStatus.INTERRUPTED: "fail",
-    RunStatus.DEFERRED: "muted",
-    RunStatus.MERGED: "pass",
-    RunStatus.DISCARDED: "muted",
-}
 
 
 @dataclass(frozen=True)
@@ -444,90 +413,12 @@ class CardGrid(ScrollView, can_focus=True):
         self.on_focus()
 
     def _draw(self, summary: RunSummary, cursor: bool) -> list[Strip]:
-        """The card's lines: a border with the loop and agent on top, the id below, and four
-        lines of body. Drawn by hand: a Rich Panel costs several times as much, and a busy
-        grid draws dozens of cards a second."""
-        style = self.get_component_rich_style
-        card = style("card-grid--card") + (style("card-grid--cursor") if cursor else Style())
-        border = card + style("card-grid--border-cursor" if cursor else "card-grid--border")
-        if summary.status is RunStatus.SUCCEEDED and not cursor:
-            border = card + style("card-grid--review")
-        corner_tl, corner_tr, corner_bl, corner_br, across, down = "┏┓┗┛━┃" if cursor else "╭╮╰╯─│"
-        width = self._card_width
-        inner = width - 4
-        title = Text(f" {summary.run.loop} · {summary.run.agent} ", style=card)
-        title.truncate(max(0, width - 4), overflow="ellipsis")
-        subtitle = Text(f" {summary.id} ", style=card + style("card-grid--muted"))
-        console = self.app.console
-        top = [Segment(corner_tl + across, border), *title.render(console)]
-        top.append(Segment(across * max(0, width - 3 - title.cell_len) + corner_tr, border))
-        bottom = [Segment(corner_bl + across * max(0, width - 3 - subtitle.cell_len), border)]
-        bottom += [*subtitle.render(console), Segment(across + corner_br, border)]
-        lines = [Strip(top).adjust_cell_length(width, card)]
-        left, right = Segment(down + " ", border), Segment(" " + down, border)
-        for text in self._body(summary):
-            text.truncate(inner, overflow="ellipsis", pad=True)
-            body = Segment.apply_style(text.render(console), style=card)
-            lines.append(Strip([left, *body, right]).adjust_cell_length(width, card))
-        lines.append(Strip(bottom).adjust_cell_length(width, card))
-        return lines
-
-    def _body(self, summary: RunSummary) -> list[Text]:
-        style = self.get_component_rich_style
-        muted = style("card-grid--muted")
-        run = summary.run
-        look = style(f"card-grid--{STATUS_LOOK[run.status]}") + Style(bold=True)
-        now = self.clock()
-        iterations = format.iteration_short(summary.iteration, run, self.loop_limit(run.loop))
-        line1 = Text.assemble(
-            (f"{STATUS_MARK[run.status]} {run.status_label}", look),
-            (f"  {iterations}", muted),
-            (f"  {format.duration(summary.working(now))}", muted),  # the waits apart, below
+        return draw_card(
+            summary,
+            width=self._card_width,
+            cursor=cursor,
+            now=self.clock(),
+            limit=self.loop_limit(summary.run.loop),
+            style=self.get_component_rich_style,
+            console=self.app.console,
         )
-        verdict = summary.verdict
-        if verdict is None:
-            line2 = Text("no verdict yet", muted)
-        else:
-            mark, name = (
-                ("? unknown", "unknown")
-                if verdict.unknown
-                else ("⚑ flagged", "fail")
-                if verdict.flags
-                else ("✔ done", "pass")
-                if verdict.done
-                else ("✘ not done", "fail")
-            )
-            reason = f"  {verdict.reasons[0]}" if verdict.reasons else ""
-            if verdict.flags:  # where to look, rather than how many
-                reason = f"  {verdict.flags[0]}"
-            line2 = Text.assemble((mark, style(f"card-grid--{name}")), (reason, muted))
-        diff = run.diff
-        line3 = Text.assemble(
-            (f"+{diff.added}", style("card-grid--add")),
-            " ",
-            (f"−{diff.removed}", style("card-grid--remove")),
-        )
-        files = Text(f"  in {counted(diff.files, 'file')}", muted)
-        spent = format.cost(run.input_tokens, run.output_tokens, run.cost_usd)
-        inner = self._card_width - 4
-        if not spent:
-            line3.append_text(files)
-        else:  # what the run cost, whole, at the right: the count of files gives way first
-            if line3.cell_len + files.cell_len + 2 + len(spent) <= inner:
-                line3.append_text(files)
-            line3.append(" " * max(2, inner - line3.cell_len - len(spent)))
-            line3.append(spent, muted)
-        if run.review is not None:  # what nobody read of a merged run, in view
-            unread = run.review.unread_lines
-            line3.append(f"  {reviewed_line(run.review)}", muted if not unread else look)
-        waiting = summary.waiting(now)
-        if waiting >= format.WAIT_SHOWN and line3.cell_len + 16 <= inner:
-            line3.append(f"  waited {format.duration(waiting)}", muted)
-        why = status_reason(run.status, run.error)
-        if not run.status.has_workspace:
-            line4 = Text(WORKSPACE_GONE, muted)
-        elif why and not run.status.is_active:
-            line4 = Text(why, style("card-grid--fail"))
-        else:
-            line4 = Text(summary.last_line or " ", muted)
-        return [line1, line2, line3, line4]
