@@ -138,8 +138,10 @@ async def test_grouped_by_status_a_run_that_moves_group_leaves_the_cursor_in_pla
             await app.engine.discard(run_id, force=True)
         await until(
             pilot,
-            lambda: [(t, len(m)) for t, m in grid.cards.groups]
-            == [("succeeded", 3), ("stalled", 1), ("discarded", 4)],
+            lambda: (
+                [(t, len(m)) for t, m in grid.cards.groups]
+                == [("succeeded", 3), ("stalled", 1), ("discarded", 4)]
+            ),
         )
         grid.cards.select(docs[1])  # newest first: the third of the discarded, one below it
         await pilot.press("up")  # a card in the middle of the view, more cards below

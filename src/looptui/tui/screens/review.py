@@ -27,17 +27,15 @@ from looptui.engine import LooptuiError
 from looptui.engine.landing import nothing_to_merge
 from looptui.engine.models import ReviewTally
 from looptui.engine.workspace import (
-    ContentId,
     Decision,
     FilePatch,
     HunkKey,
     Patch,
     Selection,
 )
-from looptui.engine.workspace.selection import content_ids
 from looptui.protocol.commands import DiffScope
 from looptui.tui import format
-from looptui.tui.decision_keeper import DecisionKeeper
+from looptui.tui.review_ledger import ReviewLedger
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
@@ -105,13 +103,8 @@ class ReviewScreen(WorktreeScreen):
         self.scope: DiffScope = "run"
         self.patch = Patch()
         self.selection = Selection(self.patch)
-        # every decision taken, by the content of its unit, so that it holds in either scope
-        self._decided: dict[ContentId, Decision] = {}
-        self._decided_lines: dict[ContentId, frozenset[int]] = {}
-        self._shown: set[ContentId] = set()  # the units the cursor reached, in either scope
         self.line_mode = False
-        self._ids: dict[HunkKey, ContentId] = {}
-        self._keeper: DecisionKeeper | None = None  # made once the whole run's diff is read
+        self.ledger: ReviewLedger | None = None  # made once mounted, in the app
 
     @property
     def looptui(self) -> LooptuiApp:
@@ -127,6 +120,7 @@ class ReviewScreen(WorktreeScreen):
         yield KeysFooter()
 
     async def on_mount(self) -> None:
+        self.ledger = ReviewLedger(self.app, self.looptui.engine, self.run_id)
         await self.show_verdict()
         await self.load()
 
@@ -168,13 +162,13 @@ class ReviewScreen(WorktreeScreen):
                     severity="warning",
                 )
                 return False
-        self._keep_decisions()
+        ledger = self._ledger
+        ledger.fold(self.selection)
         if read and scope == "run":
-            await self._take_kept(patch)
+            await ledger.take_kept(patch)
         self.leave_line_mode()
         self.scope, self.patch = scope, patch
-        self.selection = Selection(patch, self._decided, self._decided_lines)
-        self._ids = content_ids(patch)
+        self.selection = ledger.selection(patch)
         await view.show(self.patch, self.selection)
         keys = self.patch.keys
         self._cursor_to(keys[0] if keys else None)
@@ -195,41 +189,19 @@ class ReviewScreen(WorktreeScreen):
         line.update(Text(f"= {nothing_to_merge(run, 'unchanged')} (d discards it)"))
         line.display = True
 
-    def _keep_decisions(self) -> None:
-        """Fold the selection on screen into the decisions of either scope."""
-        self._decided.update(self.selection.by_content())
-        for content in self.selection.by_content():
-            self._decided_lines.pop(content, None)
-        self._decided_lines.update(self.selection.lines_by_content())
-
-    async def _take_kept(self, whole: Patch) -> None:
-        """The whole run's diff was read: the first time, start from the decisions kept for
-        the run; then keep what is decided here over that diff as it is now."""
-        if self._keeper is not None:
-            if self._keeper.whole is not None:
-                self._keeper.whole = whole
-            return
-        self._keeper = DecisionKeeper(self.app, self.looptui.engine, self.run_id)
-        kept = await self._keeper.read(whole)
-        if kept is None:
-            return
-        lines = kept.lines_by_content()
-        for content, decision in kept.by_content().items():
-            if content not in self._decided:  # one taken here already (a diff unread) wins
-                self._decided[content] = decision
-                if content in lines:
-                    self._decided_lines[content] = lines[content]
+    @property
+    def _ledger(self) -> ReviewLedger:
+        assert self.ledger is not None, "the screen is mounted"
+        return self.ledger
 
     def save_decisions(self) -> None:
         """Keep what the screen shows for the run, in the background (`DecisionKeeper`)."""
-        self._keep_decisions()
-        if self._keeper is not None:
-            self._keeper.keep(self.selection, self._decided, self._decided_lines)
+        self._ledger.save(self.selection)
 
     def _cursor_to(self, key: HunkKey | None) -> None:
         self.query_one(DiffView).move_cursor(key)
         if key is not None:
-            self._shown.add(self._ids[key])
+            self._ledger.show(key)
 
     def update_title(self) -> None:
         summary = self.looptui.board.summaries.get(self.run_id)
@@ -446,14 +418,8 @@ class ReviewScreen(WorktreeScreen):
     async def review_tally(self) -> ReviewTally:
         """How much of the whole run this review decided and showed, whichever scope is on
         screen (a unit of the last iteration counts where the whole run holds it as is)."""
-        self._keep_decisions()
-        if self.scope == "run":
-            whole = self.selection
-        else:
-            patch = await self.looptui.engine.patch(self.run_id, "run")
-            whole = Selection(patch, self._decided, self._decided_lines)
-        ids = content_ids(whole.patch)
-        return whole.tally({key for key, content in ids.items() if content in self._shown})
+        whole = None if self.scope == "run" else await self.looptui.engine.patch(self.run_id, "run")
+        return self._ledger.tally(self.selection, whole)
 
     @work(group="review-command", exclusive=True, exit_on_error=False)
     async def action_merge(self, squash: bool) -> None:
