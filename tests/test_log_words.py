@@ -120,6 +120,12 @@ def test_working_time_leaves_out_the_wait_for_review() -> None:
     going = RunSummary(a_run(status=RunStatus.RUNNING, finished_at=None, worked=30.0))
     going.apply(Event("r1", IterationMarked("started", max=6), 4, 2000.0))
     assert going.working(2010.0) == 40.0 and going.waiting(2010.0) == 1010.0 - 40.0
+    # stopped in its second iteration, 20 s in: those 20 s were work; a crash's are unknown
+    ended = {"worked": 10.0, "working_since": 1080.0, "finished_at": 1100.0}
+    stopped = RunSummary(a_run(status=RunStatus.CANCELLED, **ended))
+    assert (stopped.working(5000.0), stopped.waiting(5000.0)) == (30.0, 70.0)
+    crashed = RunSummary(a_run(status=RunStatus.INTERRUPTED, **ended))
+    assert crashed.working(5000.0) == 10.0
 
 
 def test_the_limit_feedback_added_is_said() -> None:

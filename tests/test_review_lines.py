@@ -174,8 +174,12 @@ def test_cli_review_rejects_a_line_and_merge_lands_exactly_that(tmp_path: Path) 
     assert git(repo, "show", "main:shapes/area.py") == FIXED
     (status,) = json.loads(run_cli(repo, "status", "--json").stdout)
     assert status["review"]["decided_hunks"] == 1 and status["review"]["unread_lines"] == 0
-    assert f"loop fix: merged {status['review']['lines']} lines, 0 of them" in (
-        run_cli(repo, "status").stdout
+    # what the run changed, the rejected line with it: lines reviewed, not lines landed
+    changed = status["review"]["lines"]
+    assert changed == 3
+    assert (
+        f"loop fix: {changed} changed lines in its merged runs (landed or left out), 0 of them"
+        in (run_cli(repo, "status").stdout)
     )
 
 

@@ -75,7 +75,14 @@ async def test_merge_preview_counts_what_lands_unread_and_the_setting_refuses(
         await until(pilot, lambda: isinstance(app.screen, MergeScreen))
         refusal = plain(app.screen.query_one("#merge-refusal").content)
         assert "2 hunks are undecided and review.require_decisions is set" in refusal
+        assert refusal.startswith("✘ cannot merge yet: ")  # nothing was tried yet
+        offered = {key.binding.action for key in app.active_bindings.values() if key.enabled}
+        assert "merge" not in offered and "back" in offered  # the footer offers no `y`
         await pilot.press("y")  # refused up front: nothing merges
         await pilot.pause()
         assert isinstance(app.screen, MergeScreen)
+        await pilot.press("n", "j", "m")  # every hunk under the cursor now, none decided
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        assert app.screen.query("#merge-refusal")
+        assert not app.screen.query("#merge-debt")  # no "✔ every hunk…" beside the refusal
         assert (await app.engine.history.run(run.id)).status is not RunStatus.MERGED

@@ -14,6 +14,7 @@ from textual.drivers.headless_driver import HeadlessDriver
 
 from conftest import git
 from looptui.engine import RunStatus
+from looptui.engine.models import ReviewTally
 from looptui.engine.workspace import Repository
 from looptui.tui.format import path_tail
 from looptui.tui.screens.confirm import ConfirmScreen
@@ -21,6 +22,7 @@ from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.screens.run import RunScreen
 from looptui.tui.widgets.card_grid import CardGrid
+from looptui.tui.widgets.diff_view import DiffView
 from looptui.tui.worktree import editor_argv
 from tui_support import demo_repository, open_app, until, wait_for_runs
 
@@ -89,6 +91,17 @@ async def test_o_in_review_opens_the_file_at_its_first_added_line_in_editor(
         assert source[int(line.removeprefix("+")) - 1] == "    print('debug: add', a, b)"
         assert terminal.moments == ["suspended", "resumed (ran)"]
         assert isinstance(app.screen, ReviewScreen)  # and the app goes on where it was
+        # line mode: the line under its cursor, the last changed line of the hunk
+        terminal.record.unlink()
+        await pilot.press("enter", "j", "j", "j")
+        view = app.screen.query_one(DiffView)
+        assert view.cursor is not None and view.line_cursor is not None
+        under = app.screen.selection.line_hunk(view.cursor).lines[view.line_cursor]
+        assert under.new_number is not None and under.text != "    print('debug: add', a, b)"
+        await pilot.press("o")
+        await until(pilot, lambda: terminal.moments.count("resumed (ran)") == 2)
+        line, path = recorded(terminal.record)[1]
+        assert source[int(line.removeprefix("+")) - 1] == under.text
 
 
 async def test_o_in_the_diff_tab_speaks_to_code_style_editors_and_says_when_they_fail(
@@ -192,6 +205,9 @@ async def test_costs_are_whole_on_three_column_cards_and_totalled(tmp_path: Path
         await wait_for_runs(app, pilot, ids)
         # a second run of fix-add: a loop's total is more than one run's
         await wait_for_runs(app, pilot, [(await app.engine.start_run("fix-add")).id])
+        # the first merged unread: its card says so, beside what it cost
+        unread = ReviewTally(hunks=1, lines=2, unread_hunks=1, unread_lines=2)
+        await app.engine.merge(ids[0], review=unread)
     spend(repo, {"fix-add": (812_000, 40_500, 12.3456), "docs": (9_000, 1_000, 0.0042)})
     async with open_app(repo, config, tmp_path, size=(160, 50)) as (app, pilot):
         grid = app.screen.query_one(CardGrid)
@@ -200,6 +216,10 @@ async def test_costs_are_whole_on_three_column_cards_and_totalled(tmp_path: Path
             s.run.loop: "\n".join(strip.text for strip in grid._card_lines(i))
             for i, s in enumerate(grid.runs)
         }
+        merged = next(i for i, s in enumerate(grid.runs) if s.id == ids[0])
+        card = "\n".join(strip.text for strip in grid._card_lines(merged))
+        assert "852.5k tok $12.35" in card and "reviewed 0/2 lines, decided 0/1" in card
+        assert "…" not in card
         assert "852.5k tok $12.35" in cards["fix-add"]
         assert "10.0k tok $0.0042" in cards["docs"]
         assert "tok" not in cards["fix-mean"]

@@ -32,7 +32,7 @@ from looptui.console import (
 from looptui.engine import Engine
 from looptui.engine.config import CONFIG_NAME, load_config
 from looptui.engine.errors import LooptuiError
-from looptui.engine.landing import reviewed_line
+from looptui.engine.landing import plural, reviewed_line
 from looptui.engine.models import ReviewTally, Run, RunStatus
 from looptui.engine.store.records import CRASHED
 from looptui.engine.workspace import Repository
@@ -77,8 +77,9 @@ def unread_by_loop(runs: list[Run]) -> list[str]:
         if run.review is not None:
             totals[run.loop] = totals.get(run.loop, ReviewTally()) + run.review
     return [
-        f"loop {loop}: merged {tally.lines} lines, {tally.unread_lines} of them undecided and "
-        f"never under the review cursor ({reviewed_line(tally)})"
+        f"loop {loop}: {plural(tally.lines, 'changed line')} in its merged runs (landed or "
+        f"left out), {tally.unread_lines} of them undecided and never under the review cursor "
+        f"({reviewed_line(tally)})"
         for loop, tally in sorted(totals.items())
     ]
 

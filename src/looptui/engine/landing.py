@@ -104,6 +104,12 @@ def nothing_to_merge(run: Run, why: NothingWhy) -> str:
 def undecided_refusal(run_id: str, review: ReviewTally | None) -> str | None:
     """What a merge says under `[review] require_decisions` while hunks are undecided (or
     nobody said how much was decided); None when every hunk is."""
+    why = undecided_reason(run_id, review)
+    return None if why is None else f"run {run_id} is not merged: {why}"
+
+
+def undecided_reason(run_id: str, review: ReviewTally | None) -> str | None:
+    """Why `require_decisions` holds a merge back, and how to go on; None when it does not."""
     if review is not None and review.undecided_hunks == 0:
         return None
     if review is None:
@@ -113,8 +119,8 @@ def undecided_refusal(run_id: str, review: ReviewTally | None) -> str | None:
             " is" if review.undecided_hunks == 1 else " are"
         )
     return (
-        f"run {run_id} is not merged: {count} undecided and review.require_decisions is "
-        f"set; decide every hunk (review screen, or looptui review {run_id} --accept/--reject)"
+        f"{count} undecided and review.require_decisions is set; decide every hunk (review "
+        f"screen, or looptui review {run_id} --accept/--reject)"
     )
 
 

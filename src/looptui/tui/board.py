@@ -77,7 +77,13 @@ class RunSummary:
         run = self.run
         if not run.worked and run.working_since is None:  # a record that does not say
             return self.elapsed(now)
-        going = now - run.working_since if run.working_since and run.status.is_active else 0.0
+        going = 0.0
+        if run.working_since and run.status.is_active:
+            going = now - run.working_since
+        elif run.working_since and run.finished_at and run.status is not RunStatus.INTERRUPTED:
+            # stopped in the middle of an iteration: it worked until it was stopped (a crash
+            # is found later than it happened, so its last iteration's length is unknown)
+            going = run.finished_at - run.working_since
         return run.worked + max(0.0, going)
 
     def waiting(self, now: float) -> float:

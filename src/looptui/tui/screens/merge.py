@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from looptui.engine.landing import MergePlan, debt_line, landing_line, undecided_refusal
+from looptui.engine.landing import MergePlan, debt_line, landing_line, undecided_reason
 from looptui.engine.models import ReviewTally
 from looptui.engine.workspace import SelectionCounts
 from looptui.tui.screens.dialog import Dialog
@@ -57,7 +57,7 @@ class MergeScreen(Dialog[bool]):
         # `[review] require_decisions` with hunks undecided: say so now, not after `y`
         self.refusal: str | None = None
         if plan.decisions_required and self.review is not None:
-            self.refusal = undecided_refusal(run_id, self.review)
+            self.refusal = undecided_reason(run_id, self.review)
 
     def compose(self) -> ComposeResult:
         preview, counts, gate = self.preview, self.counts, self.plan.gate
@@ -86,15 +86,17 @@ class MergeScreen(Dialog[bool]):
                     more = len(gate.other_flags) - MAX_FLAGS
                     yield Static(f"  and {more} more flags", classes="muted")
             yield Static(landing_line(counts), classes="muted")
-            if self.review is not None:  # the understanding debt: what lands unread
-                unread = self.review.unread_hunks > 0
+            unread = self.review is not None and self.review.unread_hunks > 0
+            # the understanding debt: what lands unread (all clear is no news beside a refusal)
+            if self.review is not None and (unread or self.refusal is None):
                 yield Static(
                     ("⚠ " if unread else "✔ ") + debt_line(self.review),
                     id="merge-debt",
                     classes="unproven" if unread else "ok",
                 )
             if self.refusal is not None:
-                yield Static(Text(f"✘ {self.refusal}"), id="merge-refusal", classes="conflict")
+                refusal = Text(f"✘ cannot merge yet: {self.refusal}")
+                yield Static(refusal, id="merge-refusal", classes="conflict")
             files = preview.conflicts if not preview.clean else preview.changed_files
             label = "conflicting files" if not preview.clean else "files"
             with VerticalScroll():
@@ -110,8 +112,16 @@ class MergeScreen(Dialog[bool]):
             yield Static(action, id="merge-keys", classes="muted")
             yield Static(id="merge-confirm")
 
+    @property
+    def can_merge(self) -> bool:
+        return self.plan.nothing is None and self.preview.clean and self.refusal is None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`y` is not offered where it would do nothing."""
+        return self.can_merge if action == "merge" else True
+
     def action_merge(self) -> None:
-        if self.plan.nothing is not None or not self.preview.clean or self.refusal is not None:
+        if not self.can_merge:
             return
         if self.plan.gate.allowed or self.armed:
             self.dismiss(True)

@@ -58,13 +58,23 @@ class ReviewScreen(WorktreeScreen):
     # review first; `?` lists them all.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
+        # line mode's own key, next in line: shown only there, where 80 columns keep it
+        Binding("space", "toggle_line", "Toggle line", tooltip="Take or leave this line"),
         # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
-        Binding("j,down", "move(1)", "Next", tooltip="Next hunk", priority=True),
-        Binding("k,up", "move(-1)", "Previous hunk", show=False, priority=True),
+        Binding(
+            "j,down", "move(1)", "Next", tooltip="Next hunk (line, in line mode)", priority=True
+        ),
+        Binding(
+            "k,up",
+            "move(-1)",
+            "Previous hunk",
+            tooltip="Previous hunk (line, in line mode)",
+            show=False,
+            priority=True,
+        ),
         Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
         Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
         Binding("enter", "line_mode", "Lines", tooltip="Decide this hunk line by line"),
-        Binding("space", "toggle_line", "Toggle line", tooltip="Take or leave this line"),
         Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
         Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
         Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),

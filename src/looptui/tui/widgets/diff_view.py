@@ -169,7 +169,8 @@ class DiffView(VerticalScroll, can_focus=True):
     def place_at_hand(self) -> tuple[str, int] | None:
         """The file and line to open in an editor: the cursor's unit, else the one at the
         top of the view; the line its first added line (else where it starts), in the new
-        file. None when nothing is shown, or the file was deleted."""
+        file, or in line mode the line under its cursor. None when nothing is shown, or the
+        file was deleted."""
         unit = self.units.get(self.cursor) if self.cursor else None
         if unit is None:
             top = self.scroll_y
@@ -180,6 +181,11 @@ class DiffView(VerticalScroll, can_focus=True):
         if unit is None or unit.file.new_path is None:
             return None
         hunks = [unit.hunk] if unit.hunk is not None else list(unit.file.hunks)
+        if unit.hunk is not None and self.line_cursor is not None and unit.key == self.cursor:
+            # line mode: the line under its cursor (a removed line: the new line after it)
+            after = [line.new_number for line in unit.hunk.lines[self.line_cursor :]]
+            found = next((number for number in after if number is not None), None)
+            return unit.file.new_path, found or unit.hunk.new_start or 1
         lines = [line for hunk in hunks for line in hunk.lines if line.new_number is not None]
         added = [line for line in lines if line.kind is LineKind.ADDED]
         first = (added or lines)[0].new_number if lines else None

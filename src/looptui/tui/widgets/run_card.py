@@ -113,35 +113,43 @@ def card_body(
     )
     return [
         line1,
-        _verdict_line(summary, style),
-        _diff_line(summary, inner, now, look, style),
+        _verdict_line(summary, look, style),
+        _diff_line(summary, inner, now, style),
         _last_line(summary, style),
     ]
 
 
-def _verdict_line(summary: RunSummary, style: Styler) -> Text:
+def _verdict_line(summary: RunSummary, look: Style, style: Styler) -> Text:
+    """The last verdict, and why; for a merged run, how much of it review covered instead
+    of why (what nobody read, in view: in the status's colour when anything was unread)."""
     muted = style("card-grid--muted")
     verdict = summary.verdict
+    reason = ""
     if verdict is None:
-        return Text("no verdict yet", muted)
-    mark, name = (
-        ("? unknown", "unknown")
-        if verdict.unknown
-        else ("⚑ flagged", "fail")
-        if verdict.flags
-        else ("✔ done", "pass")
-        if verdict.done
-        else ("✘ not done", "fail")
-    )
-    reason = f"  {verdict.reasons[0]}" if verdict.reasons else ""
-    if verdict.flags:  # where to look, rather than how many
-        reason = f"  {verdict.flags[0]}"
-    return Text.assemble((mark, style(f"card-grid--{name}")), (reason, muted))
+        mark, name = "no verdict yet", "muted"
+    else:
+        mark, name = (
+            ("? unknown", "unknown")
+            if verdict.unknown
+            else ("⚑ flagged", "fail")
+            if verdict.flags
+            else ("✔ done", "pass")
+            if verdict.done
+            else ("✘ not done", "fail")
+        )
+        reason = f"  {verdict.reasons[0]}" if verdict.reasons else ""
+        if verdict.flags:  # where to look, rather than how many
+            reason = f"  {verdict.flags[0]}"
+    reason_look = muted
+    review = summary.run.review
+    if review is not None:
+        reason, reason_look = f"  {reviewed_line(review)}", look if review.unread_lines else muted
+    return Text.assemble((mark, style(f"card-grid--{name}")), (reason, reason_look))
 
 
-def _diff_line(summary: RunSummary, inner: int, now: float, look: Style, style: Styler) -> Text:
-    """The size of the change, what it cost (whole, at the right), how much of it was read
-    when it merged, and how long it has waited for the human."""
+def _diff_line(summary: RunSummary, inner: int, now: float, style: Styler) -> Text:
+    """The size of the change, what it cost (whole, at the right), and how long it has
+    waited for the human."""
     muted = style("card-grid--muted")
     run = summary.run
     diff = run.diff
@@ -159,9 +167,6 @@ def _diff_line(summary: RunSummary, inner: int, now: float, look: Style, style: 
             line.append_text(files)
         line.append(" " * max(2, inner - line.cell_len - len(spent)))
         line.append(spent, muted)
-    if run.review is not None:  # what nobody read of a merged run, in view
-        unread = run.review.unread_lines
-        line.append(f"  {reviewed_line(run.review)}", muted if not unread else look)
     waiting = summary.waiting(now)
     if waiting >= format.WAIT_SHOWN and line.cell_len + 16 <= inner:
         line.append(f"  waited {format.duration(waiting)}", muted)
