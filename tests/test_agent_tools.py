@@ -149,16 +149,45 @@ async def test_a_command_reads_no_input(box: Toolbox) -> None:
 async def test_a_cancelled_command_dies_with_its_children(box: Toolbox, tmp_path: Path) -> None:
     marker, started = tmp_path / "child-survived", tmp_path / "started"
     os.mkfifo(started)  # the command says its child's pid through it: an event to await
-    command = f"(sleep 2; touch {marker}) & echo $! > {started}; sleep 60"
+    command = f"(sleep 20; touch {marker}) & echo $! > {started}; sleep 60"
     call = asyncio.create_task(box.call("run_command", {"command": command}))
     child = int(await asyncio.wait_for(asyncio.to_thread(started.read_text), 10))
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    # left alone, the child would live 2 s and then leave its marker: that it ended without
-    # one is the proof (a loaded machine may take a moment to deliver the kill)
+    # left alone, the child would live 20 s and then leave its marker: that it ends within
+    # 10 s, without one, is the proof (a loaded machine may take seconds to deliver the kill,
+    # so the child's own life is kept well beyond that)
     assert await wait_for_exit(child, 10), "the background child outlived the cancel"
     assert not marker.exists(), "the background child lived on after the cancel"
+
+
+async def test_a_command_cancelled_while_it_starts_dies_with_its_children(
+    box: Toolbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child runs before asyncio has connected its pipes. A cancel in that moment once
+    had asyncio kill the shell alone, and what it started lived on; here the start is held
+    open (as a loaded machine holds it) until the cancel has come."""
+    marker, started = tmp_path / "child-survived", tmp_path / "started"
+    os.mkfifo(started)
+    real_start, release = asyncio.create_subprocess_exec, asyncio.Event()
+
+    async def slow_start(*argv: Any, **options: Any) -> asyncio.subprocess.Process:
+        process = await real_start(*argv, **options)
+        await release.wait()
+        return process
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", slow_start)
+    command = f"(sleep 20; touch {marker}) & echo $! > {started}; sleep 60"
+    call = asyncio.create_task(box.call("run_command", {"command": command}))
+    child = int(await asyncio.wait_for(asyncio.to_thread(started.read_text), 10))
+    call.cancel()
+    await asyncio.sleep(0.05)  # the cancel reaches the start; then the start completes
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert await wait_for_exit(child, 10), "the background child outlived the cancel"
+    assert not marker.exists()
 
 
 def test_every_tool_has_a_schema() -> None:

@@ -131,20 +131,13 @@ async def stream_process(
     WORKTREE_VARIABLE are killed at the end.
     Raises OSError (FileNotFoundError, PermissionError, E2BIG...) when `argv` cannot be run.
     """
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(environ),
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    _live_groups.add(process.pid)
+    process, cancelled = await _start(argv, cwd, environ, stdin is not None)
     tag = environ.get(WORKTREE_VARIABLE)
     queue: asyncio.Queue[Line | None] = asyncio.Queue(maxsize=LINE_QUEUE)
     budget = _Budget(max_lines, max_bytes)
     stop = asyncio.Event()
+    if cancelled is not None:  # cancelled while it started: stopped like any other
+        stop.set()
     assert process.stdout is not None and process.stderr is not None
     helpers = [
         asyncio.create_task(_pump(process.stdout, "stdout", queue, budget, max_line)),
@@ -153,7 +146,6 @@ async def stream_process(
     ]
     if stdin is not None:
         helpers.append(asyncio.create_task(_feed(process, stdin)))
-    cancelled: asyncio.CancelledError | None = None
     try:
         open_streams = 2
         while open_streams:
@@ -184,6 +176,38 @@ async def stream_process(
             await asyncio.to_thread(kill_orphans, tag)
     if cancelled is not None:
         raise cancelled
+
+
+async def _start(
+    argv: Sequence[str], cwd: Path, environ: Mapping[str, str], with_stdin: bool
+) -> tuple[asyncio.subprocess.Process, asyncio.CancelledError | None]:
+    """Start `argv` as the leader of a new session, and the cancellation that came meanwhile.
+
+    The child runs before asyncio has finished connecting its pipes, and a cancellation then
+    would have asyncio kill the leader alone, leaving whatever it started running. So the
+    start is seen through, and the caller stops the whole group."""
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(environ),
+            stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    )
+    cancelled: asyncio.CancelledError | None = None
+    while not spawn.done():
+        try:
+            await asyncio.wait({spawn})  # unlike awaiting it, leaves `spawn` uncancelled
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None and spawn.exception() is not None:
+        raise cancelled  # it never ran: the cancellation is what the caller asked for
+    process = spawn.result()  # OSError when `argv` cannot be run
+    _live_groups.add(process.pid)
+    return process, cancelled
 
 
 async def stop_process_group(process: asyncio.subprocess.Process) -> None:
