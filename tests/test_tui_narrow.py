@@ -100,6 +100,60 @@ async def test_question_mark_and_q_are_in_every_footer_at_80x24(tmp_path: Path) 
         assert not missing
 
 
+def cut_keys(app: LooptuiApp) -> list[str]:
+    """The footer's keys that are not on screen whole: past the edge, or under the
+    palette's key at the right end."""
+    keys = list(app.screen.query(FooterKey))
+    palette = [key for key in keys if key.has_class("-command-palette")]
+    right = palette[0].region.x if palette else app.size.width
+    return [
+        key.key
+        for key in keys
+        if not key.has_class("-command-palette") and (key.region.right > right or not key.region)
+    ]
+
+
+# what a screen is for, which its footer keeps at 80 columns
+MAIN_KEYS = {"grid": {"enter", "n"}, "run": {"v"}, "review": {"a", "x", "m"}}
+
+
+async def test_at_80x24_a_footer_shows_keys_whole_and_keeps_each_screens_main_ones(
+    tmp_path: Path,
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        await wait_for_runs(app, pilot, [(await app.engine.start_run(n)).id for n in LOOPS])
+        found = {}
+        for name, (go, screen_name) in SCREENS.items():
+            await go(app, pilot)
+            await until(pilot, lambda s=screen_name: type(app.screen).__name__ == s, 5)
+            await until(pilot, lambda: bool(app.screen.query(FooterKey)))
+            await pilot.pause()
+            lacking = MAIN_KEYS.get(name, set()) - set(footer_keys(app))
+            if cut_keys(app) or lacking:
+                found[name] = (cut_keys(app), lacking)
+            while not isinstance(app.screen, GridScreen):
+                app.pop_screen()
+                await pilot.pause()
+        assert not found
+        await pilot.resize_terminal(160, 50)  # the keys left out come back
+        await until(pilot, lambda: {"f", "L", "m"} <= set(footer_keys(app)))
+        assert not cut_keys(app)
+
+
+async def test_in_the_grid_filter_the_footer_offers_its_way_out(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        await wait_for_runs(app, pilot, [(await app.engine.start_run("fix-add")).id])
+        assert "escape" not in footer_keys(app)  # no filter: nothing to clear
+        await pilot.press("slash", "f", "/", "x")
+        await until(pilot, lambda: footer_keys(app) == ["escape", "ctrl+p"])
+        assert app.screen.query_one("#filter").value == "f/x"  # `/` typed, not a key
+        await pilot.press("escape")
+        await until(pilot, lambda: footer_keys(app)[:2] == ["question_mark", "q"])
+        assert "escape" not in footer_keys(app)
+
+
 async def test_help_and_quit_bind_question_mark_and_q_themselves(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):

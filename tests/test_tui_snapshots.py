@@ -228,6 +228,12 @@ SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "merge-preview-80x24": (keys("enter", "v", "enter", "j", "space", "escape", "m"), (80, 24)),
     "comment-80x24": (keys("enter", "v", "c"), (80, 24)),
     "discard-confirm-80x24": (keys("enter", "v", "d", loop="speedup"), (80, 24)),
+    "help-review-80x24": (keys("enter", "v", "question_mark"), (80, 24)),
+    "grid-filter-80x24": (keys("slash", "f", "i", "x"), (80, 24)),
+    "grid-grouped-by-status-80x24": (keys("g", "g"), (80, 24)),
+    "costs-by-loop-80x24": (with_costs(grouped=True), (80, 24)),
+    "run-log-expanded-80x24": (keys("enter", "e", loop="docs"), (80, 24)),
+    "run-diff-split-80x24": (keys("enter", "2", "u"), (80, 24)),
 }
 
 

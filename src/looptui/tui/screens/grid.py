@@ -80,7 +80,8 @@ class GridScreen(WorktreeScreen):
         ),
         Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch", show=False),
         *WORKTREE_BINDINGS,
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        # shown while there is a filter: in its input, the way out of it
+        Binding("escape", "clear_filter", "Clear filter"),
         # `←`/`→` are the cards' own (CardGrid), so that the filter's input keeps them
         Binding("h", "move('left')", "Left", tooltip=MOVE_LEFT, show=False),
         Binding("l", "move('right')", "Right", tooltip=MOVE_RIGHT, show=False),
@@ -323,6 +324,8 @@ class GridScreen(WorktreeScreen):
             return status is not None and not status.is_active and status.has_workspace
         if action == "clear_filter":
             return bool(self.filter_text) or self.query_one("#filter").has_class("-shown")
+        if action == "filter":  # in the filter, `/` is typed (and not offered)
+            return not self.query_one("#filter").has_focus
         return True
 
     @on(Input.Changed, "#filter")

@@ -54,12 +54,16 @@ class ReviewScreen(WorktreeScreen):
     """One run's diff, unit by unit (a hunk, or a file taken whole)."""
 
     CSS_PATH = "review.tcss"
-    # In the order of the footer, which a narrow terminal cuts from the right: the keys of a
-    # review first; `?` lists them all.
+    # In the order of the footer, which a narrow terminal cuts from the right: the keys that
+    # decide and merge first (80 columns keep them up to `m`); `?` lists them all.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         # line mode's own key, next in line: shown only there, where 80 columns keep it
         Binding("space", "toggle_line", "Toggle line", tooltip="Take or leave this line"),
+        Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
+        Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
+        Binding("enter", "line_mode", "Lines", tooltip="Decide this hunk line by line"),
+        Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
         # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
         Binding(
             "j,down", "move(1)", "Next", tooltip="Next hunk (line, in line mode)", priority=True
@@ -72,10 +76,6 @@ class ReviewScreen(WorktreeScreen):
             show=False,
             priority=True,
         ),
-        Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
-        Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
-        Binding("enter", "line_mode", "Lines", tooltip="Decide this hunk line by line"),
-        Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
         Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
         Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
         Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch"),

@@ -36,6 +36,8 @@ class RunScreen(WorktreeScreen):
     CSS_PATH = "run.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Close the search, or go back"),
+        # before the tabs, which the tab bar names: 80 columns keep it in the footer
+        Binding("v", "review", "Review", tooltip="Review the diff hunk by hunk, then merge"),
         Binding("1", "tab('log')", "Log"),
         Binding("2", "tab('diff')", "Diff"),
         Binding("3", "tab('verdicts')", "Verdicts"),
@@ -45,7 +47,6 @@ class RunScreen(WorktreeScreen):
         # out of the footer (full at 80 columns already); `?` and the palette list them
         Binding("n", "next_match", "Next match", show=False),
         Binding("N", "previous_match", "Previous match", show=False),
-        Binding("v", "review", "Review", tooltip="Review the diff hunk by hunk, then merge"),
         Binding("s", "stop", "Stop", tooltip="Stop the run (its worktree is kept)"),
         Binding("e", "expand", "Expand tools", tooltip="Show tool calls whole or as one line"),
         # the footer is full at 80 columns: `?` and the palette list it
