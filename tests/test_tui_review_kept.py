@@ -70,16 +70,17 @@ async def review(app: LooptuiApp, pilot: Pilot[None], run_id: str) -> ReviewScre
 
 
 def shows(screen: ReviewScreen, rejected: int, lines: int) -> bool:
-    """The title counts the rejected hunks and lines, and the units say which."""
+    """The title counts the rejected hunks and the lines left out of accepted ones, and the
+    units say which."""
     ignore, area, debug = hunks(screen.patch)
     selection = screen.selection
-    title = str(screen.query_one("#review-title", Static).content)
+    title = str(screen.query_one("#review-title", Static).render())  # as drawn, unstyled
     units = screen.query_one(DiffView).units
     return (
         selection.decision(ignore.key) is Decision.REJECTED
         and selection.decision(area.key) is Decision.ACCEPTED
         and selection.rejected_lines(area.key) == {debug}
-        and f"{rejected} rejected ({counted(lines, 'line')})" in title
+        and f"accepted ({counted(lines, 'line')} left out)  {rejected} rejected" in title
         and "1 line rejected" in plain(units[area.key].content)
     )
 

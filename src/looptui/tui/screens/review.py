@@ -220,7 +220,9 @@ class ReviewScreen(WorktreeScreen):
         keys = self.patch.keys
         where = f"{keys.index(cursor) + 1}/{len(keys)}" if cursor in keys else "0/0"
         loop = summary.run.loop if summary else ""
-        lines = f" ({counted(counts.rejected_lines, 'line')})" if counts.rejected_lines else ""
+        # lines left out of accepted hunks belong to them: "0 rejected (1 line)" misled
+        left_out = counts.rejected_lines
+        lines = f" ({counted(left_out, 'line')} left out)" if left_out else ""
         parts = [f"[b]Review[/] {loop} {self.run_id}"]
         if summary is not None:
             parts.append(f"branch [b]{escape(summary.run.branch)}[/]")
@@ -228,8 +230,8 @@ class ReviewScreen(WorktreeScreen):
         if self.line_mode:
             parts.append("[b]line mode[/] (esc: hunks)")
         parts.append(
-            f"[$verdict-pass]{counts.accepted} accepted[/]  "
-            f"[$verdict-fail]{counts.rejected} rejected{lines}[/]  {counts.undecided} undecided"
+            f"[$verdict-pass]{counts.accepted} accepted[/][$verdict-fail]{lines}[/]  "
+            f"[$verdict-fail]{counts.rejected} rejected[/]  {counts.undecided} undecided"
         )
         # whole parts on as many lines as the width needs: at 80 columns the counts and the
         # line mode's way out wrap onto a second line rather than being cut off
