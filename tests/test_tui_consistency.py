@@ -23,6 +23,7 @@ from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.screens.search import SearchScreen
 from looptui.tui.widgets.card_grid import CardGrid
 from test_tui_review import review_finished_run, review_from_queue
+from test_tui_narrow import footer_keys
 from tui_support import demo_repository, open_app, plain, until, wait_for_runs
 
 README = Path(__file__).parent.parent / "README.md"
@@ -57,6 +58,10 @@ async def test_a_run_that_changed_nothing_says_so_up_front(tmp_path: Path) -> No
         line = screen.query_one("#review-verdict", Static)
         await until(pilot, lambda: "nothing to merge" in plain(line.render()))
         assert not screen.check_action("merge", (False,))
+        # nothing to decide either: the footer offers no key that would do nothing
+        await until(pilot, lambda: "d" in footer_keys(app))
+        assert not {"a", "x", "enter", "c", "m", "down", "J"} & set(footer_keys(app))
+        assert "escape" in footer_keys(app)
         await pilot.press("m")
         await pilot.pause()
         assert app.screen is screen  # no preview that would merge nothing

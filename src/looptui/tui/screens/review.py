@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from looptui.tui.app import LooptuiApp
 
 SCOPE_NAMES = {"run": "whole run", "last": "last iteration"}
+# the actions that need a hunk under the cursor
+ON_A_HUNK = {"decide", "decide_file", "line_mode", "move", "move_file", "comment"}
 
 
 class ReviewScreen(WorktreeScreen):
@@ -246,10 +248,13 @@ class ReviewScreen(WorktreeScreen):
         return self.query_one(DiffView).place_at_hand()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`space` belongs to line mode; outside it the footer leaves it out. A run with no
-        change offers no merge."""
+        """`space` belongs to line mode; outside it the footer leaves it out. With nothing in
+        the scope to decide, the keys that decide, move or comment on a hunk are not offered;
+        a run with no change offers no merge."""
         if action == "toggle_line":
             return self.line_mode
+        if action in ON_A_HUNK and not self.patch.keys:
+            return False
         if action == "merge":  # nothing to merge: said up front, and `m` is not offered
             return self.scope != "run" or bool(self.patch.keys)
         return True
