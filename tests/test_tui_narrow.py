@@ -114,7 +114,12 @@ def cut_keys(app: LooptuiApp) -> list[str]:
 
 
 # what a screen is for, which its footer keeps at 80 columns
-MAIN_KEYS = {"grid": {"enter", "n"}, "run": {"v"}, "review": {"a", "x", "m"}}
+MAIN_KEYS = {
+    "grid": {"enter", "n"},
+    "run": {"v"},
+    "review": {"a", "x", "m"},
+    "needs-you": {"enter"},
+}
 
 
 async def test_at_80x24_a_footer_shows_keys_whole_and_keeps_each_screens_main_ones(

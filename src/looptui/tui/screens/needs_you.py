@@ -34,7 +34,8 @@ class NeedsYouScreen(Dialog[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,r", "dismiss", "Close"),
-        Binding("enter", "choose", "Review / open", show=False),
+        # priority: the queue's own `enter` (select, unshown) would hide it from the footer
+        Binding("enter", "choose", "Review / decide", priority=True),
         Binding("o", "open", "Open run"),
     ]
 
