@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looptui.engine.agents import AgentTask, Finished, OutputLine, ToolResult, build_agent
-from looptui.engine.agents.base import AgentEvent
+from looptui.engine.agents.base import AgentEvent, Usage
 from looptui.engine.agents.prompt_files import prompt_dir
 from looptui.engine.agents.replay import load_script
 from looptui.engine.config import AgentConfig
@@ -171,6 +171,41 @@ async def test_replay_runs_share_a_parsed_script_until_it_changes(tmp_path: Path
     config.script.write_text(json.dumps({"log": "edited between runs"}) + "\n")
     events = await collect(config, task(tmp_path))
     assert [e.text for e in events if isinstance(e, OutputLine)] == ["edited between runs"]
+
+
+async def test_replay_reports_what_it_spent(tmp_path: Path) -> None:
+    config = replay(
+        tmp_path,
+        [
+            {"usage": {"input_tokens": 900, "output_tokens": 40, "cost_usd": 0.01}},
+            {"usage": {"cost_usd": 2}},
+            {"message": "done"},
+        ],
+    )
+    events = await collect(config, task(tmp_path))
+    assert [e for e in events if isinstance(e, Usage)] == [Usage(900, 40, 0.01), Usage(0, 0, 2)]
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {},
+        {"tokens": 5},
+        {"input_tokens": -1},
+        {"input_tokens": 1.5},
+        {"output_tokens": True},
+        {"cost_usd": "0.1"},
+        {"cost_usd": float("nan")},
+        {"cost_usd": float("inf")},
+        "lots",
+    ],
+)
+def test_a_replay_usage_that_is_not_a_count_is_refused(tmp_path: Path, usage: object) -> None:
+    script = tmp_path / "bad.jsonl"
+    script.write_text('{"log": "fine"}\n' + json.dumps({"usage": usage}) + "\n")
+    agent = build_agent(AgentConfig(name="r", kind="replay", script=script))
+    with pytest.raises(AgentUnavailable, match=r"bad\.jsonl:2: 'usage"):
+        agent.preflight(os.environ, tmp_path)
 
 
 def test_a_broken_replay_script_names_its_line(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Static
 
 from conftest import PYTHON_BIN, cli_env, git, run_cli
@@ -92,6 +93,11 @@ def test_the_demo_runs_its_loops_and_leaves_runs_to_review(tmp_path: Path) -> No
     }
     assert "did not change for 2 iterations" in runs["speedup"]["error"]  # why, in words
     assert {loop: run["iterations"] for loop, run in runs.items()} == ITERATIONS
+    # the replays say what a model would have spent, so the demo shows costs as they grow
+    assert runs["fix-add"]["usage"] == pytest.approx(
+        {"input_tokens": 18_400, "output_tokens": 1_150, "cost_usd": 0.0725}
+    )
+    assert all(run["usage"]["cost_usd"] > 0 for run in runs.values())
     assert git(demo, "status", "--porcelain") == ""
     with sqlite3.connect(Repository(demo).store_path) as db:
         evaluators = {

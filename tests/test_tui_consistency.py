@@ -22,8 +22,8 @@ from looptui.tui.screens.needs_you import NeedsYouScreen
 from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.screens.search import SearchScreen
 from looptui.tui.widgets.card_grid import CardGrid
-from test_tui_review import review_finished_run, review_from_queue
 from test_tui_narrow import footer_keys
+from test_tui_review import review_finished_run, review_from_queue
 from tui_support import demo_repository, open_app, plain, until, wait_for_runs
 
 README = Path(__file__).parent.parent / "README.md"

@@ -188,8 +188,10 @@ def test_editor_forms_and_paths_cut_to_the_width(tmp_path: Path) -> None:
 
 
 def spend(repo: Path, by_loop: dict[str, tuple[int, int, float]]) -> None:
-    """What each loop's run spent, into the store (the demo's replays spend nothing)."""
+    """What each loop's run spent, into the store; the other loops' runs spent nothing (in
+    place of what the demo's replays say they spent)."""
     with sqlite3.connect(Repository(repo).store_path) as db:
+        db.execute("UPDATE runs SET input_tokens = 0, output_tokens = 0, cost_usd = 0")
         for loop, (used_in, used_out, usd) in by_loop.items():
             db.execute(
                 "UPDATE runs SET input_tokens = ?, output_tokens = ?, cost_usd = ? WHERE loop = ?",

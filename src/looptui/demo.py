@@ -64,6 +64,12 @@ def _read(at: float, path: str, iteration: int) -> dict[str, Any]:
     return _step(at, iteration=iteration, tool="read", input={"path": path})
 
 
+def _spent(at: float, tokens_in: int, tokens_out: int, usd: float, **when: Any) -> dict[str, Any]:
+    """What a model would have spent by then: the cards' costs grow as the agents work."""
+    usage = {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": usd}
+    return _step(at, usage=usage, **when)
+
+
 # The replays' stories, timed in seconds at speed 1 (the whole demo in about six seconds);
 # watched (WATCHABLE_SPEED) each second is ten. Every loop has its own: a fix with a stray
 # line inside its hunk to reject line by line, a fix whose first try fails its check and
@@ -74,6 +80,7 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
         _step(0.6, iteration=1, log="FAIL: test_add (tests.test_add.AddTest.test_add)"),
         _step(0.9, iteration=1, log="AssertionError: -1 != 5"),
         _read(1.3, "calc/arith.py", iteration=1),
+        _spent(1.4, 6_100, 210, 0.0215, iteration=1),
         _step(1.8, iteration=1, text="add() subtracts; it should add."),
         _step(
             2.3,
@@ -89,6 +96,7 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
         _read(2.8, "tests/test_add.py", iteration=1),
         _step(3.2, iteration=1, log="$ python -m unittest tests.test_add"),
         _step(3.6, iteration=1, log="Ran 1 test: OK"),
+        _spent(3.9, 12_300, 940, 0.0510, iteration=1),
         _step(4.0, iteration=1, message="Fixed add(): it returned a - b."),
         # What it does with a reviewer's comment (the demo's answer to any feedback).
         _step(0.5, iteration=2, text="The reviewer is right: the debug print must go."),
@@ -101,6 +109,7 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
                 "new": "",
             },
         ),
+        _spent(1.3, 9_800, 420, 0.0357, iteration=2),
         _step(1.4, iteration=2, message="Removed the debug print from add()."),
     ],
     "fix-mean": [
@@ -117,9 +126,11 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
             iteration=1,
             edit={"path": "calc/stats.py", "old": "(len(values) + 1)", "new": "len(values)"},
         ),
+        _spent(2.5, 15_200, 980, 0.0603, iteration=1),
         _step(2.6, iteration=1, message="Fixed the off-by-one in mean()."),
         _step(0.7, iteration=2, log="the check says mean([]) must raise ValueError"),
         _read(1.1, "tests/test_stats.py", iteration=2),
+        _spent(1.2, 8_400, 260, 0.0291, iteration=2),
         _step(
             1.6,
             iteration=2,
@@ -134,6 +145,7 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
         ),
         _step(2.0, iteration=2, log="$ python -m unittest tests.test_stats"),
         _step(2.3, iteration=2, log="Ran 2 tests: OK"),
+        _spent(2.5, 13_200, 1_080, 0.0558, iteration=2),
         _step(2.6, iteration=2, message="mean([]) now raises ValueError."),
     ],
     "docs": [
@@ -141,6 +153,7 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
         _step(0.8, tool="search", input={"pattern": "def "}),
         _step(1.3, log="calc/arith.py: add, subtract, multiply, divide"),
         _step(1.7, log="calc/stats.py: mean"),
+        _spent(1.8, 7_700, 330, 0.0281),
         _step(2.2, text="One example per function, on one page."),
         _step(
             2.8,
@@ -150,6 +163,7 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
                 "from calc.stats import mean\n\nadd(2, 3)      # 5\nmean([1, 2, 3])  # 2\n```\n",
             },
         ),
+        _spent(3.1, 5_200, 1_290, 0.0350),
         _step(3.2, message="Wrote docs/usage.md."),
     ],
     "speedup": [
@@ -158,12 +172,14 @@ REPLAYS: dict[str, list[dict[str, Any]]] = {
         _step(1.0, iteration=2, log="the check still fails: 1.0 is still not less than 0.5"),
         _step(1.5, tool="read", input={"path": "tests/test_speed.py"}),
         _step(2.0, text="The budget in test_speed cannot be met; nothing to change."),
+        _spent(2.3, 11_300, 610, 0.0431),
         _step(2.4, message="No change made."),
     ],
     # The evaluator of fix-mean: reads the change in its own checkout, then answers with a
     # verdict citing the lines it rests on (each citation is checked against the checkout).
     "reviewer": [
         _step(0.3, log="reading the diff, calc/stats.py and tests/test_stats.py"),
+        _spent(0.8, 8_700, 520, 0.0339),
         _step(
             0.9,
             message=json.dumps(

@@ -8,6 +8,8 @@ Each line of the script is one JSON object with one action and optional timing:
     {"write": {"path": "notes.md", "content": "..."}}          write a file in the worktree
     {"edit": {"path": "calc.py", "old": "a - b", "new": "a + b"}}
     {"message": "Fixed add()."}                               the final message
+    {"usage": {"input_tokens": 9000, "output_tokens": 400, "cost_usd": 0.03}}
+                                                              what the turn spent so far
     {"fail": "gave up"}                                       end the turn as failed
 
 `at` is seconds from the start of the turn (scaled by the agent's `speed`); `iteration` (a
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +37,14 @@ from looptui.engine.agents.base import (
     Text,
     ToolCall,
     ToolResult,
+    Usage,
 )
 from looptui.engine.config import AgentConfig
 from looptui.engine.errors import AgentUnavailable
 from looptui.engine.workspace.paths import PathEscape, confine
 
-ACTIONS = ("log", "text", "tool", "write", "edit", "message", "fail")
+ACTIONS = ("log", "text", "tool", "write", "edit", "message", "usage", "fail")
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cost_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +109,29 @@ def _parse_step(raw: object) -> ReplayStep:
         needed = ("path", "content") if action == "write" else ("path", "old", "new")
         if not isinstance(value, dict) or not all(isinstance(value.get(k), str) for k in needed):
             raise ValueError(f"'{action}' needs string fields {', '.join(needed)}")
+    elif action == "usage":
+        value = _parse_usage(value)
     elif not isinstance(value, str):
         raise ValueError(f"'{action}' must be a string")
     tool_input = raw.get("input", {}) if action == "tool" else None
     return ReplayStep(action, value, float(at), iterations, tool_input)
+
+
+def _parse_usage(value: object) -> Usage:
+    """A usage step's numbers: tokens whole, all of them 0 or more, none but USAGE_FIELDS."""
+    if not isinstance(value, dict) or not value or set(value) - set(USAGE_FIELDS):
+        raise ValueError(f"'usage' needs some of {', '.join(USAGE_FIELDS)}, and nothing else")
+    for name, number in value.items():
+        whole = name != "cost_usd"
+        kinds = int if whole else int | float
+        if isinstance(number, bool) or not isinstance(number, kinds):
+            number = -1.0  # refused below
+        if not (number >= 0 and math.isfinite(number)):  # json reads NaN and Infinity too
+            what = "a whole number" if whole else "a number"
+            raise ValueError(f"'usage.{name}' must be {what} >= 0")
+    return Usage(
+        value.get("input_tokens", 0), value.get("output_tokens", 0), value.get("cost_usd", 0.0)
+    )
 
 
 class ReplayAgent:
@@ -143,6 +167,8 @@ class ReplayAgent:
                 yield ToolCall(step.value, dict(step.tool_input or {}))
             elif step.action == "message":
                 message = step.value
+            elif step.action == "usage":
+                yield step.value
             elif step.action == "fail":
                 yield AgentError(step.value)
                 yield Finished(ok=False, message=step.value, exit_code=1)
