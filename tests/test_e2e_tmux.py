@@ -135,9 +135,11 @@ def accepted(screen: str) -> int:
 
 
 def left_out(screen: str) -> int:
-    """What the review title says is left out: rejected hunks and rejected lines."""
-    found = re.search(r"(\d+) rejected(?: \((\d+) lines?\))?", screen)
-    return int(found.group(1)) + int(found.group(2) or 0) if found else -1
+    """What the review title says is left out: rejected hunks, and lines left out of
+    accepted ones ("1 accepted (2 lines left out)  1 rejected")."""
+    hunks = re.search(r"(\d+) rejected", screen)
+    lines = re.search(r"\((\d+) lines? left out\)", screen)
+    return int(hunks.group(1)) + int(lines.group(1) if lines else 0) if hunks else -1
 
 
 DEBUG = "print('debug"  # the stray line fix-add slips into its fix's hunk
