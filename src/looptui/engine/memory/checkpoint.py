@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from looptui.engine.evaluation import tail
 from looptui.engine.models import CheckResult, DiffStat, NoteKind, Source, Verdict
-from looptui.words import counted
 
 MAX_FILES_NAMED = 12
 _ERROR_LINE = re.compile(r"(error|fail|assert|exception|traceback|expected)", re.IGNORECASE)
