@@ -48,8 +48,11 @@ def test_the_model_gets_the_checkpoint_and_an_accepted_lesson_only(tmp_path: Pat
         assert (
             "- iteration 1 (problem): no change to the diff; agent finished; checks 0/1" in second
         )
-        assert "  Problems: check done failed (exit 1): done.txt is missing" in second
-        assert "  Tried: changed no file; the agent said: Not yet." in second
+        assert (
+            "  Problems: check done failed (exit 1): done.txt is missing; "
+            "the last iteration changed nothing\n" in second
+        )
+        assert "  Tried: left every file as it was; the agent said: Not yet." in second
 
         server.add(Say("No."), Say("No."))  # run 2: the lesson is only proposed
         run_cli(repo, "run", "finish", env=env)

@@ -67,6 +67,25 @@ async def test_a_run_that_changed_nothing_says_so_up_front(tmp_path: Path) -> No
         assert app.screen is screen  # no preview that would merge nothing
 
 
+async def test_an_empty_queue_offers_nothing_to_open_and_help_names_it_in_words(
+    tmp_path: Path,
+) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, NeedsYouScreen))
+        await until(pilot, lambda: "escape" in footer_keys(app))
+        assert not {"o", "enter"} & set(footer_keys(app))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        box = app.screen.query_one(".dialog-box")
+        assert box.border_title == "Keys · Needs you"
+        await pilot.press("escape")
+        run = await app.engine.start_run("docs")  # one to review: the keys come back
+        await until(pilot, lambda: "enter" in footer_keys(app) and "o" in footer_keys(app))
+        assert app.board.summaries[run.id].status is RunStatus.SUCCEEDED
+
+
 async def test_merging_from_the_queue_comes_back_to_it_naming_the_run(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path) as (app, pilot):
@@ -167,7 +186,7 @@ async def test_grouped_by_status_a_run_that_moves_group_leaves_the_cursor_in_pla
         await pilot.pause()
         bottom = card_row(grid.cards, first)
         assert bottom is not None and bottom >= 6  # kept in view, and under its group's title
-        assert grid.cards.render_line(bottom - 6).text.strip() == "succeeded (3)"
+        assert grid.cards.render_line(bottom - 6).text.strip().startswith("succeeded (3)  ·  ")
 
 
 async def test_grouped_by_status_the_cursor_stays_on_its_run_while_runs_go_by(
@@ -272,7 +291,8 @@ async def test_the_palette_offers_every_looptui_action_from_any_screen(tmp_path:
         await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.patch.keys)
         commands = list(app.get_system_commands(app.screen))
         titles = [command.title for command in commands]
-        for wanted in ("Merge", "New run", "Loops", "Search runs", "Needs you", "Theme"):
+        wanted_titles = ("Merge", "Open in editor", "New run", "Loops", "Search runs", "Needs you")
+        for wanted in (*wanted_titles, "Theme"):
             assert wanted in titles, wanted
         assert "Memory of fix-add" in titles
         assert titles.count("Quit") == 1 and titles.count("Keys") == 1

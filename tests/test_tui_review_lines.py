@@ -10,6 +10,7 @@ from textual.widgets import Static
 from conftest import git
 from looptui.engine import RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
+from looptui.tui.screens.help import HelpScreen
 from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.widgets.diff_view import DiffView
@@ -30,8 +31,15 @@ async def test_line_mode_leaves_a_debugging_line_out_of_the_merge(tmp_path: Path
         (hunk,) = screen.patch.files[0].hunks
         await pilot.press("space")  # outside line mode space decides nothing
         assert screen.selection.counts().undecided == 1
+        assert screen.active_bindings["a"].binding.description == "Accept"
         await pilot.press("enter")
         assert screen.line_mode and view.line_cursor == hunk.changed[0]
+        # there `a`/`x` take or leave the line, and the footer and `?` say so
+        said = {key: active.binding.description for key, active in screen.active_bindings.items()}
+        assert (said["a"], said["x"]) == ("Take line", "Leave line")
+        listed = HelpScreen(screen).keys()
+        assert ("a", "Take this line") in listed
+        assert "Accept this hunk" not in dict(listed).values()
         while "debug" not in hunk.lines[view.line_cursor].text:
             await pilot.press("j")
         await pilot.press("space")

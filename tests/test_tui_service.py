@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Button, Static
 
 from conftest import BUGGY_PACKAGE, cli_env, fixer_config, make_repo
 from looptui.client.api import Supervisor
@@ -166,6 +167,30 @@ async def test_quit_leaves_the_runs_going_and_a_new_window_follows_them(tmp_path
         )
         await until(pilot, lambda: "2 need you" in title(app))  # the grid heard it, below
         assert any("fixed rectangle()" in strip.text for strip in log.lines)
+
+
+async def test_quitting_with_one_run_going_speaks_of_it_in_the_singular(tmp_path: Path) -> None:
+    setup = Setup(tmp_path)
+    async with setup.app() as (app, pilot):
+        pid = app.engine.service.pid if app.engine.service else None
+        run_id = (await app.engine.start_run("fix")).id
+        await until(pilot, lambda: waiting_for_go(app, [run_id]))
+        said = exit_messages(app)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen))
+        question = str(app.screen.query_one("#question", Static).render())
+        assert question == (
+            "1 run is still going. It goes on in the looptui service after you quit; "
+            "open looptui again to follow it."
+        )
+        assert str(app.screen.query_one("#stop", Button).label) == "Stop it and quit (s)"
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+    assert said == [
+        f"1 run goes on in the looptui service (pid {pid}): `looptui status` lists it, "
+        "`looptui` opens the app again"
+    ]
+    setup.go.touch()  # the run may end
 
 
 async def test_two_windows_on_one_service_see_the_same_runs_live(tmp_path: Path) -> None:

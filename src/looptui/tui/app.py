@@ -456,9 +456,10 @@ class LooptuiApp(App[None]):
             return "no run is going; `looptui` opens the app again"
         service = self.engine.service
         pid = f" (pid {service.pid})" if service is not None else ""
+        runs, them = ("1 run goes", "it") if active == 1 else (f"{active} runs go", "them")
         return (
-            f"{active} run{'s go' if active != 1 else ' goes'} on in the looptui service{pid}: "
-            "`looptui status` lists them, `looptui` opens the app again"
+            f"{runs} on in the looptui service{pid}: "
+            f"`looptui status` lists {them}, `looptui` opens the app again"
         )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -36,7 +36,7 @@ COPY_BINDING = Binding(
     "y", "copy_path", "Copy path", tooltip="Copy the path of the run's worktree", show=False
 )
 EDIT_BINDING = Binding(
-    "o", "edit", "Edit", tooltip="Open this file in $EDITOR at this line", show=False
+    "o", "edit", "Open in editor", tooltip="Open this file in $EDITOR at this line", show=False
 )
 WORKTREE_BINDINGS = (SHELL_BINDING, COPY_BINDING)
 

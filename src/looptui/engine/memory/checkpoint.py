@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from looptui.engine.evaluation import tail
 from looptui.engine.models import CheckResult, DiffStat, NoteKind, Source, Verdict
-from looptui.words import counted
 
 MAX_FILES_NAMED = 12
 _ERROR_LINE = re.compile(r"(error|fail|assert|exception|traceback|expected)", re.IGNORECASE)
@@ -77,7 +76,7 @@ def checkpoint_text(evidence: IterationEvidence) -> str:
         more = len(evidence.changed) - MAX_FILES_NAMED
         tried.append(f"changed {named}" + (f" and {more} more" if more > 0 else ""))
     else:
-        tried.append("changed no file")
+        tried.append("left every file as it was")
     said = " / ".join(line.strip() for line in tail(evidence.agent_message, 3).splitlines())
     if said.strip():
         tried.append(f"the agent said: {said[:400]}")
@@ -89,7 +88,12 @@ def checkpoint_text(evidence: IterationEvidence) -> str:
     ]
     problems += [f"tamper guard: {flag}"[:300] for flag in verdict.flags]
     if evidence.unchanged_for:
-        problems.append(f"{counted(evidence.unchanged_for, 'iteration')} in a row changed nothing")
+        last = evidence.unchanged_for
+        problems.append(
+            "the last iteration changed nothing"
+            if last == 1
+            else f"the last {last} iterations changed nothing"
+        )
     if problems:
         lines.append("Problems: " + "; ".join(problems))
     steps = list(verdict.next_steps[:3])

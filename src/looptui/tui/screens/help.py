@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from rich.table import Table
@@ -35,9 +36,7 @@ class HelpScreen(Dialog[None]):
         for key, description in self.keys():
             table.add_row(key, description)
         with VerticalScroll(classes="dialog-box") as scroll:
-            scroll.border_title = (
-                f"Keys · {self.described.__class__.__name__.removesuffix('Screen')}"
-            )
+            scroll.border_title = f"Keys · {screen_name(self.described)}"
             yield Static(table)
 
     def keys(self) -> list[tuple[str, str]]:
@@ -62,3 +61,9 @@ class HelpScreen(Dialog[None]):
         # a stable sort: within each part, the order the bindings were declared in
         ordered = sorted(by_action.items(), key=lambda item: item[0] not in own)
         return [(" ".join(keys), description) for (_, description), keys in ordered]
+
+
+def screen_name(screen: Screen[object]) -> str:
+    """A screen's name in words: NeedsYouScreen is "Needs you"."""
+    words = re.findall(r"[A-Z][a-z]*", type(screen).__name__.removesuffix("Screen"))
+    return " ".join([words[0], *(word.lower() for word in words[1:])]) if words else ""

@@ -69,6 +69,7 @@ class NeedsYouScreen(Dialog[None]):
         option_list = self.query_one("#queue", OptionList)
         self.query_one("#nothing").display = not waiting
         option_list.display = bool(waiting)
+        self.refresh_bindings()  # nothing to open once the queue is empty
         if [s.id for s in waiting] == [option.id for option in option_list.options]:
             return
         index = option_list.highlighted
@@ -104,6 +105,12 @@ class NeedsYouScreen(Dialog[None]):
             self.looptui.review_run(run_id)
         else:
             self.looptui.open_run(run_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """With nothing in the queue, nothing to open or review."""
+        if action in ("open", "choose"):
+            return bool(self.looptui.board.needing_you())
+        return True
 
     def action_open(self) -> None:
         run_id = self._chosen()

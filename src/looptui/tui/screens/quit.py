@@ -25,7 +25,7 @@ class QuitScreen(Dialog[QuitChoice]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q,y", "choose('leave')", "Quit, runs go on"),
-        Binding("s", "choose('stop')", "Stop them and quit"),
+        Binding("s", "choose('stop')", "Stop and quit"),
         Binding("n,escape", "choose('stay')", "Stay"),
     ]
 
@@ -34,16 +34,18 @@ class QuitScreen(Dialog[QuitChoice]):
         self.active = active
 
     def compose(self) -> ComposeResult:
-        runs = f"{self.active} run{'s are' if self.active != 1 else ' is'}"
+        one = self.active == 1
+        runs = f"{self.active} run{' is' if one else 's are'}"
+        they, them = ("It goes", "it") if one else ("They go", "them")
         with Vertical(classes="dialog-box"):
             yield Static(
-                f"{runs} still going. They go on in the looptui service after you quit; "
-                "open looptui again to follow them.",
+                f"{runs} still going. {they} on in the looptui service after you quit; "
+                f"open looptui again to follow {them}.",
                 id="question",
             )
             with Horizontal():
                 yield Button("Quit (q)", variant="primary", id="leave")
-                yield Button("Stop them and quit (s)", variant="warning", id="stop")
+                yield Button(f"Stop {them} and quit (s)", variant="warning", id="stop")
                 yield Button("Stay (n)", id="stay")
 
     def on_mount(self) -> None:

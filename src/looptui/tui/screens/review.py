@@ -64,6 +64,9 @@ class ReviewScreen(WorktreeScreen):
         Binding("space", "toggle_line", "Toggle line", tooltip="Take or leave this line"),
         Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
         Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
+        # the same keys in line mode, where they decide the line under the cursor
+        Binding("a", "decide_line('accepted')", "Take line", tooltip="Take this line"),
+        Binding("x", "decide_line('rejected')", "Leave line", tooltip="Leave this line out"),
         Binding("enter", "line_mode", "Lines", tooltip="Decide this hunk line by line"),
         Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
         # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
@@ -251,8 +254,10 @@ class ReviewScreen(WorktreeScreen):
         """`space` belongs to line mode; outside it the footer leaves it out. With nothing in
         the scope to decide, the keys that decide, move or comment on a hunk are not offered;
         a run with no change offers no merge."""
-        if action == "toggle_line":
+        if action in ("toggle_line", "decide_line"):
             return self.line_mode
+        if action == "decide" and parameters != ("undecided",) and self.line_mode:
+            return False  # `a`/`x` decide the line there (decide_line)
         if action in ON_A_HUNK and not self.patch.keys:
             return False
         if action == "merge":  # nothing to merge: said up front, and `m` is not offered
@@ -359,11 +364,15 @@ class ReviewScreen(WorktreeScreen):
 
     # -- deciding ----------------------------------------------------------------------------
 
+    def action_decide_line(self, decision: str) -> None:
+        if self.cursor is not None and self.line_mode:
+            self.decide_line(Decision(decision))
+
     def action_decide(self, decision: str) -> None:
         cursor = self.cursor
         if cursor is None:
             return
-        if self.line_mode and decision != "undecided":
+        if self.line_mode and decision != "undecided":  # from the palette, say
             self.decide_line(Decision(decision))
             return
         self.leave_line_mode()
