@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import subprocess
 import textwrap
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from conftest import BUGGY_PACKAGE, cli_env, fixer_config, git, make_repo, run_cli
 from looptui.engine import Engine, load_config
@@ -199,3 +201,44 @@ def test_require_decisions_refuses_until_every_hunk_is_decided(tmp_path: Path) -
     assert "debug" in git(repo, "show", "main:shapes/area.py")
     (status,) = json.loads(run_cli(repo, "status", "--json").stdout)
     assert status["status"] == "merged" and status["review"]["decided_hunks"] == 1
+
+
+def kept_rows(repo: Path) -> list[tuple[str, str, float]]:
+    """The review decisions the store keeps, every run's, read apart from looptui."""
+    with sqlite3.connect(repo / ".git/looptui/store.db") as db:
+        return db.execute("SELECT run_id, decisions, updated_at FROM review_decisions").fetchall()
+
+
+@pytest.mark.parametrize("end", ["merge", "discard"])
+def test_a_merged_or_discarded_run_shows_its_diff_and_takes_no_decision(
+    tmp_path: Path, end: str
+) -> None:
+    repo = debug_repo(tmp_path)
+    assert run_cli(repo, "run", "fix").code == 0
+    run_id = json.loads(run_cli(repo, "status", "--json").stdout)[0]["id"]
+    assert run_cli(repo, "review", run_id, "--accept", "shapes/area.py").code == 0
+    ended = run_cli(repo, end, run_id, *(["--force"] if end == "discard" else []))
+    assert ended.code == 0, ended.stderr
+    state = "merged" if end == "merge" else "discarded"
+    kept = kept_rows(repo)
+    shown = run_cli(repo, "review", run_id, "--show")
+    assert shown.code == 0, shown.stderr
+    first = shown.stdout.splitlines()[0]
+    assert first.startswith(f"run {run_id} is {state}"), shown.stdout
+    assert "nothing is left to decide" in first
+    assert "print('debug', width, height)" in shown.stdout  # the diff is still there to read
+    assert "would land" not in shown.stdout and "lands:" not in shown.stdout
+    assert "every hunk was decided" not in shown.stdout
+    for options in (
+        ["--reject", "shapes/area.py"],
+        ["--accept", "shapes/area.py:1"],
+        ["--reset"],
+        ["--merge"],
+    ):
+        refused = run_cli(repo, "review", run_id, *options)
+        assert refused.code == 2 and refused.stderr.count("\n") == 1, (options, refused)
+        assert refused.stderr.startswith(f"looptui: run {run_id} is already {state}; ")
+        assert options[0] in refused.stderr and refused.stdout == ""
+    assert kept_rows(repo) == kept  # nothing written
+    (status,) = json.loads(run_cli(repo, "status", "--json").stdout)
+    assert status["status"] == state
