@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import subprocess
 import textwrap
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from conftest import BUGGY_PACKAGE, cli_env, fixer_config, git, make_repo, run_cli
 from looptui.engine import Engine, load_config
 from looptui.engine.config import CONFIG_NAME
+from looptui.engine.review_specs import BadSpec, parse_spec
 from looptui.engine.workspace import (
     Decision,
     KeptDecision,
@@ -129,6 +132,41 @@ def debug_repo(tmp_path: Path, **review: object) -> Path:
     return make_repo(tmp_path / "repo", {**BUGGY_PACKAGE, "tools/fix.py": AGENT}, config)
 
 
+def test_a_spec_naming_nothing_says_what_there_is_in_plain_words(tmp_path: Path) -> None:
+    root, _ = diff_repo(tmp_path)
+    (root / "new.txt").write_text("one\ntwo\n")
+    git(root, "add", "--all")
+    patch = parse_patch(git(root, "diff", "--cached"))
+    first = patch.files[0].hunks[0]
+    context = next(i for i, line in enumerate(first.lines) if line.kind is LineKind.CONTEXT)
+    changed = first.changed[0] + 1
+    size = len(first.lines)
+    lines = f"{size} lines (1-{size})"
+    said = {
+        "f.txt:3": "f.txt has 2 hunks (1-2); there is no hunk 3",
+        "f.txt:0": "f.txt has 2 hunks (1-2); there is no hunk 0",
+        "f.txt:x": "f.txt has 2 hunks (1-2); there is no hunk 'x'",
+        "new.txt:2": "new.txt has 1 hunk (1); there is no hunk 2",
+        f"f.txt:1:{size + 1}": f"f.txt hunk 1 has {lines}; there is no line {size + 1}",
+        "f.txt:1:0": f"f.txt hunk 1 has {lines}; there is no line 0",
+        f"f.txt:1:{context + 1}": (
+            f"f.txt hunk 1 line {context + 1} is context, neither added nor removed; only "
+            "changed lines can be decided"
+        ),
+        "f.txt:1:3,a": "lines of f.txt hunk 1 are numbers and ranges such as 3,5-7; 'a' is neither",
+        f"f.txt:1:{changed + 1}-{changed}": (
+            f"lines of f.txt hunk 1: the range {changed + 1}-{changed} runs backwards; write "
+            f"{changed}-{changed + 1}"
+        ),
+        "new.txt:1:1": "new.txt is taken whole; it has no lines to decide",
+        "old.txt": "the run's diff has no file 'old.txt'; its files: f.txt, new.txt",
+    }
+    for text, message in said.items():
+        with pytest.raises(BadSpec) as refused:
+            parse_spec(patch, text)
+        assert str(refused.value) == message, text
+
+
 async def test_engine_merges_a_hunk_without_its_debugging_line(tmp_path: Path) -> None:
     repo = debug_repo(tmp_path)
     engine = await Engine.open(repo, cli_env(), load_config(repo / CONFIG_NAME))
@@ -162,7 +200,8 @@ def test_cli_review_rejects_a_line_and_merge_lands_exactly_that(tmp_path: Path) 
     bad = run_cli(repo, "review", run_id, "--reject", "shapes/nope.py")
     assert bad.code == 2 and bad.stderr.count("\n") == 1 and "shapes/area.py" in bad.stderr
     bad = run_cli(repo, "review", run_id, "--reject", "shapes/area.py:2")
-    assert bad.code == 2 and "has no hunk '2'" in bad.stderr
+    assert bad.code == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr == "looptui: shapes/area.py has 1 hunk (1); there is no hunk 2\n"
     bad = run_cli(repo, "review", run_id, "--reject", "shapes/area.py:1:1")
     assert bad.code == 2 and "context" in bad.stderr
     done = run_cli(repo, "review", run_id, "--reject", f"shapes/area.py:1:{position}")
@@ -199,3 +238,44 @@ def test_require_decisions_refuses_until_every_hunk_is_decided(tmp_path: Path) -
     assert "debug" in git(repo, "show", "main:shapes/area.py")
     (status,) = json.loads(run_cli(repo, "status", "--json").stdout)
     assert status["status"] == "merged" and status["review"]["decided_hunks"] == 1
+
+
+def kept_rows(repo: Path) -> list[tuple[str, str, float]]:
+    """The review decisions the store keeps, every run's, read apart from looptui."""
+    with sqlite3.connect(repo / ".git/looptui/store.db") as db:
+        return db.execute("SELECT run_id, decisions, updated_at FROM review_decisions").fetchall()
+
+
+@pytest.mark.parametrize("end", ["merge", "discard"])
+def test_a_merged_or_discarded_run_shows_its_diff_and_takes_no_decision(
+    tmp_path: Path, end: str
+) -> None:
+    repo = debug_repo(tmp_path)
+    assert run_cli(repo, "run", "fix").code == 0
+    run_id = json.loads(run_cli(repo, "status", "--json").stdout)[0]["id"]
+    assert run_cli(repo, "review", run_id, "--accept", "shapes/area.py").code == 0
+    ended = run_cli(repo, end, run_id, *(["--force"] if end == "discard" else []))
+    assert ended.code == 0, ended.stderr
+    state = "merged" if end == "merge" else "discarded"
+    kept = kept_rows(repo)
+    shown = run_cli(repo, "review", run_id, "--show")
+    assert shown.code == 0, shown.stderr
+    first = shown.stdout.splitlines()[0]
+    assert first.startswith(f"run {run_id} is {state}"), shown.stdout
+    assert "nothing is left to decide" in first
+    assert "print('debug', width, height)" in shown.stdout  # the diff is still there to read
+    assert "would land" not in shown.stdout and "lands:" not in shown.stdout
+    assert "every hunk was decided" not in shown.stdout
+    for options in (
+        ["--reject", "shapes/area.py"],
+        ["--accept", "shapes/area.py:1"],
+        ["--reset"],
+        ["--merge"],
+    ):
+        refused = run_cli(repo, "review", run_id, *options)
+        assert refused.code == 2 and refused.stderr.count("\n") == 1, (options, refused)
+        assert refused.stderr.startswith(f"looptui: run {run_id} is already {state}; ")
+        assert options[0] in refused.stderr and refused.stdout == ""
+    assert kept_rows(repo) == kept  # nothing written
+    (status,) = json.loads(run_cli(repo, "status", "--json").stdout)
+    assert status["status"] == state

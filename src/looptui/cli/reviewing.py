@@ -9,7 +9,9 @@ from looptui.cli.common import one_line_errors, run_async, with_engine, with_sup
 from looptui.cli.group import main
 from looptui.client.api import Supervisor
 from looptui.engine import Engine
-from looptui.engine.landing import debt_line, landing_line
+from looptui.engine.errors import LooptuiError
+from looptui.engine.landing import debt_line, landing_line, reviewed_line
+from looptui.engine.models import Run, RunStatus
 from looptui.engine.review_specs import apply_spec, parse_spec
 from looptui.engine.workspace import Decision, FilePatch, Hunk, HunkKey, Selection
 
@@ -52,13 +54,32 @@ def review(
 
     Decisions are kept (with those taken before) until `looptui merge RUN` lands exactly
     them; undecided hunks land as accepted. The narrower wins: files are decided first, then
-    hunks, then lines (`--reject a.py --accept a.py:2` takes only the second hunk).
+    hunks, then lines (`--reject a.py --accept a.py:2` takes only the second hunk). A
+    merged or discarded run shows what it changed, and takes no decision.
     """
     given = [(text, Decision.ACCEPTED) for text in accepts]
     given += [(text, Decision.REJECTED) for text in rejects]
+    deciding = [
+        option
+        for option, used in (
+            ("--accept", accepts),
+            ("--reject", rejects),
+            ("--reset", reset),
+            ("--merge", then_merge),
+        )
+        if used
+    ]
 
     async def decide(engine: Engine) -> tuple[str, str]:
         run = await engine.history.find_run(run_id)
+        if not run.status.has_workspace:  # its review is over: nothing left to decide
+            if deciding:
+                raise LooptuiError(
+                    f"run {run.id} is already {run.status}; {' and '.join(deciding)} "
+                    "cannot change it now (--show shows its diff)"
+                )
+            selection = await engine.kept_selection(run.id)
+            return run.id, "\n".join(_closed_report(run, selection, show))
         selection = await engine.kept_selection(run.id)
         if reset:
             selection.decide_all(Decision.UNDECIDED)
@@ -86,19 +107,40 @@ def review(
 
 def _report(selection: Selection, show: bool) -> list[str]:
     """Each unit with its decision (and its numbered lines with `show`), then what lands."""
+    counts, tally = selection.counts(), selection.tally()
+    return [*_units(selection, show, decided=True), landing_line(counts), debt_line(tally)]
+
+
+def _closed_report(run: Run, selection: Selection, show: bool) -> list[str]:
+    """A merged or discarded run: what it changed, unit by unit, and that nothing of it is
+    left to decide or land (no "would land" line: nothing will)."""
+    if run.status is RunStatus.MERGED:
+        state = f"run {run.id} is merged into {run.base_branch}"
+        if run.review is not None:
+            state += f" ({reviewed_line(run.review)})"
+        state, shown = f"{state}; nothing is left to decide or merge", "What landed:"
+    else:
+        state = f"run {run.id} is discarded; none of it landed and nothing is left to decide"
+        shown = "What it changed:"
+    if not selection.patch.files:
+        return [state]
+    return [f"{state}. {shown}", *_units(selection, show, decided=False)]
+
+
+def _units(selection: Selection, show: bool, decided: bool) -> list[str]:
+    """Each file and its units, numbered for FILE:HUNK, with their decisions when `decided`
+    (and with `show`, each hunk's lines numbered for LINES)."""
     lines: list[str] = []
     for file in selection.patch.files:
         lines.append(f"{file.path} ({file.status.value}, +{file.added} −{file.removed})")
         for number, key in enumerate(file.keys, 1):
             hunk = _hunk_of(file, key)
-            lines.append(_unit_line(selection, key, hunk, number))
+            lines.append(_unit_line(selection, key, hunk, number, decided))
             if show and hunk is not None:
-                rejected = selection.rejected_lines(key)
+                rejected = selection.rejected_lines(key) if decided else frozenset()
                 for position, line in enumerate(hunk.lines):
                     mark = "✘" if position in rejected else " "
                     lines.append(f"      {position + 1:>4} {mark} {line.kind.value}{line.text}")
-    counts, tally = selection.counts(), selection.tally()
-    lines += [landing_line(counts), debt_line(tally)]
     return lines
 
 
@@ -106,12 +148,16 @@ def _hunk_of(file: FilePatch, key: HunkKey) -> Hunk | None:
     return next((hunk for hunk in file.hunks if hunk.key == key and file.split), None)
 
 
-def _unit_line(selection: Selection, key: HunkKey, hunk: Hunk | None, number: int) -> str:
+def _unit_line(
+    selection: Selection, key: HunkKey, hunk: Hunk | None, number: int, decided: bool = True
+) -> str:
     decision = selection.decision(key)
     what = hunk.header if hunk is not None else "whole file"
     if hunk is None and any(h.key != key for h in selection.patch.files_of(key)[0].hunks):
         what = "rename or mode change"
     size = f"  +{hunk.added} −{hunk.removed}" if hunk is not None else ""
+    if not decided:
+        return f"    {number}: {what}{size}"
     state = decision.value
     rejected = selection.rejected_lines(key) if hunk is not None else frozenset()
     if rejected and decision is Decision.ACCEPTED:

@@ -41,13 +41,13 @@ def parse_spec(patch: Patch, text: str) -> Spec:
         return Spec(files[text])
     head, _, tail = text.rpartition(":")
     if head in files:
-        return Spec(files[head], _unit(files[head], tail, text))
+        return Spec(files[head], _unit(files[head], tail))
     path, _, hunk = head.rpartition(":")
     if path in files:
-        key = _unit(files[path], hunk, text)
-        return Spec(files[path], key, _lines(patch, key, tail, text))
+        key = _unit(files[path], hunk)
+        return Spec(files[path], key, _lines(files[path], key, tail))
     known = ", ".join(sorted(file.path for file in patch.files)) or "none"
-    raise BadSpec(f"{text!r} names no file of the run's diff (its files: {known})")
+    raise BadSpec(f"the run's diff has no file {text!r}; its files: {known}")
 
 
 def apply_spec(selection: Selection, spec: Spec, decision: Decision) -> None:
@@ -66,27 +66,48 @@ def apply_spec(selection: Selection, spec: Spec, decision: Decision) -> None:
             selection.decide_lines(spec.key, rejected - spec.lines)
 
 
-def _unit(file: FilePatch, text: str, spec: str) -> HunkKey:
+def _unit(file: FilePatch, text: str) -> HunkKey:
     keys = file.keys
-    if not text.isdigit() or not 1 <= int(text) <= len(keys):
-        count = f"{len(keys)} unit{'s' if len(keys) != 1 else ''}"
-        raise BadSpec(f"{spec!r}: {file.path} has no hunk {text!r} (it has {count}, from 1)")
-    return keys[int(text) - 1]
+    if text.isdigit() and 1 <= int(text) <= len(keys):
+        return keys[int(text) - 1]
+    which = text if text.isdigit() else repr(text)
+    raise BadSpec(f"{file.path} has {_numbered(len(keys), 'hunk')}; there is no hunk {which}")
 
 
-def _lines(patch: Patch, key: HunkKey, text: str, spec: str) -> frozenset[int]:
-    hunk = next((h for f in patch.files for h in f.hunks if h.key == key and f.split), None)
+def _lines(file: FilePatch, key: HunkKey, text: str) -> frozenset[int]:
+    hunk_name = f"{file.path} hunk {file.keys.index(key) + 1}"
+    hunk = next((h for h in file.hunks if h.key == key and file.split), None)
     if hunk is None:
-        raise BadSpec(f"{spec!r}: that unit is taken whole; it has no lines to decide")
+        whole = key == file.file_key
+        what = f"{file.path} is taken whole" if whole else f"{hunk_name} is a rename or mode change"
+        raise BadSpec(f"{what}; it has no lines to decide")
     chosen: set[int] = set()
     for part in text.split(","):
         first, _, last = part.partition("-")
         if not first.isdigit() or (last and not last.isdigit()):
-            raise BadSpec(f"{spec!r}: lines are numbers and ranges such as 3,5-7, not {part!r}")
+            raise BadSpec(
+                f"lines of {hunk_name} are numbers and ranges such as 3,5-7; {part!r} is neither"
+            )
+        if last and int(last) < int(first):
+            raise BadSpec(
+                f"lines of {hunk_name}: the range {part} runs backwards; write {last}-{first}"
+            )
         chosen.update(range(int(first), int(last or first) + 1))
     for position in sorted(chosen):
         if not 1 <= position <= len(hunk.lines):
-            raise BadSpec(f"{spec!r}: the hunk has {len(hunk.lines)} lines, not {position}")
+            lines = _numbered(len(hunk.lines), "line")
+            raise BadSpec(f"{hunk_name} has {lines}; there is no line {position}")
         if position - 1 not in hunk.changed:
-            raise BadSpec(f"{spec!r}: line {position} is context, neither added nor removed")
+            raise BadSpec(
+                f"{hunk_name} line {position} is context, neither added nor removed; "
+                "only changed lines can be decided"
+            )
     return frozenset(position - 1 for position in chosen)
+
+
+def _numbered(count: int, noun: str) -> str:
+    """How many `noun`s there are and their numbers from 1: "1 hunk (1)", "3 hunks (1-3)"."""
+    if count == 0:
+        return f"no {noun}s"
+    numbers = "1" if count == 1 else f"1-{count}"
+    return f"{count} {noun}{'' if count == 1 else 's'} ({numbers})"

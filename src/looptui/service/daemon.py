@@ -104,9 +104,9 @@ def _load_config(repository: Repository) -> Config | None:
 
 
 class _ConfigWatch:
-    """Reloads looptui.toml when it changed, before a command that starts work, and tells
-    the scheduler; a broken edit keeps the last good config and says why in the command's
-    error."""
+    """Reloads looptui.toml when it changed, before a command that starts or lands work, and
+    tells the scheduler; a broken edit keeps the last good config and says why in the
+    command's error."""
 
     def __init__(self, engine: Engine, scheduler: Scheduler) -> None:
         self.engine = engine

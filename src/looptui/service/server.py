@@ -234,8 +234,10 @@ class _Connection:
             case WaitRun(run=run):
                 return await engine.wait(run)
             case Merge(run=run, squash=squash, reject=reject, force=force, review=review):
+                self.server.reload_config()  # `[review] require_decisions` as it is now
                 return await engine.merge(run, squash, reject, force, review)
             case PreviewMerge(run=run, reject=reject):
+                self.server.reload_config()
                 return await engine.preview(run, reject)
             case Discard(run=run, force=force):
                 await engine.discard(run, force)
