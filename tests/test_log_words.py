@@ -130,7 +130,7 @@ def test_working_time_leaves_out_the_wait_for_review() -> None:
 
 def test_the_limit_feedback_added_is_said() -> None:
     run = a_run(max_iterations=5)
-    assert format.iteration_short(3, run, 3) == "iteration 3/3+2"
+    assert format.iteration_short(3, run, 3) == "iteration 3/5 (+2)"  # the title's limit
     assert format.iteration_long(3, run, 3) == "iteration 3/5 (2 iterations added by feedback)"
     assert format.iteration_short(3, a_run(), 3) == "iteration 3/3"
     said = format.feedback_limit(a_run(), 3)

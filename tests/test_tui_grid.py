@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 from textual import events
 from textual.widgets import Input
 
@@ -263,6 +264,33 @@ async def test_arrows_move_the_cursor_in_a_small_terminal_and_keep_it_in_view(
         assert grid.cursor == 3
         await pilot.press("slash", "j", "k")  # j and k are letters in the filter
         assert app.screen.query_one("#filter", Input).value == "jk"
+
+
+@pytest.mark.parametrize("keys", [("R",), ("n", "ctrl+s")], ids=["retry", "new-run"])
+async def test_at_80x24_the_card_of_a_run_just_started_is_in_view_whole(
+    tmp_path: Path, keys: tuple[str, ...]
+) -> None:
+    """The new run's card is the first; selecting it scrolls the grid up to it, even though
+    laying out the cards again kept the one selected before (the last) where it was."""
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        run_ids = await start_all(app)
+        await wait_for_runs(app, pilot, run_ids)
+        grid = app.screen.cards
+        grid.select(next(s.id for s in grid.runs if s.run.loop == "fix-add"))
+        await until(pilot, lambda: grid.scroll_offset.y > 0)  # the last card, at the bottom
+        for key in keys:
+            await pilot.press(key)
+        await until(pilot, lambda: len(grid.runs) == 5)
+        new = grid.runs[0]
+        assert new.id not in run_ids
+        await wait_for_runs(app, pilot, [new.id])
+        assert grid.selected is not None and grid.selected.id == new.id and grid.has_focus
+        view = grid.scrollable_content_region.at_offset(grid.scroll_offset)
+        card = grid._card_region(grid.cursor, titled=False)
+        assert view.contains_region(card), (card, view)
+        top = grid.render_line(card.y - grid.scroll_offset.y).text
+        assert top.lstrip().startswith("┏━ " + new.run.loop)  # its border, drawn as selected
 
 
 async def test_runs_of_another_looptui_process_show_up(tmp_path: Path) -> None:

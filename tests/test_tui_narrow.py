@@ -1,5 +1,5 @@
 """At 80x24 everything needed to act stays in view: `?` and `q` in every footer, cards whole
-after the terminal shrinks, the new-run dialog's first field."""
+after the terminal shrinks, the new-run dialog's first field, its prompt and its buttons."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.containers import VerticalScroll
 from textual.pilot import Pilot
-from textual.widgets import Label, Select
+from textual.widgets import Button, Label, Select, TextArea
 from textual.widgets._footer import FooterKey
 
 from looptui.tui.app import LooptuiApp
@@ -17,6 +17,7 @@ from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.new_run import NewRunScreen
 from looptui.tui.screens.quit import QuitScreen
 from looptui.tui.widgets.card_grid import CardGrid
+from looptui.tui.widgets.footer import KeysFooter
 from tui_support import demo_repository, open_app, until, wait_for_runs
 
 LOOPS = ("fix-add", "fix-mean", "docs", "speedup")
@@ -257,3 +258,28 @@ async def test_the_new_run_dialog_opens_with_its_first_label_in_view(
         view = fields.scrollable_content_region
         assert label.region.height and view.contains_region(label.region), (label.region, view)
         assert view.contains_region(dialog.query_one("#loop", Select).region)  # and its field
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+async def test_the_new_run_dialog_opens_with_its_prompt_and_buttons_in_view(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The prompt the dialog says to leave as is can be read before tabbing into it: at
+    least three of its lines in view, with the buttons below."""
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=size) as (app, pilot):
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewRunScreen))
+        dialog = app.screen
+        await until(pilot, lambda: app.focused is dialog.query_one("#loop", Select))
+        await pilot.pause()
+        prompt = dialog.query_one("#prompt", TextArea)
+        assert prompt.text == config.loops["docs"].prompt  # the first loop's
+        assert prompt.scrollable_content_region.height >= 3, prompt.scrollable_content_region
+        view = dialog.query_one("#fields", VerticalScroll).scrollable_content_region
+        assert view.contains_region(prompt.region), (prompt.region, view)
+        box = dialog.query_one(".dialog-box").region
+        footer = dialog.query_one(KeysFooter).region
+        for button in dialog.query(Button):
+            assert button.region.height and box.contains_region(button.region), button.id
+            assert button.region.bottom <= footer.y, button.id

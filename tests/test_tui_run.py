@@ -168,3 +168,26 @@ async def test_an_unknown_verdict_and_a_paused_run_show_as_such(tmp_path: Path) 
         assert titles[0].startswith("Iteration 1 · verdict: unknown (judge, confidence 0%)")
         details = [str(w.render()) for w in verdicts.query(".detail")]
         assert any("reason: the evaluator could not answer" in text for text in details)
+
+
+async def test_the_card_and_the_header_say_the_limit_feedback_raised_alike(
+    tmp_path: Path,
+) -> None:
+    """Feedback gave the docs run (2 iterations) one more: both read "2/3", the card shortly
+    and whole at the width of a three-column grid's card."""
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(148, 40)) as (app, pilot):
+        run = await app.engine.start_run("docs")
+        await wait_for_runs(app, pilot, [run.id])
+        await app.engine.feedback(run.id, "Mention mean() of an empty list.")
+        await wait_for_runs(app, pilot, [run.id])
+        grid = app.screen
+        assert isinstance(grid, GridScreen)
+        cards = grid.cards
+        assert (cards._columns, cards._card_width) == (3, 48)
+        [line] = [s.text for s in cards._card_lines(0) if "iteration" in s.text]
+        assert "iteration 2/3 (+1)" in line and "…" not in line, line
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        header = plain(app.screen.query_one("#run-title").render())
+        assert "iteration 2/3 (1 iteration added by feedback)" in header, header

@@ -93,11 +93,11 @@ def added_iterations(run: Run, loop_limit: int | None) -> int:
 
 
 def iteration_short(iteration: int, run: Run, loop_limit: int | None) -> str:
-    """A card's "iteration 3/3+2": the loop's limit, and what feedback added to it."""
+    """A card's "iteration 3/5 (+2)": the run's limit, as the title words it, and what
+    feedback added to it, short enough for a card of a three-column grid."""
     added = added_iterations(run, loop_limit)
-    if added:
-        return f"iteration {iteration}/{run.max_iterations - added}+{added}"
-    return f"iteration {iteration}/{run.max_iterations}"
+    more = f" (+{added})" if added else ""
+    return f"iteration {iteration}/{run.max_iterations}{more}"
 
 
 def iteration_long(iteration: int, run: Run, loop_limit: int | None) -> str:

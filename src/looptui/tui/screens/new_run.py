@@ -14,6 +14,9 @@ from looptui.engine.config import Config
 from looptui.tui.screens.dialog import Dialog
 
 NewRun = tuple[str, str | None, str | None]  # loop, prompt override, agent override
+# the least terminal height at which the dialog fits every field with a blank line above each
+# (24 lines of its 26); a shorter terminal drops those lines, so that the prompt stays in view
+SPACED_HEIGHT = 27
 
 
 class NewRunScreen(Dialog[NewRun | None]):
@@ -25,9 +28,15 @@ class NewRunScreen(Dialog[NewRun | None]):
     NewRunScreen #fields { height: 1fr; }
     NewRunScreen Label { margin-top: 1; color: $text-muted; }
     NewRunScreen TextArea { height: 6; }
-    NewRunScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    /* by id: a Select's own row is a Horizontal too, which a margin here would make taller */
+    NewRunScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
     NewRunScreen Button { margin-left: 1; }
+    /* at 80x24 every field, the prompt's first four lines among them, fits without the
+       blank lines between them */
+    NewRunScreen.-short Label, NewRunScreen.-short #buttons { margin-top: 0; }
     """
+    # Textual declares it without ClassVar, which mypy then refuses in an override
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SPACED_HEIGHT, "-spaced")]  # noqa: RUF012
     # no auto-focus: Textual's centres the focused field in view, which in a short terminal
     # scrolls the first field's label out of it; on_mount focuses without scrolling
     AUTO_FOCUS = ""
@@ -57,7 +66,7 @@ class NewRunScreen(Dialog[NewRun | None]):
                 )
                 yield Label("Prompt (leave as is to use the loop's own)")
                 yield TextArea(self.config.loops[loops[0]].prompt, id="prompt")
-            with Horizontal():
+            with Horizontal(id="buttons"):
                 yield Button("Start (ctrl+s)", variant="primary", id="start")
                 yield Button("Cancel (esc)", id="cancel")
 

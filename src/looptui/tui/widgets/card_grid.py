@@ -150,9 +150,8 @@ class CardGrid(ScrollView, can_focus=True):
             region = self._card_region(self.cursor)
             self.scroll_to_region(region, animate=False, force=True, immediate=True)
         if self.runs:  # newer runs come first: keep the selected card in view
-            self.call_after_refresh(
-                self.scroll_to_region, self._card_region(self.cursor), animate=False
-            )
+            # the card selected by then (`n` and `R` select the new run right after this)
+            self.call_after_refresh(self._keep_cursor_in_view)
         self.post_message(self.CursorMoved(self.selected.id if self.selected else None))
 
     def _row_on_screen(self, index: int) -> int | None:
@@ -259,15 +258,22 @@ class CardGrid(ScrollView, can_focus=True):
         self.move(direction)
 
     def _move_to(self, index: int) -> None:
-        if index == self.cursor:
-            return
-        old = self.cursor
-        self.cursor = index
-        for moved in (old, index):  # now, whatever else waits to be drawn
-            if moved < len(self.runs):
-                self._redraw(moved)
-        self.scroll_to_region(self._card_region(index), animate=False, force=True)
-        self.post_message(self.CursorMoved(self.runs[index].id))
+        """Select this card and scroll it into view whole (it may be selected already, but
+        out of view: a run the app selects)."""
+        if index != self.cursor:
+            old = self.cursor
+            self.cursor = index
+            for moved in (old, index):  # now, whatever else waits to be drawn
+                if moved < len(self.runs):
+                    self._redraw(moved)
+            self.post_message(self.CursorMoved(self.runs[index].id))
+        self._keep_cursor_in_view()
+
+    def _keep_cursor_in_view(self) -> None:
+        """Scroll so that the selected card, and its group's title above a group's first
+        row, are in view whole."""
+        if self.runs and self._rows:
+            self.scroll_to_region(self._card_region(self.cursor), animate=False, force=True)
 
     # -- layout --------------------------------------------------------------------------------
 
