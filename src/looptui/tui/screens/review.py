@@ -61,7 +61,7 @@ class ReviewScreen(WorktreeScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         # line mode's own key, next in line: shown only there, where 80 columns keep it
-        Binding("space", "toggle_line", "Toggle line", tooltip="Take or leave this line"),
+        Binding("space", "toggle_line", "Toggle", tooltip="Take or leave this line"),
         Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
         Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
         # the same keys in line mode, where they decide the line under the cursor
