@@ -3,7 +3,7 @@ after the terminal shrinks, the new-run dialog's first field, its prompt and its
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -67,19 +67,28 @@ SCREENS: dict[str, tuple[Go, str]] = {
 }
 
 
+async def each_screen(app: LooptuiApp, pilot: Pilot[None]) -> AsyncIterator[str]:
+    """Every screen of SCREENS in turn, by name, its footer laid out; back to the grid after."""
+    for name, (go, screen_name) in SCREENS.items():
+        await go(app, pilot)
+        try:
+            await until(pilot, lambda s=screen_name: type(app.screen).__name__ == s, 5)
+        except AssertionError:
+            raise AssertionError(f"{name}: {type(app.screen).__name__}") from None
+        await until(pilot, lambda: bool(app.screen.query(FooterKey)))
+        await pilot.pause()  # the footer's keys, laid out
+        yield name
+        while not isinstance(app.screen, GridScreen):
+            app.pop_screen()
+            await pilot.pause()
+
+
 async def test_question_mark_and_q_are_in_every_footer_at_80x24(tmp_path: Path) -> None:
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
         await wait_for_runs(app, pilot, [(await app.engine.start_run(n)).id for n in LOOPS])
         missing = {}
-        for name, (go, screen_name) in SCREENS.items():
-            await go(app, pilot)
-            try:
-                await until(pilot, lambda s=screen_name: type(app.screen).__name__ == s, 5)
-            except AssertionError:
-                raise AssertionError(f"{name}: {type(app.screen).__name__}") from None
-            await until(pilot, lambda: bool(app.screen.query(FooterKey)))
-            await pilot.pause()  # the footer's keys, laid out
+        async for name in each_screen(app, pilot):
             keys = footer_keys(app)
             # `?` and `q` are first wherever they are the app's; where the screen binds them
             # itself (help: close; quit: quit) its first key is shown and they do that too
@@ -95,9 +104,6 @@ async def test_question_mark_and_q_are_in_every_footer_at_80x24(tmp_path: Path) 
             wanted = [key for key in ("question_mark", "q") if key not in own]
             if keys[: len(wanted)] != wanted:
                 missing[name] = keys
-            while not isinstance(app.screen, GridScreen):
-                app.pop_screen()
-                await pilot.pause()
         assert not missing
 
 
@@ -130,17 +136,10 @@ async def test_at_80x24_a_footer_shows_keys_whole_and_keeps_each_screens_main_on
     async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
         await wait_for_runs(app, pilot, [(await app.engine.start_run(n)).id for n in LOOPS])
         found = {}
-        for name, (go, screen_name) in SCREENS.items():
-            await go(app, pilot)
-            await until(pilot, lambda s=screen_name: type(app.screen).__name__ == s, 5)
-            await until(pilot, lambda: bool(app.screen.query(FooterKey)))
-            await pilot.pause()
+        async for name in each_screen(app, pilot):
             lacking = MAIN_KEYS.get(name, set()) - set(footer_keys(app))
             if cut_keys(app) or lacking:
                 found[name] = (cut_keys(app), lacking)
-            while not isinstance(app.screen, GridScreen):
-                app.pop_screen()
-                await pilot.pause()
         assert not found
         await pilot.resize_terminal(160, 50)  # the keys left out come back
         await until(pilot, lambda: {"f", "L", "m"} <= set(footer_keys(app)))
@@ -242,9 +241,11 @@ async def test_a_wide_grid_footer_offers_search_loops_and_memory(tmp_path: Path)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
-async def test_the_new_run_dialog_opens_with_its_first_label_in_view(
+async def test_the_new_run_dialog_opens_with_its_label_prompt_and_buttons_in_view(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
+    """Its first label and field in view, and the prompt the dialog says to leave as is
+    readable before tabbing into it: at least three of its lines, the buttons below."""
     repo, config = demo_repository(tmp_path / "demo")
     async with open_app(repo, config, tmp_path, size=size) as (app, pilot):
         await pilot.press("n")
@@ -258,25 +259,9 @@ async def test_the_new_run_dialog_opens_with_its_first_label_in_view(
         view = fields.scrollable_content_region
         assert label.region.height and view.contains_region(label.region), (label.region, view)
         assert view.contains_region(dialog.query_one("#loop", Select).region)  # and its field
-
-
-@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
-async def test_the_new_run_dialog_opens_with_its_prompt_and_buttons_in_view(
-    tmp_path: Path, size: tuple[int, int]
-) -> None:
-    """The prompt the dialog says to leave as is can be read before tabbing into it: at
-    least three of its lines in view, with the buttons below."""
-    repo, config = demo_repository(tmp_path / "demo")
-    async with open_app(repo, config, tmp_path, size=size) as (app, pilot):
-        await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, NewRunScreen))
-        dialog = app.screen
-        await until(pilot, lambda: app.focused is dialog.query_one("#loop", Select))
-        await pilot.pause()
         prompt = dialog.query_one("#prompt", TextArea)
         assert prompt.text == config.loops["docs"].prompt  # the first loop's
         assert prompt.scrollable_content_region.height >= 3, prompt.scrollable_content_region
-        view = dialog.query_one("#fields", VerticalScroll).scrollable_content_region
         assert view.contains_region(prompt.region), (prompt.region, view)
         box = dialog.query_one(".dialog-box").region
         footer = dialog.query_one(KeysFooter).region
