@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from conftest import cli_env, run_cli
 from looptui.engine import Engine, RunStatus
@@ -74,7 +75,7 @@ async def test_hunks_shown_before_a_restart_do_not_land_as_unread(tmp_path: Path
         screen = await review(app, pilot, run_id)
         await pilot.press("m")  # this session's cursor reached the first hunk only
         await until(pilot, lambda: isinstance(app.screen, MergeScreen))
-        debt = plain(app.screen.query_one("#merge-debt").content)
+        debt = plain(app.screen.query_one("#merge-debt", Static).content)
         assert "every hunk was decided or under the review cursor" in debt
         assert "never under the review cursor" not in debt
         await pilot.press("y")

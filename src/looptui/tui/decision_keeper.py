@@ -2,12 +2,13 @@
 and `looptui merge` (and the screen opened again) find them.
 
 Decisions are kept over the run's whole diff, whichever scope the screen shows, keyed by
-the content of each unit (`Selection.to_data`). Writing never holds up a key: each decision
-hands the whole review over and returns. One worker writes at a time, and when a write is
-done it takes the newest review handed over meanwhile (those in between are skipped: each
-is the whole review), so the writes land in the order the decisions were taken. The worker
-belongs to the app, not the screen, so that leaving review at once after a decision does not
-cancel its write.
+the content of each unit (`Selection.to_data`), with the units the review cursor reached (so
+that a merge after a restart does not count them unread). Writing never holds up a key: each
+decision, and each unit the cursor reaches for the first time, hands the whole review over
+and returns. One worker writes at a time, and when a write is done it takes the newest
+review handed over meanwhile (those in between are skipped: each is the whole review), so
+the writes land in the order the decisions were taken. The worker belongs to the app, not
+the screen, so that leaving review at once after a decision does not cancel its write.
 """
 
 from __future__ import annotations
