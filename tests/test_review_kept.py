@@ -16,7 +16,7 @@ from looptui.client.connect import open_supervisor
 from looptui.engine import load_config
 from looptui.engine.config import CONFIG_NAME
 from looptui.engine.errors import RunNotFound
-from looptui.engine.workspace import Decision, Hunk, Patch, Selection
+from looptui.engine.workspace import Decision, Hunk, Patch, Selection, shown_in
 from test_review_lines import FIXED
 
 MODES = ["in-process", "service"]
@@ -116,3 +116,25 @@ async def test_saving_none_takes_every_decision_back(supervisor: Supervisor) -> 
     assert await supervisor.review_decisions(run.id) == []
     plan = await supervisor.preview(run.id)
     assert plan.review is not None and plan.review.decided_hunks == 0
+
+
+async def test_what_review_showed_goes_and_comes_back_and_the_preview_counts_it(
+    supervisor: Supervisor,
+) -> None:
+    run = await supervisor.start_run("fix")
+    await supervisor.wait(run.id)
+    patch = await supervisor.patch(run.id)
+    ignore, area, _ = hunks(patch)
+    selection = Selection(patch)
+    selection.reject(ignore.key)
+    await supervisor.save_review_decisions(run.id, selection.to_data())
+    plan = await supervisor.preview(run.id)
+    assert plan.review is not None and plan.review.unread_hunks == 1  # area: never shown
+    await supervisor.save_review_decisions(run.id, selection.to_data({ignore.key, area.key}))
+    kept = await supervisor.review_decisions(run.id)
+    assert shown_in(patch, kept) == {ignore.key, area.key}
+    assert Selection.from_data(patch, kept).decision(area.key) is Decision.UNDECIDED
+    plan = await supervisor.preview(run.id)
+    assert plan.review is not None
+    assert (plan.review.decided_hunks, plan.review.shown_hunks) == (1, 2)
+    assert plan.review.unread_hunks == 0

@@ -3,6 +3,8 @@ store for `looptui merge` (or `--merge`) to land exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import click
 
 from looptui.cli.common import one_line_errors, run_async, with_engine, with_supervisor
@@ -80,7 +82,8 @@ def review(
                 )
             selection = await engine.kept_selection(run.id)
             return run.id, "\n".join(_closed_report(run, selection, show))
-        selection = await engine.kept_selection(run.id)
+        # what the review screen showed is kept as it was: scripted decisions show nothing
+        selection, shown = await engine.kept_review(run.id)
         if reset:
             selection.decide_all(Decision.UNDECIDED)
         specs = [(parse_spec(selection.patch, text), decision) for text, decision in given]
@@ -88,8 +91,8 @@ def review(
         for spec, decision in sorted(specs, key=lambda item: item[0].narrowness):
             apply_spec(selection, spec, decision)
         if specs or reset:
-            await engine.save_review(run.id, selection)
-        return run.id, "\n".join(_report(selection, show))
+            await engine.save_review(run.id, selection, shown)
+        return run.id, "\n".join(_report(selection, shown, show))
 
     found, report = run_async(with_engine(decide))
     click.echo(report)
@@ -105,9 +108,10 @@ def review(
         click.echo(run_async(with_supervisor(land, run=found)))
 
 
-def _report(selection: Selection, show: bool) -> list[str]:
-    """Each unit with its decision (and its numbered lines with `show`), then what lands."""
-    counts, tally = selection.counts(), selection.tally()
+def _report(selection: Selection, shown: Collection[HunkKey], show: bool) -> list[str]:
+    """Each unit with its decision (and its numbered lines with `show`), then what lands and
+    how much of it would land unread (`shown`: the units the review screen showed)."""
+    counts, tally = selection.counts(), selection.tally(shown)
     return [*_units(selection, show, decided=True), landing_line(counts), debt_line(tally)]
 
 

@@ -326,8 +326,11 @@ class Decision(enum.Enum):
 
 class KeptDecision(msgspec.Struct, frozen=True, omit_defaults=True):
     """One unit's decision as kept between sessions (`Selection.to_data`): the unit named by
-    the digest of its content, so that it holds while the unit is unchanged."""
+    the digest of its content, so that it holds while the unit is unchanged. A unit the
+    review cursor reached is kept even undecided, `shown`, so that a later merge does not
+    count it as landing unread."""
 
     unit: str  # `digest` of the unit's content
     decision: Decision
     lines: tuple[int, ...] = ()  # the changed lines rejected inside an accepted hunk
+    shown: bool = False  # the review cursor reached the unit (absent from older records)

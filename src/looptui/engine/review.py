@@ -7,7 +7,7 @@ What may land and how a refusal is worded is decided in `landing`; this is the m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from looptui.engine.config import Config, HookEvent
@@ -24,7 +24,15 @@ from looptui.engine.landing import (
 from looptui.engine.memory.keeping import remember_rejected
 from looptui.engine.models import ReviewTally, Run, RunStatus
 from looptui.engine.store import Store
-from looptui.engine.workspace import KeptDecision, Patch, Repository, Selection, parse_patch
+from looptui.engine.workspace import (
+    HunkKey,
+    KeptDecision,
+    Patch,
+    Repository,
+    Selection,
+    parse_patch,
+    shown_in,
+)
 from looptui.engine.workspace.own_writes import OwnWrites
 from looptui.protocol.commands import DiffScope
 from looptui.protocol.events import StatusChanged
@@ -92,8 +100,8 @@ class ReviewMixin:
         gate = await self.merge_gate(run)
         tally = None
         if reject is None:
-            selection = await self.kept_selection(run.id)
-            reject, tally = selection.rejected_patch(), selection.tally()
+            selection, shown = await self.kept_review(run.id)
+            reject, tally = selection.rejected_patch(), selection.tally(shown)
         head = await self._landing_commit(run, reject)
         preview = await asyncio.to_thread(self.repository.preview_merge, run.base_branch, head)
         nothing = None
@@ -105,14 +113,23 @@ class ReviewMixin:
     async def kept_selection(self, prefix: str) -> Selection:
         """The decisions kept on the run's whole diff (`save_review`), over that diff as it
         is now: a unit changed since they were taken is undecided."""
+        selection, _shown = await self.kept_review(prefix)
+        return selection
+
+    async def kept_review(self, prefix: str) -> tuple[Selection, frozenset[HunkKey]]:
+        """`kept_selection`, and the units of the run's whole diff kept as shown under the
+        review cursor (by the review screen, in this session or an earlier one)."""
         run = await self.store.find_run(prefix)
         patch = await self.patch(run.id, "run")
-        return Selection.from_data(patch, await self.store.review_decisions(run.id))
+        kept = await self.store.review_decisions(run.id)
+        return Selection.from_data(patch, kept), shown_in(patch, kept)
 
-    async def save_review(self, prefix: str, selection: Selection) -> None:
+    async def save_review(
+        self, prefix: str, selection: Selection, shown: Collection[HunkKey] = ()
+    ) -> None:
         """Keep `selection`'s decisions (over the run's whole diff) for a later merge or
-        review to take."""
-        await self.save_review_decisions(prefix, selection.to_data())
+        review to take, with the units of it `shown` under the review cursor."""
+        await self.save_review_decisions(prefix, selection.to_data(shown))
 
     async def review_decisions(self, prefix: str) -> list[KeptDecision]:
         """The decisions kept for the run (`Selection.to_data` of its whole diff), for
@@ -159,8 +176,8 @@ class ReviewMixin:
         if not gate.allowed and not force:
             raise MergeRefused(gate.refusal)
         if reject is None:
-            selection = await self.kept_selection(run.id)
-            reject, review = selection.rejected_patch(), review or selection.tally()
+            selection, shown = await self.kept_review(run.id)
+            reject, review = selection.rejected_patch(), review or selection.tally(shown)
         if self.config is not None and self.config.require_decisions:
             refusal = undecided_refusal(run.id, review)
             if refusal:

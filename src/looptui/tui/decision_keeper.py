@@ -2,25 +2,35 @@
 and `looptui merge` (and the screen opened again) find them.
 
 Decisions are kept over the run's whole diff, whichever scope the screen shows, keyed by
-the content of each unit (`Selection.to_data`). Writing never holds up a key: each decision
-hands the whole review over and returns. One worker writes at a time, and when a write is
-done it takes the newest review handed over meanwhile (those in between are skipped: each
-is the whole review), so the writes land in the order the decisions were taken. The worker
-belongs to the app, not the screen, so that leaving review at once after a decision does not
-cancel its write.
+the content of each unit (`Selection.to_data`), with the units the review cursor reached (so
+that a merge after a restart does not count them unread). Writing never holds up a key: each
+decision, and each unit the cursor reaches for the first time, hands the whole review over
+and returns. One worker writes at a time, and when a write is done it takes the newest
+review handed over meanwhile (those in between are skipped: each is the whole review), so
+the writes land in the order the decisions were taken. The worker belongs to the app, not
+the screen, so that leaving review at once after a decision does not cancel its write.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from textual.app import App
 from textual.worker import Worker
 
 from looptui.client.api import Supervisor
 from looptui.engine import LooptuiError
-from looptui.engine.workspace import ContentId, Decision, HunkKey, KeptDecision, Patch, Selection
+from looptui.engine.workspace import (
+    ContentId,
+    Decision,
+    HunkKey,
+    KeptDecision,
+    Patch,
+    Selection,
+    shown_in,
+)
+from looptui.engine.workspace.selection import content_ids
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +49,10 @@ class DecisionKeeper:
         self._waiting: list[KeptDecision] | None = None
         self._writer: Worker[None] | None = None  # writes what waits until nothing does
 
-    async def read(self, whole: Patch) -> Selection | None:
-        """The decisions kept for the run over its whole diff `whole` as it is now; None
-        (said, and nothing kept from this screen) when they cannot be read."""
+    async def read(self, whole: Patch) -> tuple[Selection, frozenset[HunkKey]] | None:
+        """The decisions kept for the run over its whole diff `whole` as it is now, and the
+        units of it kept as shown under the review cursor; None (said, and nothing kept from
+        this screen) when they cannot be read."""
         try:
             kept = await self.supervisor.review_decisions(self.run_id)
         except LooptuiError as exc:
@@ -52,25 +63,27 @@ class DecisionKeeper:
             )
             return None
         self.whole = whole
-        return Selection.from_data(whole, kept)
+        return Selection.from_data(whole, kept), shown_in(whole, kept)
 
     def keep(
         self,
-        shown: Selection,
+        on_screen: Selection,
         decided: Mapping[ContentId, Decision],
         decided_lines: Mapping[ContentId, frozenset[int]],
+        shown: Collection[ContentId] = (),
     ) -> None:
         """Have the review written without waiting: the selection on screen (over either
-        scope's diff) with the decisions `decided` (by content) in either scope. A rejection
+        scope's diff) with the decisions `decided` (by content) in either scope, and the
+        units `shown` under the review cursor in either (by content). A rejection
         of the last iteration's that the whole run does not hold as a unit of its own cannot
         be kept: the screen says so, once."""
         if self.whole is None:
             return
-        if shown.patch is self.whole:
-            whole = shown
+        if on_screen.patch is self.whole:
+            whole = on_screen
         else:
             whole = Selection(self.whole, decided, decided_lines)
-            unkept = frozenset(shown.stranded(self.whole))
+            unkept = frozenset(on_screen.stranded(self.whole))
             if unkept - self._unkept:
                 self.app.notify(
                     f"{len(unkept)} rejected {'hunk is' if len(unkept) == 1 else 'hunks are'} "
@@ -80,7 +93,8 @@ class DecisionKeeper:
                     severity="warning",
                 )
             self._unkept = unkept
-        self._waiting = whole.to_data()
+        reached = {key for key, content in content_ids(self.whole).items() if content in shown}
+        self._waiting = whole.to_data(reached)
         if self._writer is None or self._writer.is_finished:
             # the method, not a coroutine: one never started (the app quit) is not left unawaited
             writer: Worker[None] = self.app.run_worker(

@@ -4,7 +4,8 @@ either scope (the whole run, or its last iteration) and when review is opened ag
 The review screen shows one scope's `Selection` at a time; the ledger folds each into the
 decisions of both, starts from the decisions kept for the run (by `looptui review`, or an
 earlier review), hands every change to the `DecisionKeeper`, and counts what the cursor
-reached, for the tally a merged run keeps.
+reached (in an earlier review too: it is kept with the decisions), for the tally a merged
+run keeps.
 """
 
 from __future__ import annotations
@@ -43,9 +44,14 @@ class ReviewLedger:
             self.decided_lines.pop(content, None)
         self.decided_lines.update(selection.lines_by_content())
 
-    def show(self, key: HunkKey) -> None:
-        """The cursor reached `key`, a unit of the scope on screen."""
-        self.shown.add(self._ids[key])
+    def show(self, key: HunkKey) -> bool:
+        """The cursor reached `key`, a unit of the scope on screen; True when it had not
+        reached that unit before (what to keep changed: `save`)."""
+        content = self._ids[key]
+        if content in self.shown:
+            return False
+        self.shown.add(content)
+        return True
 
     async def take_kept(self, whole: Patch) -> None:
         """The whole run's diff was read: the first time, start from the decisions kept for
@@ -55,9 +61,12 @@ class ReviewLedger:
                 self._keeper.whole = whole
             return
         self._keeper = DecisionKeeper(self.app, self.supervisor, self.run_id)
-        kept = await self._keeper.read(whole)
-        if kept is None:
+        read = await self._keeper.read(whole)
+        if read is None:
             return
+        kept, shown = read
+        ids = content_ids(whole)
+        self.shown.update(ids[key] for key in shown)  # shown in an earlier review
         lines = kept.lines_by_content()
         for content, decision in kept.by_content().items():
             if content not in self.decided:  # one taken here already (a diff unread) wins
@@ -69,7 +78,7 @@ class ReviewLedger:
         """Keep what the screen shows for the run, in the background (`DecisionKeeper`)."""
         self.fold(selection)
         if self._keeper is not None:
-            self._keeper.keep(selection, self.decided, self.decided_lines)
+            self._keeper.keep(selection, self.decided, self.decided_lines, self.shown)
 
     def tally(self, on_screen: Selection, whole: Patch | None = None) -> ReviewTally:
         """How much of the whole run this review decided and showed: `whole` is the run's

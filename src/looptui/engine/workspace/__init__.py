@@ -19,6 +19,7 @@ from looptui.engine.workspace.selection import (
     KeptDecision,
     Selection,
     SelectionCounts,
+    shown_in,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "build_patch",
     "confine",
     "parse_patch",
+    "shown_in",
 ]

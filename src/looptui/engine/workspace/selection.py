@@ -23,7 +23,14 @@ from looptui.engine.workspace.patch import FilePatch, Hunk, HunkKey, Patch
 # whole run and its last iteration). The last item counts units of equal content.
 ContentId = tuple[object, ...]
 
-__all__ = ["ContentId", "Decision", "KeptDecision", "Selection", "SelectionCounts"]
+__all__ = [
+    "ContentId",
+    "Decision",
+    "KeptDecision",
+    "Selection",
+    "SelectionCounts",
+    "shown_in",
+]
 
 
 @dataclass(frozen=True)
@@ -128,12 +135,18 @@ class Selection:
 
     # -- kept between sessions --------------------------------------------------------------
 
-    def to_data(self) -> list[KeptDecision]:
-        """The decisions taken, keyed by content digests, to keep (`from_data`)."""
+    def to_data(self, shown: Collection[HunkKey] = ()) -> list[KeptDecision]:
+        """The decisions taken, keyed by content digests, to keep (`from_data`), with the
+        units `shown` under the review cursor (kept even undecided, for `shown_in`)."""
         return [
-            KeptDecision(digest(self._ids[key]), decision, tuple(sorted(self._lines.get(key, ()))))
+            KeptDecision(
+                digest(self._ids[key]),
+                decision,
+                tuple(sorted(self._lines.get(key, ()))),
+                shown=key in shown,
+            )
             for key, decision in self._decisions.items()
-            if decision is not Decision.UNDECIDED
+            if decision is not Decision.UNDECIDED or key in shown
         ]
 
     @classmethod
@@ -145,7 +158,7 @@ class Selection:
         lines: dict[ContentId, frozenset[int]] = {}
         for content in content_ids(patch).values():
             entry = by_digest.get(digest(content))
-            if entry is None:
+            if entry is None or entry.decision is Decision.UNDECIDED:  # kept as shown only
                 continue
             decisions[content] = entry.decision
             lines[content] = frozenset(entry.lines)
@@ -226,6 +239,13 @@ class Selection:
             unread_hunks=len(unread),
             unread_lines=sum(sizes[key] for key in unread),
         )
+
+
+def shown_in(patch: Patch, data: Sequence[KeptDecision]) -> frozenset[HunkKey]:
+    """The units of `patch` that `data` (`Selection.to_data`) keeps as shown under the
+    review cursor; a unit changed since is not."""
+    kept = {entry.unit for entry in data if entry.shown}
+    return frozenset(key for key, content in content_ids(patch).items() if digest(content) in kept)
 
 
 def digest(content: ContentId) -> str:

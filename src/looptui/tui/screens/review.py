@@ -215,8 +215,8 @@ class ReviewScreen(WorktreeScreen):
 
     def _cursor_to(self, key: HunkKey | None) -> None:
         self.query_one(DiffView).move_cursor(key)
-        if key is not None:
-            self._ledger.show(key)
+        if key is not None and self._ledger.show(key):
+            self.save_decisions()  # reaching a unit is kept too, once
 
     def update_title(self) -> None:
         summary = self.looptui.board.summaries.get(self.run_id)
