@@ -27,6 +27,7 @@ from looptui.engine.triggers import After, Cron, Every, Watch
 from looptui.engine.workspace import Repository
 from looptui.tui.app import LooptuiApp
 from looptui.tui.screens.loops import LoopsTable
+from looptui.tui.screens.quit import QuitScreen
 from looptui.tui.widgets.card_grid import CardGrid
 from tests_paths import SNAPSHOT_ROOT
 from tui_support import open_app, two_hunk_repository, until
@@ -191,6 +192,12 @@ def with_costs(grouped: bool) -> Action:
     return go
 
 
+async def quitting(app: LooptuiApp, pilot: Pilot[None]) -> None:
+    """The question `q` asks while runs go (the pictures' runs have all ended)."""
+    await app.push_screen(QuitScreen(2))
+    await until(pilot, lambda: isinstance(app.screen, QuitScreen))
+
+
 SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "grid": (None, (160, 50)),
     "grid-80x24": (None, (80, 24)),
@@ -234,6 +241,8 @@ SCREENS: dict[str, tuple[Action | None, tuple[int, int]]] = {
     "costs-by-loop-80x24": (with_costs(grouped=True), (80, 24)),
     "run-log-expanded-80x24": (keys("enter", "e", loop="docs"), (80, 24)),
     "run-diff-split-80x24": (keys("enter", "2", "u"), (80, 24)),
+    "quit": (quitting, (160, 50)),
+    "quit-80x24": (quitting, (80, 24)),
 }
 
 
@@ -377,6 +386,10 @@ MEMORY_SCREENS: dict[str, tuple[Action, tuple[int, int]]] = {
     "loop-memory-80x24": (keys("m", loop="speedup"), (80, 24)),
     "loop-memory-all": (keys("m", "t", loop="speedup"), (160, 50)),
     "note-sources": (keys("enter", "4", "s", loop="fix-mean"), (160, 50)),
+    "loop-memory-all-80x24": (keys("m", "t", loop="speedup"), (80, 24)),
+    "note-sources-80x24": (keys("enter", "4", "s", loop="fix-mean"), (80, 24)),
+    "note-edit": (keys("enter", "4", "e", loop="fix-mean"), (160, 50)),
+    "note-edit-80x24": (keys("enter", "4", "e", loop="fix-mean"), (80, 24)),
 }
 
 
