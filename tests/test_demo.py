@@ -98,6 +98,9 @@ def test_the_demo_runs_its_loops_and_leaves_runs_to_review(tmp_path: Path) -> No
         {"input_tokens": 18_400, "output_tokens": 1_150, "cost_usd": 0.0725}
     )
     assert all(run["usage"]["cost_usd"] > 0 for run in runs.values())
+    table = run_cli(demo, "status").stdout
+    assert f"{runs['speedup']['id']}  speedup  stalled  2/4 iterations  no change" in table
+    assert "  why       the diff did not change for 2 iterations" in table  # a stall, no error
     assert git(demo, "status", "--porcelain") == ""
     with sqlite3.connect(Repository(demo).store_path) as db:
         evaluators = {

@@ -232,6 +232,7 @@ def test_a_detached_run_is_driven_by_the_service_and_attach_follows_it_to_succes
     assert "turn 1 done" in result.stdout  # a live event
     assert f"run {run_id}: succeeded" in result.stdout
     assert runs(repo)[run_id]["driven"] is False  # over: nobody drives it
+    assert f"the looptui service (pid {pid}) is driving no run" in run_cli(repo, "status").stdout
 
     again = run_cli(repo, "attach", run_id, timeout=QUICK)  # ended: prints and exits at once
     assert again.code == 0 and "turn 1 done" in again.stdout, again

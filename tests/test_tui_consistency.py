@@ -51,6 +51,9 @@ async def test_a_run_that_changed_nothing_says_so_up_front(tmp_path: Path) -> No
     async with open_app(repo, config, tmp_path) as (app, pilot):
         run = await app.engine.start_run("speedup")  # stalls with no change
         await wait_for_runs(app, pilot, [run.id])
+        cards = app.screen.query_one(CardGrid)
+        card = "\n".join(strip.text for strip in cards._card_lines(0))
+        assert "no change" in card and "in 0 files" not in card  # not "+0 −0 in 0 files"
         app.review_run(run.id)
         await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.is_mounted)
         screen = app.screen
@@ -58,6 +61,7 @@ async def test_a_run_that_changed_nothing_says_so_up_front(tmp_path: Path) -> No
         line = screen.query_one("#review-verdict", Static)
         await until(pilot, lambda: "nothing to merge" in plain(line.render()))
         assert not screen.check_action("merge", (False,))
+        assert not screen.check_action("edit", ())  # no file to open either
         # nothing to decide either: the footer offers no key that would do nothing
         await until(pilot, lambda: "d" in footer_keys(app))
         assert not {"a", "x", "enter", "c", "m", "down", "J"} & set(footer_keys(app))

@@ -293,6 +293,35 @@ async def test_at_80x24_the_card_of_a_run_just_started_is_in_view_whole(
         assert top.lstrip().startswith("┏━ " + new.run.loop)  # its border, drawn as selected
 
 
+async def test_home_end_and_page_keys_move_the_selection_with_the_view(tmp_path: Path) -> None:
+    """They scrolled the grid and left the selection behind, off screen: `enter` then
+    opened a card the user could not see."""
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path, size=(80, 24)) as (app, pilot):
+        run_ids = await start_all(app)
+        await wait_for_runs(app, pilot, run_ids)
+        grid = app.screen.cards
+
+        def in_view() -> bool:
+            view = grid.scrollable_content_region.at_offset(grid.scroll_offset)
+            return view.contains_region(grid._card_region(grid.cursor, titled=False))
+
+        await pilot.press("end")
+        await until(pilot, lambda: grid.cursor == len(grid.runs) - 1 and in_view())
+        await pilot.press("home")
+        await until(pilot, lambda: grid.cursor == 0 and in_view() and grid.scroll_offset.y == 0)
+        await pilot.press("pagedown")
+        await until(pilot, lambda: grid.cursor > 0 and in_view())
+        await pilot.press("pageup")
+        await until(pilot, lambda: grid.cursor == 0 and in_view())
+        await pilot.press("end", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "RunScreen")
+        assert app.screen.run_id == grid.runs[-1].id  # the card the user saw selected
+        await pilot.press("escape")
+        await pilot.press("slash", "i", "x", "home", "f")  # in the filter, home is its own
+        await until(pilot, lambda: app.screen.query_one("#filter", Input).value == "fix")
+
+
 async def test_runs_of_another_looptui_process_show_up(tmp_path: Path) -> None:
     from conftest import cli_env
     from looptui.engine import Engine

@@ -89,7 +89,7 @@ async def test_reject_the_debug_line_inside_the_fix_and_merge_the_rest(tmp_path:
         counts = screen.selection.counts()
         assert (counts.accepted, counts.rejected, counts.undecided) == (1, 0, 0)
         assert screen.selection.rejected_lines(hunk.key) == {debug}
-        assert "1 line rejected" in plain(view.units[hunk.key].content)
+        assert "1 line left out" in plain(view.units[hunk.key].content)
         await pilot.press("escape")
         await pilot.press("m")
         await pilot.pause(0.5)
@@ -236,7 +236,7 @@ async def test_a_rejection_survives_switching_scope_and_stays_out(tmp_path: Path
             (hunk,) = screen.patch.keys
             assert screen.selection.accepted() == (hunk,)
             assert screen.selection.rejected_lines(hunk) == {debug}
-            assert "1 line rejected" in plain(screen.query_one(DiffView).units[hunk].content)
+            assert "1 line left out" in plain(screen.query_one(DiffView).units[hunk].content)
         await pilot.press("m")
         await until(pilot, lambda: isinstance(app.screen, MergeScreen))
         await pilot.press("y")

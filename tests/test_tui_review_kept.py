@@ -81,7 +81,7 @@ def shows(screen: ReviewScreen, rejected: int, lines: int) -> bool:
         and selection.decision(area.key) is Decision.ACCEPTED
         and selection.rejected_lines(area.key) == {debug}
         and f"accepted ({counted(lines, 'line')} left out)  {rejected} rejected" in title
-        and "1 line rejected" in plain(units[area.key].content)
+        and "1 line left out" in plain(units[area.key].content)
     )
 
 

@@ -40,12 +40,13 @@ async def test_line_mode_leaves_a_debugging_line_out_of_the_merge(tmp_path: Path
         listed = HelpScreen(screen).keys()
         assert ("a", "Take this line") in listed
         assert "Accept this hunk" not in dict(listed).values()
+        assert ("⏎", "Back to deciding hunks") in listed  # not "Decide this hunk line by line"
         while "debug" not in hunk.lines[view.line_cursor].text:
             await pilot.press("j")
         await pilot.press("space")
         assert screen.selection.rejected_lines(hunk.key) == {view.line_cursor}
         shown = plain(view.units[hunk.key].content)
-        assert "1 line rejected" in shown and "✘" in shown
+        assert "1 line left out" in shown and "✘" in shown
         assert "line mode" in str(screen.query_one("#review-title", Static).content)
         await pilot.press("escape")  # leaves line mode, not the screen
         assert not screen.line_mode and app.screen is screen

@@ -24,6 +24,7 @@ from looptui.client.api import Supervisor
 from looptui.client.connect import open_supervisor
 from looptui.engine import Config, RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
+from looptui.invocation import looptui_command
 from looptui.tui.app import LooptuiApp
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.quit import QuitScreen
@@ -36,6 +37,7 @@ from tui_support import until
 pytestmark = pytest.mark.usefixtures("service")
 
 STARTED = "slow fixer started"
+LOOPTUI = looptui_command()  # the venv's looptui by its path when PATH would not find it
 SLOW_FIXER = f"""\
 import os, pathlib, sys, time
 print({STARTED!r}, "as pid", os.getpid(), flush=True)
@@ -141,8 +143,8 @@ async def test_quit_leaves_the_runs_going_and_a_new_window_follows_them(tmp_path
         await until(pilot, lambda: not app.is_running)
     # what the terminal says once the app is gone (Textual prints its exit message)
     assert said == [
-        f"2 runs go on in the looptui service (pid {pid}): `looptui status` lists them, "
-        "`looptui` opens the app again"
+        f"2 runs go on in the looptui service (pid {pid}): `{LOOPTUI} status` lists them, "
+        f"`{LOOPTUI}` opens the app again"
     ]
     other = await setup.client()
     try:
@@ -187,8 +189,8 @@ async def test_quitting_with_one_run_going_speaks_of_it_in_the_singular(tmp_path
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
     assert said == [
-        f"1 run goes on in the looptui service (pid {pid}): `looptui status` lists it, "
-        "`looptui` opens the app again"
+        f"1 run goes on in the looptui service (pid {pid}): `{LOOPTUI} status` lists it, "
+        f"`{LOOPTUI}` opens the app again"
     ]
     setup.go.touch()  # the run may end
 

@@ -138,7 +138,10 @@ async def test_o_in_the_diff_tab_speaks_to_code_style_editors_and_says_when_they
 
 
 async def test_shell_and_copy_from_the_grid_and_discard_with_confirm(
-    tmp_path: Path, terminal: Terminal, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    terminal: Terminal,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     shell = recorder(tmp_path / "bin", "fish", terminal.record)
     monkeypatch.setenv("SHELL", str(shell))
@@ -151,6 +154,8 @@ async def test_shell_and_copy_from_the_grid_and_discard_with_confirm(
         await pilot.press("exclamation_mark")
         await until(pilot, lambda: "resumed (ran)" in terminal.moments)
         assert recorded(terminal.record) == (worktree.resolve(), [])
+        said = capfd.readouterr().out  # on the terminal, before the shell's prompt
+        assert f"a shell in the run's worktree {worktree}; `exit` comes back to looptui" in said
 
         await pilot.press("y")
         assert app.clipboard == str(worktree)

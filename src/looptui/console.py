@@ -125,7 +125,9 @@ def runs_table(runs: Sequence[Run], driven: Mapping[str, int] | None = None) -> 
             "  ",
             (run.status_label, STATUS_STYLE[run.status]),
             f"  {run.iterations}/{counted(run.max_iterations, 'iteration')}",
-            f"  +{run.diff.added} -{run.diff.removed} in {counted(run.diff.files, 'file')}",
+            f"  +{run.diff.added} -{run.diff.removed} in {counted(run.diff.files, 'file')}"
+            if run.diff.files or run.diff.added or run.diff.removed
+            else "  no change",
         )
         gone = "" if run.status.has_workspace else " (deleted)"
         details = [
@@ -137,7 +139,7 @@ def runs_table(runs: Sequence[Run], driven: Mapping[str, int] | None = None) -> 
         ]
         reason = status_reason(run.status, run.error)
         if reason:
-            details.append(("error", clean(reason)))
+            details.append(("error" if run.status is RunStatus.FAILED else "why", clean(reason)))
         if driven and run.id in driven:
             details.append(("driver", f"driven by the service (pid {driven[run.id]})"))
         for label, value in details:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import shlex
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import tomli_w
 
 from looptui.console import make_console, render_event, runs_table
 from looptui.engine import Engine, LooptuiError
+from looptui.invocation import looptui_command
 
 _FILES = {
     ".gitignore": "__pycache__/\n*.pyc\n",
@@ -252,16 +252,6 @@ _MARKER_TEXT = (
 def is_demo_repository(root: Path) -> bool:
     """Whether `root` is a repository made by `looptui demo`."""
     return (root / DEMO_MARKER).is_file()
-
-
-def looptui_command() -> str:
-    """A shell command that runs this looptui as written, whatever PATH holds: the `looptui`
-    script next to the running interpreter (a venv's, on PATH only once activated), else the
-    interpreter with `-m looptui`."""
-    script = Path(sys.executable).parent / "looptui"
-    if script.is_file() and os.access(script, os.X_OK):
-        return shlex.quote(str(script))
-    return f"{shlex.quote(sys.executable)} -m looptui"
 
 
 def reopen_hint(path: Path) -> str:

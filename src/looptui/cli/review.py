@@ -147,7 +147,8 @@ async def _driven_runs() -> tuple[dict[str, int], str]:
         return {}, f"the looptui service could not be asked which runs it drives: {exc}"
     finally:
         await supervisor.close()
-    line = f"the looptui service (pid {pid}) is driving {counted(len(active), 'run')}"
+    runs = counted(len(active), "run") if active else "no run"
+    line = f"the looptui service (pid {pid}) is driving {runs}"
     return dict.fromkeys(active, pid), line
 
 

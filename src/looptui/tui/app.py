@@ -31,6 +31,7 @@ from looptui.client.remote import RemoteSupervisor, State
 from looptui.demo import is_demo_repository
 from looptui.engine import LooptuiError
 from looptui.engine.models import Run, RunStatus
+from looptui.invocation import looptui_command
 from looptui.protocol.events import Event, EventKind, IterationMarked
 from looptui.tui.board import LINE_KINDS, Board, RunSummary, summaries_from
 from looptui.tui.settings import Settings
@@ -453,13 +454,14 @@ class LooptuiApp(App[None]):
         except LooptuiError:  # the service cannot be asked: the board's count, then
             active = sum(s.status.is_active for s in self.board.summaries.values())
         if not active:
-            return "no run is going; `looptui` opens the app again"
+            return f"no run is going; `{looptui_command()}` opens the app again"
         service = self.engine.service
         pid = f" (pid {service.pid})" if service is not None else ""
         runs, them = ("1 run goes", "it") if active == 1 else (f"{active} runs go", "them")
+        looptui = looptui_command()  # as written, even with the venv not on PATH
         return (
             f"{runs} on in the looptui service{pid}: "
-            f"`looptui status` lists {them}, `looptui` opens the app again"
+            f"`{looptui} status` lists {them}, `{looptui}` opens the app again"
         )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

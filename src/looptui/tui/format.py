@@ -31,6 +31,9 @@ def money(usd: float) -> str:
 
 
 def diff_stat(diff: DiffStat) -> str:
+    """ "+3 −1 in 1 file", or "no change" for none."""
+    if not (diff.files or diff.added or diff.removed):
+        return "no change"
     return f"+{diff.added} −{diff.removed} in {counted(diff.files, 'file')}"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -87,9 +88,9 @@ def file_in(worktree: Path, relative: str) -> Path:
     return path
 
 
-async def run_suspended(app: App[object], argv: list[str], cwd: Path) -> str | None:
-    """Run `argv` in `cwd` with the terminal handed over to it; None when it exited 0, else
-    why not, in one line."""
+async def run_suspended(app: App[object], argv: list[str], cwd: Path, say: str = "") -> str | None:
+    """Run `argv` in `cwd` with the terminal handed over to it, saying `say` there first;
+    None when it exited 0, else why not, in one line."""
     failure: str | None = None
     interrupted: BaseException | None = None
     try:
@@ -97,6 +98,9 @@ async def run_suspended(app: App[object], argv: list[str], cwd: Path) -> str | N
         with app.batch_update(), app.suspend():
             try:  # nothing may escape the suspension, or the app would never take the
                 # terminal back
+                if say and sys.__stdout__ is not None:
+                    sys.__stdout__.write(f"{say}\n")
+                    sys.__stdout__.flush()
                 process = await asyncio.create_subprocess_exec(*argv, cwd=cwd)
                 code = await process.wait()
                 if code:
@@ -144,7 +148,11 @@ class WorktreeScreen(Screen[None]):
     async def action_shell(self) -> None:
         worktree = self._worktree()
         if worktree is not None:
-            await self._launch(shell_argv(os.environ), worktree, "shell")
+            # the app is gone from the terminal meanwhile: how to come back to it
+            hint = (
+                f"looptui: a shell in the run's worktree {worktree}; `exit` comes back to looptui"
+            )
+            await self._launch(shell_argv(os.environ), worktree, "shell", hint)
 
     @work(group="worktree", exclusive=True, exit_on_error=False)
     async def action_edit(self) -> None:
@@ -162,8 +170,8 @@ class WorktreeScreen(Screen[None]):
             return
         await self._launch(argv, worktree, "editor")
 
-    async def _launch(self, argv: list[str], cwd: Path, what: str) -> None:
-        failure = await run_suspended(self.app, argv, cwd)
+    async def _launch(self, argv: list[str], cwd: Path, what: str, say: str = "") -> None:
+        failure = await run_suspended(self.app, argv, cwd, say)
         if failure is not None:
             self.notify(failure, title=f"{what} failed", severity="error")
 

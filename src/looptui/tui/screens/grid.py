@@ -46,6 +46,9 @@ def group_order(grouping: str) -> Callable[[tuple[str, list[RunSummary]]], tuple
     return key
 
 
+PAGE_MOVES = ("first", "last", "page_up", "page_down")  # keys the filter's input has too
+
+
 class GridScreen(WorktreeScreen):
     """Every run of the repository at a glance."""
 
@@ -78,7 +81,13 @@ class GridScreen(WorktreeScreen):
         Binding(
             "m", "memory", "Memory", tooltip="The lessons and notes of the selected run's loop"
         ),
-        Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch", show=False),
+        Binding(
+            "d",
+            "discard",
+            "Discard",
+            tooltip="Discard the run: its worktree and branch",
+            show=False,
+        ),
         *WORKTREE_BINDINGS,
         # shown while there is a filter: in its input, the way out of it
         Binding("escape", "clear_filter", "Clear filter"),
@@ -91,6 +100,27 @@ class GridScreen(WorktreeScreen):
         # not j/k, which the filter's input must still receive
         Binding("up", "move('up')", "Up", tooltip=MOVE_UP, show=False, priority=True),
         Binding("down", "move('down')", "Down", tooltip=MOVE_DOWN, show=False, priority=True),
+        # priority too (the grid would scroll alone), but not in the filter, which has its own
+        Binding(
+            "home", "move('first')", "First", tooltip="The first card", show=False, priority=True
+        ),
+        Binding("end", "move('last')", "Last", tooltip="The last card", show=False, priority=True),
+        Binding(
+            "pageup",
+            "move('page_up')",
+            "Page up",
+            tooltip="The card a screenful up",
+            show=False,
+            priority=True,
+        ),
+        Binding(
+            "pagedown",
+            "move('page_down')",
+            "Page down",
+            tooltip="The card a screenful down",
+            show=False,
+            priority=True,
+        ),
     ]
 
     grouping: reactive[str] = reactive("none", init=False)
@@ -326,6 +356,8 @@ class GridScreen(WorktreeScreen):
             return bool(self.filter_text) or self.query_one("#filter").has_class("-shown")
         if action == "filter":  # in the filter, `/` is typed (and not offered)
             return not self.query_one("#filter").has_focus
+        if action == "move" and parameters and str(parameters[0]) in PAGE_MOVES:
+            return not self.query_one("#filter").has_focus  # home and end move in the filter
         return True
 
     @on(Input.Changed, "#filter")

@@ -48,7 +48,10 @@ class NeedsYouScreen(Dialog[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Static("Nothing waits for you. Runs that finish appear here.", id="nothing")
+            yield Static(
+                "Nothing waits for you. Runs to review or decide on appear here as they end.",
+                id="nothing",
+            )
             yield OptionList(id="queue")
 
     def on_mount(self) -> None:

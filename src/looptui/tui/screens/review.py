@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 SCOPE_NAMES = {"run": "whole run", "last": "last iteration"}
 # the actions that need a hunk under the cursor
-ON_A_HUNK = {"decide", "decide_file", "line_mode", "move", "move_file", "comment"}
+ON_A_HUNK = {"decide", "decide_file", "line_mode", "move", "move_file", "comment", "edit"}
 
 
 class ReviewScreen(WorktreeScreen):
@@ -68,6 +68,7 @@ class ReviewScreen(WorktreeScreen):
         Binding("a", "decide_line('accepted')", "Take line", tooltip="Take this line"),
         Binding("x", "decide_line('rejected')", "Leave line", tooltip="Leave this line out"),
         Binding("enter", "line_mode", "Lines", tooltip="Decide this hunk line by line"),
+        Binding("enter", "leave_lines", "Hunks", tooltip="Back to deciding hunks", show=False),
         Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
         # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
         Binding(
@@ -83,7 +84,7 @@ class ReviewScreen(WorktreeScreen):
         ),
         Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
         Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
-        Binding("d", "discard", "Discard", tooltip="Drop the run: worktree and branch"),
+        Binding("d", "discard", "Discard", tooltip="Discard the run: its worktree and branch"),
         Binding("J,right_square_bracket", "move_file(1)", "Next file"),
         Binding("K,left_square_bracket", "move_file(-1)", "Previous file", show=False),
         Binding(
@@ -256,6 +257,10 @@ class ReviewScreen(WorktreeScreen):
         a run with no change offers no merge."""
         if action in ("toggle_line", "decide_line"):
             return self.line_mode
+        if action == "line_mode" and self.line_mode:
+            return False  # in it already: `enter` leaves it (leave_lines)
+        if action == "leave_lines":
+            return self.line_mode
         if action == "decide" and parameters != ("undecided",) and self.line_mode:
             return False  # `a`/`x` decide the line there (decide_line)
         if action in ON_A_HUNK and not self.patch.keys:
@@ -303,6 +308,10 @@ class ReviewScreen(WorktreeScreen):
             self.app.pop_screen()
 
     # -- line mode ---------------------------------------------------------------------------
+
+    def action_leave_lines(self) -> None:
+        self.leave_line_mode()
+        self.update_title()
 
     def action_line_mode(self) -> None:
         """Enter line mode on the cursor's hunk (enter again, or esc, leaves it)."""

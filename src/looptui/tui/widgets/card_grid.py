@@ -240,8 +240,12 @@ class CardGrid(ScrollView, can_focus=True):
                 return
 
     def move(self, direction: str) -> None:
-        """Move the cursor left, right, up or down, across group boundaries too."""
+        """Move the cursor left, right, up or down (a row, or a screenful: page_up,
+        page_down), across group boundaries too, or to the first or last card."""
         if not self.runs:
+            return
+        if direction in ("first", "last"):
+            self._move_to(0 if direction == "first" else len(self.runs) - 1)
             return
         if direction in ("left", "right"):
             step = -1 if direction == "left" else 1
@@ -249,7 +253,13 @@ class CardGrid(ScrollView, can_focus=True):
             return
         row_index, column = self._place(self.cursor)
         rows = [i for i, row in enumerate(self._rows) if row.cards]
-        position = rows.index(row_index) + (-1 if direction == "up" else 1)
+        step = 1
+        if direction.startswith("page_"):  # the rows of cards in view, less one kept in sight
+            step = max(1, len({self._place(index)[0] for index in self._on_screen()}) - 1)
+        up = direction in ("up", "page_up")
+        position = rows.index(row_index) + (-step if up else step)
+        if direction.startswith("page_"):  # as far as there are rows
+            position = max(0, min(len(rows) - 1, position))
         if 0 <= position < len(rows):
             cards = self._rows[rows[position]].cards
             self._move_to(cards[min(column, len(cards) - 1)])

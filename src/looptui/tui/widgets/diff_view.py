@@ -226,7 +226,7 @@ class DiffView(VerticalScroll, can_focus=True):
             mark = Text(f"  {DECISION_MARK[decision]}", style(look))
             if decision is Decision.ACCEPTED and rejected:
                 count = len(rejected)
-                mark.append(f", but {count} line{'s' if count != 1 else ''} rejected", style(look))
+                mark.append(f", {count} line{'s' if count != 1 else ''} left out", style(look))
         parts: list[RenderableType] = []
         if unit.first_of_file:
             title = Text(f" {_describe(file)} ", style("diff-view--file"))

@@ -153,12 +153,15 @@ def _diff_line(summary: RunSummary, inner: int, now: float, style: Styler) -> Te
     muted = style("card-grid--muted")
     run = summary.run
     diff = run.diff
-    line = Text.assemble(
-        (f"+{diff.added}", style("card-grid--add")),
-        " ",
-        (f"−{diff.removed}", style("card-grid--remove")),
-    )
-    files = Text(f"  in {counted(diff.files, 'file')}", muted)
+    if diff.files or diff.added or diff.removed:
+        line = Text.assemble(
+            (f"+{diff.added}", style("card-grid--add")),
+            " ",
+            (f"−{diff.removed}", style("card-grid--remove")),
+        )
+        files = Text(f"  in {counted(diff.files, 'file')}", muted)
+    else:  # not "+0 −0 in 0 files"
+        line, files = Text("no change yet" if run.status.is_active else "no change", muted), Text()
     spent = format.cost(run.input_tokens, run.output_tokens, run.cost_usd)
     if not spent:
         line.append_text(files)
