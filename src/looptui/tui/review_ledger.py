@@ -78,9 +78,9 @@ class ReviewLedger:
     async def take_changed(self, on_screen: Selection) -> bool:
         """Read the kept decisions again; when someone else changed them since they were
         read or written here, take them as they are now in place of those taken here (what
-        was shown stays shown) and return True. Raises `LooptuiError` when they cannot be
-        read. A review that never read them (they could not be read when it opened) stands
-        on its own, as it said then."""
+        was shown stays shown), say so, and return True. Raises `LooptuiError` when they
+        cannot be read. A review that never read them (they could not be read when it
+        opened) stands on its own, as it said then."""
         if self._keeper is None or self._keeper.whole is None:
             return False
         self.fold(on_screen)
@@ -91,6 +91,12 @@ class ReviewLedger:
         ids = content_ids(kept.patch)
         self.shown.update(ids[key] for key in shown)
         self.fold(kept)  # every unit of the whole run as kept, undecided ones too
+        self.app.notify(
+            f"the decisions on run {self.run_id} were changed outside this screen (by "
+            "`looptui review`): they are shown as they are now",
+            title="review decisions changed",
+            severity="warning",
+        )
         return True
 
     def save(self, selection: Selection) -> None:

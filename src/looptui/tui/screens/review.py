@@ -216,42 +216,25 @@ class ReviewScreen(WorktreeScreen):
         self._ledger.save(self.selection)
 
     async def take_kept_changes(self, unread: str = "kept review decisions not read") -> bool:
-        """Show the decisions kept for the run by someone else (`looptui review`) since the
-        screen read or wrote them, and say so, once; False (said, under the title `unread`)
-        when they cannot be read."""
+        """Show the decisions kept by someone else (`looptui review`) since the screen read
+        or wrote them (the ledger says so); False, said under `unread`, when unreadable."""
         try:
             changed = await self._ledger.take_changed(self.selection)
         except LooptuiError as exc:
-            self.notify(
-                f"{exc}; decisions `looptui review` kept since this screen read them would "
-                "not be shown",
-                title=unread,
-                severity="error",
-            )
+            why = "decisions kept since by `looptui review` would not be shown"
+            self.notify(f"{exc}; {why}", title=unread, severity="error")
             return False
         if changed:
-            self.selection = self._ledger.selection(self.patch)
-            view = self.query_one(DiffView)
-            view.selection = self.selection
-            view.mark()
+            self.selection = self.query_one(DiffView).selection = self._ledger.selection(self.patch)
+            self.query_one(DiffView).mark()
             self.update_title()
-            self.notify(
-                f"the decisions on run {self.run_id} were changed outside this screen (by "
-                "`looptui review`): they are shown as they are now",
-                title="review decisions changed",
-                severity="warning",
-            )
         return True
 
-    def on_screen_resume(self) -> None:
-        if self.ledger is not None:
-            self.catch_up()
-
     @work(group="review-kept", exclusive=True, exit_on_error=False)
-    async def catch_up(self) -> None:
-        """Back on top (from a dialog, a shell, another screen): take what `looptui review`
-        kept meanwhile."""
-        await self.take_kept_changes()
+    async def on_screen_resume(self) -> None:
+        """Back on top (from a dialog, a shell, another screen): what was kept meanwhile."""
+        if self.ledger is not None:
+            await self.take_kept_changes()
 
     def _cursor_to(self, key: HunkKey | None) -> None:
         self.query_one(DiffView).move_cursor(key)
