@@ -20,12 +20,13 @@ from looptui.engine.config import CONFIG_NAME
 from looptui.engine.workspace import Decision
 from looptui.tui.app import LooptuiApp
 from looptui.tui.screens.grid import GridScreen
+from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.screens.review import ReviewScreen
 from looptui.tui.settings import Settings
 from looptui.tui.themes import SHIPPED_THEMES
 from looptui.tui.widgets.diff_view import DiffView
 from looptui.words import counted
-from test_review_kept import IGNORED, MODES, finished_run, hunks, kept_repo
+from test_review_kept import AGENT, IGNORED, MODES, finished_run, hunks, kept_repo
 from test_review_lines import FIXED
 from tui_support import plain, until
 
@@ -152,3 +153,90 @@ async def test_decisions_taken_in_the_app_are_what_looptui_review_and_merge_see(
     assert merged.code == 0, merged.stderr
     assert git(repo, "show", "main:shapes/area.py") == FIXED
     assert git(repo, "show", "main:.gitignore") == IGNORED
+
+
+# what the agent leaves in shapes/area.py, debugging line and all
+AREA = (
+    "def rectangle(width, height):\n    print('debug', width, height)\n    return width * height\n"
+)
+CHANGED = "review decisions changed"
+
+
+def said(app: LooptuiApp, title: str) -> int:
+    """How many times the app said something under `title`."""
+    return sum(title == (notification.title or "") for notification in app._notifications)
+
+
+async def test_a_rejection_kept_by_looptui_review_while_the_screen_is_open_holds_in_its_merge(
+    mode: str, tmp_path: Path
+) -> None:
+    assert "print('debug'" in AGENT
+    repo = kept_repo(tmp_path)
+    run_id = finished_run(repo)
+    async with open_app(mode, repo, tmp_path) as (app, pilot):
+        screen = await review(app, pilot, run_id)
+        ignore, _area, _debug = hunks(screen.patch)
+        assert screen.selection.counts().undecided == 2
+        # in another shell, while the screen is open on the run
+        decided = run_cli(repo, "review", run_id, "--reject", ".gitignore")
+        assert decided.code == 0, decided.stderr
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        dialog = app.screen
+        assert isinstance(dialog, MergeScreen)
+        assert (dialog.counts.rejected, dialog.counts.undecided) == (1, 1)
+        assert ".gitignore" not in dialog.preview.changed_files
+        assert said(app, CHANGED) == 1
+        assert screen.selection.decision(ignore.key) is Decision.REJECTED
+        assert screen.query_one(DiffView).units[ignore.key].has_class("-rejected")
+        assert "1 rejected" in str(screen.query_one("#review-title", Static).render())
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, ReviewScreen | MergeScreen))
+        assert said(app, CHANGED) == 1  # once: the screen back on top found nothing new
+    assert git(repo, "show", "main:.gitignore") == IGNORED
+    assert git(repo, "show", "main:shapes/area.py") == AREA
+
+
+async def test_decisions_taken_in_the_screen_are_not_taken_for_someone_elses(
+    mode: str, tmp_path: Path
+) -> None:
+    repo = kept_repo(tmp_path)
+    run_id = finished_run(repo)
+    async with open_app(mode, repo, tmp_path) as (app, pilot):
+        screen = await review(app, pilot, run_id)
+        _ignore, area, debug = hunks(screen.patch)
+        await pilot.press("x")  # .gitignore rejected; `m` at once: its write may be on its way
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        dialog = app.screen
+        assert isinstance(dialog, MergeScreen)
+        assert (dialog.counts.rejected, dialog.counts.undecided) == (1, 1)
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        # then `looptui review` leaves the debugging line out: taken in, once
+        shown = run_cli(repo, "review", run_id, "--show")
+        line = next(row.split()[0] for row in shown.stdout.splitlines() if "print('debug'" in row)
+        decided = run_cli(repo, "review", run_id, "--reject", f"shapes/area.py:1:{line}")
+        assert decided.code == 0, decided.stderr
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        assert said(app, CHANGED) == 1
+        assert screen.selection.rejected_lines(area.key) == {debug}
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.cursor == area.key
+        await pilot.press("a")  # the screen takes area.py whole: kept, and merged, as usual
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        dialog = app.screen
+        assert isinstance(dialog, MergeScreen)
+        assert (dialog.counts.accepted, dialog.counts.rejected) == (1, 1)
+        assert said(app, CHANGED) == 1
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, ReviewScreen | MergeScreen))
+        assert said(app, CHANGED) == 1
+    assert git(repo, "show", "main:.gitignore") == IGNORED
+    assert git(repo, "show", "main:shapes/area.py") == AREA
+    printed = run_cli(repo, "review", run_id)  # the store holds the screen's last decisions
+    assert printed.code == 0, printed.stderr
+    assert "but lines" not in printed.stdout

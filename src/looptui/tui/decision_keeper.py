@@ -9,15 +9,19 @@ and returns. One worker writes at a time, and when a write is done it takes the 
 review handed over meanwhile (those in between are skipped: each is the whole review), so
 the writes land in the order the decisions were taken. The worker belongs to the app, not
 the screen, so that leaving review at once after a decision does not cancel its write.
+
+The keeper remembers what it last read from the store or wrote there, so that `reread` can
+tell decisions kept since by someone else (`looptui review`) from the screen's own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Collection, Mapping
 
 from textual.app import App
-from textual.worker import Worker
+from textual.worker import Worker, WorkerError
 
 from looptui.client.api import Supervisor
 from looptui.engine import LooptuiError
@@ -48,6 +52,10 @@ class DecisionKeeper:
         self._unkept: frozenset[HunkKey] = frozenset()  # rejections said not to be kept
         self._waiting: list[KeptDecision] | None = None
         self._writer: Worker[None] | None = None  # writes what waits until nothing does
+        # what the store holds as far as this keeper knows: what it read there last, or
+        # wrote there since; and the write on its way, which may have landed already
+        self._stored: frozenset[KeptDecision] = frozenset()
+        self._writing: frozenset[KeptDecision] | None = None
 
     async def read(self, whole: Patch) -> tuple[Selection, frozenset[HunkKey]] | None:
         """The decisions kept for the run over its whole diff `whole` as it is now, and the
@@ -63,7 +71,24 @@ class DecisionKeeper:
             )
             return None
         self.whole = whole
+        self._stored = frozenset(kept)
         return Selection.from_data(whole, kept), shown_in(whole, kept)
+
+    async def reread(self) -> tuple[Selection, frozenset[HunkKey]] | None:
+        """The decisions kept for the run, as `read` gives them over the whole diff last
+        read, when someone else kept others since this keeper last read or wrote them; None
+        when the store holds what it knows of. A write of the screen's own still on its way
+        is waited for first, lest it be taken for someone else's (or land over what is read
+        here). Raises `LooptuiError` when they cannot be read."""
+        assert self.whole is not None, "read first"
+        if self._writer is not None and not self._writer.is_finished:
+            with contextlib.suppress(WorkerError):  # one that failed said so itself
+                await self._writer.wait()
+        kept = await self.supervisor.review_decisions(self.run_id)
+        if frozenset(kept) in (self._stored, self._writing):
+            return None
+        self._stored = frozenset(kept)
+        return Selection.from_data(self.whole, kept), shown_in(self.whole, kept)
 
     def keep(
         self,
@@ -105,6 +130,7 @@ class DecisionKeeper:
     async def _write(self) -> None:
         while self._waiting is not None:
             decisions, self._waiting = self._waiting, None
+            self._writing = frozenset(decisions)
             try:
                 await self.supervisor.save_review_decisions(self.run_id, decisions)
             except LooptuiError as exc:
@@ -112,6 +138,10 @@ class DecisionKeeper:
             except Exception as exc:  # a write that failed must show it, whatever the cause
                 logger.exception("keeping the review decisions of run %s failed", self.run_id)
                 self._failed(f"{type(exc).__name__}: {exc}")
+            else:
+                self._stored = frozenset(decisions)
+            finally:
+                self._writing = None
 
     def _failed(self, why: str) -> None:
         self.app.notify(

@@ -5,7 +5,8 @@ The review screen shows one scope's `Selection` at a time; the ledger folds each
 decisions of both, starts from the decisions kept for the run (by `looptui review`, or an
 earlier review), hands every change to the `DecisionKeeper`, and counts what the cursor
 reached (in an earlier review too: it is kept with the decisions), for the tally a merged
-run keeps.
+run keeps. Decisions kept by someone else while the screen is open (`looptui review`) are
+taken when the screen asks (`take_changed`, before a merge and when it is back on top).
 """
 
 from __future__ import annotations
@@ -73,6 +74,30 @@ class ReviewLedger:
                 self.decided[content] = decision
                 if content in lines:
                     self.decided_lines[content] = lines[content]
+
+    async def take_changed(self, on_screen: Selection) -> bool:
+        """Read the kept decisions again; when someone else changed them since they were
+        read or written here, take them as they are now in place of those taken here (what
+        was shown stays shown), say so, and return True. Raises `LooptuiError` when they
+        cannot be read. A review that never read them (they could not be read when it
+        opened) stands on its own, as it said then."""
+        if self._keeper is None or self._keeper.whole is None:
+            return False
+        self.fold(on_screen)
+        read = await self._keeper.reread()
+        if read is None:
+            return False
+        kept, shown = read
+        ids = content_ids(kept.patch)
+        self.shown.update(ids[key] for key in shown)
+        self.fold(kept)  # every unit of the whole run as kept, undecided ones too
+        self.app.notify(
+            f"the decisions on run {self.run_id} were changed outside this screen (by "
+            "`looptui review`): they are shown as they are now",
+            title="review decisions changed",
+            severity="warning",
+        )
+        return True
 
     def save(self, selection: Selection) -> None:
         """Keep what the screen shows for the run, in the background (`DecisionKeeper`)."""

@@ -9,7 +9,9 @@ says how much would land neither decided nor shown, and the merged run keeps tha
 
 The screen starts from the decisions kept for the run (by `looptui review`, or an earlier
 review here) and keeps every decision it takes as it takes it, so that reopening review, or
-`looptui review RUN` and `looptui merge RUN`, see what the screen showed.
+`looptui review RUN` and `looptui merge RUN`, see what the screen showed. Decisions kept
+meanwhile by `looptui review` are taken before a merge is previewed and whenever the screen
+is back on top, and it says so.
 """
 
 from __future__ import annotations
@@ -213,6 +215,27 @@ class ReviewScreen(WorktreeScreen):
     def save_decisions(self) -> None:
         """Keep what the screen shows for the run, in the background (`DecisionKeeper`)."""
         self._ledger.save(self.selection)
+
+    async def take_kept_changes(self, unread: str = "kept review decisions not read") -> bool:
+        """Show the decisions kept by someone else (`looptui review`) since the screen read
+        or wrote them (the ledger says so); False, said under `unread`, when unreadable."""
+        try:
+            changed = await self._ledger.take_changed(self.selection)
+        except LooptuiError as exc:
+            why = "decisions kept since by `looptui review` would not be shown"
+            self.notify(f"{exc}; {why}", title=unread, severity="error")
+            return False
+        if changed:
+            self.selection = self.query_one(DiffView).selection = self._ledger.selection(self.patch)
+            self.query_one(DiffView).mark()
+            self.update_title()
+        return True
+
+    @work(group="review-kept", exclusive=True, exit_on_error=False)
+    async def on_screen_resume(self) -> None:
+        """Back on top (from a dialog, a shell, another screen): what was kept meanwhile."""
+        if self.ledger is not None:
+            await self.take_kept_changes()
 
     def _cursor_to(self, key: HunkKey | None) -> None:
         self.query_one(DiffView).move_cursor(key)
@@ -459,7 +482,9 @@ class ReviewScreen(WorktreeScreen):
     @work(group="review-command", exclusive=True, exit_on_error=False)
     async def action_merge(self, squash: bool) -> None:
         engine = self.looptui.engine
-        # "" rather than None: what this screen decided, not decisions kept from elsewhere
+        if not await self.take_kept_changes(unread="not merged"):
+            return  # not on decisions that may be stale
+        # "" rather than None: what this screen shows, the kept decisions just taken in
         reject = self.rejected_patch() or ""
         if reject and not self.selection.accepted() and not self.selection.undecided():
             self.notify("every change is rejected: discard the run instead (d)", severity="warning")
