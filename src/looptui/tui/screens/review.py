@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.markup import escape
 from textual.widgets import Static
 
@@ -41,79 +41,23 @@ from looptui.tui.review_ledger import ReviewLedger
 from looptui.tui.screens.comment import CommentScreen
 from looptui.tui.screens.confirm import ConfirmScreen
 from looptui.tui.screens.merge import MergeScreen
+from looptui.tui.screens.review_keys import ON_A_HUNK, REVIEW_BINDINGS
 from looptui.tui.widgets.diff_view import DiffView
 from looptui.tui.widgets.footer import KeysFooter
-from looptui.tui.worktree import EDIT_BINDING, WORKTREE_BINDINGS, WorktreeScreen
+from looptui.tui.worktree import WorktreeScreen
 from looptui.words import counted
 
 if TYPE_CHECKING:
     from looptui.tui.app import LooptuiApp
 
 SCOPE_NAMES = {"run": "whole run", "last": "last iteration"}
-# the actions that need a hunk under the cursor
-ON_A_HUNK = {"decide", "decide_file", "line_mode", "move", "move_file", "comment", "edit"}
 
 
 class ReviewScreen(WorktreeScreen):
     """One run's diff, unit by unit (a hunk, or a file taken whole)."""
 
     CSS_PATH = "review.tcss"
-    # In the order of the footer, which a narrow terminal cuts from the right: the keys that
-    # decide and merge first (80 columns keep them up to `m`); `?` lists them all.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        # line mode's own key, next in line: shown only there, where 80 columns keep it
-        Binding("space", "toggle_line", "Toggle", tooltip="Take or leave this line"),
-        Binding("a", "decide('accepted')", "Accept", tooltip="Accept this hunk"),
-        Binding("x", "decide('rejected')", "Reject", tooltip="Reject this hunk"),
-        # the same keys in line mode, where they decide the line under the cursor
-        Binding("a", "decide_line('accepted')", "Take line", tooltip="Take this line"),
-        Binding("x", "decide_line('rejected')", "Leave line", tooltip="Leave this line out"),
-        Binding("enter", "line_mode", "Lines", tooltip="Decide this hunk line by line"),
-        Binding("enter", "leave_lines", "Hunks", tooltip="Back to deciding hunks", show=False),
-        Binding("m", "merge(False)", "Merge", tooltip="Merge what is not rejected (merge commit)"),
-        # priority: the diff would scroll on up/down by itself; the cursor scrolls it instead
-        Binding(
-            "j,down", "move(1)", "Next", tooltip="Next hunk (line, in line mode)", priority=True
-        ),
-        Binding(
-            "k,up",
-            "move(-1)",
-            "Previous hunk",
-            tooltip="Previous hunk (line, in line mode)",
-            show=False,
-            priority=True,
-        ),
-        Binding("M", "merge(True)", "Squash", tooltip="Merge what is not rejected as one commit"),
-        Binding("c", "comment('hunk')", "Comment", tooltip="Feedback on this hunk for the agent"),
-        Binding("d", "discard", "Discard", tooltip="Discard the run: its worktree and branch"),
-        Binding("J,right_square_bracket", "move_file(1)", "Next file"),
-        Binding("K,left_square_bracket", "move_file(-1)", "Previous file", show=False),
-        Binding(
-            "A",
-            "decide_file('accepted')",
-            "Accept file",
-            tooltip="Accept the whole file",
-            show=False,
-        ),
-        Binding(
-            "X",
-            "decide_file('rejected')",
-            "Reject file",
-            tooltip="Reject the whole file",
-            show=False,
-        ),
-        Binding(
-            "backspace", "decide('undecided')", "Undo", tooltip="Take back the decision", show=False
-        ),
-        Binding(
-            "C", "comment('file')", "Comment file", tooltip="Feedback on this file", show=False
-        ),
-        Binding("t", "scope", "Scope", tooltip="Review the whole run or its last iteration"),
-        Binding("u", "split", "Split/unified", tooltip="Side by side or unified"),
-        EDIT_BINDING,
-        *WORKTREE_BINDINGS,
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = REVIEW_BINDINGS
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
