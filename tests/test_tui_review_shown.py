@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from textual.pilot import Pilot
 from textual.widgets import Static
 
 from conftest import cli_env, run_cli
@@ -18,16 +17,8 @@ from looptui.engine.workspace.selection import content_ids, digest
 from looptui.tui.app import LooptuiApp
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.merge import MergeScreen
-from looptui.tui.screens.review import ReviewScreen
+from test_tui_review_kept import review
 from tui_support import open_app, plain, two_hunk_repository, until, wait_for_runs
-
-
-async def review(app: LooptuiApp, pilot: Pilot[None], run_id: str) -> ReviewScreen:
-    app.review_run(run_id)
-    await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.patch.keys)
-    screen = app.screen
-    assert isinstance(screen, ReviewScreen)
-    return screen
 
 
 def keeping(app: LooptuiApp) -> bool:
