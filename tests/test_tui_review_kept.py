@@ -15,10 +15,11 @@ from textual.widgets import Static
 
 from conftest import cli_env, git, run_cli
 from looptui.client.connect import open_supervisor
-from looptui.engine import load_config
+from looptui.engine import RunStatus, load_config
 from looptui.engine.config import CONFIG_NAME
-from looptui.engine.workspace import Decision
+from looptui.engine.workspace import Decision, KeptDecision
 from looptui.tui.app import LooptuiApp
+from looptui.tui.decision_keeper import merged
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.merge import MergeScreen
 from looptui.tui.screens.review import ReviewScreen
@@ -162,6 +163,11 @@ AREA = (
 CHANGED = "review decisions changed"
 
 
+def keeping(app: LooptuiApp) -> bool:
+    """A write of the review decisions is waiting or under way (`DecisionKeeper`)."""
+    return any(w.group.startswith("review-keep") and not w.is_finished for w in app.workers)
+
+
 def said(app: LooptuiApp, title: str) -> int:
     """How many times the app said something under `title`."""
     return sum(title == (notification.title or "") for notification in app._notifications)
@@ -240,3 +246,78 @@ async def test_decisions_taken_in_the_screen_are_not_taken_for_someone_elses(
     printed = run_cli(repo, "review", run_id)  # the store holds the screen's last decisions
     assert printed.code == 0, printed.stderr
     assert "but lines" not in printed.stdout
+
+
+def test_a_unit_the_screen_did_not_change_keeps_the_decision_kept_by_someone_else() -> None:
+    known = [KeptDecision("a", Decision.ACCEPTED), KeptDecision("b", Decision.ACCEPTED)]
+    ours = [  # accepted c, undid a, showed d; left b as it knew it
+        KeptDecision("b", Decision.ACCEPTED),
+        KeptDecision("c", Decision.ACCEPTED, shown=True),
+        KeptDecision("d", Decision.UNDECIDED, shown=True),
+    ]
+    theirs = [  # rejected b and c, a line of e; kept a as it was
+        KeptDecision("a", Decision.ACCEPTED),
+        KeptDecision("b", Decision.REJECTED),
+        KeptDecision("c", Decision.REJECTED),
+        KeptDecision("e", Decision.ACCEPTED, (2,)),
+    ]
+    assert merged(known, ours, theirs) == [
+        KeptDecision("b", Decision.REJECTED),  # theirs: the screen did not change it
+        KeptDecision("c", Decision.ACCEPTED, shown=True),  # ours: the screen decided it
+        KeptDecision("d", Decision.UNDECIDED, shown=True),  # shown stays shown
+        KeptDecision("e", Decision.ACCEPTED, (2,)),
+    ]  # and a, undone here, stays undone
+
+
+async def test_a_decision_taken_in_the_screen_keeps_one_kept_meanwhile_by_looptui_review(
+    mode: str,
+    tmp_path: Path,
+) -> None:
+    repo = kept_repo(tmp_path)
+    run_id = finished_run(repo)
+    before = git(repo, "show", "main:shapes/area.py")
+    async with open_app(mode, repo, tmp_path) as (app, pilot):
+        screen = await review(app, pilot, run_id)
+        ignore, _area, _debug = hunks(screen.patch)
+        assert screen.cursor == ignore.key
+        decided = run_cli(repo, "review", run_id, "--reject", "shapes/area.py")
+        assert decided.code == 0, decided.stderr
+        await pilot.press("a")  # .gitignore taken here: a write of the screen's own
+        await until(pilot, lambda: not keeping(app))
+        kept = {entry.decision for entry in await app.engine.review_decisions(run_id)}
+        assert {Decision.ACCEPTED, Decision.REJECTED} <= kept  # theirs was not written over
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        dialog = app.screen
+        assert isinstance(dialog, MergeScreen)
+        assert (dialog.counts.accepted, dialog.counts.rejected) == (1, 1)
+        assert said(app, CHANGED) == 1
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, ReviewScreen | MergeScreen))
+    assert git(repo, "show", "main:shapes/area.py") == before  # rejected by the CLI
+    assert git(repo, "show", "main:.gitignore") != IGNORED  # accepted in the screen
+
+
+async def test_a_merge_confirmed_after_looptui_review_changed_the_decisions_is_not_made(
+    mode: str,
+    tmp_path: Path,
+) -> None:
+    repo = kept_repo(tmp_path)
+    run_id = finished_run(repo)
+    async with open_app(mode, repo, tmp_path) as (app, pilot):
+        screen = await review(app, pilot, run_id)
+        ignore, _area, _debug = hunks(screen.patch)
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        decided = run_cli(repo, "review", run_id, "--reject", ".gitignore")  # meanwhile
+        assert decided.code == 0, decided.stderr
+        await pilot.press("y")
+        await until(pilot, lambda: said(app, "not merged") == 1)
+        assert app.screen is screen
+        assert screen.selection.decision(ignore.key) is Decision.REJECTED  # shown as kept
+        assert app.board.summaries[run_id].status is RunStatus.SUCCEEDED
+        await pilot.press("m")  # the preview again, and now it lands what it says
+        await until(pilot, lambda: isinstance(app.screen, MergeScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: app.board.summaries[run_id].status is RunStatus.MERGED)
+    assert git(repo, "show", "main:.gitignore") == IGNORED

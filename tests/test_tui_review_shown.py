@@ -17,13 +17,8 @@ from looptui.engine.workspace.selection import content_ids, digest
 from looptui.tui.app import LooptuiApp
 from looptui.tui.screens.grid import GridScreen
 from looptui.tui.screens.merge import MergeScreen
-from test_tui_review_kept import review
+from test_tui_review_kept import keeping, review
 from tui_support import open_app, plain, two_hunk_repository, until, wait_for_runs
-
-
-def keeping(app: LooptuiApp) -> bool:
-    """A write of the review decisions is waiting or under way (`DecisionKeeper`)."""
-    return any(w.group.startswith("review-keep") and not w.is_finished for w in app.workers)
 
 
 def written_at(app: LooptuiApp, run_id: str) -> float:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Mapping
 
+import msgspec
 from textual.app import App
 from textual.worker import Worker, WorkerError
 
@@ -56,6 +57,9 @@ class DecisionKeeper:
         # wrote there since; and the write on its way, which may have landed already
         self._stored: frozenset[KeptDecision] = frozenset()
         self._writing: frozenset[KeptDecision] | None = None
+        # a write found decisions kept by someone else and kept them where the screen had
+        # not changed a unit: the screen is to take the store's at its next `reread`
+        self._theirs_kept = False
 
     async def read(self, whole: Patch) -> tuple[Selection, frozenset[HunkKey]] | None:
         """The decisions kept for the run over its whole diff `whole` as it is now, and the
@@ -85,8 +89,9 @@ class DecisionKeeper:
             with contextlib.suppress(WorkerError):  # one that failed said so itself
                 await self._writer.wait()
         kept = await self.supervisor.review_decisions(self.run_id)
-        if frozenset(kept) in (self._stored, self._writing):
+        if frozenset(kept) in (self._stored, self._writing) and not self._theirs_kept:
             return None
+        self._theirs_kept = False
         self._stored = frozenset(kept)
         return Selection.from_data(self.whole, kept), shown_in(self.whole, kept)
 
@@ -130,8 +135,14 @@ class DecisionKeeper:
     async def _write(self) -> None:
         while self._waiting is not None:
             decisions, self._waiting = self._waiting, None
-            self._writing = frozenset(decisions)
             try:
+                # never over decisions kept since by someone else (`looptui review`): theirs
+                # stand on every unit this screen has not changed since it last knew the store
+                stored = await self.supervisor.review_decisions(self.run_id)
+                if frozenset(stored) != self._stored:
+                    decisions = merged(self._stored, decisions, stored)
+                    self._theirs_kept = True
+                self._writing = frozenset(decisions)
                 await self.supervisor.save_review_decisions(self.run_id, decisions)
             except LooptuiError as exc:
                 self._failed(str(exc))
@@ -150,3 +161,33 @@ class DecisionKeeper:
             title="review decisions not kept",
             severity="error",
         )
+
+
+def merged(
+    known: Collection[KeptDecision],
+    ours: Collection[KeptDecision],
+    theirs: Collection[KeptDecision],
+) -> list[KeptDecision]:
+    """The review to keep when someone else kept `theirs` over what this screen knew of
+    (`known`): per unit, the screen's decision (`ours`) where it changed that unit since,
+    else theirs; a unit is shown when either side showed it."""
+    was, mine, other = ({entry.unit: entry for entry in side} for side in (known, ours, theirs))
+    kept: list[KeptDecision] = []
+    for unit in sorted({*mine, *other}):
+        changed_here = _decided(mine.get(unit)) != _decided(was.get(unit))  # undone too
+        pick = mine.get(unit) if changed_here else other.get(unit)
+        shown = any(
+            entry is not None and entry.shown for entry in (mine.get(unit), other.get(unit))
+        )
+        if pick is not None and pick.decision is not Decision.UNDECIDED:
+            kept.append(msgspec.structs.replace(pick, shown=shown))
+        elif shown:
+            kept.append(KeptDecision(unit, Decision.UNDECIDED, shown=True))
+    return kept
+
+
+def _decided(entry: KeptDecision | None) -> tuple[Decision, tuple[int, ...]] | None:
+    """What a kept entry decides (an undecided one, kept as shown, decides nothing)."""
+    if entry is None or entry.decision is Decision.UNDECIDED:
+        return None
+    return entry.decision, entry.lines

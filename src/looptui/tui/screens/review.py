@@ -444,6 +444,17 @@ class ReviewScreen(WorktreeScreen):
         # with nothing to merge the preview says so, and only goes back
         if not await self.app.push_screen_wait(dialog) or plan.nothing:
             return
+        # kept by `looptui review` while the preview was up: what it showed would not land
+        if not await self.take_kept_changes(unread="not merged"):
+            return
+        if (self.rejected_patch() or "") != reject:
+            self.notify(
+                "the review decisions changed while the preview was open (by `looptui "
+                "review`); press m to see what would land now",
+                title="not merged",
+                severity="warning",
+            )
+            return
         try:
             # the dialog asked again, naming why, before it let a run not proven done through
             force = not plan.gate.allowed
