@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable
 
 from conftest import make_repo, run_cli
 from looptui.engine.errors import RunNotFound, SearchError
@@ -298,6 +299,9 @@ async def test_the_tui_searches_across_runs_and_opens_the_hit(tmp_path: Path) ->
         await until(pilot, lambda: bool(screen.hits))
         assert {hit.run_id for hit in screen.hits} == {run.id}
         assert screen.query_one("#hits").has_focus
+        table = screen.query_one("#hits", DataTable)
+        kinds = {str(table.get_row_at(row)[3]) for row in range(table.row_count)}
+        assert kinds and not any("_" in kind for kind in kinds), kinds  # words, not names
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RunScreen))
         assert isinstance(app.screen, RunScreen) and app.screen.run_id == run.id

@@ -147,6 +147,15 @@ def _cells(hit: SearchHit, now: float) -> tuple[Text, ...]:
         Text(hit.run_id, style="bold"),
         Text(local_clock(hit.ts, now)),
         Text(f"{hit.loop} #{hit.iteration}", style="dim"),
-        Text(hit.kind, style="italic"),
+        Text(kind_words(hit.kind), style="italic"),
         snippet_text(hit, "bold reverse"),
     )
+
+
+# what a kind of event or note is called where a person reads it
+KIND_WORDS = {"text": "said", "agent_finished": "agent's end", "gate": "clean checkout"}
+
+
+def kind_words(kind: str) -> str:
+    """An event's or note's kind in words: "tool_call" is "tool call", "text" is "said"."""
+    return KIND_WORDS.get(kind, kind.replace("_", " "))
