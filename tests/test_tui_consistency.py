@@ -306,6 +306,24 @@ async def test_the_palette_offers_every_looptui_action_from_any_screen(tmp_path:
         await until(pilot, lambda: isinstance(app.screen, LoopsScreen))
 
 
+async def test_the_grid_reviews_the_selected_run_by_v_and_by_the_palette(tmp_path: Path) -> None:
+    repo, config = demo_repository(tmp_path / "demo")
+    async with open_app(repo, config, tmp_path) as (app, pilot):
+        run = await app.engine.start_run("fix-add")
+        await wait_for_runs(app, pilot, [run.id])
+        grid = app.screen
+        assert isinstance(grid, GridScreen)
+        [review] = [c for c in app.get_system_commands(grid) if c.title == "Review"]
+        review.callback()  # "review" typed into the palette on the grid
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        assert app.screen.run_id == run.id
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is grid)
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        assert app.screen.run_id == run.id
+
+
 README_KEYS = {"esc": "escape", "/": "slash", "!": "exclamation_mark", "?": "question_mark"}
 
 

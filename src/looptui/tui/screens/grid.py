@@ -65,6 +65,7 @@ class GridScreen(WorktreeScreen):
             "slash", "filter", "Filter", tooltip="Show only runs matching some words", priority=True
         ),
         Binding("g", "group", "Group", tooltip="Group cards by loop, by status, or not"),
+        Binding("v", "review", "Review", tooltip="Review the run's diff hunk by hunk, then merge"),
         # the app's own `r`, here before the keys a narrow footer may cut off
         Binding("r", "app.needs_you", "Needs you", tooltip="Runs waiting for your review"),
         # last in the footer: a narrow terminal cuts them off first (`?` and `q` lead it
@@ -290,6 +291,11 @@ class GridScreen(WorktreeScreen):
         if summary is not None:
             self.looptui.open_run(summary.id)
 
+    def action_review(self) -> None:
+        summary = self.selected()
+        if summary is not None:
+            self.looptui.review_run(summary.id)
+
     def action_new_run(self) -> None:
         self.looptui.action_new_run()
 
@@ -349,6 +355,12 @@ class GridScreen(WorktreeScreen):
             return summary is not None and summary.status.is_active
         if action in ("open", "retry", "memory"):
             return summary is not None
+        if action == "review":  # as from the run's screen: once it has ended, while it is kept
+            return (
+                summary is not None
+                and not summary.status.is_active
+                and (summary.status.has_workspace)
+            )
         if action == "discard":
             status = summary.status if summary is not None else None
             return status is not None and not status.is_active and status.has_workspace
