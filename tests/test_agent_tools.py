@@ -181,9 +181,8 @@ async def test_a_command_cancelled_while_it_starts_dies_with_its_children(
     command = f"(sleep 20; touch {marker}) & echo $! > {started}; sleep 60"
     call = asyncio.create_task(box.call("run_command", {"command": command}))
     child = int(await asyncio.wait_for(asyncio.to_thread(started.read_text), 10))
-    call.cancel()
-    await asyncio.sleep(0.05)  # the cancel reaches the start; then the start completes
-    release.set()
+    call.cancel()  # reaches the start first: the loop runs its wakeups in the order made
+    release.set()  # then the start completes
     with pytest.raises(asyncio.CancelledError):
         await call
     assert await wait_for_exit(child, 10), "the background child outlived the cancel"
