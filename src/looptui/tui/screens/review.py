@@ -348,10 +348,7 @@ class ReviewScreen(WorktreeScreen):
         cursor = self.cursor
         if cursor is None:
             return
-        if self.line_mode and decision != "undecided":  # from the palette, say
-            self.decide_line(Decision(decision))
-            return
-        self.leave_line_mode()
+        self.leave_line_mode()  # in line mode `a`/`x` are decide_line's; undo takes the hunk
         self.selection.decide(cursor, Decision(decision))
         self.query_one(DiffView).mark({cursor})
         self.save_decisions()
